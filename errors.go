@@ -1,0 +1,82 @@
+package keeper
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors with ZooKeeper's meanings. Every refusal the library returns matches one
+// of these with errors.Is; the error text may carry the path or field involved.
+var (
+	// ErrNoNode reports that the znode (or, for create, its parent) does not exist.
+	ErrNoNode = errors.New("keeper: node does not exist")
+	// ErrNodeExists reports that a create named a znode that already exists.
+	ErrNodeExists = errors.New("keeper: node already exists")
+	// ErrBadVersion reports that the expected version did not match the znode's.
+	ErrBadVersion = errors.New("keeper: version does not match")
+	// ErrNotEmpty reports a delete of a znode that still has children.
+	ErrNotEmpty = errors.New("keeper: node has children")
+	// ErrNoChildrenForEphemerals reports a create under an ephemeral znode.
+	ErrNoChildrenForEphemerals = errors.New("keeper: ephemeral nodes may not have children")
+	// ErrBadArguments reports a request that is malformed whatever the tree holds.
+	ErrBadArguments = errors.New("keeper: bad arguments")
+	// ErrInvalidPath reports a path that breaks ZooKeeper's path rules; it also
+	// matches ErrBadArguments.
+	ErrInvalidPath = fmt.Errorf("keeper: invalid path: %w", ErrBadArguments)
+	// ErrInvalidACL reports an empty or malformed ACL.
+	ErrInvalidACL = errors.New("keeper: invalid ACL")
+	// ErrNoAuth reports that the caller's identities lack the permission the
+	// operation needs.
+	ErrNoAuth = errors.New("keeper: not authorized")
+	// ErrRuntimeInconsistency is the result ZooKeeper reports for the operations of
+	// a failed multi that come after the one that failed.
+	ErrRuntimeInconsistency = errors.New("keeper: multi rolled back")
+	// ErrUnimplemented reports an operation this version does not support.
+	ErrUnimplemented = errors.New("keeper: operation not implemented")
+
+	// ErrSessionExpired reports that the session was expired by the cluster.
+	ErrSessionExpired = errors.New("keeper: session expired")
+	// ErrSessionClosed reports use of a session after its Close.
+	ErrSessionClosed = errors.New("keeper: session closed")
+	// ErrConnectionLoss reports that the member serving the call is cut off from
+	// the quorum; the call may be retried.
+	ErrConnectionLoss = errors.New("keeper: connection to the quorum lost")
+
+	// ErrClosed reports use of a Node after Close.
+	ErrClosed = errors.New("keeper: closed")
+	// ErrNoLeader reports that no leader is known, so the request was not
+	// proposed. Retrying is safe: the write did not happen.
+	ErrNoLeader = errors.New("keeper: no leader; request not proposed")
+	// ErrIndeterminate reports a write whose fate is unknown: it was proposed but
+	// the member lost track of it (leader change, shutdown, or the caller's
+	// context ended). It may or may not have been applied; read before retrying.
+	ErrIndeterminate = errors.New("keeper: outcome unknown")
+	// ErrInvalidConfig reports a Config field that cannot work; the message names it.
+	ErrInvalidConfig = errors.New("keeper: invalid config")
+	// ErrLocked reports a data dir already opened by another Node or process.
+	ErrLocked = errors.New("keeper: data dir in use")
+	// ErrWrongCluster reports a data dir that belongs to a different cluster.
+	ErrWrongCluster = errors.New("keeper: data dir belongs to another cluster")
+	// ErrFormatTooNew reports a data dir or stream written by a newer format.
+	ErrFormatTooNew = errors.New("keeper: format newer than this version understands")
+	// ErrCorrupt reports damaged local data (a bad WAL tail, an undecodable record).
+	ErrCorrupt = errors.New("keeper: corrupt data")
+	// ErrCorruptEntry reports a log entry that cannot be decoded.
+	ErrCorruptEntry = fmt.Errorf("keeper: corrupt entry: %w", ErrCorrupt)
+)
+
+// MultiError reports the operation of a Multi that failed. Unwrap returns that
+// operation's error, so errors.Is(err, ErrBadVersion) works on the whole call.
+type MultiError struct {
+	// Index is the position of the failed operation in the Multi's op list.
+	Index int
+	// Err is why it failed.
+	Err error
+}
+
+func (e *MultiError) Error() string {
+	return fmt.Sprintf("keeper: multi op %d failed: %v", e.Index, e.Err)
+}
+
+// Unwrap returns the failed operation's error.
+func (e *MultiError) Unwrap() error { return e.Err }

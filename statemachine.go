@@ -1,0 +1,55 @@
+package keeper
+
+// This file is the contract between the raft loop (replicate.go) and the znode
+// tree (tree.go): the loop hands committed entries to the state machine in index
+// order, in groups, and the state machine applies each group in one Pebble batch.
+
+// entryKind says what a committed entry carries.
+type entryKind uint8
+
+const (
+	// entryNoop is an entry with nothing for the tree (a leader's empty entry);
+	// applying it only advances the applied index.
+	entryNoop entryKind = iota
+	// entryOp carries an encoded tree request (see encodeRequest in entry.go).
+	entryOp
+	// entryConf carries the membership after a configuration change, encoded by
+	// the raft loop; the state machine stores it verbatim so a restart knows the
+	// members without replaying old log.
+	entryConf
+)
+
+// committed is one committed raft entry as the state machine sees it. Data is
+// only valid during the apply call.
+type committed struct {
+	Index uint64
+	Kind  entryKind
+	Data  []byte
+}
+
+// stateMachine is what the raft loop drives. *tree implements it. All methods
+// are called from the raft loop's goroutine only, except where noted.
+type stateMachine interface {
+	// apply applies ents, which are consecutive and start at applied()+1, in one
+	// unsynced Pebble batch that also records the new applied index, the digest
+	// and (for entryConf) the membership. results[i] is the outcome of ents[i]
+	// (nil for entryNoop and entryConf). A non-nil error means storage failed;
+	// the member must stop, as the tree may be behind the log.
+	apply(ents []committed) (results []*applyResult, err error)
+	// applied is the index of the last applied entry (0 for an empty tree).
+	applied() uint64
+	// digest is the tree digest at applied(); safe to call from any goroutine.
+	digest() uint64
+	// membership is the last entryConf's Data stored by apply, or nil.
+	membership() []byte
+	// sync makes everything applied so far durable (fsync).
+	sync() error
+}
+
+// applyResult is the outcome of one entryOp. Ops holds one result per op of
+// the request. Err is nil on success; for a failed multi it is a *MultiError,
+// for a failed single op that op's error.
+type applyResult struct {
+	Err error
+	Ops []OpResult
+}
