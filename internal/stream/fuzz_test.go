@@ -67,7 +67,6 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 }
 
-
 // FuzzRoundTrip writes records cut from arbitrary bytes with an arbitrary chunk
 // size and configuration and reads them back.
 func FuzzRoundTrip(f *testing.F) {
