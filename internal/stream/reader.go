@@ -60,7 +60,7 @@ func NewReader(r io.Reader, o ReaderOptions) (*Reader, error) {
 	n, err := io.ReadFull(r, hdr[:len(magic)])
 	sr.account(hdr[:n])
 	switch {
-	case !bytes.Equal(hdr[:n], magic[:n]):
+	case string(hdr[:n]) != magic[:n]:
 		return nil, fmt.Errorf("%w: bad magic", ErrNotStream)
 	case n == 0:
 		return nil, fmt.Errorf("%w: empty input", ErrNotStream)

@@ -176,6 +176,6 @@ const (
 
 // magic opens every stream. The high first byte keeps it apart from text, and
 // the trailing newline catches transfers that rewrite line endings.
-var magic = [8]byte{0x89, 'K', 'E', 'E', 'P', 'E', 'R', '\n'}
+const magic = "\x89KEEPER\n"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

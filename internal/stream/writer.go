@@ -79,7 +79,7 @@ func NewWriter(w io.Writer, h Header, o WriterOptions) (*Writer, error) {
 		flags |= headerFlagEncrypted
 	}
 	hdr := make([]byte, headerFixedSize, headerFixedSize+len(h.Extra)+saltSize+keyCheckSize+crcSize)
-	copy(hdr, magic[:])
+	copy(hdr, magic)
 	binary.LittleEndian.PutUint16(hdr[8:], Version)
 	hdr[10] = flags
 	hdr[11] = h.Kind
