@@ -52,6 +52,11 @@ func encodeRequest(dst []byte, r *request) ([]byte, error) {
 	if err := validateRequest(r); err != nil {
 		return dst, err
 	}
+	return appendRequest(dst, r), nil
+}
+
+// appendRequest appends the encoding of r to dst without validating it.
+func appendRequest(dst []byte, r *request) []byte {
 	dst = append(dst, requestVersion)
 	dst = binary.AppendVarint(dst, r.Time)
 	dst = binary.AppendVarint(dst, r.Session)
@@ -83,7 +88,7 @@ func encodeRequest(dst []byte, r *request) ([]byte, error) {
 			dst = appendACL(dst, op.acl)
 		}
 	}
-	return dst, nil
+	return dst
 }
 
 // validateRequest checks what needs no tree. A multi's failure comes as a
