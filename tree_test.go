@@ -253,8 +253,10 @@ func TestOps(t *testing.T) {
 			setup: func(h *harness) { h.must(CreateOp("/p", nil, Persistent, WithACL(ReadACL()...))) },
 			req:   single(SetACLOp("/p", OpenACL(), AnyVersion), superUser)},
 		{name: "read needs READ", guide: "ACL permissions: READ, you can get data from a node and list its children",
-			setup: func(h *harness) { h.must(CreateOp("/p", []byte("s"), Persistent, WithACL(DigestACL(PermAll, "alice", "secret"))), aliceA...) },
-			req:   single(CheckOp("/p", AnyVersion), bobA...), want: ErrNoAuth,
+			setup: func(h *harness) {
+				h.must(CreateOp("/p", []byte("s"), Persistent, WithACL(DigestACL(PermAll, "alice", "secret"))), aliceA...)
+			},
+			req: single(CheckOp("/p", AnyVersion), bobA...), want: ErrNoAuth,
 			check: func(t *testing.T, h *harness, _ *applyResult) {
 				if _, _, err := h.tr.get("/p", bobA); !errors.Is(err, ErrNoAuth) {
 					t.Fatalf("get: %v", err)
