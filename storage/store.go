@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // Errors returned by Open and the readers. The keeper package re-exports the
@@ -38,7 +39,13 @@ type Options struct {
 	// ClusterID is recorded in a fresh dir; an existing dir holding another id
 	// is refused with ErrWrongCluster. Zero is a valid id like any other.
 	ClusterID uint64
+	// CacheSize is the block cache size in bytes; 0 means 64 MiB. Memory use
+	// is bounded by it and Pebble's memtables, not by the tree's size.
+	CacheSize int64
 }
+
+// defaultCacheSize is the block cache size when Options.CacheSize is 0.
+const defaultCacheSize = 64 << 20
 
 // Store is the Pebble database of one member's tree, at dir/tree.
 type Store struct {
@@ -49,9 +56,20 @@ type Store struct {
 // Open opens (creating it if needed) the tree database under dir/tree and
 // checks its format marker and cluster id.
 func Open(dir string, o Options) (*Store, error) {
+	size := o.CacheSize
+	if size <= 0 {
+		size = defaultCacheSize
+	}
+	cache := pebble.NewCache(size)
+	defer cache.Unref()
 	opts := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
+		Cache:              cache,
+	}
+	// Bloom filters make the miss of every create's existence check cheap.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(filepath.Join(dir, "tree"), opts)
 	if err != nil {
