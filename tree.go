@@ -741,3 +741,46 @@ func (t *tree) ephemerals(owner int64, prefix string) ([]string, error) {
 	}
 	return out, it.Close()
 }
+
+// indexedNode is one entry of the container or TTL index.
+type indexedNode struct {
+	Path string
+	TTL  int64 // milliseconds; 0 for a container
+}
+
+// containers returns the paths of every container znode, sorted, from the
+// container index (no tree scan). A leader task deletes the empty ones that
+// have had a child (Cversion > 0), as ZooKeeper's ContainerManager does.
+func (t *tree) containers() ([]indexedNode, error) {
+	lo, hi := storage.ContainerSpan()
+	return t.listIndex(lo, hi)
+}
+
+// ttlNodes returns every TTL znode with its TTL, sorted by path, from the TTL
+// index. A leader task deletes those with no children whose Mtime is older
+// than their TTL, by proposing deletes with the proposer's clock.
+func (t *tree) ttlNodes() ([]indexedNode, error) {
+	lo, hi := storage.TTLSpan()
+	return t.listIndex(lo, hi)
+}
+
+func (t *tree) listIndex(lo, hi []byte) ([]indexedNode, error) {
+	it, err := t.st.NewIter(lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	var out []indexedNode
+	for ok := it.First(); ok; ok = it.Next() {
+		n := indexedNode{Path: string(it.Key()[1:])}
+		v, err := it.Value()
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		if len(v) == 8 {
+			n.TTL = int64(binary.BigEndian.Uint64(v))
+		}
+		out = append(out, n)
+	}
+	return out, it.Close()
+}
