@@ -16,7 +16,7 @@ import (
 
 var (
 	flagSeed  = flag.Uint64("seed", 0, "replay the model test with this seed")
-	flagSeeds = flag.Int("model.seeds", 0, "number of model test seeds (default 6, 60 without -short... see TestModel)")
+	flagSeeds = flag.Int("model.seeds", 0, "number of model test seeds (default 6; 100 with KEEPER_LONG=1)")
 )
 
 // refNode is a znode of the reference tree: a plain map, written only for this
@@ -312,7 +312,7 @@ func modelSeeds(t *testing.T) []uint64 {
 func TestModel(t *testing.T) {
 	for _, seed := range modelSeeds(t) {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
-			runModel(t, seed, 600)
+			runModel(t, seed, 1500)
 		})
 	}
 }
