@@ -182,8 +182,8 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 	defer b.Close()
 	dig := t.dig.Load()
 	for path, s := range t.group {
-		if !s.dirty || s.cur == s.orig {
-			continue
+		if !s.dirty || s.cur == s.orig || (s.orig == nil && s.cur == nil) {
+			continue // untouched, unchanged, or created and deleted in the group
 		}
 		t.key = storage.NodeKey(t.key[:0], path)
 		if s.orig != nil {
