@@ -3,6 +3,8 @@ package keeper
 import (
 	"errors"
 	"fmt"
+
+	"github.com/keeper-go/keeper/storage"
 )
 
 // Errors with ZooKeeper's meanings. Every refusal the library returns matches one
@@ -56,11 +58,11 @@ var (
 	// ErrLocked reports a data dir already opened by another Node or process.
 	ErrLocked = errors.New("keeper: data dir in use")
 	// ErrWrongCluster reports a data dir that belongs to a different cluster.
-	ErrWrongCluster = errors.New("keeper: data dir belongs to another cluster")
+	ErrWrongCluster = storage.ErrWrongCluster
 	// ErrFormatTooNew reports a data dir or stream written by a newer format.
-	ErrFormatTooNew = errors.New("keeper: format newer than this version understands")
+	ErrFormatTooNew = storage.ErrFormatTooNew
 	// ErrCorrupt reports damaged local data (a bad WAL tail, an undecodable record).
-	ErrCorrupt = errors.New("keeper: corrupt data")
+	ErrCorrupt = storage.ErrCorrupt
 	// ErrCorruptEntry reports a log entry that cannot be decoded.
 	ErrCorruptEntry = fmt.Errorf("keeper: corrupt entry: %w", ErrCorrupt)
 )

@@ -13,8 +13,8 @@ const (
 	opSetACL
 )
 
-// Op is one operation of a Multi. Build it with CreateOp, SetOp, DeleteOp or
-// CheckOp; the zero Op is invalid.
+// Op is one operation of a Multi. Build it with CreateOp, SetOp, DeleteOp,
+// CheckOp or SetACLOp; the zero Op is invalid.
 type Op struct {
 	kind    opKind
 	path    string
@@ -22,6 +22,7 @@ type Op struct {
 	version int32
 	mode    CreateMode
 	acl     []ACL
+	aclSet  bool // acl was given (WithACL, SetACLOp); else a create gets OpenACL
 	ttl     time.Duration
 }
 
@@ -29,7 +30,8 @@ type Op struct {
 type CreateOption func(*Op)
 
 // WithACL sets the new znode's ACL (default OpenACL).
-func WithACL(acl ...ACL) CreateOption { return func(o *Op) { o.acl = acl } }
+// WithACL with no entries makes the create fail with ErrInvalidACL.
+func WithACL(acl ...ACL) CreateOption { return func(o *Op) { o.acl, o.aclSet = acl, true } }
 
 // WithTTL sets the TTL of a PersistentWithTTL or PersistentSequentialWithTTL znode.
 func WithTTL(ttl time.Duration) CreateOption { return func(o *Op) { o.ttl = ttl } }
@@ -58,6 +60,12 @@ func CheckOp(path string, version int32) Op {
 	return Op{kind: opCheck, path: path, version: version}
 }
 
+// SetACLOp replaces the ACL of path if its ACL version (Stat.Aversion) is
+// version (AnyVersion skips the check). An empty acl fails with ErrInvalidACL.
+func SetACLOp(path string, acl []ACL, version int32) Op {
+	return Op{kind: opSetACL, path: path, acl: acl, aclSet: true, version: version}
+}
+
 // OpResult is the outcome of one operation of a Multi, or of a single write.
 type OpResult struct {
 	// Err is nil for an operation that took effect. In a failed Multi nothing
@@ -67,6 +75,6 @@ type OpResult struct {
 	Err error
 	// Path is the created path for a create (with its sequence suffix).
 	Path string
-	// Stat is the znode's Stat after a create or set (nil-valued otherwise).
+	// Stat is the znode's Stat after a create, set or setACL (zero otherwise).
 	Stat Stat
 }

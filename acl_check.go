@@ -1,0 +1,156 @@
+package keeper
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"strings"
+)
+
+// ACL schemes keeper understands.
+const (
+	schemeWorld  = "world"
+	schemeAuth   = "auth"
+	schemeDigest = "digest"
+	schemeSuper  = "super"
+	worldAnyone  = "anyone"
+)
+
+// DigestIdentity is the identity a caller presents for the digest scheme: user
+// and password as "user:password". Pass it through authenticate before it
+// goes into a request, so that no password reaches the log.
+func DigestIdentity(user, password string) Identity {
+	return Identity{Scheme: schemeDigest, ID: user + ":" + password}
+}
+
+// DigestACL grants perms to the digest identity user:password. The ACL holds
+// only user:base64(sha1(user:password)), as ZooKeeper stores it.
+func DigestACL(perms Perm, user, password string) ACL {
+	return ACL{Perms: perms, Scheme: schemeDigest, ID: digestID(user, password)}
+}
+
+// digestID is ZooKeeper's DigestAuthenticationProvider.generateDigest.
+func digestID(user, password string) string {
+	sum := sha1.Sum([]byte(user + ":" + password))
+	return user + ":" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// authenticate turns identities as callers present them into the form apply
+// and the reads compare against ACLs: a digest "user:password" becomes
+// "user:base64(sha1(user:password))"; "super" is kept as is (the member that
+// proposes decides who may claim it). Other schemes are refused with
+// ErrBadArguments.
+func authenticate(ids []Identity) ([]Identity, error) {
+	out := make([]Identity, 0, len(ids))
+	for _, id := range ids {
+		switch id.Scheme {
+		case schemeDigest:
+			user, pw, ok := strings.Cut(id.ID, ":")
+			if !ok {
+				return nil, fmt.Errorf("%w: digest identity must be user:password", ErrBadArguments)
+			}
+			out = append(out, Identity{Scheme: schemeDigest, ID: digestID(user, pw)})
+		case schemeSuper:
+			out = append(out, Identity{Scheme: schemeSuper})
+		default:
+			return nil, fmt.Errorf("%w: unknown auth scheme %q", ErrBadArguments, id.Scheme)
+		}
+	}
+	return out, nil
+}
+
+// checkACL reports ErrNoAuth unless auth grants perm under acl, as ZooKeeper's
+// checkACL: an empty ACL or a super identity allows everything; world:anyone
+// matches everyone; digest entries match an identical authenticated identity.
+func checkACL(acl []ACL, perm Perm, auth []Identity) error {
+	if len(acl) == 0 {
+		return nil
+	}
+	for _, id := range auth {
+		if id.Scheme == schemeSuper {
+			return nil
+		}
+	}
+	for _, a := range acl {
+		if a.Perms&perm == 0 {
+			continue
+		}
+		if a.Scheme == schemeWorld && a.ID == worldAnyone {
+			return nil
+		}
+		for _, id := range auth {
+			if id.Scheme == a.Scheme && id.ID == a.ID {
+				return nil
+			}
+		}
+	}
+	return ErrNoAuth
+}
+
+// validateACL checks the shape of an ACL as given by a caller, without the
+// caller's identities: not empty, and every entry world:anyone, auth, or a
+// digest user:hash.
+func validateACL(acl []ACL) error {
+	if len(acl) == 0 {
+		return fmt.Errorf("%w: empty ACL", ErrInvalidACL)
+	}
+	for _, a := range acl {
+		switch a.Scheme {
+		case schemeWorld:
+			if a.ID != worldAnyone {
+				return fmt.Errorf("%w: world scheme takes id anyone, not %q", ErrInvalidACL, a.ID)
+			}
+		case schemeAuth:
+		case schemeDigest:
+			// ZooKeeper splits on ":" and wants exactly two parts, the
+			// second non-empty.
+			_, hash, ok := strings.Cut(a.ID, ":")
+			if !ok || hash == "" || strings.Contains(hash, ":") {
+				return fmt.Errorf("%w: digest id must be user:hash, not %q", ErrInvalidACL, a.ID)
+			}
+		default:
+			return fmt.Errorf("%w: unknown scheme %q", ErrInvalidACL, a.Scheme)
+		}
+	}
+	return nil
+}
+
+// fixupACL is ZooKeeper's fixupACL: it validates acl and replaces each auth
+// entry by one entry per identity of the caller (super excepted), with the
+// same perms; with no such identity it fails with ErrInvalidACL. Duplicates
+// are dropped, first one kept. acl is returned as is when it needs no change.
+func fixupACL(acl []ACL, auth []Identity) ([]ACL, error) {
+	if err := validateACL(acl); err != nil {
+		return nil, err
+	}
+	if len(acl) == 1 && acl[0].Scheme != schemeAuth {
+		return acl, nil
+	}
+	out := make([]ACL, 0, len(acl))
+	add := func(a ACL) {
+		for _, b := range out {
+			if a == b {
+				return
+			}
+		}
+		out = append(out, a)
+	}
+	for _, a := range acl {
+		if a.Scheme != schemeAuth {
+			add(a)
+			continue
+		}
+		n := 0
+		for _, id := range auth {
+			if id.Scheme == schemeSuper || id.Scheme == schemeWorld {
+				continue
+			}
+			add(ACL{Perms: a.Perms, Scheme: id.Scheme, ID: id.ID})
+			n++
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%w: auth scheme ACL but the caller has no identity", ErrInvalidACL)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,351 @@
+package keeper
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// requestVersion is the first byte of every encoded request. A decoder meets
+// only versions it knows; anything else is ErrCorruptEntry.
+const requestVersion = 1
+
+// maxDataSize is the largest znode data accepted, ZooKeeper's default
+// jute.maxbuffer (1 MiB).
+const maxDataSize = 1 << 20
+
+// maxTTL is the largest TTL ZooKeeper accepts, in milliseconds (2^40-1).
+const maxTTL = 1<<40 - 1
+
+// request is one entryOp's payload: the ops and everything apply needs to run
+// them deterministically. The proposer fills Time and Session; apply never
+// reads a clock.
+type request struct {
+	// Time is the proposer's clock in milliseconds since the Unix epoch; it
+	// becomes ctime/mtime.
+	Time int64
+	// Session owns the ephemerals the request creates; 0 is none.
+	Session int64
+	// Auth is the caller's authenticated identities (see authenticate).
+	Auth []Identity
+	// Multi says the ops form a transaction; otherwise Ops has exactly one.
+	Multi bool
+	// Ops are the operations, run in order.
+	Ops []Op
+}
+
+// encodeRequest appends the encoding of r to dst. It first refuses what can
+// be refused without the tree (validateRequest), so a proposer fails fast.
+//
+// Layout (version 1): version byte; varint Time, Session; uvarint #Auth, each
+// scheme and id as strings; multi byte; uvarint #Ops, each: kind byte, path,
+// then by kind
+//
+//	create: mode byte, data, uvarint TTL ms, acl-given byte, ACL list
+//	delete, check: varint version
+//	set:    data, varint version
+//	setACL: varint version, ACL list
+//
+// where a string or data is uvarint length + bytes and an ACL list is uvarint
+// count, each entry uvarint perms, scheme, id.
+func encodeRequest(dst []byte, r *request) ([]byte, error) {
+	if err := validateRequest(r); err != nil {
+		return dst, err
+	}
+	return appendRequest(dst, r), nil
+}
+
+// appendRequest appends the encoding of r to dst without validating it.
+func appendRequest(dst []byte, r *request) []byte {
+	dst = append(dst, requestVersion)
+	dst = binary.AppendVarint(dst, r.Time)
+	dst = binary.AppendVarint(dst, r.Session)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Auth)))
+	for _, id := range r.Auth {
+		dst = appendString(dst, id.Scheme)
+		dst = appendString(dst, id.ID)
+	}
+	dst = appendBool(dst, r.Multi)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Ops)))
+	for i := range r.Ops {
+		op := &r.Ops[i]
+		dst = append(dst, byte(op.kind))
+		dst = appendString(dst, op.path)
+		switch op.kind {
+		case opCreate:
+			dst = append(dst, byte(op.mode))
+			dst = appendBytes(dst, op.data)
+			dst = binary.AppendUvarint(dst, uint64(op.ttl/time.Millisecond))
+			dst = appendBool(dst, op.aclSet)
+			dst = appendACL(dst, op.acl)
+		case opDelete, opCheck:
+			dst = binary.AppendVarint(dst, int64(op.version))
+		case opSet:
+			dst = appendBytes(dst, op.data)
+			dst = binary.AppendVarint(dst, int64(op.version))
+		case opSetACL:
+			dst = binary.AppendVarint(dst, int64(op.version))
+			dst = appendACL(dst, op.acl)
+		}
+	}
+	return dst
+}
+
+// validateRequest checks what needs no tree. A multi's failure comes as a
+// *MultiError, as apply would report it.
+func validateRequest(r *request) error {
+	if !r.Multi && len(r.Ops) != 1 {
+		return fmt.Errorf("%w: a single request carries one op, not %d", ErrBadArguments, len(r.Ops))
+	}
+	for i := range r.Ops {
+		if err := validateOp(&r.Ops[i], r.Session); err != nil {
+			if r.Multi {
+				return &MultiError{Index: i, Err: err}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// validateOp checks one op without the tree; apply runs it again.
+func validateOp(op *Op, session int64) error {
+	switch op.kind {
+	case opCreate:
+		if op.mode > PersistentSequentialWithTTL {
+			return fmt.Errorf("%w: unknown create mode %d", ErrBadArguments, op.mode)
+		}
+		ms := int64(op.ttl / time.Millisecond)
+		if op.mode.IsTTL() {
+			if ms <= 0 || ms > maxTTL {
+				return fmt.Errorf("%w: TTL %v out of range (1ms to %dms)", ErrBadArguments, op.ttl, int64(maxTTL))
+			}
+		} else if op.ttl != 0 {
+			return fmt.Errorf("%w: TTL given for mode %v", ErrBadArguments, op.mode)
+		}
+		if op.mode.IsEphemeral() && session == 0 {
+			return fmt.Errorf("%w: ephemeral create without a session", ErrBadArguments)
+		}
+		if len(op.data) > maxDataSize {
+			return fmt.Errorf("%w: data of %d bytes exceeds %d", ErrBadArguments, len(op.data), maxDataSize)
+		}
+		if err := validatePath(op.path, op.mode.IsSequential()); err != nil {
+			return err
+		}
+		if op.aclSet {
+			return validateACL(op.acl)
+		}
+		return nil
+	case opSet:
+		if len(op.data) > maxDataSize {
+			return fmt.Errorf("%w: data of %d bytes exceeds %d", ErrBadArguments, len(op.data), maxDataSize)
+		}
+	case opSetACL:
+		if err := validateACL(op.acl); err != nil {
+			return err
+		}
+	case opDelete, opCheck:
+	default:
+		return fmt.Errorf("%w: unknown op kind %d", ErrBadArguments, op.kind)
+	}
+	return validatePath(op.path, false)
+}
+
+// decodeRequest decodes an encoded request. Op data aliases b.
+func decodeRequest(b []byte) (*request, error) {
+	r := new(request)
+	if err := decodeRequestInto(r, b); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decodeRequestInto decodes b into r, reusing r's Ops and Auth storage. Op
+// data aliases b. Damaged or unknown input returns an error matching
+// ErrCorruptEntry; it never panics.
+func decodeRequestInto(r *request, b []byte) error {
+	d := decoder{b: b}
+	if v := d.byte(); v != requestVersion {
+		if d.err == nil {
+			return fmt.Errorf("%w: request version %d", ErrCorruptEntry, v)
+		}
+		return d.err
+	}
+	r.Time = d.varint()
+	r.Session = d.varint()
+	n := d.count(2)
+	r.Auth = r.Auth[:0]
+	for range n {
+		r.Auth = append(r.Auth, Identity{Scheme: d.string(), ID: d.string()})
+	}
+	r.Multi = d.bool()
+	n = d.count(2)
+	clear(r.Ops)
+	r.Ops = r.Ops[:0]
+	for range n {
+		if d.err != nil {
+			break
+		}
+		op := Op{kind: opKind(d.byte()), path: d.string()}
+		switch op.kind {
+		case opCreate:
+			op.mode = CreateMode(d.byte())
+			op.data = d.bytes()
+			ms := d.uvarint()
+			if ms > maxTTL {
+				d.fail("TTL out of range")
+			}
+			op.ttl = time.Duration(ms) * time.Millisecond
+			op.aclSet = d.bool()
+			op.acl = d.acl()
+		case opDelete, opCheck:
+			op.version = d.int32()
+		case opSet:
+			op.data = d.bytes()
+			op.version = d.int32()
+		case opSetACL:
+			op.version = d.int32()
+			op.acl = d.acl()
+			op.aclSet = true
+		default:
+			d.fail("unknown op kind")
+		}
+		r.Ops = append(r.Ops, op)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendBytes(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+func appendBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
+func appendACL(dst []byte, acl []ACL) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(acl)))
+	for _, a := range acl {
+		dst = binary.AppendUvarint(dst, uint64(uint32(a.Perms)))
+		dst = appendString(dst, a.Scheme)
+		dst = appendString(dst, a.ID)
+	}
+	return dst
+}
+
+// decoder reads the encodings of this file and of znode values; the first
+// problem sticks in err and every later read returns a zero value.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrCorruptEntry, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) bool() bool {
+	switch d.byte() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail("bad bool")
+	return false
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int32() int32 {
+	v := d.varint()
+	if int64(int32(v)) != v {
+		d.fail("int32 out of range")
+		return 0
+	}
+	return int32(v)
+}
+
+// count reads an element count and checks that the rest could hold that many
+// elements of at least min bytes each, so damaged input cannot make a huge
+// allocation.
+func (d *decoder) count(min int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)/min) {
+		d.fail("count exceeds input")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail("length exceeds input")
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+func (d *decoder) acl() []ACL {
+	n := d.count(3)
+	if n == 0 {
+		return nil
+	}
+	acl := make([]ACL, 0, n)
+	for range n {
+		p := d.uvarint()
+		if p > uint64(^uint32(0)) {
+			d.fail("perms out of range")
+		}
+		acl = append(acl, ACL{Perms: Perm(uint32(p)), Scheme: d.string(), ID: d.string()})
+	}
+	return acl
+}

@@ -1,0 +1,75 @@
+package keeper
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+)
+
+// FuzzDecodeRequest checks that any bytes decode to a request or an error
+// matching ErrCorruptEntry, never a panic, and that what decodes re-encodes
+// to the same bytes. Seeds: testdata/fuzz/FuzzDecodeRequest (real entries).
+func FuzzDecodeRequest(f *testing.F) {
+	for _, r := range seedRequests() {
+		f.Add(appendRequest(nil, &r))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeRequest(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorruptEntry) {
+				t.Fatalf("error %v does not match ErrCorruptEntry", err)
+			}
+			return
+		}
+		if again := appendRequest(nil, r); !bytes.Equal(again, b) {
+			// Only non-canonical varints may differ; decoding again must agree.
+			r2, err := decodeRequest(again)
+			if err != nil || len(r2.Ops) != len(r.Ops) {
+				t.Fatalf("re-encoding does not decode: %v", err)
+			}
+		}
+		_ = validateRequest(r) // must not panic either
+	})
+}
+
+// FuzzValidatePath checks that validatePath never panics and that what it
+// accepts has the shape ZooKeeper requires.
+func FuzzValidatePath(f *testing.F) {
+	for _, p := range []string{"/", "/a", "/a/b", "/a/", "//", "/.", "/..", "/a\x00", "/\u00e9", "/\ufff0", "x"} {
+		f.Add(p, false)
+		f.Add(p, true)
+	}
+	f.Fuzz(func(t *testing.T, p string, seq bool) {
+		err := validatePath(p, seq)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidPath) {
+				t.Fatalf("error %v does not match ErrInvalidPath", err)
+			}
+			return
+		}
+		if p[0] != '/' || bytes.IndexByte([]byte(p), 0) >= 0 {
+			t.Fatalf("accepted %q", p)
+		}
+		if !seq && len(p) > 1 && p[len(p)-1] == '/' {
+			t.Fatalf("accepted trailing slash %q", p)
+		}
+		if bytes.Contains([]byte(p), []byte("//")) {
+			t.Fatalf("accepted empty component %q", p)
+		}
+	})
+}
+
+func seedRequests() []request {
+	return []request{
+		{Time: 1700000000000, Session: 5, Ops: []Op{CreateOp("/app/config", []byte("hello"), Persistent)}},
+		{Time: 1, Session: 9, Auth: []Identity{{Scheme: "digest", ID: "alice:aGFzaA=="}}, Ops: []Op{CreateOp("/q/", nil, EphemeralSequential, WithACL(CreatorACL()...))}},
+		{Time: 2, Ops: []Op{CreateOp("/t", []byte{0, 1}, PersistentWithTTL, WithTTL(time.Hour))}},
+		{Time: 3, Ops: []Op{SetOp("/a", []byte("v"), 3)}},
+		{Time: 4, Ops: []Op{DeleteOp("/a", AnyVersion)}},
+		{Time: 5, Ops: []Op{SetACLOp("/a", []ACL{DigestACL(PermAll, "u", "p")}, 0)}},
+		{Time: 6, Auth: []Identity{{Scheme: "super"}}, Multi: true, Ops: []Op{
+			CheckOp("/a", 1), CreateOp("/a/b", nil, Container), DeleteOp("/c", 2), SetOp("/d", nil, AnyVersion)}},
+		{Multi: true},
+	}
+}

@@ -1,0 +1,339 @@
+// Package storage holds keeper's on-disk state: the znode tree in Pebble, its key
+// layout (keys.go) and the data dir checks (format marker, cluster id).
+//
+// Its exported API uses only the standard library and its own types, so that a
+// Pebble upgrade never changes it. A Store is safe for concurrent use; a Batch,
+// Iter or Snapshot belongs to one goroutine at a time.
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+)
+
+// Errors returned by Open and the readers. The keeper package re-exports the
+// first three under the same names so that errors.Is works across both.
+var (
+	// ErrWrongCluster reports a data dir that belongs to a different cluster.
+	ErrWrongCluster = errors.New("keeper: data dir belongs to another cluster")
+	// ErrFormatTooNew reports a data dir or stream written by a newer format.
+	ErrFormatTooNew = errors.New("keeper: format newer than this version understands")
+	// ErrCorrupt reports damaged local data (a bad WAL tail, an undecodable record).
+	ErrCorrupt = errors.New("keeper: corrupt data")
+	// ErrNotFound reports that Get found no value under the key.
+	ErrNotFound = errors.New("storage: key not found")
+)
+
+// FormatVersion is the version of the key layout and value encodings this
+// package writes. A dir marked with a larger one is refused with ErrFormatTooNew.
+const FormatVersion = 1
+
+// Options configures Open.
+type Options struct {
+	// ClusterID is recorded in a fresh dir; an existing dir holding another id
+	// is refused with ErrWrongCluster. Zero is a valid id like any other.
+	ClusterID uint64
+	// CacheSize is the block cache size in bytes; 0 means 64 MiB. Memory use
+	// is bounded by it and Pebble's memtables, not by the tree's size.
+	CacheSize int64
+}
+
+// defaultCacheSize is the block cache size when Options.CacheSize is 0.
+const defaultCacheSize = 64 << 20
+
+// Store is the Pebble database of one member's tree, at dir/tree.
+type Store struct {
+	db        *pebble.DB
+	clusterID uint64
+}
+
+// Open opens (creating it if needed) the tree database under dir/tree and
+// checks its format marker and cluster id.
+func Open(dir string, o Options) (*Store, error) {
+	size := o.CacheSize
+	if size <= 0 {
+		size = defaultCacheSize
+	}
+	cache := pebble.NewCache(size)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             quietLogger{},
+		Cache:              cache,
+	}
+	// Bloom filters make the miss of every create's existence check cheap.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(filepath.Join(dir, "tree"), opts)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	s := &Store{db: db}
+	if err := s.checkMarkers(o); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkMarkers verifies or, for an empty database, writes the format marker
+// and the cluster id.
+func (s *Store) checkMarkers(o Options) error {
+	var format, cluster uint64
+	var haveFormat, haveCluster bool
+	err := s.Get(MetaKey(MetaFormat), func(v []byte) error {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || k != len(v) {
+			return fmt.Errorf("storage: format marker %x: %w", v, ErrCorrupt)
+		}
+		format, haveFormat = n, true
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	err = s.Get(MetaKey(MetaCluster), func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("storage: cluster id %x: %w", v, ErrCorrupt)
+		}
+		cluster, haveCluster = binary.BigEndian.Uint64(v), true
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	switch {
+	case haveFormat && format > FormatVersion:
+		return fmt.Errorf("storage: data dir format %d, this version reads up to %d: %w", format, FormatVersion, ErrFormatTooNew)
+	case haveFormat && !haveCluster:
+		return fmt.Errorf("storage: data dir has a format marker but no cluster id: %w", ErrCorrupt)
+	case haveFormat:
+		if cluster != o.ClusterID {
+			return fmt.Errorf("storage: data dir holds cluster %x, asked for %x: %w", cluster, o.ClusterID, ErrWrongCluster)
+		}
+		s.clusterID = cluster
+		return nil
+	}
+	// No marker: the database must be empty, else it is not ours.
+	it, err := s.NewIter(nil, nil)
+	if err != nil {
+		return err
+	}
+	it.First()
+	nonEmpty := it.Valid()
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if nonEmpty {
+		return fmt.Errorf("storage: data dir holds keys but no format marker: %w", ErrCorrupt)
+	}
+	b := s.NewBatch()
+	defer b.Close()
+	var buf [binary.MaxVarintLen64]byte
+	if err := b.Set(MetaKey(MetaFormat), buf[:binary.PutUvarint(buf[:], FormatVersion)]); err != nil {
+		return err
+	}
+	if err := b.Set(MetaKey(MetaCluster), binary.BigEndian.AppendUint64(nil, o.ClusterID)); err != nil {
+		return err
+	}
+	if err := b.Commit(true); err != nil {
+		return err
+	}
+	s.clusterID = o.ClusterID
+	return nil
+}
+
+// ClusterID returns the cluster id recorded in the store.
+func (s *Store) ClusterID() uint64 { return s.clusterID }
+
+// Get calls fn with the value stored under key, or returns ErrNotFound. The
+// value is valid only during fn; fn's error is returned as is.
+func (s *Store) Get(key []byte, fn func(v []byte) error) error {
+	return get(s.db, key, fn)
+}
+
+type getter interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+}
+
+func get(g getter, key []byte, fn func(v []byte) error) error {
+	v, c, err := g.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("storage: get: %w", err)
+	}
+	ferr := fn(v)
+	if err := c.Close(); err != nil && ferr == nil {
+		return fmt.Errorf("storage: get: %w", err)
+	}
+	return ferr
+}
+
+// NewIter returns an iterator over the keys in [lower, upper); a nil bound is
+// open. The iterator sees one point-in-time view of the store.
+func (s *Store) NewIter(lower, upper []byte) (*Iter, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("storage: new iterator: %w", err)
+	}
+	return &Iter{it: it}, nil
+}
+
+// NewBatch returns a write-only batch.
+func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewBatch()} }
+
+// NewIndexedBatch returns a batch whose Get sees its own writes over the store.
+func (s *Store) NewIndexedBatch() *Batch { return &Batch{b: s.db.NewIndexedBatch()} }
+
+// NewSnapshot returns a point-in-time read-only view of the store. Close it
+// when done: it pins old data.
+func (s *Store) NewSnapshot() *Snapshot { return &Snapshot{s: s.db.NewSnapshot()} }
+
+// Sync makes every batch committed so far durable, by a synced write of an
+// empty log record.
+func (s *Store) Sync() error {
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("storage: sync: %w", err)
+	}
+	return nil
+}
+
+// Flush writes the memtable to sstables (for measurements and tests).
+func (s *Store) Flush() error {
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("storage: flush: %w", err)
+	}
+	return nil
+}
+
+// DiskBytes returns the bytes the store's sstables occupy.
+func (s *Store) DiskBytes() uint64 {
+	return s.db.Metrics().DiskSpaceUsage()
+}
+
+// Close closes the store; batches, iterators and snapshots must be closed first.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
+}
+
+// Batch collects writes applied atomically by Commit.
+type Batch struct{ b *pebble.Batch }
+
+// Set stores value under key; both are copied.
+func (b *Batch) Set(key, value []byte) error {
+	if err := b.b.Set(key, value, nil); err != nil {
+		return fmt.Errorf("storage: batch set: %w", err)
+	}
+	return nil
+}
+
+// Delete removes key.
+func (b *Batch) Delete(key []byte) error {
+	if err := b.b.Delete(key, nil); err != nil {
+		return fmt.Errorf("storage: batch delete: %w", err)
+	}
+	return nil
+}
+
+// Get reads key through an indexed batch (see Store.NewIndexedBatch).
+func (b *Batch) Get(key []byte, fn func(v []byte) error) error { return get(b.b, key, fn) }
+
+// Len returns the encoded size of the batch in bytes.
+func (b *Batch) Len() int { return b.b.Len() }
+
+// Commit applies the batch atomically; sync makes it durable before returning.
+func (b *Batch) Commit(sync bool) error {
+	wo := pebble.NoSync
+	if sync {
+		wo = pebble.Sync
+	}
+	if err := b.b.Commit(wo); err != nil {
+		return fmt.Errorf("storage: commit: %w", err)
+	}
+	return nil
+}
+
+// Reset empties the batch for reuse after Commit.
+func (b *Batch) Reset() { b.b.Reset() }
+
+// Close releases the batch; it must not be used afterwards.
+func (b *Batch) Close() error { return b.b.Close() }
+
+// Snapshot is a point-in-time read-only view of a Store.
+type Snapshot struct{ s *pebble.Snapshot }
+
+// Get is Store.Get on the snapshot.
+func (s *Snapshot) Get(key []byte, fn func(v []byte) error) error { return get(s.s, key, fn) }
+
+// NewIter is Store.NewIter on the snapshot.
+func (s *Snapshot) NewIter(lower, upper []byte) (*Iter, error) {
+	it, err := s.s.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("storage: new iterator: %w", err)
+	}
+	return &Iter{it: it}, nil
+}
+
+// Close releases the snapshot.
+func (s *Snapshot) Close() error { return s.s.Close() }
+
+// Iter walks keys in order. Key and Value are valid until the next move.
+type Iter struct{ it *pebble.Iterator }
+
+// First moves to the first key; it reports Valid.
+func (i *Iter) First() bool { return i.it.First() }
+
+// SeekGE moves to the first key at or after key; it reports Valid.
+func (i *Iter) SeekGE(key []byte) bool { return i.it.SeekGE(key) }
+
+// Next moves to the next key; it reports Valid.
+func (i *Iter) Next() bool { return i.it.Next() }
+
+// Valid reports whether the iterator is at a key.
+func (i *Iter) Valid() bool { return i.it.Valid() }
+
+// Key returns the current key.
+func (i *Iter) Key() []byte { return i.it.Key() }
+
+// Value returns the current value.
+func (i *Iter) Value() ([]byte, error) {
+	v, err := i.it.ValueAndErr()
+	if err != nil {
+		return nil, fmt.Errorf("storage: iterator value: %w", err)
+	}
+	return v, nil
+}
+
+// Error returns the error that stopped the iteration, if any.
+func (i *Iter) Error() error { return i.it.Error() }
+
+// Close releases the iterator and returns any iteration error.
+func (i *Iter) Close() error {
+	if err := i.it.Close(); err != nil {
+		return fmt.Errorf("storage: iterator: %w", err)
+	}
+	return nil
+}
+
+// quietLogger keeps Pebble silent: the library never logs unless given a
+// logger. Fatalf means Pebble found its own state impossible to continue from;
+// it panics rather than exiting the process.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}

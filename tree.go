@@ -1,0 +1,786 @@
+package keeper
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/storage"
+)
+
+// tree is the znode tree state machine over a storage.Store. apply and the
+// other stateMachine methods run on the raft loop's goroutine; the read
+// methods (get, exists, children, getACL, allChildrenNumber, ephemerals) and
+// digest may be called from any goroutine at any time: they read Pebble
+// directly and see whole apply groups or nothing.
+type tree struct {
+	st *storage.Store
+
+	appliedIdx uint64        // raft loop only
+	dig        atomic.Uint64 // digest at appliedIdx
+	members    []byte        // raft loop only
+
+	// Apply scratch, reused across calls (raft loop only).
+	group map[string]*slot  // every node the current group read or wrote
+	entry map[string]*znode // the current entry's changes; nil = deleted
+	req   request
+	key   []byte
+	val   []byte
+	h     *xxhash.Digest
+}
+
+// slot is one path's state within an apply group: as loaded from Pebble
+// (orig, with the hash of its stored value) and as changed by the group's
+// entries so far (cur).
+type slot struct {
+	orig     *znode
+	origHash uint64
+	cur      *znode
+	dirty    bool
+}
+
+var _ stateMachine = (*tree)(nil)
+
+// openTree loads the tree's applied index, digest and membership from st. A
+// fresh store gets the nodes ZooKeeper starts with, "/" and "/zookeeper"
+// (zero Stat but NumChildren, OpenACL, no data), at applied index 0; its
+// digest is the sum of those two nodes' hashes.
+func openTree(st *storage.Store) (*tree, error) {
+	t := &tree{
+		st:    st,
+		group: make(map[string]*slot),
+		entry: make(map[string]*znode),
+		h:     xxhash.New(),
+	}
+	var fresh bool
+	err := st.Get(storage.MetaKey(storage.MetaApplied), func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("keeper: applied index %x: %w", v, ErrCorrupt)
+		}
+		t.appliedIdx = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		fresh = true
+	case err != nil:
+		return nil, err
+	}
+	if fresh {
+		return t, t.initFresh()
+	}
+	err = st.Get(storage.MetaKey(storage.MetaDigest), func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("keeper: digest %x: %w", v, ErrCorrupt)
+		}
+		t.dig.Store(binary.BigEndian.Uint64(v))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keeper: open tree: digest: %w", err)
+	}
+	err = st.Get(storage.MetaKey(storage.MetaMembership), func(v []byte) error {
+		t.members = bytes.Clone(v)
+		return nil
+	})
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	return t, nil
+}
+
+// initFresh writes the initial nodes and meta of an empty store.
+func (t *tree) initFresh() error {
+	b := t.st.NewBatch()
+	defer b.Close()
+	var sum uint64
+	for _, n := range []struct {
+		path string
+		z    znode
+	}{
+		{"/", znode{stat: Stat{NumChildren: 1}, acl: openACLShared}},
+		{reservedPath, znode{acl: openACLShared}},
+	} {
+		v := encodeZnode(nil, &n.z)
+		sum += nodeHash(t.h, n.path, v)
+		if err := b.Set(storage.NodeKey(nil, n.path), v); err != nil {
+			return err
+		}
+	}
+	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, 0)); err != nil {
+		return err
+	}
+	if err := b.Set(storage.MetaKey(storage.MetaDigest), binary.BigEndian.AppendUint64(nil, sum)); err != nil {
+		return err
+	}
+	if err := b.Commit(true); err != nil {
+		return err
+	}
+	t.dig.Store(sum)
+	return nil
+}
+
+func (t *tree) applied() uint64    { return t.appliedIdx }
+func (t *tree) digest() uint64     { return t.dig.Load() }
+func (t *tree) membership() []byte { return t.members }
+func (t *tree) sync() error        { return t.st.Sync() }
+
+// apply implements stateMachine.apply. Entries see the changes of the earlier
+// entries of the group through the group overlay; an entry's own changes go
+// to the entry overlay and join the group only if all its ops succeed. The
+// group is written in one unsynced batch with the applied index and digest.
+func (t *tree) apply(ents []committed) ([]*applyResult, error) {
+	if len(ents) == 0 {
+		return nil, nil
+	}
+	for i, e := range ents {
+		if e.Index != t.appliedIdx+1+uint64(i) {
+			return nil, fmt.Errorf("keeper: apply: entry %d at position %d, want %d", e.Index, i, t.appliedIdx+1+uint64(i))
+		}
+	}
+	clear(t.group)
+	defer clear(t.group)
+	results := make([]*applyResult, len(ents))
+	var members []byte
+	for i, e := range ents {
+		switch e.Kind {
+		case entryNoop:
+		case entryConf:
+			members = e.Data
+		case entryOp:
+			res, err := t.applyEntry(&ents[i])
+			if err != nil {
+				return nil, err
+			}
+			results[i] = res
+		default:
+			return nil, fmt.Errorf("keeper: apply: entry %d has unknown kind %d", e.Index, e.Kind)
+		}
+	}
+	last := ents[len(ents)-1].Index
+	dig, err := t.flush(last, members)
+	if err != nil {
+		return nil, err
+	}
+	t.appliedIdx = last
+	t.dig.Store(dig)
+	if members != nil {
+		t.members = bytes.Clone(members)
+	}
+	return results, nil
+}
+
+// flush writes the group's changed nodes, their index keys, the applied
+// index, the digest and the membership in one batch, and returns the digest.
+func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
+	b := t.st.NewBatch()
+	defer b.Close()
+	dig := t.dig.Load()
+	for path, s := range t.group {
+		if !s.dirty || s.cur == s.orig || (s.orig == nil && s.cur == nil) {
+			continue // untouched, unchanged, or created and deleted in the group
+		}
+		t.key = storage.NodeKey(t.key[:0], path)
+		if s.orig != nil {
+			dig -= s.origHash
+		}
+		if s.cur != nil {
+			t.val = encodeZnode(t.val[:0], s.cur)
+			dig += nodeHash(t.h, path, t.val)
+			if err := b.Set(t.key, t.val); err != nil {
+				return 0, err
+			}
+		} else if err := b.Delete(t.key); err != nil {
+			return 0, err
+		}
+		if err := t.writeIndexes(b, path, s.orig, s.cur); err != nil {
+			return 0, err
+		}
+	}
+	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(t.key[:0], applied)); err != nil {
+		return 0, err
+	}
+	if err := b.Set(storage.MetaKey(storage.MetaDigest), binary.BigEndian.AppendUint64(t.key[:0], dig)); err != nil {
+		return 0, err
+	}
+	if members != nil {
+		if err := b.Set(storage.MetaKey(storage.MetaMembership), members); err != nil {
+			return 0, err
+		}
+	}
+	return dig, b.Commit(false)
+}
+
+// writeIndexes keeps the ephemeral, container and TTL index keys of path in
+// step with its node. The kind of a path changes only by delete and create.
+func (t *tree) writeIndexes(b *storage.Batch, path string, orig, cur *znode) error {
+	if orig != nil && cur != nil && orig.mode == cur.mode && orig.stat.EphemeralOwner == cur.stat.EphemeralOwner && orig.ttl == cur.ttl {
+		return nil
+	}
+	if orig != nil {
+		if k := indexKey(t.key[:0], path, orig); k != nil {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	if cur != nil {
+		if k := indexKey(t.key[:0], path, cur); k != nil {
+			var v []byte
+			if cur.mode.IsTTL() {
+				v = binary.BigEndian.AppendUint64(nil, uint64(cur.ttl))
+			}
+			if err := b.Set(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// indexKey appends the secondary index key of n at path to dst, or returns
+// nil if n is in no index.
+func indexKey(dst []byte, path string, n *znode) []byte {
+	switch {
+	case n.stat.EphemeralOwner != 0:
+		return storage.EphemeralKey(dst, n.stat.EphemeralOwner, path)
+	case n.mode == Container:
+		return storage.ContainerKey(dst, path)
+	case n.mode.IsTTL():
+		return storage.TTLKey(dst, path)
+	}
+	return nil
+}
+
+// applyEntry runs one entryOp. Request failures land in the result; only
+// storage failures return an error.
+func (t *tree) applyEntry(e *committed) (*applyResult, error) {
+	r := &t.req
+	if err := decodeRequestInto(r, e.Data); err != nil {
+		return &applyResult{Err: fmt.Errorf("keeper: entry %d: %w", e.Index, err)}, nil
+	}
+	res := &applyResult{Ops: make([]OpResult, len(r.Ops))}
+	if !r.Multi && len(r.Ops) != 1 {
+		res.Err = fmt.Errorf("%w: a single request carries one op, not %d", ErrBadArguments, len(r.Ops))
+		return res, nil
+	}
+	zxid := int64(e.Index)
+	clear(t.entry)
+	for i := range r.Ops {
+		err := t.applyOp(r, &r.Ops[i], zxid, &res.Ops[i])
+		if err == nil {
+			continue
+		}
+		clear(t.entry)
+		if errors.Is(err, errStorage) {
+			return nil, err
+		}
+		for j := range res.Ops {
+			switch {
+			case j < i:
+				res.Ops[j] = OpResult{}
+			case j == i:
+				res.Ops[j] = OpResult{Err: err}
+			default:
+				res.Ops[j] = OpResult{Err: ErrRuntimeInconsistency}
+			}
+		}
+		if r.Multi {
+			res.Err = &MultiError{Index: i, Err: err}
+		} else {
+			res.Err = err
+		}
+		return res, nil
+	}
+	for path, n := range t.entry {
+		s := t.group[path]
+		s.cur, s.dirty = n, true
+	}
+	clear(t.entry)
+	return res, nil
+}
+
+// errStorage marks a storage failure met while running an op, so that
+// applyEntry stops the apply rather than failing the request.
+var errStorage = errors.New("keeper: storage failure during apply")
+
+// lookup returns the node at path as the current entry sees it, or nil.
+func (t *tree) lookup(path string) (*znode, error) {
+	if n, ok := t.entry[path]; ok {
+		return n, nil
+	}
+	if s, ok := t.group[path]; ok {
+		return s.cur, nil
+	}
+	n, h, err := t.load(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errStorage, err)
+	}
+	t.group[path] = &slot{orig: n, origHash: h, cur: n}
+	return n, nil
+}
+
+// put records a change of the current entry; n nil deletes path. path must
+// have been looked up in this group first.
+func (t *tree) put(path string, n *znode) { t.entry[path] = n }
+
+// load reads the node at path from Pebble, with the hash of its stored value;
+// nil if absent.
+func (t *tree) load(path string) (*znode, uint64, error) {
+	var n *znode
+	var h uint64
+	t.key = storage.NodeKey(t.key[:0], path)
+	err := t.st.Get(t.key, func(v []byte) error {
+		h = nodeHash(t.h, path, v)
+		n = new(znode)
+		return decodeZnode(bytes.Clone(v), n)
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return n, h, nil
+}
+
+// checkVersion is ZooKeeper's version check: AnyVersion matches anything.
+func checkVersion(want, have int32, path string) error {
+	if want != AnyVersion && want != have {
+		return fmt.Errorf("%w: %s at version %d, expected %d", ErrBadVersion, path, have, want)
+	}
+	return nil
+}
+
+func noNode(path string) error { return fmt.Errorf("%w: %s", ErrNoNode, path) }
+
+func refuseReserved(path string) error {
+	if isReserved(path) {
+		return fmt.Errorf("%w: %s is reserved", ErrBadArguments, path)
+	}
+	return nil
+}
+
+// applyOp runs one op against the overlays, in ZooKeeper's order of checks
+// (PrepRequestProcessor), and fills out on success.
+func (t *tree) applyOp(r *request, op *Op, zxid int64, out *OpResult) error {
+	if err := validateOp(op, r.Session); err != nil {
+		return err
+	}
+	switch op.kind {
+	case opCreate:
+		return t.create(r, op, zxid, out)
+	case opDelete:
+		return t.delete(r, op, zxid)
+	case opSet:
+		return t.setData(r, op, zxid, out)
+	case opSetACL:
+		return t.setACL(r, op, out)
+	case opCheck:
+		return t.check(r, op)
+	}
+	return fmt.Errorf("%w: unknown op kind %d", ErrBadArguments, op.kind)
+}
+
+func (t *tree) create(r *request, op *Op, zxid int64, out *OpResult) error {
+	acl := op.acl
+	if !op.aclSet {
+		acl = openACLShared
+	}
+	acl, err := fixupACL(acl, r.Auth)
+	if err != nil {
+		return err
+	}
+	parentPath, _ := parentOf(op.path)
+	parent, err := t.lookup(parentPath)
+	if err != nil {
+		return err
+	}
+	if parent == nil {
+		return noNode(parentPath)
+	}
+	if err := checkACL(parent.acl, PermCreate, r.Auth); err != nil {
+		return fmt.Errorf("%w: create in %s", err, parentPath)
+	}
+	path := op.path
+	if op.mode.IsSequential() {
+		path = sequentialName(path, parent.stat.Cversion)
+	}
+	if err := refuseReserved(path); err != nil {
+		return err
+	}
+	existing, err := t.lookup(path)
+	if err != nil {
+		return err
+	}
+	if existing != nil || path == "/" {
+		return fmt.Errorf("%w: %s", ErrNodeExists, path)
+	}
+	if parent.stat.EphemeralOwner != 0 {
+		return fmt.Errorf("%w: %s", ErrNoChildrenForEphemerals, parentPath)
+	}
+	n := &znode{
+		stat: Stat{
+			Czxid: zxid, Mzxid: zxid, Pzxid: zxid,
+			Ctime: r.Time, Mtime: r.Time,
+			DataLength: int32(len(op.data)),
+		},
+		mode: op.mode,
+		acl:  acl,
+		data: op.data,
+	}
+	if op.mode.IsEphemeral() {
+		n.stat.EphemeralOwner = r.Session
+	}
+	if op.mode.IsTTL() {
+		n.ttl = int64(op.ttl.Milliseconds())
+	}
+	p := parent.clone()
+	p.stat.Cversion++
+	p.stat.Pzxid = zxid
+	p.stat.NumChildren++
+	t.put(parentPath, p)
+	t.put(path, n)
+	out.Path = path
+	out.Stat = n.stat
+	return nil
+}
+
+// sequentialName appends ZooKeeper's sequence suffix: the parent's cversion
+// as %010d (a wrapped, negative cversion gives "-" and nine digits).
+func sequentialName(prefix string, cversion int32) string {
+	var buf [24]byte
+	b := append(buf[:0], prefix...)
+	v := int64(cversion)
+	if v < 0 {
+		b = append(b, '-')
+		v = -v
+	}
+	digits := strconv.AppendInt(nil, v, 10)
+	width := 10
+	if cversion < 0 {
+		width = 9
+	}
+	for i := len(digits); i < width; i++ {
+		b = append(b, '0')
+	}
+	return string(append(b, digits...))
+}
+
+func (t *tree) delete(r *request, op *Op, zxid int64) error {
+	if op.path == "/" {
+		return fmt.Errorf("%w: the root cannot be deleted", ErrBadArguments)
+	}
+	if err := refuseReserved(op.path); err != nil {
+		return err
+	}
+	parentPath, _ := parentOf(op.path)
+	parent, err := t.lookup(parentPath)
+	if err != nil {
+		return err
+	}
+	if parent == nil {
+		return noNode(parentPath)
+	}
+	n, err := t.lookup(op.path)
+	if err != nil {
+		return err
+	}
+	if n == nil {
+		return noNode(op.path)
+	}
+	if err := checkACL(parent.acl, PermDelete, r.Auth); err != nil {
+		return fmt.Errorf("%w: delete in %s", err, parentPath)
+	}
+	if err := checkVersion(op.version, n.stat.Version, op.path); err != nil {
+		return err
+	}
+	if n.stat.NumChildren > 0 {
+		return fmt.Errorf("%w: %s", ErrNotEmpty, op.path)
+	}
+	p := parent.clone()
+	p.stat.NumChildren--
+	if zxid > p.stat.Pzxid {
+		p.stat.Pzxid = zxid
+	}
+	t.put(parentPath, p)
+	t.put(op.path, nil)
+	return nil
+}
+
+func (t *tree) setData(r *request, op *Op, zxid int64, out *OpResult) error {
+	if err := refuseReserved(op.path); err != nil {
+		return err
+	}
+	n, err := t.lookup(op.path)
+	if err != nil {
+		return err
+	}
+	if n == nil {
+		return noNode(op.path)
+	}
+	if err := checkACL(n.acl, PermWrite, r.Auth); err != nil {
+		return fmt.Errorf("%w: set %s", err, op.path)
+	}
+	if err := checkVersion(op.version, n.stat.Version, op.path); err != nil {
+		return err
+	}
+	c := n.clone()
+	c.stat.Version++
+	c.stat.Mzxid = zxid
+	c.stat.Mtime = r.Time
+	c.stat.DataLength = int32(len(op.data))
+	c.data = op.data
+	t.put(op.path, c)
+	out.Stat = c.stat
+	return nil
+}
+
+func (t *tree) setACL(r *request, op *Op, out *OpResult) error {
+	if err := refuseReserved(op.path); err != nil {
+		return err
+	}
+	acl, err := fixupACL(op.acl, r.Auth)
+	if err != nil {
+		return err
+	}
+	n, err := t.lookup(op.path)
+	if err != nil {
+		return err
+	}
+	if n == nil {
+		return noNode(op.path)
+	}
+	if err := checkACL(n.acl, PermAdmin, r.Auth); err != nil {
+		return fmt.Errorf("%w: setACL %s", err, op.path)
+	}
+	if err := checkVersion(op.version, n.stat.Aversion, op.path); err != nil {
+		return err
+	}
+	c := n.clone()
+	c.stat.Aversion++
+	c.acl = acl
+	t.put(op.path, c)
+	out.Stat = c.stat
+	return nil
+}
+
+func (t *tree) check(r *request, op *Op) error {
+	n, err := t.lookup(op.path)
+	if err != nil {
+		return err
+	}
+	if n == nil {
+		return noNode(op.path)
+	}
+	if err := checkACL(n.acl, PermRead, r.Auth); err != nil {
+		return fmt.Errorf("%w: check %s", err, op.path)
+	}
+	return checkVersion(op.version, n.stat.Version, op.path)
+}
+
+// ---- reads: any goroutine, straight from Pebble ----
+
+// read returns the stored node at path, or ErrNoNode. The node's data is a
+// private copy.
+func (t *tree) read(path string) (*znode, error) {
+	if err := validatePath(path, false); err != nil {
+		return nil, err
+	}
+	var n *znode
+	err := t.st.Get(storage.NodeKey(nil, path), func(v []byte) error {
+		n = new(znode)
+		return decodeZnode(bytes.Clone(v), n)
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, noNode(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// get returns the data and Stat of path; auth needs READ.
+func (t *tree) get(path string, auth []Identity) ([]byte, Stat, error) {
+	n, err := t.read(path)
+	if err != nil {
+		return nil, Stat{}, err
+	}
+	if err := checkACL(n.acl, PermRead, auth); err != nil {
+		return nil, Stat{}, fmt.Errorf("%w: get %s", err, path)
+	}
+	return n.data, n.stat, nil
+}
+
+// exists returns the Stat of path or ErrNoNode; it needs no permission.
+func (t *tree) exists(path string) (Stat, error) {
+	n, err := t.read(path)
+	if err != nil {
+		return Stat{}, err
+	}
+	return n.stat, nil
+}
+
+// getACL returns the ACL and Stat of path. As ZooKeeper 3.8, it needs READ or
+// ADMIN, and without ADMIN the hash of every digest entry reads "x".
+func (t *tree) getACL(path string, auth []Identity) ([]ACL, Stat, error) {
+	n, err := t.read(path)
+	if err != nil {
+		return nil, Stat{}, err
+	}
+	if err := checkACL(n.acl, PermRead|PermAdmin, auth); err != nil {
+		return nil, Stat{}, fmt.Errorf("%w: getACL %s", err, path)
+	}
+	acl := append([]ACL(nil), n.acl...)
+	if checkACL(n.acl, PermAdmin, auth) != nil {
+		for i := range acl {
+			if acl[i].Scheme == schemeDigest {
+				user, _, _ := strings.Cut(acl[i].ID, ":")
+				acl[i].ID = user + ":x"
+			}
+		}
+	}
+	return acl, n.stat, nil
+}
+
+// children returns the sorted child names and the Stat of path; auth needs
+// READ. Node and listing come from one point-in-time iterator.
+func (t *tree) children(path string, auth []Identity) ([]string, Stat, error) {
+	if err := validatePath(path, false); err != nil {
+		return nil, Stat{}, err
+	}
+	lo, hi := storage.NodeSpan()
+	it, err := t.st.NewIter(lo, hi)
+	if err != nil {
+		return nil, Stat{}, err
+	}
+	defer it.Close()
+	key := storage.NodeKey(nil, path)
+	if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+		if err := it.Error(); err != nil {
+			return nil, Stat{}, err
+		}
+		return nil, Stat{}, noNode(path)
+	}
+	v, err := it.Value()
+	if err != nil {
+		return nil, Stat{}, err
+	}
+	var n znode
+	if err := decodeZnode(v, &n); err != nil {
+		return nil, Stat{}, err
+	}
+	if err := checkACL(n.acl, PermRead, auth); err != nil {
+		return nil, Stat{}, fmt.Errorf("%w: children %s", err, path)
+	}
+	prefix := storage.ChildPrefix(nil, path)
+	names := make([]string, 0, n.stat.NumChildren)
+	for ok := it.SeekGE(prefix); ok && bytes.HasPrefix(it.Key(), prefix); ok = it.Next() {
+		names = append(names, string(it.Key()[len(prefix):]))
+	}
+	if err := it.Error(); err != nil {
+		return nil, Stat{}, err
+	}
+	return names, n.stat, nil
+}
+
+// allChildrenNumber returns the number of descendants of path (all depths,
+// path excluded); auth needs READ on path. It costs O(descendants).
+func (t *tree) allChildrenNumber(path string, auth []Identity) (int64, error) {
+	n, err := t.read(path)
+	if err != nil {
+		return 0, err
+	}
+	if err := checkACL(n.acl, PermRead, auth); err != nil {
+		return 0, fmt.Errorf("%w: allChildrenNumber %s", err, path)
+	}
+	var total int64
+	for _, prefix := range [][]byte{storage.ChildPrefix(nil, path), storage.DescendantPrefix(nil, path)} {
+		c, err := t.countPrefix(prefix)
+		if err != nil {
+			return 0, err
+		}
+		total += c
+	}
+	return total, nil
+}
+
+func (t *tree) countPrefix(prefix []byte) (int64, error) {
+	it, err := t.st.NewIter(prefix, storage.PrefixEnd(prefix))
+	if err != nil {
+		return 0, err
+	}
+	var c int64
+	for ok := it.First(); ok; ok = it.Next() {
+		c++
+	}
+	return c, it.Close()
+}
+
+// ephemerals returns the sorted paths of owner's ephemeral znodes that start
+// with prefix ("" or "/" for all), as ZooKeeper's getEphemerals.
+func (t *tree) ephemerals(owner int64, prefix string) ([]string, error) {
+	if prefix == "/" {
+		prefix = ""
+	}
+	lo := storage.EphemeralKey(nil, owner, prefix)
+	it, err := t.st.NewIter(lo, storage.PrefixEnd(lo))
+	if err != nil {
+		return nil, err
+	}
+	base := len(storage.EphemeralPrefix(nil, owner))
+	var out []string
+	for ok := it.First(); ok; ok = it.Next() {
+		out = append(out, string(it.Key()[base:]))
+	}
+	return out, it.Close()
+}
+
+// indexedNode is one entry of the container or TTL index.
+type indexedNode struct {
+	Path string
+	TTL  int64 // milliseconds; 0 for a container
+}
+
+// containers returns the paths of every container znode, sorted, from the
+// container index (no tree scan). A leader task deletes the empty ones that
+// have had a child (Cversion > 0), as ZooKeeper's ContainerManager does.
+func (t *tree) containers() ([]indexedNode, error) {
+	lo, hi := storage.ContainerSpan()
+	return t.listIndex(lo, hi)
+}
+
+// ttlNodes returns every TTL znode with its TTL, sorted by path, from the TTL
+// index. A leader task deletes those with no children whose Mtime is older
+// than their TTL, by proposing deletes with the proposer's clock.
+func (t *tree) ttlNodes() ([]indexedNode, error) {
+	lo, hi := storage.TTLSpan()
+	return t.listIndex(lo, hi)
+}
+
+func (t *tree) listIndex(lo, hi []byte) ([]indexedNode, error) {
+	it, err := t.st.NewIter(lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	var out []indexedNode
+	for ok := it.First(); ok; ok = it.Next() {
+		n := indexedNode{Path: string(it.Key()[1:])}
+		v, err := it.Value()
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		if len(v) == 8 {
+			n.TTL = int64(binary.BigEndian.Uint64(v))
+		}
+		out = append(out, n)
+	}
+	return out, it.Close()
+}
