@@ -157,9 +157,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	}
 	applied := sm.applied()
 	ms := &raftStorage{MemoryStorage: raft.NewMemoryStorage(), cs: &raftpb.ConfState{}}
-	meta := make([]byte, 16)
-	binary.BigEndian.PutUint64(meta, clusterID)
-	binary.BigEndian.PutUint64(meta[8:], cfg.ID)
+	meta := encodeLogMeta(clusterID, cfg.ID, cfg.Peers)
 
 	var hs *raftpb.HardState
 	bootstrap := false
@@ -172,14 +170,15 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			}
 			return nil, fmt.Errorf("keeper: open raft log: %w", err)
 		}
-		if len(rep.Metadata) != 16 {
-			return nil, fmt.Errorf("%w: raft log metadata has %d bytes", ErrCorrupt, len(rep.Metadata))
+		gotCluster, gotID, initial, err := decodeLogMeta(rep.Metadata)
+		if err != nil {
+			return nil, err
 		}
-		if got := binary.BigEndian.Uint64(rep.Metadata); got != clusterID {
-			return nil, fmt.Errorf("%w: raft log of cluster %x, config names %x", ErrWrongCluster, got, clusterID)
+		if gotCluster != clusterID {
+			return nil, fmt.Errorf("%w: raft log of cluster %x, config names %x", ErrWrongCluster, gotCluster, clusterID)
 		}
-		if got := binary.BigEndian.Uint64(rep.Metadata[8:]); got != cfg.ID {
-			return nil, fmt.Errorf("%w: raft log of member %d, config names %d", ErrWrongCluster, got, cfg.ID)
+		if gotID != cfg.ID {
+			return nil, fmt.Errorf("%w: raft log of member %d, config names %d", ErrWrongCluster, gotID, cfg.ID)
 		}
 		if rep.Start.Index > 0 {
 			snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
@@ -206,6 +205,11 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 				return nil, err
 			}
 			ms.cs = cs
+		} else {
+			// Nothing applied yet, not even the bootstrap entries: start
+			// from the membership a fresh bootstrap gives raft before it
+			// applies them, so replaying them yields the same memberships.
+			ms.cs = &raftpb.ConfState{Voters: initial}
 		}
 	} else {
 		if applied > 0 {
@@ -283,6 +287,31 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	}
 	r.start()
 	return &Node{r: r, lock: lock}, nil
+}
+
+// encodeLogMeta encodes the raft log's metadata: the cluster id, this
+// member's id and the sorted initial peers, as big-endian uint64s.
+func encodeLogMeta(clusterID, id uint64, peers []uint64) []byte {
+	b := make([]byte, 0, 8*(2+len(peers)))
+	b = binary.BigEndian.AppendUint64(b, clusterID)
+	b = binary.BigEndian.AppendUint64(b, id)
+	for _, p := range slices.Sorted(slices.Values(peers)) {
+		b = binary.BigEndian.AppendUint64(b, p)
+	}
+	return b
+}
+
+// decodeLogMeta is the inverse of encodeLogMeta.
+func decodeLogMeta(b []byte) (clusterID, id uint64, peers []uint64, err error) {
+	if len(b) < 24 || len(b)%8 != 0 {
+		return 0, 0, nil, fmt.Errorf("%w: raft log metadata has %d bytes", ErrCorrupt, len(b))
+	}
+	clusterID = binary.BigEndian.Uint64(b)
+	id = binary.BigEndian.Uint64(b[8:])
+	for b = b[16:]; len(b) > 0; b = b[8:] {
+		peers = append(peers, binary.BigEndian.Uint64(b))
+	}
+	return clusterID, id, peers, nil
 }
 
 // ID returns this member's id.
