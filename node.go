@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/keeper-go/keeper/internal/crashtest"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -431,4 +432,13 @@ func (n *Node) crash() {
 	}
 	r.wal.Close()
 	unlockDir(n.lock)
+}
+
+// Crash is for this module's test helpers (keepertest) and does nothing
+// without a key only they can build: it stops the member as a killed
+// process would, without syncing the tree, so a restart exercises WAL replay.
+func (n *Node) Crash(k crashtest.Key) {
+	if k.Valid() {
+		n.crash()
+	}
 }
