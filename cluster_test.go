@@ -51,6 +51,13 @@ func testSeed(t testing.TB) int64 {
 // member's Config.
 func newTestCluster(t testing.TB, n int, cfg func(*Config)) *testCluster {
 	t.Helper()
+	return newTestClusterWithHooks(t, n, cfg, nil)
+}
+
+// newTestClusterWithHooks is newTestCluster with hook installed as every
+// member's crash-test hook.
+func newTestClusterWithHooks(t testing.TB, n int, cfg func(*Config), hook func(hookPoint)) *testCluster {
+	t.Helper()
 	leak := goroutineCheck(t)
 	seed := testSeed(t)
 	c := &testCluster{
@@ -66,6 +73,9 @@ func newTestCluster(t testing.TB, n int, cfg func(*Config)) *testCluster {
 	for i := 1; i <= n; i++ {
 		c.ids = append(c.ids, uint64(i))
 		c.dirs[uint64(i)] = t.TempDir()
+		if hook != nil {
+			c.hooks[uint64(i)] = hook
+		}
 	}
 	t.Cleanup(func() {
 		c.closeAll()

@@ -391,7 +391,7 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	r := n.r
-	r.stopLoop(false)
+	r.stopLoop()
 	r.tr.Detach()
 	errs := []error{}
 	if err := r.sm.sync(); err != nil {
@@ -423,7 +423,7 @@ func (n *Node) crash() {
 	}
 	n.closed = true
 	r := n.r
-	r.stopLoop(true)
+	r.stopLoop()
 	r.tr.Detach()
 	if c, ok := r.sm.(stateMachineCrasher); ok {
 		c.crash()

@@ -229,7 +229,6 @@ type replica struct {
 	donec chan struct{}
 	stop  sync.Once
 
-	crashing atomic.Bool // stop without the graceful tail
 	seq      atomic.Uint64
 	readSeq  atomic.Uint64
 	status   atomic.Pointer[Status]
@@ -257,13 +256,10 @@ func (r *replica) start() {
 	go r.run()
 }
 
-// stopLoop stops the loop and waits for it. crash skips failing waiters
-// gracefully only in wording; both paths leave storage as the last Ready did.
-func (r *replica) stopLoop(crash bool) {
-	r.stop.Do(func() {
-		r.crashing.Store(crash)
-		close(r.stopc)
-	})
+// stopLoop stops the loop after its current step and waits for it. Storage
+// is left as that step left it; Close and crash differ in what they do after.
+func (r *replica) stopLoop() {
+	r.stop.Do(func() { close(r.stopc) })
 	<-r.donec
 }
 
