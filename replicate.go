@@ -48,6 +48,22 @@ const (
 	hookAfterRelease                   // WAL segments released
 )
 
+func (p hookPoint) String() string {
+	switch p {
+	case hookBeforeSave:
+		return "before-save"
+	case hookAfterSave:
+		return "after-save"
+	case hookAfterApply:
+		return "after-apply"
+	case hookBeforeRelease:
+		return "before-release"
+	case hookAfterRelease:
+		return "after-release"
+	}
+	return fmt.Sprintf("hookPoint(%d)", int(p))
+}
+
 // Queue sizes between callers, the transport and the loop.
 const (
 	proposalQueue = 4096
