@@ -55,8 +55,8 @@ func newTestCluster(t testing.TB, n int, cfg func(*Config)) *testCluster {
 }
 
 // newTestClusterWithHooks is newTestCluster with hook installed as every
-// member's crash-test hook.
-func newTestClusterWithHooks(t testing.TB, n int, cfg func(*Config), hook func(hookPoint)) *testCluster {
+// member's crash-test hook; it learns which member calls it.
+func newTestClusterWithHooks(t testing.TB, n int, cfg func(*Config), hook func(id uint64, p hookPoint)) *testCluster {
 	t.Helper()
 	leak := goroutineCheck(t)
 	seed := testSeed(t)
@@ -74,7 +74,8 @@ func newTestClusterWithHooks(t testing.TB, n int, cfg func(*Config), hook func(h
 		c.ids = append(c.ids, uint64(i))
 		c.dirs[uint64(i)] = t.TempDir()
 		if hook != nil {
-			c.hooks[uint64(i)] = hook
+			id := uint64(i)
+			c.hooks[id] = func(p hookPoint) { hook(id, p) }
 		}
 	}
 	t.Cleanup(func() {

@@ -20,7 +20,7 @@ var _ Transport = (*transport.Endpoint)(nil)
 func TestHookOrder(t *testing.T) {
 	var mu sync.Mutex
 	var seen []hookPoint
-	cl := newTestClusterWithHooks(t, 1, func(cfg *Config) { cfg.KeepEntries = 5 }, func(p hookPoint) {
+	cl := newTestClusterWithHooks(t, 1, func(cfg *Config) { cfg.KeepEntries = 5 }, func(_ uint64, p hookPoint) {
 		mu.Lock()
 		seen = append(seen, p)
 		mu.Unlock()

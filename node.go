@@ -274,7 +274,11 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		commit:   hs.GetCommit(),
 		conf:     ms.cs,
 		members:  membersOf(ms.cs),
-		// The tree is durable at least where the WAL was reopened.
+	}
+	if wal != nil && !bootstrap {
+		// The tree is durable at least up to the mark the WAL reopened at.
+		r.releasedTo, _ = ms.FirstIndex()
+		r.releasedTo--
 	}
 	if err := cfg.Transport.Attach(r.deliver); err != nil {
 		return nil, fmt.Errorf("keeper: attach transport: %w", err)

@@ -231,29 +231,50 @@ func TestClosedNodeReturnsErrClosed(t *testing.T) {
 }
 
 func TestCloseFailsPendingAsIndeterminate(t *testing.T) {
-	// Two of three members down: proposals on the survivor cannot commit.
-	c := newTestCluster(t, 3, nil)
+	// The leader's loop is held right after it saved the proposal, until
+	// Close has begun: the entry is proposed but cannot have committed.
+	var gate atomic.Uint64 // member whose loop to hold, 0 = none
+	var before atomic.Uint64
+	var c *testCluster
+	held := make(chan struct{})
+	release := make(chan struct{})
+	c = newTestClusterWithHooks(t, 3, nil, func(id uint64, p hookPoint) {
+		if p != hookAfterSave || gate.Load() != id {
+			return
+		}
+		// Hold the Ready that saved the new entry.
+		if last, _ := c.node(id).r.ms.LastIndex(); last > before.Load() && gate.CompareAndSwap(id, 0) {
+			close(held)
+			<-release
+		}
+	})
 	leader := c.waitLeader()
 	mustPropose(t, leader, []byte("x"))
-	for _, id := range c.ids {
-		if id != leader.ID() {
-			c.kill(id)
-		}
-	}
+	last, _ := leader.r.ms.LastIndex()
+	before.Store(last)
+	gate.Store(leader.ID())
 	errc := make(chan error, 1)
 	go func() {
 		_, err := leader.propose(context.Background(), []byte("stuck"))
 		errc <- err
 	}()
-	// Wait until the proposal is in the loop, then close.
-	waitFor(t, 5*time.Second, "the proposal to be pending", func() bool {
-		return len(leader.r.propc) == 0 && leader.Status().Role != RoleFollower
-	})
-	time.Sleep(20 * time.Millisecond) // let the loop take it (it is either pending or not proposed)
-	c.stop(leader.ID())
-	err := <-errc
-	if !errors.Is(err, ErrIndeterminate) && !errors.Is(err, ErrNoLeader) {
-		t.Fatalf("pending write at Close: %v", err)
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the leader never saved the proposal")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- leader.Close() }()
+	waitFor(t, 5*time.Second, "Close to stop the loop", func() bool { return isDone(leader.r.stopc) })
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	delete(c.nodes, leader.ID())
+	c.mu.Unlock()
+	if err := <-errc; !errors.Is(err, ErrIndeterminate) || !errors.Is(err, ErrClosed) {
+		t.Fatalf("pending write at Close: %v, want ErrIndeterminate and ErrClosed", err)
 	}
 }
 
