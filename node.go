@@ -370,8 +370,9 @@ func (n *Node) Sync(ctx context.Context) error {
 // propose replicates payload as one entry and returns its apply result on
 // this member. It fails fast with ErrNoLeader (nothing proposed) when no
 // leader is known, and with an error matching ErrIndeterminate when the
-// entry was proposed but its fate is unknown (term change, shutdown, ctx
-// ended). ctx bounds the wait, never the apply.
+// entry was proposed but its fate is unknown (leader or term change,
+// shutdown, ctx ended, or no outcome after 50 election timeouts). ctx bounds
+// the wait, never the apply. It never retries by itself.
 func (n *Node) propose(ctx context.Context, payload []byte) (*applyResult, error) {
 	if n.isClosed() {
 		return nil, ErrClosed

@@ -207,6 +207,7 @@ type proposal struct {
 	data []byte // the envelope
 	resc chan proposalResult
 	term uint64 // term when proposed
+	lead uint64 // leader when proposed
 	tick uint64 // loop tick when proposed
 }
 
@@ -363,7 +364,7 @@ func (r *replica) propose(p *proposal) {
 		}
 		return
 	}
-	p.term, p.tick = r.term, r.ticks
+	p.term, p.lead, p.tick = r.term, r.lead, r.ticks
 	r.pending[p.seq] = p
 }
 
@@ -438,6 +439,17 @@ func (r *replica) termChanged() {
 	}
 }
 
+// failLeaderMoved fails the proposals made under another leader: the leader
+// that took them may have lost them or may still get them committed.
+func (r *replica) failLeaderMoved() {
+	for seq, p := range r.pending {
+		if p.lead != r.lead {
+			delete(r.pending, seq)
+			p.resc <- proposalResult{err: fmt.Errorf("%w: leader changed from %d to %d", ErrIndeterminate, p.lead, r.lead)}
+		}
+	}
+}
+
 func (r *replica) callHook(p hookPoint) {
 	if r.hook != nil {
 		r.hook(p)
@@ -452,6 +464,7 @@ func (r *replica) handleReady() error {
 		if rd.Lead != r.lead {
 			r.lead = rd.Lead
 			r.leaderChanged()
+			r.failLeaderMoved()
 		}
 	}
 	if hs := rd.HardState; hs != nil {

@@ -134,6 +134,10 @@ func TestMinorityPartition(t *testing.T) {
 			t.Fatalf("write in minority through %d: %v, want ErrNoLeader or ErrIndeterminate", id, err)
 		}
 	}
+	// A linearizable barrier cannot complete without the quorum.
+	if err := c.node(minority[1]).Sync(ctxTimeout(t, 500*time.Millisecond)); err == nil {
+		t.Fatal("Sync succeeded in the minority")
+	}
 	newLeader := c.waitLeader(majority...)
 	var last uint64
 	for i := 0; i < 20; i++ {
