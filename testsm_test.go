@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -24,6 +26,7 @@ type testSMState struct {
 	Digest  uint64
 	Ops     uint64
 	Members []byte
+	KV      map[string]string // payloads "kv:key=value" set key
 }
 
 // open is an openOptions.openStateMachine.
@@ -31,6 +34,10 @@ func (d *testDisk) open(dir string, _ uint64) (stateMachine, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.state[dir]
+	s.KV = maps.Clone(s.KV)
+	if s.KV == nil {
+		s.KV = make(map[string]string)
+	}
 	sm := &testSM{disk: d, dir: dir, st: s}
 	sm.dig.Store(s.Digest)
 	return sm, nil
@@ -44,6 +51,14 @@ type testSM struct {
 	dir  string
 	st   testSMState
 	dig  atomic.Uint64 // st.Digest, for digest() from any goroutine
+	mu   sync.Mutex    // guards st.KV against get
+}
+
+// get reads key from the applied state; safe from any goroutine.
+func (s *testSM) get(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.KV[key]
 }
 
 func (s *testSM) apply(ents []committed) ([]*applyResult, error) {
@@ -64,6 +79,12 @@ func (s *testSM) apply(ents []committed) ([]*applyResult, error) {
 		switch e.Kind {
 		case entryOp:
 			s.st.Ops++
+			if kv, ok := strings.CutPrefix(string(e.Data), "kv:"); ok {
+				k, v, _ := strings.Cut(kv, "=")
+				s.mu.Lock()
+				s.st.KV[k] = v
+				s.mu.Unlock()
+			}
 			res[i] = &applyResult{Ops: []OpResult{{Path: string(e.Data), Stat: Stat{Mzxid: int64(e.Index)}}}}
 		case entryConf:
 			s.st.Members = append([]byte(nil), e.Data...)
@@ -82,6 +103,9 @@ func (s *testSM) sync() error {
 	defer s.disk.mu.Unlock()
 	st := s.st
 	st.Members = append([]byte(nil), st.Members...)
+	s.mu.Lock()
+	st.KV = maps.Clone(st.KV)
+	s.mu.Unlock()
 	s.disk.state[s.dir] = st
 	return nil
 }
