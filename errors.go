@@ -82,3 +82,8 @@ func (e *MultiError) Error() string {
 
 // Unwrap returns the failed operation's error.
 func (e *MultiError) Unwrap() error { return e.Err }
+
+// ErrCorruptLog reports a raft log that cannot be read back (a torn or
+// damaged tail). It is storage.ErrCorruptLog; Open wraps it together with
+// ErrCorrupt, so errors.Is matches either.
+var ErrCorruptLog = storage.ErrCorruptLog

@@ -46,6 +46,24 @@ type slot struct {
 
 var _ stateMachine = (*tree)(nil)
 
+// openTreeDir opens (creating if absent) the tree of the member data dir dir,
+// refusing a dir of another cluster; it is Open's state machine.
+func openTreeDir(dir string, clusterID uint64) (stateMachine, error) {
+	st, err := storage.Open(dir, storage.Options{ClusterID: clusterID})
+	if err != nil {
+		return nil, err
+	}
+	t, err := openTree(st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// close releases the store; the raft loop has stopped.
+func (t *tree) close() error { return t.st.Close() }
+
 // openTree loads the tree's applied index, digest and membership from st. A
 // fresh store gets the nodes ZooKeeper starts with, "/" and "/zookeeper"
 // (zero Stat but NumChildren, OpenACL, no data), at applied index 0; its

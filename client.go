@@ -1,0 +1,227 @@
+package keeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Client issues tree operations on behalf of one caller: with the caller's
+// identities, checked against each znode's ACL, and a read mode. A Node is a
+// Client with no identities (world:anyone only) and local reads; WithAuth and
+// Linearizable derive others. A Client is immutable, cheap to derive and safe
+// for concurrent use.
+type Client struct {
+	n            *Node
+	auth         []Identity // authenticated: digest ids hashed, super resolved
+	session      int64
+	linearizable bool
+}
+
+// WithAuth returns a Client that acts with the given identities added, as a
+// ZooKeeper client after addAuthInfo. A digest identity is "user:password"
+// (see DigestIdentity); if it matches the host's Config.SuperDigest the
+// Client is a super user, allowed everything. The "super" scheme cannot be
+// claimed directly. An identity of an unknown scheme makes every later call
+// fail with ErrBadArguments.
+func (c *Client) WithAuth(ids ...Identity) *Client {
+	d := *c
+	d.auth = slices.Clone(c.auth)
+	for _, id := range ids {
+		if id.Scheme == schemeSuper {
+			continue
+		}
+		got, err := authenticate([]Identity{id})
+		if err != nil {
+			// Keep the refusal for the call that uses it.
+			d.auth = append(d.auth, Identity{Scheme: id.Scheme, ID: "\x00invalid"})
+			continue
+		}
+		d.auth = append(d.auth, got...)
+		if c.n.superDigest != "" && got[0].Scheme == schemeDigest && got[0].ID == c.n.superDigest {
+			d.auth = append(d.auth, Identity{Scheme: schemeSuper})
+		}
+	}
+	return &d
+}
+
+// Linearizable returns a Client whose reads first wait, through the leader,
+// until this member has applied every write committed before the read began
+// (raft ReadIndex), as Sync does. Reads on a plain Client are local and
+// sequentially consistent: they see this member's writes in order, and may
+// lag writes made through other members.
+func (c *Client) Linearizable() *Client {
+	d := *c
+	d.linearizable = true
+	return &d
+}
+
+// checkAuth refuses identities WithAuth could not accept.
+func (c *Client) checkAuth() error {
+	for _, id := range c.auth {
+		if id.ID == "\x00invalid" {
+			return fmt.Errorf("%w: unknown auth scheme %q", ErrBadArguments, id.Scheme)
+		}
+	}
+	return nil
+}
+
+// write proposes ops as one request and waits for this member to apply it.
+func (c *Client) write(ctx context.Context, multi bool, ops ...Op) (*applyResult, error) {
+	if err := c.checkAuth(); err != nil {
+		return nil, err
+	}
+	r := request{Time: time.Now().UnixMilli(), Session: c.session, Auth: c.auth, Multi: multi, Ops: ops}
+	payload, err := encodeRequest(nil, &r)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.n.propose(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// writeOne runs a single op and returns its result.
+func (c *Client) writeOne(ctx context.Context, op Op) (OpResult, error) {
+	res, err := c.write(ctx, false, op)
+	if err != nil {
+		return OpResult{}, err
+	}
+	if res.Err != nil {
+		return OpResult{}, res.Err
+	}
+	return res.Ops[0], nil
+}
+
+// Create makes a znode holding data and returns its path, which for a
+// sequential mode carries the 10-digit suffix. The parent must exist and
+// grant CREATE. Options set the ACL (default OpenACL) and the TTL of TTL
+// modes. Ephemeral modes need a session.
+func (c *Client) Create(ctx context.Context, path string, data []byte, mode CreateMode, opts ...CreateOption) (string, error) {
+	res, err := c.writeOne(ctx, CreateOp(path, data, mode, opts...))
+	return res.Path, err
+}
+
+// Create2 is Create that also returns the new znode's Stat.
+func (c *Client) Create2(ctx context.Context, path string, data []byte, mode CreateMode, opts ...CreateOption) (string, Stat, error) {
+	res, err := c.writeOne(ctx, CreateOp(path, data, mode, opts...))
+	return res.Path, res.Stat, err
+}
+
+// Set replaces the data of path if its version is version (AnyVersion: any)
+// and returns the new Stat. It needs WRITE.
+func (c *Client) Set(ctx context.Context, path string, data []byte, version int32) (Stat, error) {
+	res, err := c.writeOne(ctx, SetOp(path, data, version))
+	return res.Stat, err
+}
+
+// Delete removes path, which must have no children, if its version is
+// version (AnyVersion: any). The parent must grant DELETE.
+func (c *Client) Delete(ctx context.Context, path string, version int32) error {
+	_, err := c.writeOne(ctx, DeleteOp(path, version))
+	return err
+}
+
+// SetACL replaces the ACL of path if its ACL version (Aversion) is version
+// (AnyVersion: any) and returns the new Stat. It needs ADMIN.
+func (c *Client) SetACL(ctx context.Context, path string, acl []ACL, version int32) (Stat, error) {
+	res, err := c.writeOne(ctx, SetACLOp(path, acl, version))
+	return res.Stat, err
+}
+
+// Multi runs ops as one transaction at one zxid: all take effect or none do.
+// On success it returns one result per op. If an op fails, the error is a
+// *MultiError naming it (errors.Is matches its cause) and the results say,
+// as ZooKeeper does, what each op would have done: nil for those before it,
+// its error, ErrRuntimeInconsistency for those after.
+func (c *Client) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	res, err := c.write(ctx, true, ops...)
+	if err != nil {
+		return nil, err
+	}
+	return res.Ops, res.Err
+}
+
+// read runs fn on the member's tree after the read barrier, if any.
+func (c *Client) read(ctx context.Context, fn func(t *tree) error) error {
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
+	if c.linearizable {
+		if err := c.n.barrier(ctx); err != nil {
+			return err
+		}
+	} else if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.n.withTree(fn)
+}
+
+// Get returns the data and Stat of path. It needs READ.
+func (c *Client) Get(ctx context.Context, path string) (data []byte, stat Stat, err error) {
+	err = c.read(ctx, func(t *tree) error {
+		data, stat, err = t.get(path, c.auth)
+		return err
+	})
+	return data, stat, err
+}
+
+// Exists returns the Stat of path and whether it exists; a missing znode is
+// not an error. It needs no permission.
+func (c *Client) Exists(ctx context.Context, path string) (stat Stat, ok bool, err error) {
+	err = c.read(ctx, func(t *tree) error {
+		stat, err = t.exists(path)
+		return err
+	})
+	if errors.Is(err, ErrNoNode) {
+		return Stat{}, false, nil
+	}
+	return stat, err == nil, err
+}
+
+// Children returns the names of path's children, sorted, and its Stat. It
+// needs READ.
+func (c *Client) Children(ctx context.Context, path string) (names []string, stat Stat, err error) {
+	err = c.read(ctx, func(t *tree) error {
+		names, stat, err = t.children(path, c.auth)
+		return err
+	})
+	return names, stat, err
+}
+
+// GetACL returns the ACL and Stat of path. It needs READ or ADMIN; without
+// ADMIN the password hashes of digest entries read "x".
+func (c *Client) GetACL(ctx context.Context, path string) (acl []ACL, stat Stat, err error) {
+	err = c.read(ctx, func(t *tree) error {
+		acl, stat, err = t.getACL(path, c.auth)
+		return err
+	})
+	return acl, stat, err
+}
+
+// AllChildrenNumber returns how many znodes lie below path, at every depth.
+// It needs READ on path and costs O(descendants).
+func (c *Client) AllChildrenNumber(ctx context.Context, path string) (n int64, err error) {
+	err = c.read(ctx, func(t *tree) error {
+		n, err = t.allChildrenNumber(path, c.auth)
+		return err
+	})
+	return n, err
+}
+
+// Sync waits until this member has applied every write committed
+// cluster-wide before the call, so that reads after it see them (ZooKeeper's
+// sync; path is validated and otherwise unused: keeper syncs the whole tree).
+func (c *Client) Sync(ctx context.Context, path string) error {
+	if err := validatePath(path, false); err != nil {
+		return err
+	}
+	return c.n.barrier(ctx)
+}

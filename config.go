@@ -1,0 +1,187 @@
+package keeper
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults for the zero values of Config's optional fields.
+const (
+	// DefaultTickInterval is the raft tick. With DefaultElectionTicks a
+	// follower starts an election 200–400 ms after it last heard from the
+	// leader (raft randomizes the timeout in [election, 2×election) ticks),
+	// so losing a leader costs well under a second, while a 20 ms heartbeat
+	// leaves a wide margin for a busy host or a slow fsync.
+	DefaultTickInterval = 20 * time.Millisecond
+	// DefaultElectionTicks is the election timeout in ticks.
+	DefaultElectionTicks = 10
+	// DefaultHeartbeatTicks is the leader's heartbeat interval in ticks.
+	DefaultHeartbeatTicks = 1
+	// DefaultMaxSizePerMsg caps the bytes of entries in one append message.
+	DefaultMaxSizePerMsg = 1 << 20
+	// DefaultMaxInflightMsgs caps unacknowledged append messages per follower.
+	DefaultMaxInflightMsgs = 256
+	// DefaultKeepEntries is how many applied entries stay in the in-memory
+	// log and in the WAL behind the applied index, for followers catching up.
+	DefaultKeepEntries = 10000
+)
+
+// Config configures Open. The zero value of every optional field means its
+// documented default. Validate never changes the Config it is called on.
+type Config struct {
+	// ID is this member's raft id: non-zero, unique in the cluster and never
+	// reused by another member. Required.
+	ID uint64
+	// Dir is the member's data directory (raft log, tree, lock file). It is
+	// created if absent. Required.
+	Dir string
+	// Peers lists the ids of the cluster's initial members, this one included.
+	// It seeds a new cluster and derives its ClusterID; a member reopening an
+	// existing Dir takes its membership from its data instead. Required.
+	Peers []uint64
+	// ClusterID names the cluster; data from another cluster is refused. Zero
+	// means a hash of the sorted Peers, so members given the same Peers agree.
+	ClusterID uint64
+	// Transport carries frames between members. Required.
+	Transport Transport
+	// SuperDigest, if set, names the super user as ZooKeeper's superDigest
+	// does: "user:base64(sha1(user:password))" (DigestACL computes the same
+	// form). A Client given that user's DigestIdentity may do anything,
+	// whatever the ACLs say. Empty means no super user.
+	SuperDigest string
+	// Logger receives the library's and raft's log records. Nil means
+	// silence: nothing is logged anywhere.
+	Logger *slog.Logger
+
+	// TickInterval is raft's logical clock period. Default DefaultTickInterval.
+	TickInterval time.Duration
+	// ElectionTicks is the election timeout in ticks; it must exceed
+	// HeartbeatTicks. Default DefaultElectionTicks.
+	ElectionTicks int
+	// HeartbeatTicks is the heartbeat interval in ticks. Default
+	// DefaultHeartbeatTicks.
+	HeartbeatTicks int
+	// MaxSizePerMsg caps the entry bytes of one append message. Default
+	// DefaultMaxSizePerMsg.
+	MaxSizePerMsg uint64
+	// MaxInflightMsgs caps unacknowledged append messages per follower.
+	// Default DefaultMaxInflightMsgs.
+	MaxInflightMsgs int
+	// KeepEntries is how many applied entries are retained behind the
+	// applied index for lagging followers. Default DefaultKeepEntries.
+	KeepEntries uint64
+}
+
+// Validate reports every problem of c at once, each naming its field; the
+// error matches ErrInvalidConfig. Zero optional fields are valid (they mean
+// the defaults). Validate does not modify c.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+	if c.ID == 0 {
+		bad("ID must be non-zero")
+	}
+	if c.Dir == "" {
+		bad("Dir must name a directory")
+	}
+	if c.Transport == nil {
+		bad("Transport is required")
+	}
+	if len(c.Peers) == 0 {
+		bad("Peers must list the initial members")
+	}
+	seen := make(map[uint64]bool, len(c.Peers))
+	self := false
+	for _, p := range c.Peers {
+		switch {
+		case p == 0:
+			bad("Peers holds id 0, which is not a valid member id")
+		case seen[p]:
+			bad("Peers holds id %d twice", p)
+		}
+		seen[p] = true
+		if p == c.ID {
+			self = true
+		}
+	}
+	if len(c.Peers) > 0 && c.ID != 0 && !self {
+		bad("Peers must include this member's ID %d", c.ID)
+	}
+	if c.TickInterval < 0 {
+		bad("TickInterval %v is negative", c.TickInterval)
+	}
+	if c.ElectionTicks < 0 {
+		bad("ElectionTicks %d is negative", c.ElectionTicks)
+	}
+	if c.HeartbeatTicks < 0 {
+		bad("HeartbeatTicks %d is negative", c.HeartbeatTicks)
+	}
+	if e, h := c.electionTicks(), c.heartbeatTicks(); c.ElectionTicks >= 0 && c.HeartbeatTicks >= 0 && e <= h {
+		bad("ElectionTicks (%d) must exceed HeartbeatTicks (%d)", e, h)
+	}
+	if c.MaxInflightMsgs < 0 {
+		bad("MaxInflightMsgs %d is negative", c.MaxInflightMsgs)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) tickInterval() time.Duration {
+	if c.TickInterval == 0 {
+		return DefaultTickInterval
+	}
+	return c.TickInterval
+}
+
+func (c Config) electionTicks() int {
+	if c.ElectionTicks == 0 {
+		return DefaultElectionTicks
+	}
+	return c.ElectionTicks
+}
+
+func (c Config) heartbeatTicks() int {
+	if c.HeartbeatTicks == 0 {
+		return DefaultHeartbeatTicks
+	}
+	return c.HeartbeatTicks
+}
+
+func (c Config) maxSizePerMsg() uint64 {
+	if c.MaxSizePerMsg == 0 {
+		return DefaultMaxSizePerMsg
+	}
+	return c.MaxSizePerMsg
+}
+
+func (c Config) maxInflightMsgs() int {
+	if c.MaxInflightMsgs == 0 {
+		return DefaultMaxInflightMsgs
+	}
+	return c.MaxInflightMsgs
+}
+
+func (c Config) keepEntries() uint64 {
+	if c.KeepEntries == 0 {
+		return DefaultKeepEntries
+	}
+	return c.KeepEntries
+}
+
+func (c Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// clusterID returns c.ClusterID, or a hash of the sorted peer ids when zero.
+func (c Config) clusterID() uint64 {
+	if c.ClusterID != 0 {
+		return c.ClusterID
+	}
+	return deriveClusterID(c.Peers)
+}

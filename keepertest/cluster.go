@@ -1,0 +1,386 @@
+// Package keepertest starts in-process keeper clusters for the host's own
+// tests, in the manner of net/http/httptest: one call gives n members on an
+// in-memory network in t.TempDir(), shut down by t.Cleanup, with the
+// network's fault injection at hand.
+//
+//	c := keepertest.NewCluster(t, 3)
+//	leader := c.Leader()
+//	c.Partition([]uint64{leader.ID()}, c.Others(leader.ID()))
+//
+// Randomness (the network's faults) comes from a seed taken from the
+// -keepertest.seed flag or the KEEPERTEST_SEED environment variable, else the
+// clock; it is printed when the test fails, so a failing run can be replayed.
+// Cleanup fails the test if goroutines started by keeper outlive the cluster.
+package keepertest
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/internal/crashtest"
+	"github.com/keeper-go/keeper/transport"
+)
+
+var seedFlag = flag.Int64("keepertest.seed", 0, "seed for keepertest clusters (0: KEEPERTEST_SEED or the clock)")
+
+// DefaultWait bounds how long helpers wait for a leader or convergence.
+const DefaultWait = 10 * time.Second
+
+// Option adjusts NewCluster.
+type Option func(*options)
+
+type options struct {
+	seed       int64
+	config     func(*keeper.Config)
+	waitLeader bool
+}
+
+// WithSeed fixes the network's seed, overriding the flag and environment.
+func WithSeed(seed int64) Option { return func(o *options) { o.seed = seed } }
+
+// WithConfig lets f adjust every member's Config before Open (ID, Dir, Peers
+// and Transport are already set).
+func WithConfig(f func(*keeper.Config)) Option { return func(o *options) { o.config = f } }
+
+// WithoutLeader makes NewCluster return without waiting for a leader.
+func WithoutLeader() Option { return func(o *options) { o.waitLeader = false } }
+
+// Cluster is a set of members in one process. Its methods fail the test
+// that created it on error; they are safe for concurrent use.
+type Cluster struct {
+	t    testing.TB
+	seed int64
+	net  *transport.Memory
+	ids  []uint64
+	dirs map[uint64]string
+	cfg  func(*keeper.Config)
+
+	mu    sync.Mutex
+	nodes map[uint64]*keeper.Node
+}
+
+// NewCluster starts n members with ids 1..n and waits for a leader. If this
+// build's keeper.Open has no state machine, the test is skipped.
+func NewCluster(t testing.TB, n int, opts ...Option) *Cluster {
+	t.Helper()
+	o := options{waitLeader: true}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.seed == 0 {
+		o.seed = defaultSeed()
+	}
+	leaks := goroutineCheck(t)
+	c := &Cluster{
+		t:     t,
+		seed:  o.seed,
+		net:   transport.NewMemory(o.seed),
+		dirs:  make(map[uint64]string),
+		cfg:   o.config,
+		nodes: make(map[uint64]*keeper.Node),
+	}
+	for i := 1; i <= n; i++ {
+		c.ids = append(c.ids, uint64(i))
+		c.dirs[uint64(i)] = t.TempDir()
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("keepertest seed: -keepertest.seed=%d", c.seed)
+		}
+		c.shutdown()
+		c.net.Close()
+		leaks()
+	})
+	for _, id := range c.ids {
+		if err := c.open(id); err != nil {
+			t.Fatalf("keepertest: open member %d: %v", id, err)
+		}
+	}
+	if o.waitLeader {
+		c.WaitLeader()
+	}
+	return c
+}
+
+func defaultSeed() int64 {
+	if *seedFlag != 0 {
+		return *seedFlag
+	}
+	if s, err := strconv.ParseInt(os.Getenv("KEEPERTEST_SEED"), 10, 64); err == nil && s != 0 {
+		return s
+	}
+	return time.Now().UnixNano()
+}
+
+// Seed returns the seed of the cluster's network.
+func (c *Cluster) Seed() int64 { return c.seed }
+
+// IDs returns the member ids, running or not.
+func (c *Cluster) IDs() []uint64 { return slices.Clone(c.ids) }
+
+// Others returns every member id except the given ones.
+func (c *Cluster) Others(except ...uint64) []uint64 {
+	var ids []uint64
+	for _, id := range c.ids {
+		if !slices.Contains(except, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Network returns the in-memory network for fault injection.
+func (c *Cluster) Network() *transport.Memory { return c.net }
+
+// Dir returns member id's data dir.
+func (c *Cluster) Dir(id uint64) string { return c.dirs[id] }
+
+// Config returns the Config member id is opened with.
+func (c *Cluster) Config(id uint64) keeper.Config {
+	cfg := keeper.Config{ID: id, Dir: c.dirs[id], Peers: slices.Clone(c.ids), Transport: c.net.Endpoint(id)}
+	if c.cfg != nil {
+		c.cfg(&cfg)
+	}
+	return cfg
+}
+
+func (c *Cluster) open(id uint64) error {
+	n, err := keeper.Open(context.Background(), c.Config(id))
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.nodes[id] = n
+	c.mu.Unlock()
+	return nil
+}
+
+// Node returns member id, or nil while it is stopped.
+func (c *Cluster) Node(id uint64) *keeper.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id]
+}
+
+// Nodes returns the running members in id order.
+func (c *Cluster) Nodes() []*keeper.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ns []*keeper.Node
+	for _, id := range c.ids {
+		if n := c.nodes[id]; n != nil {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+// WaitLeader waits up to DefaultWait until one running member leads and
+// every running member it can reach agrees, and returns it.
+func (c *Cluster) WaitLeader() *keeper.Node {
+	c.t.Helper()
+	deadline := time.Now().Add(DefaultWait)
+	for {
+		if n := c.agreedLeader(); n != nil {
+			return n
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("keepertest: no leader after %v", DefaultWait)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Leader returns the current leader, waiting for one like WaitLeader.
+func (c *Cluster) Leader() *keeper.Node {
+	c.t.Helper()
+	return c.WaitLeader()
+}
+
+// agreedLeader returns the member leading in the highest term if every
+// running member that knows a leader in that term names it.
+func (c *Cluster) agreedLeader() *keeper.Node {
+	ns := c.Nodes()
+	var leader *keeper.Node
+	var term uint64
+	for _, n := range ns {
+		if st := n.Status(); st.Role == keeper.RoleLeader && st.Term >= term {
+			leader, term = n, st.Term
+		}
+	}
+	if leader == nil {
+		return nil
+	}
+	for _, n := range ns {
+		st := n.Status()
+		if st.Term == term && st.Leader != leader.ID() {
+			return nil
+		}
+	}
+	return leader
+}
+
+// Stop closes member id gracefully.
+func (c *Cluster) Stop(id uint64) {
+	c.t.Helper()
+	c.mu.Lock()
+	n := c.nodes[id]
+	delete(c.nodes, id)
+	c.mu.Unlock()
+	if n == nil {
+		c.t.Fatalf("keepertest: member %d is not running", id)
+	}
+	if err := n.Close(); err != nil {
+		c.t.Fatalf("keepertest: close member %d: %v", id, err)
+	}
+}
+
+// Kill stops member id as a crash would: its loop stops where it is and
+// nothing more is synced, so Restart replays its WAL.
+func (c *Cluster) Kill(id uint64) {
+	c.t.Helper()
+	c.mu.Lock()
+	n := c.nodes[id]
+	delete(c.nodes, id)
+	c.mu.Unlock()
+	if n == nil {
+		c.t.Fatalf("keepertest: member %d is not running", id)
+	}
+	n.Crash(crashtest.New())
+}
+
+// Restart opens a stopped or killed member again from its data dir.
+func (c *Cluster) Restart(id uint64) {
+	c.t.Helper()
+	if c.Node(id) != nil {
+		c.t.Fatalf("keepertest: member %d is running; Stop or Kill it first", id)
+	}
+	if err := c.open(id); err != nil {
+		c.t.Fatalf("keepertest: restart member %d: %v", id, err)
+	}
+}
+
+// Partition splits the network into groups that cannot reach each other.
+func (c *Cluster) Partition(groups ...[]uint64) { c.net.Partition(groups...) }
+
+// Heal removes partitions and isolation.
+func (c *Cluster) Heal() { c.net.Heal() }
+
+// WaitConverged waits until every running member has applied the same
+// index and fails the test unless their digests agree there. It returns
+// that index.
+func (c *Cluster) WaitConverged() uint64 {
+	c.t.Helper()
+	deadline := time.Now().Add(DefaultWait)
+	for {
+		ns := c.Nodes()
+		sts := make([]keeper.Status, len(ns))
+		same := true
+		for i, n := range ns {
+			sts[i] = n.Status()
+			if sts[i].Applied != sts[0].Applied {
+				same = false
+			}
+		}
+		if same && len(sts) > 0 {
+			for _, st := range sts[1:] {
+				if st.Digest != sts[0].Digest {
+					c.t.Fatalf("keepertest: member %d digest %x at %d, member %d has %x",
+						st.ID, st.Digest, st.Applied, sts[0].ID, sts[0].Digest)
+				}
+			}
+			return sts[0].Applied
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("keepertest: members did not converge within %v", DefaultWait)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) shutdown() {
+	for _, n := range c.Nodes() {
+		if err := n.Close(); err != nil {
+			c.t.Errorf("keepertest: close member %d: %v", n.ID(), err)
+		}
+	}
+	c.mu.Lock()
+	clear(c.nodes)
+	c.mu.Unlock()
+}
+
+// goroutineCheck returns a func that fails t if goroutines started by
+// keeper's packages outlive the cluster, after waiting a while for them.
+func goroutineCheck(t testing.TB) func() {
+	before := make(map[string]bool)
+	for _, g := range keeperGoroutines() {
+		before[goroutineID(g)] = true
+	}
+	return func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var extra []string
+			for _, g := range keeperGoroutines() {
+				if !before[goroutineID(g)] {
+					extra = append(extra, g)
+				}
+			}
+			if len(extra) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("keepertest: %d goroutines leaked:\n%s", len(extra), strings.Join(extra, "\n\n"))
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// keeperGoroutines returns the stacks of goroutines started by keeper's
+// packages other than this one.
+func keeperGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var gs []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "created by github.com/keeper-go/keeper") &&
+			!strings.Contains(g, "created by github.com/keeper-go/keeper/keepertest") {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+func goroutineID(stack string) string {
+	line, _, _ := strings.Cut(stack, " [")
+	return line
+}
+
+// String describes the cluster for logs.
+func (c *Cluster) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "keepertest cluster (seed %d):", c.seed)
+	for _, n := range c.Nodes() {
+		st := n.Status()
+		fmt.Fprintf(&b, " [%d %s term %d applied %d]", st.ID, st.Role, st.Term, st.Applied)
+	}
+	return b.String()
+}

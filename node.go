@@ -1,0 +1,469 @@
+package keeper
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/keeper-go/keeper/internal/crashtest"
+	"github.com/keeper-go/keeper/storage"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Role is a member's raft role.
+type Role int
+
+const (
+	// RoleFollower follows a leader, or waits for one.
+	RoleFollower Role = iota
+	// RoleCandidate is campaigning (including raft's pre-vote phase).
+	RoleCandidate
+	// RoleLeader is the cluster's leader.
+	RoleLeader
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleFollower:
+		return "follower"
+	case RoleCandidate:
+		return "candidate"
+	case RoleLeader:
+		return "leader"
+	}
+	return fmt.Sprintf("Role(%d)", int(r))
+}
+
+func roleOf(s raft.StateType) Role {
+	switch s {
+	case raft.StateLeader:
+		return RoleLeader
+	case raft.StateCandidate, raft.StatePreCandidate:
+		return RoleCandidate
+	}
+	return RoleFollower
+}
+
+// Status is a point-in-time view of one member, published by its raft loop
+// after every step; reading it never waits for the loop.
+type Status struct {
+	// ID is this member's id.
+	ID uint64
+	// Leader is the member this one believes leads, or 0 if none is known.
+	Leader uint64
+	// Term is the raft term.
+	Term uint64
+	// Commit is the highest log index known committed.
+	Commit uint64
+	// Applied is the highest log index applied to the tree.
+	Applied uint64
+	// Digest is the tree digest at Applied. Members at the same Applied
+	// index must have the same Digest.
+	Digest uint64
+	// Members lists the ids of the cluster's members, sorted, as of Applied.
+	Members []uint64
+	// Role is this member's raft role.
+	Role Role
+}
+
+// stateMachineCloser is implemented by state machines holding resources
+// (the Pebble tree); Close calls it after the loop stops.
+type stateMachineCloser interface {
+	close() error
+}
+
+// stateMachineCrasher is implemented by state machines that can drop their
+// handles without syncing, as a crashed process would; the crash path of
+// tests calls it instead of close.
+type stateMachineCrasher interface {
+	crash()
+}
+
+// openOptions are Open's internal knobs, for tests and for the merge with
+// the tree.
+type openOptions struct {
+	// openStateMachine opens the member's state machine in dir. Nil means
+	// the Pebble tree.
+	openStateMachine func(dir string, clusterID uint64) (stateMachine, error)
+	// hook, if set, runs at each crash point of the raft loop.
+	hook func(hookPoint)
+}
+
+// Node is a handle to one local member. All methods are safe for concurrent
+// use. After Close, every method returns ErrClosed.
+type Node struct {
+	// Client carries the tree operations (Create, Get, Set, Delete, Exists,
+	// Children, Multi, ...) for a caller with no identities and local reads.
+	Client
+
+	r           *replica
+	lock        *os.File
+	superDigest string // Config.SuperDigest
+
+	// useMu guards the tree against Close: reads hold it shared, Close
+	// exclusively, so no read ever touches a closed store.
+	useMu   sync.RWMutex
+	closeMu sync.Mutex
+	closed  atomic.Bool
+}
+
+// lockFile is the flock'ed file guarding a data dir.
+const lockFile = "LOCK"
+
+// Open opens (creating if needed) the member's data dir, replays its raft
+// log from the tree's applied index, joins the cluster over cfg.Transport
+// and returns its handle. It does not wait for a leader: see WaitLeader.
+//
+// Open refuses a dir held by another Node (ErrLocked), a raft log whose
+// tail is damaged (ErrCorrupt) and data of another cluster
+// (ErrWrongCluster); it never starts afresh over existing data.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	return open(ctx, cfg, openOptions{})
+}
+
+func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if o.openStateMachine == nil {
+		o.openStateMachine = openTreeDir
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("keeper: create data dir: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(cfg.Dir, lockFile))
+	if err != nil {
+		return nil, err
+	}
+	var sm stateMachine
+	var wal *storage.RaftLog
+	defer func() {
+		if err == nil {
+			return
+		}
+		if wal != nil {
+			wal.Close()
+		}
+		if c, ok := sm.(stateMachineCloser); ok {
+			c.close()
+		}
+		unlockDir(lock)
+	}()
+
+	clusterID := cfg.clusterID()
+	sm, err = o.openStateMachine(cfg.Dir, clusterID)
+	if err != nil {
+		return nil, fmt.Errorf("keeper: open state machine: %w", err)
+	}
+	applied := sm.applied()
+	ms := &raftStorage{MemoryStorage: raft.NewMemoryStorage(), cs: &raftpb.ConfState{}}
+	meta := encodeLogMeta(clusterID, cfg.ID, cfg.Peers)
+
+	var hs *raftpb.HardState
+	bootstrap := false
+	if storage.LogExists(cfg.Dir) {
+		var rep *storage.Replayed
+		wal, rep, err = storage.OpenLog(cfg.Dir, applied)
+		if err != nil {
+			if errors.Is(err, storage.ErrCorruptLog) {
+				return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+			}
+			return nil, fmt.Errorf("keeper: open raft log: %w", err)
+		}
+		gotCluster, gotID, initial, err := decodeLogMeta(rep.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		if gotCluster != clusterID {
+			return nil, fmt.Errorf("%w: raft log of cluster %x, config names %x", ErrWrongCluster, gotCluster, clusterID)
+		}
+		if gotID != cfg.ID {
+			return nil, fmt.Errorf("%w: raft log of member %d, config names %d", ErrWrongCluster, gotID, cfg.ID)
+		}
+		if rep.Start.Index > 0 {
+			snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+				Index: new(rep.Start.Index), Term: new(rep.Start.Term), ConfState: &raftpb.ConfState{},
+			}}
+			if err := ms.ApplySnapshot(snap); err != nil {
+				return nil, fmt.Errorf("keeper: restore raft log start: %w", err)
+			}
+		}
+		hs = rep.HardState
+		if err := ms.SetHardState(hs); err != nil {
+			return nil, fmt.Errorf("keeper: restore hard state: %w", err)
+		}
+		if err := ms.Append(rep.Entries); err != nil {
+			return nil, fmt.Errorf("keeper: restore raft log: %w", err)
+		}
+		last, _ := ms.LastIndex()
+		if applied > hs.GetCommit() || applied > last {
+			return nil, fmt.Errorf("%w: tree applied index %d is beyond the raft log (commit %d, last %d)", ErrCorrupt, applied, hs.GetCommit(), last)
+		}
+		if m := sm.membership(); m != nil {
+			cs, err := decodeMembership(m)
+			if err != nil {
+				return nil, err
+			}
+			ms.cs = cs
+		} else {
+			// Nothing applied yet, not even the bootstrap entries: start
+			// from the membership a fresh bootstrap gives raft before it
+			// applies them, so replaying them yields the same memberships.
+			ms.cs = &raftpb.ConfState{Voters: initial}
+		}
+	} else {
+		if applied > 0 {
+			return nil, fmt.Errorf("%w: tree at index %d but the raft log is missing", ErrCorrupt, applied)
+		}
+		wal, err = storage.CreateLog(cfg.Dir, meta)
+		if err != nil {
+			return nil, fmt.Errorf("keeper: create raft log: %w", err)
+		}
+		bootstrap = true
+	}
+
+	log := cfg.logger().With("member", cfg.ID)
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.electionTicks(),
+		HeartbeatTick:             cfg.heartbeatTicks(),
+		Storage:                   ms,
+		Applied:                   applied,
+		MaxSizePerMsg:             cfg.maxSizePerMsg(),
+		MaxCommittedSizePerReady:  8 * cfg.maxSizePerMsg(),
+		MaxUncommittedEntriesSize: 64 << 20,
+		MaxInflightMsgs:           cfg.maxInflightMsgs(),
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		Logger:                    raftLogger{log},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keeper: start raft: %w", err)
+	}
+	if bootstrap {
+		peers := make([]raft.Peer, 0, len(cfg.Peers))
+		for _, id := range slices.Sorted(slices.Values(cfg.Peers)) {
+			peers = append(peers, raft.Peer{ID: id})
+		}
+		if err := rn.Bootstrap(peers); err != nil {
+			return nil, fmt.Errorf("keeper: bootstrap raft: %w", err)
+		}
+	}
+	r := &replica{
+		id:       cfg.ID,
+		cfg:      cfg,
+		log:      log,
+		tr:       cfg.Transport,
+		sm:       sm,
+		wal:      wal,
+		rn:       rn,
+		ms:       ms,
+		hook:     o.hook,
+		ticker:   cfg.tickInterval(),
+		propc:    make(chan *proposal, proposalQueue),
+		readc:    make(chan *readRequest, readQueue),
+		recvc:    make(chan *raftpb.Message, recvQueue),
+		stopc:    make(chan struct{}),
+		donec:    make(chan struct{}),
+		leaderCh: make(chan struct{}),
+		pending:  make(map[uint64]*proposal),
+		reads:    make(map[uint64]*readRequest),
+		term:     hs.GetTerm(),
+		commit:   hs.GetCommit(),
+		conf:     ms.cs,
+		members:  membersOf(ms.cs),
+	}
+	if wal != nil && !bootstrap {
+		// The tree is durable at least up to the mark the WAL reopened at.
+		r.releasedTo, _ = ms.FirstIndex()
+		r.releasedTo--
+	}
+	if err := cfg.Transport.Attach(r.deliver); err != nil {
+		return nil, fmt.Errorf("keeper: attach transport: %w", err)
+	}
+	if bootstrap && len(cfg.Peers) == 1 {
+		// A lone member need not wait an election timeout.
+		if err := rn.Campaign(); err != nil {
+			cfg.Transport.Detach()
+			return nil, fmt.Errorf("keeper: campaign: %w", err)
+		}
+	}
+	r.start()
+	node := &Node{r: r, lock: lock, superDigest: cfg.SuperDigest}
+	node.Client = Client{n: node}
+	return node, nil
+}
+
+// encodeLogMeta encodes the raft log's metadata: the cluster id, this
+// member's id and the sorted initial peers, as big-endian uint64s.
+func encodeLogMeta(clusterID, id uint64, peers []uint64) []byte {
+	b := make([]byte, 0, 8*(2+len(peers)))
+	b = binary.BigEndian.AppendUint64(b, clusterID)
+	b = binary.BigEndian.AppendUint64(b, id)
+	for _, p := range slices.Sorted(slices.Values(peers)) {
+		b = binary.BigEndian.AppendUint64(b, p)
+	}
+	return b
+}
+
+// decodeLogMeta is the inverse of encodeLogMeta.
+func decodeLogMeta(b []byte) (clusterID, id uint64, peers []uint64, err error) {
+	if len(b) < 24 || len(b)%8 != 0 {
+		return 0, 0, nil, fmt.Errorf("%w: raft log metadata has %d bytes", ErrCorrupt, len(b))
+	}
+	clusterID = binary.BigEndian.Uint64(b)
+	id = binary.BigEndian.Uint64(b[8:])
+	for b = b[16:]; len(b) > 0; b = b[8:] {
+		peers = append(peers, binary.BigEndian.Uint64(b))
+	}
+	return clusterID, id, peers, nil
+}
+
+// ID returns this member's id.
+func (n *Node) ID() uint64 { return n.r.id }
+
+// Status returns the member's latest published status. It never blocks.
+func (n *Node) Status() Status {
+	st := *n.r.status.Load()
+	st.Members = slices.Clone(st.Members)
+	return st
+}
+
+// isClosed reports whether Close was called.
+func (n *Node) isClosed() bool { return n.closed.Load() }
+
+// withTree runs fn on the tree unless the Node is closed; Close waits for it.
+func (n *Node) withTree(fn func(t *tree) error) error {
+	n.useMu.RLock()
+	defer n.useMu.RUnlock()
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	t, ok := n.r.sm.(*tree)
+	if !ok {
+		return fmt.Errorf("%w: this member's state machine has no tree", ErrUnimplemented)
+	}
+	return fn(t)
+}
+
+// WaitLeader waits until a leader is known and returns its id, or returns
+// ctx's error when ctx ends first.
+func (n *Node) WaitLeader(ctx context.Context) (uint64, error) {
+	for {
+		if n.isClosed() {
+			return 0, ErrClosed
+		}
+		ch := n.r.leaderWait()
+		if l := n.r.status.Load().Leader; l != 0 {
+			return l, nil
+		}
+		select {
+		case <-ch:
+		case <-n.r.donec:
+			return 0, n.r.closedErr()
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// barrier waits until this member has applied every write committed
+// cluster-wide before the call (raft ReadIndex), so local reads after it are
+// linearizable. It writes nothing; ErrNoLeader and ctx errors may be retried.
+func (n *Node) barrier(ctx context.Context) error {
+	if n.isClosed() {
+		return ErrClosed
+	}
+	return n.r.barrier(ctx)
+}
+
+// propose replicates payload as one entry and returns its apply result on
+// this member. It fails fast with ErrNoLeader (nothing proposed) when no
+// leader is known, and with an error matching ErrIndeterminate when the
+// entry was proposed but its fate is unknown (leader or term change,
+// shutdown, ctx ended, or no outcome after 50 election timeouts). ctx bounds
+// the wait, never the apply. It never retries by itself.
+func (n *Node) propose(ctx context.Context, payload []byte) (*applyResult, error) {
+	if n.isClosed() {
+		return nil, ErrClosed
+	}
+	return n.r.proposeWait(ctx, payload)
+}
+
+// Close stops the member: pending writes fail with ErrIndeterminate, the
+// tree is synced, the raft log closed and the data dir unlocked. Close is
+// idempotent; later calls return nil.
+func (n *Node) Close() error {
+	n.closeMu.Lock()
+	defer n.closeMu.Unlock()
+	if n.closed.Load() {
+		return nil
+	}
+	n.useMu.Lock()
+	n.closed.Store(true)
+	n.useMu.Unlock()
+	r := n.r
+	r.stopLoop()
+	r.tr.Detach()
+	errs := []error{}
+	if err := r.sm.sync(); err != nil {
+		errs = append(errs, fmt.Errorf("keeper: sync state machine: %w", err))
+	}
+	if c, ok := r.sm.(stateMachineCloser); ok {
+		if err := c.close(); err != nil {
+			errs = append(errs, fmt.Errorf("keeper: close state machine: %w", err))
+		}
+	}
+	if err := r.wal.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unlockDir(n.lock); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// crash stops the member as a killed process would: the loop stops after
+// its current step, nothing more is synced or written, handles are dropped.
+// The WAL's own close still flushes its file, which a process crash would
+// leave in the page cache all the same.
+func (n *Node) crash() {
+	n.closeMu.Lock()
+	defer n.closeMu.Unlock()
+	if n.closed.Load() {
+		return
+	}
+	n.useMu.Lock()
+	n.closed.Store(true)
+	n.useMu.Unlock()
+	r := n.r
+	r.stopLoop()
+	r.tr.Detach()
+	if c, ok := r.sm.(stateMachineCrasher); ok {
+		c.crash()
+	} else if c, ok := r.sm.(stateMachineCloser); ok {
+		c.close()
+	}
+	r.wal.Close()
+	unlockDir(n.lock)
+}
+
+// Crash is for this module's test helpers (keepertest) and does nothing
+// without a key only they can build: it stops the member as a killed
+// process would, without syncing the tree, so a restart exercises WAL replay.
+func (n *Node) Crash(k crashtest.Key) {
+	if k.Valid() {
+		n.crash()
+	}
+}

@@ -1,0 +1,844 @@
+package keeper
+
+// This file is the raft loop: one goroutine drives a raft.RawNode, persists
+// what raft asks for, sends its messages, applies committed entries to the
+// state machine and hands results back to the callers waiting on them.
+//
+// Per Ready, in this order (a crash-test hook runs at each arrow):
+//
+//	leader: send ─┐
+//	              ├► save hard state + entries to the WAL (one fsync)
+//	              ├► follower: send
+//	              ├► apply committed entries to the state machine (one group)
+//	              └► Advance
+//
+// and, every KeepEntries applied entries: sync the state machine ─► WAL
+// release mark ─► release older WAL segments and in-memory entries.
+//
+// The leader may send its appends before its own fsync: raft counts the
+// leader's own vote for an entry only once Advance reports it persisted.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keeper-go/keeper/storage"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// hookPoint names a place in the raft loop where a crash test may stop the
+// member. The hook runs on the loop goroutine.
+type hookPoint int
+
+const (
+	hookBeforeSave    hookPoint = iota // Ready taken, nothing persisted yet
+	hookAfterSave                      // WAL written and synced, not applied
+	hookAfterApply                     // committed entries applied, before Advance
+	hookBeforeRelease                  // state machine synced, release mark not yet written
+	hookAfterRelease                   // WAL segments released
+)
+
+func (p hookPoint) String() string {
+	switch p {
+	case hookBeforeSave:
+		return "before-save"
+	case hookAfterSave:
+		return "after-save"
+	case hookAfterApply:
+		return "after-apply"
+	case hookBeforeRelease:
+		return "before-release"
+	case hookAfterRelease:
+		return "after-release"
+	}
+	return fmt.Sprintf("hookPoint(%d)", int(p))
+}
+
+// Queue sizes between callers, the transport and the loop.
+const (
+	proposalQueue = 4096
+	readQueue     = 1024
+	recvQueue     = 8192
+	// drainBatch bounds how many queued items one loop turn takes before it
+	// handles the Ready, so concurrent proposals share an fsync.
+	drainBatch = 1024
+	// expireEvery is how often, in ticks, pending requests are checked for
+	// expiry.
+	expireEvery = 10
+	// pendingTimeoutElections bounds, in election timeouts, how long a
+	// proposal or read may wait in the loop with no news: a forwarded proposal
+	// or read lost by the network would otherwise wait for a term change.
+	pendingTimeoutElections = 50
+)
+
+// envelopeVersion is the first byte of every proposed normal entry.
+const envelopeVersion = 1
+
+// encodeEnvelope wraps a payload with the proposing member and its sequence
+// number, so that member can hand the apply result to its waiting caller.
+func encodeEnvelope(member, seq uint64, payload []byte) []byte {
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(payload))
+	b = append(b, envelopeVersion)
+	b = binary.AppendUvarint(b, member)
+	b = binary.AppendUvarint(b, seq)
+	return append(b, payload...)
+}
+
+// decodeEnvelope is the inverse of encodeEnvelope.
+func decodeEnvelope(b []byte) (member, seq uint64, payload []byte, err error) {
+	if len(b) == 0 || b[0] != envelopeVersion {
+		return 0, 0, nil, fmt.Errorf("%w: unknown envelope version", ErrCorruptEntry)
+	}
+	b = b[1:]
+	member, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, 0, nil, fmt.Errorf("%w: bad envelope member", ErrCorruptEntry)
+	}
+	b = b[n:]
+	seq, n = binary.Uvarint(b)
+	if n <= 0 {
+		return 0, 0, nil, fmt.Errorf("%w: bad envelope sequence", ErrCorruptEntry)
+	}
+	return member, seq, b[n:], nil
+}
+
+// membershipVersion is the first byte of an encoded membership.
+const membershipVersion = 1
+
+// encodeMembership encodes a raft configuration as stored by the state
+// machine for entryConf: a version byte, four uvarint-counted id lists
+// (voters, learners, outgoing voters, next learners) and the auto-leave flag.
+func encodeMembership(cs *raftpb.ConfState) []byte {
+	b := []byte{membershipVersion}
+	for _, ids := range [][]uint64{cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext()} {
+		b = binary.AppendUvarint(b, uint64(len(ids)))
+		for _, id := range ids {
+			b = binary.AppendUvarint(b, id)
+		}
+	}
+	if cs.GetAutoLeave() {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// decodeMembership is the inverse of encodeMembership.
+func decodeMembership(b []byte) (*raftpb.ConfState, error) {
+	bad := fmt.Errorf("%w: bad membership record", ErrCorrupt)
+	if len(b) == 0 || b[0] != membershipVersion {
+		return nil, bad
+	}
+	b = b[1:]
+	var lists [4][]uint64
+	for i := range lists {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)) {
+			return nil, bad
+		}
+		b = b[k:]
+		for j := uint64(0); j < n; j++ {
+			id, k := binary.Uvarint(b)
+			if k <= 0 {
+				return nil, bad
+			}
+			b = b[k:]
+			lists[i] = append(lists[i], id)
+		}
+	}
+	if len(b) != 1 {
+		return nil, bad
+	}
+	return &raftpb.ConfState{
+		Voters: lists[0], Learners: lists[1], VotersOutgoing: lists[2], LearnersNext: lists[3],
+		AutoLeave: proto.Bool(b[0] == 1),
+	}, nil
+}
+
+// deriveClusterID hashes the sorted peer ids, so members given the same
+// peers derive the same cluster id.
+func deriveClusterID(peers []uint64) uint64 {
+	ids := slices.Clone(peers)
+	slices.Sort(ids)
+	h := fnv.New64a()
+	var buf [8]byte
+	for _, id := range ids {
+		binary.BigEndian.PutUint64(buf[:], id)
+		h.Write(buf[:])
+	}
+	if s := h.Sum64(); s != 0 {
+		return s
+	}
+	return 1
+}
+
+// raftStorage is raft's view of the log: the in-memory entries of
+// raft.MemoryStorage, with the membership restored from the state machine
+// and no raft snapshots yet (a follower behind the retained log waits).
+type raftStorage struct {
+	*raft.MemoryStorage
+	cs *raftpb.ConfState
+}
+
+// InitialState returns the saved hard state and the membership as of the
+// state machine's applied index.
+func (s *raftStorage) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
+	hs, _, err := s.MemoryStorage.InitialState()
+	return hs, s.cs, err
+}
+
+// Snapshot reports snapshots unavailable: streaming them is not built yet.
+func (s *raftStorage) Snapshot() (*raftpb.Snapshot, error) {
+	return nil, raft.ErrSnapshotTemporarilyUnavailable
+}
+
+// proposal is one write waiting in the loop for its entry to apply here.
+type proposal struct {
+	seq  uint64
+	data []byte // the envelope
+	resc chan proposalResult
+	term uint64 // term when proposed
+	lead uint64 // leader when proposed
+	tick uint64 // loop tick when proposed
+}
+
+type proposalResult struct {
+	res *applyResult
+	err error
+}
+
+// readRequest is one ReadIndex barrier waiting in the loop.
+type readRequest struct {
+	id    uint64
+	index uint64 // read index once known, else 0
+	known bool
+	resc  chan error
+	tick  uint64
+}
+
+// replica is the raft loop and the state it owns. Fields below "loop-owned"
+// are touched by the loop goroutine only.
+type replica struct {
+	id     uint64
+	cfg    Config
+	log    *slog.Logger
+	tr     Transport
+	sm     stateMachine
+	wal    *storage.RaftLog
+	rn     *raft.RawNode
+	ms     *raftStorage
+	hook   func(hookPoint)
+	ticker time.Duration
+
+	propc chan *proposal
+	readc chan *readRequest
+	recvc chan *raftpb.Message
+	stopc chan struct{}
+	donec chan struct{}
+	stop  sync.Once
+
+	seq      atomic.Uint64
+	readSeq  atomic.Uint64
+	status   atomic.Pointer[Status]
+	leaderMu sync.Mutex
+	leaderCh chan struct{} // closed and replaced when the leader changes
+	err      error         // why the loop stopped early; read after donec
+
+	// loop-owned
+	ticks      uint64
+	term       uint64
+	commit     uint64
+	lead       uint64
+	role       raft.StateType
+	conf       *raftpb.ConfState
+	members    []uint64
+	pending    map[uint64]*proposal
+	reads      map[uint64]*readRequest
+	waiting    []*readRequest // reads with a known index above applied
+	releasedTo uint64
+}
+
+// start launches the loop goroutine; stopLoop stops it.
+func (r *replica) start() {
+	r.publish()
+	go r.run()
+}
+
+// stopLoop stops the loop after its current step and waits for it. Storage
+// is left as that step left it; Close and crash differ in what they do after.
+func (r *replica) stopLoop() {
+	r.stop.Do(func() { close(r.stopc) })
+	<-r.donec
+}
+
+// run is the loop goroutine.
+func (r *replica) run() {
+	defer close(r.donec)
+	defer func() {
+		if p := recover(); p != nil {
+			r.err = fmt.Errorf("keeper: raft loop stopped: %v", p)
+			r.log.Error("raft loop panicked", "err", r.err)
+		}
+		r.failAll(r.stoppedErr())
+	}()
+	t := time.NewTicker(r.ticker)
+	defer t.Stop()
+	expireAfter := uint64(pendingTimeoutElections * r.cfg.electionTicks())
+	for {
+		select {
+		case <-r.stopc:
+			return
+		case <-t.C:
+			r.rn.Tick()
+			r.ticks++
+			if r.ticks%expireEvery == 0 {
+				r.expire(expireAfter)
+			}
+		case p := <-r.propc:
+			r.propose(p)
+		case m := <-r.recvc:
+			r.step(m)
+		case q := <-r.readc:
+			r.readIndex(q)
+		}
+		r.drain()
+		for r.rn.HasReady() {
+			if err := r.handleReady(); err != nil {
+				r.err = err
+				r.log.Error("raft loop stopped", "err", err)
+				return
+			}
+			select {
+			case <-r.stopc:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// drain takes what is already queued without blocking, so one Ready (and
+// one fsync) covers every proposal that arrived meanwhile.
+func (r *replica) drain() {
+	for i := 0; i < drainBatch; i++ {
+		select {
+		case p := <-r.propc:
+			r.propose(p)
+		case m := <-r.recvc:
+			r.step(m)
+		case q := <-r.readc:
+			r.readIndex(q)
+		default:
+			return
+		}
+	}
+}
+
+// stoppedErr is what waiters are told when the loop ends.
+func (r *replica) stoppedErr() error {
+	if r.err != nil {
+		return fmt.Errorf("%w: %w", ErrIndeterminate, r.err)
+	}
+	return fmt.Errorf("%w: %w", ErrIndeterminate, ErrClosed)
+}
+
+func (r *replica) propose(p *proposal) {
+	if r.lead == raft.None {
+		p.resc <- proposalResult{err: ErrNoLeader}
+		return
+	}
+	if err := r.rn.Propose(p.data); err != nil {
+		if errors.Is(err, raft.ErrProposalDropped) {
+			p.resc <- proposalResult{err: fmt.Errorf("%w: proposal dropped", ErrNoLeader)}
+		} else {
+			p.resc <- proposalResult{err: fmt.Errorf("keeper: propose: %w", err)}
+		}
+		return
+	}
+	p.term, p.lead, p.tick = r.term, r.lead, r.ticks
+	r.pending[p.seq] = p
+}
+
+func (r *replica) step(m *raftpb.Message) {
+	if raft.IsLocalMsg(m.GetType()) {
+		return
+	}
+	if err := r.rn.Step(m); err != nil {
+		r.log.Debug("raft step", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
+	}
+}
+
+func (r *replica) readIndex(q *readRequest) {
+	if r.lead == raft.None {
+		q.resc <- ErrNoLeader
+		return
+	}
+	var ctx [8]byte
+	binary.BigEndian.PutUint64(ctx[:], q.id)
+	q.tick = r.ticks
+	r.reads[q.id] = q
+	r.rn.ReadIndex(ctx[:])
+}
+
+// expire fails proposals and reads that waited too long with no news.
+func (r *replica) expire(after uint64) {
+	for seq, p := range r.pending {
+		if r.ticks-p.tick > after {
+			delete(r.pending, seq)
+			p.resc <- proposalResult{err: fmt.Errorf("%w: no outcome after %d ticks", ErrIndeterminate, after)}
+		}
+	}
+	for id, q := range r.reads {
+		if r.ticks-q.tick > after {
+			delete(r.reads, id)
+			q.resc <- fmt.Errorf("%w: read index lost", ErrNoLeader)
+		}
+	}
+}
+
+// failAll tells every waiter the loop is gone.
+func (r *replica) failAll(err error) {
+	for seq, p := range r.pending {
+		delete(r.pending, seq)
+		p.resc <- proposalResult{err: err}
+	}
+	for id, q := range r.reads {
+		delete(r.reads, id)
+		q.resc <- err
+	}
+	for _, q := range r.waiting {
+		q.resc <- err
+	}
+	r.waiting = nil
+	r.publish()
+}
+
+// termChanged fails the proposals made in an older term: the entry may or
+// may not survive the new leader, so their outcome is unknown. Reads whose
+// index was not yet known are lost with the old leader; they did nothing and
+// may be retried.
+func (r *replica) termChanged() {
+	for seq, p := range r.pending {
+		if p.term < r.term {
+			delete(r.pending, seq)
+			p.resc <- proposalResult{err: fmt.Errorf("%w: term moved from %d to %d", ErrIndeterminate, p.term, r.term)}
+		}
+	}
+	for id, q := range r.reads {
+		delete(r.reads, id)
+		q.resc <- fmt.Errorf("%w: leader changed during read index", ErrNoLeader)
+	}
+}
+
+// failLeaderMoved fails the proposals made under another leader: the leader
+// that took them may have lost them or may still get them committed.
+func (r *replica) failLeaderMoved() {
+	for seq, p := range r.pending {
+		if p.lead != r.lead {
+			delete(r.pending, seq)
+			p.resc <- proposalResult{err: fmt.Errorf("%w: leader changed from %d to %d", ErrIndeterminate, p.lead, r.lead)}
+		}
+	}
+}
+
+func (r *replica) callHook(p hookPoint) {
+	if r.hook != nil {
+		r.hook(p)
+	}
+}
+
+// handleReady runs one Ready through persist, send, apply and Advance.
+func (r *replica) handleReady() error {
+	rd := r.rn.Ready()
+	leaderMoved := false
+	if rd.SoftState != nil {
+		r.role = rd.RaftState
+		if rd.Lead != r.lead {
+			r.lead = rd.Lead
+			leaderMoved = true
+			r.failLeaderMoved()
+		}
+	}
+	if hs := rd.HardState; hs != nil {
+		if hs.GetTerm() > r.term {
+			r.term = hs.GetTerm()
+			r.termChanged()
+		}
+		r.commit = hs.GetCommit()
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		return fmt.Errorf("keeper: received a raft snapshot at index %d; installing snapshots is not supported yet", rd.Snapshot.GetMetadata().GetIndex())
+	}
+	leader := r.role == raft.StateLeader
+	if leader {
+		r.send(rd.Messages)
+	}
+	r.callHook(hookBeforeSave)
+	if err := r.wal.Save(rd.HardState, rd.Entries); err != nil {
+		return err
+	}
+	if rd.HardState != nil {
+		if err := r.ms.SetHardState(rd.HardState); err != nil {
+			return fmt.Errorf("keeper: raft storage: %w", err)
+		}
+	}
+	if err := r.ms.Append(rd.Entries); err != nil {
+		return fmt.Errorf("keeper: raft storage: %w", err)
+	}
+	r.callHook(hookAfterSave)
+	if !leader {
+		r.send(rd.Messages)
+	}
+	for _, rs := range rd.ReadStates {
+		r.readState(rs)
+	}
+	if err := r.apply(rd.CommittedEntries); err != nil {
+		return err
+	}
+	r.callHook(hookAfterApply)
+	r.rn.Advance(rd)
+	if err := r.maybeRelease(); err != nil {
+		return err
+	}
+	r.publish()
+	if leaderMoved {
+		// After publish, so a woken WaitLeader reads the new leader.
+		r.leaderChanged()
+	}
+	return nil
+}
+
+// send marshals and hands messages to the transport.
+func (r *replica) send(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MsgSnap {
+			// Never produced while Storage has no snapshots; tell raft anyway.
+			r.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+			continue
+		}
+		b, err := proto.Marshal(m)
+		if err != nil {
+			r.log.Error("marshal raft message", "err", err)
+			continue
+		}
+		r.tr.Send(m.GetTo(), b)
+	}
+}
+
+// deliver is the transport's callback: decode a frame and queue it for the
+// loop, dropping it if the loop is behind (raft recovers lost messages).
+func (r *replica) deliver(from uint64, frame []byte) {
+	m := &raftpb.Message{}
+	if err := proto.Unmarshal(frame, m); err != nil {
+		r.log.Warn("dropping undecodable frame", "from", from, "err", err)
+		return
+	}
+	if m.GetFrom() != from {
+		r.log.Warn("dropping frame with mismatched sender", "from", from, "claimed", m.GetFrom())
+		return
+	}
+	select {
+	case r.recvc <- m:
+	case <-r.donec:
+	default:
+	}
+}
+
+// readState records a read index reported by raft.
+func (r *replica) readState(rs raft.ReadState) {
+	if len(rs.RequestCtx) != 8 {
+		return
+	}
+	id := binary.BigEndian.Uint64(rs.RequestCtx)
+	q, ok := r.reads[id]
+	if !ok {
+		return
+	}
+	delete(r.reads, id)
+	if r.sm.applied() >= rs.Index {
+		q.resc <- nil
+		return
+	}
+	q.index, q.known = rs.Index, true
+	r.waiting = append(r.waiting, q)
+}
+
+// apply converts committed entries, applies them as one group and hands
+// results to this member's waiting proposals.
+func (r *replica) apply(ents []*raftpb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	applied := r.sm.applied()
+	group := make([]committed, 0, len(ents))
+	owners := make([]uint64, 0, len(ents)) // proposal seq owned here, or 0
+	for _, e := range ents {
+		if e.GetIndex() <= applied {
+			continue // already in the state machine (replay after restart)
+		}
+		c := committed{Index: e.GetIndex()}
+		var owner uint64
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+			if len(e.GetData()) == 0 {
+				c.Kind = entryNoop
+				break
+			}
+			member, seq, payload, err := decodeEnvelope(e.GetData())
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+			}
+			c.Kind, c.Data = entryOp, payload
+			if member == r.id {
+				owner = seq
+			}
+		case raftpb.EntryConfChange:
+			var cc raftpb.ConfChange
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
+			}
+			c.Kind, c.Data = entryConf, r.applyConf(&cc)
+		case raftpb.EntryConfChangeV2:
+			var cc raftpb.ConfChangeV2
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
+			}
+			c.Kind, c.Data = entryConf, r.applyConf(&cc)
+		default:
+			return fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
+		}
+		group = append(group, c)
+		owners = append(owners, owner)
+	}
+	if len(group) == 0 {
+		return nil
+	}
+	results, err := r.sm.apply(group)
+	if err != nil {
+		return fmt.Errorf("keeper: apply entries %d..%d: %w", group[0].Index, group[len(group)-1].Index, err)
+	}
+	for i, seq := range owners {
+		if seq == 0 {
+			continue
+		}
+		p, ok := r.pending[seq]
+		if !ok {
+			continue // its caller was already told the outcome is unknown
+		}
+		delete(r.pending, seq)
+		var res *applyResult
+		if i < len(results) {
+			res = results[i]
+		}
+		p.resc <- proposalResult{res: res}
+	}
+	if len(r.waiting) > 0 {
+		now := r.sm.applied()
+		keep := r.waiting[:0]
+		for _, q := range r.waiting {
+			if q.index <= now {
+				q.resc <- nil
+			} else {
+				keep = append(keep, q)
+			}
+		}
+		clear(r.waiting[len(keep):])
+		r.waiting = keep
+	}
+	return nil
+}
+
+// applyConf applies a configuration change to raft and returns the encoded
+// membership that results.
+func (r *replica) applyConf(cc raftpb.ConfChangeI) []byte {
+	cs := r.rn.ApplyConfChange(cc)
+	r.conf = cs
+	r.members = membersOf(cs)
+	return encodeMembership(cs)
+}
+
+func membersOf(cs *raftpb.ConfState) []uint64 {
+	ids := append(slices.Clone(cs.GetVoters()), cs.GetLearners()...)
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// maybeRelease, every KeepEntries applied entries, makes the state machine
+// durable and releases the WAL and the in-memory log up to KeepEntries
+// behind the applied index.
+func (r *replica) maybeRelease() error {
+	keep := r.cfg.keepEntries()
+	applied := r.sm.applied()
+	if applied <= 2*keep || applied-keep < r.releasedTo+keep {
+		return nil
+	}
+	idx := applied - keep
+	if err := r.sm.sync(); err != nil {
+		return fmt.Errorf("keeper: sync state machine: %w", err)
+	}
+	r.callHook(hookBeforeRelease)
+	term, err := r.ms.Term(idx)
+	if err != nil {
+		return fmt.Errorf("keeper: term of release index %d: %w", idx, err)
+	}
+	if err := r.wal.Release(storage.Mark{Index: idx, Term: term}, r.conf.GetVoters(), r.conf.GetLearners()); err != nil {
+		return err
+	}
+	if err := r.ms.Compact(idx); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		return fmt.Errorf("keeper: compact raft log: %w", err)
+	}
+	r.releasedTo = idx
+	r.callHook(hookAfterRelease)
+	return nil
+}
+
+// leaderChanged wakes WaitLeader callers.
+func (r *replica) leaderChanged() {
+	r.leaderMu.Lock()
+	close(r.leaderCh)
+	r.leaderCh = make(chan struct{})
+	r.leaderMu.Unlock()
+}
+
+func (r *replica) leaderWait() <-chan struct{} {
+	r.leaderMu.Lock()
+	defer r.leaderMu.Unlock()
+	return r.leaderCh
+}
+
+// publish stores a fresh Status for readers outside the loop.
+func (r *replica) publish() {
+	st := &Status{
+		ID:      r.id,
+		Leader:  r.lead,
+		Term:    r.term,
+		Commit:  r.commit,
+		Applied: r.sm.applied(),
+		Digest:  r.sm.digest(),
+		Members: r.members,
+		Role:    roleOf(r.role),
+	}
+	r.status.Store(st)
+}
+
+// proposeWait proposes payload and waits for its apply on this member. See
+// Node for the error contract: ErrNoLeader means not proposed, an error
+// matching ErrIndeterminate means the outcome is unknown.
+func (r *replica) proposeWait(ctx context.Context, payload []byte) (*applyResult, error) {
+	select {
+	case <-r.donec:
+		return nil, r.closedErr()
+	default:
+	}
+	if st := r.status.Load(); st.Leader == 0 {
+		return nil, ErrNoLeader
+	}
+	seq := r.seq.Add(1)
+	p := &proposal{seq: seq, data: encodeEnvelope(r.id, seq, payload), resc: make(chan proposalResult, 1)}
+	select {
+	case r.propc <- p:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-r.donec:
+		return nil, r.closedErr()
+	}
+	select {
+	case res := <-p.resc:
+		return res.res, res.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
+	case <-r.donec:
+		select {
+		case res := <-p.resc:
+			return res.res, res.err
+		default:
+		}
+		return nil, r.stoppedErr()
+	}
+}
+
+// barrier waits until this member has applied everything committed
+// cluster-wide when it was called (raft ReadIndex). It writes nothing: every
+// error is safe to retry.
+func (r *replica) barrier(ctx context.Context) error {
+	select {
+	case <-r.donec:
+		return r.closedErr()
+	default:
+	}
+	if st := r.status.Load(); st.Leader == 0 {
+		return ErrNoLeader
+	}
+	q := &readRequest{id: r.readSeq.Add(1), resc: make(chan error, 1)}
+	select {
+	case r.readc <- q:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.donec:
+		return r.closedErr()
+	}
+	select {
+	case err := <-q.resc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.donec:
+		select {
+		case err := <-q.resc:
+			return err
+		default:
+		}
+		return r.closedErr()
+	}
+}
+
+// closedErr is the error for a call on a stopped loop.
+func (r *replica) closedErr() error {
+	if r.err != nil {
+		return fmt.Errorf("keeper: member stopped: %w", r.err)
+	}
+	return ErrClosed
+}
+
+// raftLogger bridges raft's logger to slog, formatting only records the
+// handler wants. Fatal and Panic log at error level and panic; the loop
+// recovers and stops the member, never the process.
+type raftLogger struct{ l *slog.Logger }
+
+func (g raftLogger) logf(level slog.Level, f string, v []any) {
+	if !g.l.Enabled(context.Background(), level) {
+		return
+	}
+	if f == "" {
+		g.l.Log(context.Background(), level, fmt.Sprint(v...))
+		return
+	}
+	g.l.Log(context.Background(), level, fmt.Sprintf(f, v...))
+}
+
+func (g raftLogger) Debug(v ...any)              { g.logf(slog.LevelDebug, "", v) }
+func (g raftLogger) Debugf(f string, v ...any)   { g.logf(slog.LevelDebug, f, v) }
+func (g raftLogger) Info(v ...any)               { g.logf(slog.LevelInfo, "", v) }
+func (g raftLogger) Infof(f string, v ...any)    { g.logf(slog.LevelInfo, f, v) }
+func (g raftLogger) Warning(v ...any)            { g.logf(slog.LevelWarn, "", v) }
+func (g raftLogger) Warningf(f string, v ...any) { g.logf(slog.LevelWarn, f, v) }
+func (g raftLogger) Error(v ...any)              { g.logf(slog.LevelError, "", v) }
+func (g raftLogger) Errorf(f string, v ...any)   { g.logf(slog.LevelError, f, v) }
+func (g raftLogger) Fatal(v ...any)              { g.fail(fmt.Sprint(v...)) }
+func (g raftLogger) Fatalf(f string, v ...any)   { g.fail(fmt.Sprintf(f, v...)) }
+func (g raftLogger) Panic(v ...any)              { g.fail(fmt.Sprint(v...)) }
+func (g raftLogger) Panicf(f string, v ...any)   { g.fail(fmt.Sprintf(f, v...)) }
+
+func (g raftLogger) fail(msg string) {
+	g.l.Error(msg)
+	panic("raft: " + msg)
+}

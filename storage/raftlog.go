@@ -1,0 +1,239 @@
+// Package storage holds keeper's on-disk formats. This file is the raft log:
+// etcd's write-ahead log in a member's data dir, under dir/wal.
+//
+// The raft log and the tree (Pebble) are written separately: the raft loop
+// appends entries here with one fsync per Ready, applies them to the tree in
+// unsynced batches, and releases log segments only up to an index the tree
+// holds durably. A restart reopens the log at a release mark at or below the
+// tree's applied index and replays what follows.
+//
+// Save takes raft's own record types: converting every entry of the hot path
+// into a copy of our own would cost an allocation per entry for nothing, and
+// only the raft loop calls it. Everything else uses the small types below.
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"go.etcd.io/etcd/server/v3/storage/wal"
+	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+)
+
+// ErrCorruptLog reports a raft log that cannot be read back: a torn or
+// damaged tail, a checksum mismatch, a missing release mark. keeper's
+// ErrCorrupt matches it with errors.Is.
+var ErrCorruptLog = errors.New("storage: corrupt raft log")
+
+// ErrNoLog reports that the data dir holds no raft log.
+var ErrNoLog = errors.New("storage: no raft log")
+
+// walDir is the raft log's directory inside a data dir.
+const walDir = "wal"
+
+// Mark names a position in the raft log: an entry's index and term. A release
+// mark is where the log may be reopened after older segments are released.
+type Mark struct {
+	Index uint64
+	Term  uint64
+}
+
+// Replayed is what OpenLog reads back: the metadata given to CreateLog, the
+// mark the log was opened at, the last hard state and the entries after the
+// mark. Entries and HardState belong to the caller.
+type Replayed struct {
+	Metadata  []byte
+	Start     Mark
+	HardState *raftpb.HardState
+	Entries   []*raftpb.Entry
+}
+
+// RaftLog is an open raft log. Save and Release are meant for one goroutine
+// (the raft loop); Close may be called from another once the loop stopped.
+type RaftLog struct {
+	mu  sync.Mutex
+	w   *wal.WAL
+	dir string
+}
+
+// LogExists reports whether dir holds a raft log.
+func LogExists(dir string) bool {
+	return wal.Exist(filepath.Join(dir, walDir))
+}
+
+// CreateLog creates a new, empty raft log in dir, recording metadata at the
+// head of every segment. It fails if a log exists there already.
+func CreateLog(dir string, metadata []byte) (*RaftLog, error) {
+	d := filepath.Join(dir, walDir)
+	if wal.Exist(d) {
+		return nil, fmt.Errorf("storage: create raft log: %s already exists", d)
+	}
+	w, err := wal.Create(zap.NewNop(), d, metadata)
+	if err != nil {
+		return nil, fmt.Errorf("storage: create raft log: %w", err)
+	}
+	return &RaftLog{w: w, dir: d}, nil
+}
+
+// OpenLog opens the raft log in dir for appending, positioned at the newest
+// release mark whose index is at most upTo (pass the index the state machine
+// holds durably), and reads back everything after that mark. A damaged log
+// returns an error matching ErrCorruptLog; a missing one ErrNoLog.
+func OpenLog(dir string, upTo uint64) (l *RaftLog, r *Replayed, err error) {
+	d := filepath.Join(dir, walDir)
+	if !wal.Exist(d) {
+		return nil, nil, ErrNoLog
+	}
+	// The WAL decoder panics on a record whose checksum holds but whose body
+	// does not decode; that is corruption, not a reason to crash the host.
+	defer func() {
+		if p := recover(); p != nil {
+			l, r = nil, nil
+			err = fmt.Errorf("%w: %v", ErrCorruptLog, p)
+		}
+	}()
+	marks, err := wal.ValidSnapshotEntries(zap.NewNop(), d)
+	if err != nil {
+		return nil, nil, corrupt("list release marks", err)
+	}
+	start := &walpb.Snapshot{Index: new(uint64(0)), Term: new(uint64(0))}
+	for _, m := range marks {
+		if m.GetIndex() <= upTo && m.GetIndex() >= start.GetIndex() {
+			start = m
+		}
+	}
+	w, err := wal.Open(zap.NewNop(), d, &walpb.Snapshot{Index: new(start.GetIndex()), Term: new(start.GetTerm())})
+	if err != nil {
+		return nil, nil, corrupt("open", err)
+	}
+	meta, hs, ents, err := w.ReadAll()
+	if err != nil {
+		w.Close()
+		return nil, nil, corrupt("read", err)
+	}
+	return &RaftLog{w: w, dir: d}, &Replayed{
+		Metadata:  meta,
+		Start:     Mark{Index: start.GetIndex(), Term: start.GetTerm()},
+		HardState: hs,
+		Entries:   ents,
+	}, nil
+}
+
+// corrupt wraps a WAL read failure so it matches ErrCorruptLog, except for
+// plain I/O trouble such as a permission error, which is not corruption.
+func corrupt(what string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("storage: raft log %s: %w", what, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrCorruptLog, what, err)
+}
+
+// RepairLog truncates a torn record at the end of dir's raft log, as a crash
+// in the middle of an append leaves it, and reports whether the log is usable
+// afterwards. It is an explicit operator step: OpenLog never repairs.
+func RepairLog(dir string) bool {
+	return wal.Repair(zap.NewNop(), filepath.Join(dir, walDir))
+}
+
+// Save appends entries and the hard state and makes them durable with one
+// fsync when raft requires it (new entries, or a changed term or vote).
+func (l *RaftLog) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
+	if hs == nil && len(ents) == 0 {
+		return nil
+	}
+	if hs == nil {
+		hs = &raftpb.HardState{}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.w.Save(hs, ents); err != nil {
+		return fmt.Errorf("storage: raft log save: %w", err)
+	}
+	return nil
+}
+
+// Release records a release mark at m and lets go of the log segments that
+// only hold entries before it, deleting their files. The caller must have
+// made the state machine durable at or beyond m.Index first. voters and
+// learners describe the membership at the mark.
+func (l *RaftLog) Release(m Mark, voters, learners []uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	snap := &walpb.Snapshot{
+		Index:     new(m.Index),
+		Term:      new(m.Term),
+		ConfState: &raftpb.ConfState{Voters: voters, Learners: learners},
+	}
+	if err := l.w.SaveSnapshot(snap); err != nil {
+		return fmt.Errorf("storage: raft log release mark: %w", err)
+	}
+	if err := l.w.ReleaseLockTo(m.Index); err != nil {
+		return fmt.Errorf("storage: raft log release: %w", err)
+	}
+	return l.purge(m.Index)
+}
+
+// purge deletes segment files whose entries all precede index: every
+// segment before the last one that starts below index. Segment names
+// are "<seq>-<first index>.wal" in hex; their order is the name order.
+func (l *RaftLog) purge(index uint64) error {
+	names, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("storage: raft log purge: %w", err)
+	}
+	type seg struct {
+		name  string
+		start uint64
+	}
+	var segs []seg
+	for _, e := range names {
+		n := e.Name()
+		if !strings.HasSuffix(n, ".wal") {
+			continue
+		}
+		var seq, start uint64
+		if _, err := fmt.Sscanf(n, "%016x-%016x.wal", &seq, &start); err != nil {
+			continue
+		}
+		segs = append(segs, seg{n, start})
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].name < segs[j].name })
+	// Keep the last segment starting before index (it may hold entries at
+	// index and after) and everything after it, as ReleaseLockTo does.
+	keep := 0
+	for i, s := range segs {
+		if s.start < index {
+			keep = i
+		}
+	}
+	for i := 0; i < keep; i++ {
+		if err := os.Remove(filepath.Join(l.dir, segs[i].name)); err != nil {
+			return fmt.Errorf("storage: raft log purge: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close flushes and closes the log.
+func (l *RaftLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w == nil {
+		return nil
+	}
+	err := l.w.Close()
+	l.w = nil
+	if err != nil {
+		return fmt.Errorf("storage: raft log close: %w", err)
+	}
+	return nil
+}
