@@ -180,7 +180,14 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 	if err := syncDir(tmp); err != nil {
 		return res, err
 	}
+	// os.Rename refuses to replace a directory, even an empty one: remove the
+	// empty target first (checkRestoreTarget allowed only that), and put it
+	// back if the rename fails.
+	existed := os.Remove(dir) == nil
 	if err := os.Rename(tmp, dir); err != nil {
+		if existed {
+			_ = os.Mkdir(dir, 0o755)
+		}
 		return res, fmt.Errorf("keeper: restore: %w", err)
 	}
 	if err := syncDir(filepath.Dir(dir)); err != nil {

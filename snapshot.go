@@ -104,6 +104,8 @@ type streamHeaderInfo struct {
 	Kind   uint8     // stream.KindBackup or stream.KindRaftSnapshot
 	Member uint64    // the writing member's id
 	Time   time.Time // zero means now
+
+	chunkSize int // stream chunk size; 0 = the stream default (tests use small ones)
 }
 
 // progressEvery is how many znodes pass between progress calls and context
@@ -163,7 +165,7 @@ func (t *tree) writeStream(ctx context.Context, w io.Writer, h streamHeaderInfo,
 		Time:      tm.UnixMilli(),
 		Kind:      kind,
 		Extra:     []byte{treeEncoding},
-	}, stream.WriterOptions{Key: opts.Key, NoCompression: opts.NoCompression})
+	}, stream.WriterOptions{Key: opts.Key, NoCompression: opts.NoCompression, ChunkSize: h.chunkSize})
 	if err != nil {
 		return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
 	}

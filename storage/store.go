@@ -73,6 +73,9 @@ func Open(dir string, o Options) (*Store, error) {
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// Defaults filled in here, not only inside pebble.Open, so that a Loader
+	// builds sstables with the same options as the store's own.
+	opts.EnsureDefaults()
 	dbDir := filepath.Join(dir, "tree")
 	db, err := pebble.Open(dbDir, opts)
 	if err != nil {
