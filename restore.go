@@ -41,6 +41,12 @@ type RestoreInfo struct {
 // indexBatchSize is the batch size at which restore commits index keys.
 const indexBatchSize = 4 << 20
 
+// restoreTableSize is the sstable size at which restore ingests. An sstable
+// writer keeps its index and its bloom filter's key hashes (4 bytes a key) in
+// memory until the table is finished, so this bounds restore's memory: about
+// 2 MiB per 32 MiB table of 100-byte znodes.
+const restoreTableSize = 32 << 20
+
 // restoreTree builds a new member's tree store in dir from the tree stream
 // in r: the znodes go, in key order, into sstables that are ingested; the
 // ephemeral, container and TTL index keys are rebuilt from the znodes; the
@@ -108,7 +114,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		if err != nil {
 			return err
 		}
-		if ld, err = st.NewLoader(storage.LoaderOptions{}); err != nil {
+		if ld, err = st.NewLoader(storage.LoaderOptions{TableSize: restoreTableSize}); err != nil {
 			return err
 		}
 		b = st.NewBatch()
