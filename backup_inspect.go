@@ -202,8 +202,9 @@ func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progre
 		childCounts   uint64 // Σ numChildren × hash(path) over every znode
 		seenMember    bool
 		seenLog       bool
-		records       int64
-		progressBytes = func() Progress { return Progress{Znodes: info.Znodes, Bytes: sr.Bytes()} }
+		records    int64
+		sinceCheck int
+		report     = func() Progress { return Progress{Znodes: info.Znodes, Bytes: sr.Bytes()} }
 	)
 	for {
 		kind, p, err := sr.Next()
@@ -214,12 +215,14 @@ func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progre
 			return info, streamErr(err)
 		}
 		records++
-		if records%progressEvery == 0 {
+		sinceCheck += len(p)
+		if records%progressEvery == 0 || sinceCheck >= progressBytes {
+			sinceCheck = 0
 			if err := ctx.Err(); err != nil {
 				return info, fmt.Errorf("keeper: backup: %w", err)
 			}
 			if progress != nil {
-				progress(progressBytes())
+				progress(report())
 			}
 		}
 		switch {
@@ -289,7 +292,7 @@ func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progre
 		return info, corruptf("child counts do not match the znodes (a parent is missing or miscounted)")
 	}
 	if progress != nil {
-		progress(progressBytes())
+		progress(report())
 	}
 	return info, nil
 }

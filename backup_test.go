@@ -259,10 +259,18 @@ func TestBackupDuringApply(t *testing.T) {
 	var backups [][]byte
 	var infos []BackupInfo
 	var berr error
+	done := make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for k := 0; k < 4; k++ {
+		for k := 0; k < 8; k++ {
+			select {
+			case <-done:
+				if k > 0 {
+					return
+				}
+			default:
+			}
 			var buf bytes.Buffer
 			info, err := h.tr.writeStream(context.Background(), &buf, streamHeaderInfo{}, BackupOptions{}, nil)
 			if err != nil {
@@ -274,10 +282,15 @@ func TestBackupDuringApply(t *testing.T) {
 	}()
 	for _, g := range ents[100:] {
 		apply(h.tr, g)
+		time.Sleep(100 * time.Microsecond) // let backups land between groups
 	}
+	close(done)
 	wg.Wait()
 	if berr != nil {
 		t.Fatal(berr)
+	}
+	for _, in := range infos {
+		t.Logf("backup at zxid %d of %d", in.Zxid, h.tr.applied())
 	}
 	for k, data := range backups {
 		// Replay onto a second tree exactly up to the backup's zxid.
@@ -317,6 +330,22 @@ func TestBackupCancelAndWriterError(t *testing.T) {
 	boom := errors.New("disk full")
 	if _, err := h.tr.writeStream(context.Background(), failWriter{boom}, streamHeaderInfo{}, BackupOptions{}, nil); !errors.Is(err, boom) {
 		t.Fatalf("failing writer: %v", err)
+	}
+	// Verify and restore stop on a canceled context too, leaving nothing.
+	data, _ := backupBytes(t, h, BackupOptions{})
+	if _, err := VerifyBackup(ctx, bytes.NewReader(data), VerifyOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled verify: %v", err)
+	}
+	parent := t.TempDir()
+	if _, err := restoreTree(ctx, bytes.NewReader(data), filepath.Join(parent, "m"), RestoreOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled restore: %v", err)
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+		t.Fatalf("canceled restore left %s", ents[0].Name())
+	}
+	var rcalls []Progress
+	if _, err := restoreTree(context.Background(), bytes.NewReader(data), filepath.Join(parent, "m"), RestoreOptions{Progress: func(p Progress) { rcalls = append(rcalls, p) }}); err != nil || len(rcalls) < 3 || rcalls[len(rcalls)-1].Bytes != int64(len(data)) {
+		t.Fatalf("restore progress %+v, %v", rcalls, err)
 	}
 	var calls []Progress
 	_, err := h.tr.writeStream(context.Background(), io_Discard{}, streamHeaderInfo{}, BackupOptions{Progress: func(p Progress) { calls = append(calls, p) }}, nil)

@@ -108,9 +108,12 @@ type streamHeaderInfo struct {
 	chunkSize int // stream chunk size; 0 = the stream default (tests use small ones)
 }
 
-// progressEvery is how many znodes pass between progress calls and context
-// checks.
-const progressEvery = 4096
+// progressEvery and progressBytes bound the work between progress calls and
+// context checks: whichever comes first, that many znodes or record bytes.
+const (
+	progressEvery = 4096
+	progressBytes = 4 << 20
+)
 
 // writeStream writes the tree as one stream to w, at the zxid of a Pebble
 // snapshot taken on entry: the applied index, digest and membership are read
@@ -192,6 +195,7 @@ func (t *tree) writeStream(ctx context.Context, w io.Writer, h streamHeaderInfo,
 	h64 := xxhash.New()
 	var sum uint64
 	var rec []byte
+	var sinceCheck int
 	for ok := it.First(); ok; ok = it.Next() {
 		path, ok := storage.NodePath(it.Key())
 		if !ok {
@@ -209,7 +213,9 @@ func (t *tree) writeStream(ctx context.Context, w io.Writer, h streamHeaderInfo,
 			return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
 		}
 		info.Znodes++
-		if info.Znodes%progressEvery == 0 {
+		sinceCheck += len(rec)
+		if info.Znodes%progressEvery == 0 || sinceCheck >= progressBytes {
+			sinceCheck = 0
 			if err := ctx.Err(); err != nil {
 				return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
 			}
