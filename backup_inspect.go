@@ -194,17 +194,17 @@ func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progre
 	}
 
 	var (
-		rec           znodeRecord
-		prevKey       []byte
-		h             = xxhash.New()
-		sum           uint64 // the digest, recomputed
-		parentRefs    uint64 // Σ hash(parent path) over every znode but "/"
-		childCounts   uint64 // Σ numChildren × hash(path) over every znode
-		seenMember    bool
-		seenLog       bool
-		records    int64
-		sinceCheck int
-		report     = func() Progress { return Progress{Znodes: info.Znodes, Bytes: sr.Bytes()} }
+		rec         znodeRecord
+		prevKey     []byte
+		h           = xxhash.New()
+		sum         uint64 // the digest, recomputed
+		parentRefs  uint64 // Σ hash(parent path) over every znode but "/"
+		childCounts uint64 // Σ numChildren × hash(path) over every znode
+		seenMember  bool
+		seenLog     bool
+		records     int64
+		sinceCheck  int
+		report      = func() Progress { return Progress{Znodes: info.Znodes, Bytes: sr.Bytes()} }
 	)
 	for {
 		kind, p, err := sr.Next()
