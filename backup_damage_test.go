@@ -203,6 +203,7 @@ func TestBackupSemanticDamage(t *testing.T) {
 		{"bad-value", []byte{1}, func(s *uint64) []craftRec {
 			return []craftRec{root(s, 0), {recordZnode, []byte{2, 'x', 'y', 9}}}
 		}, nil, ErrCorruptBackup},
+		{"future-zxid", []byte{1}, func(s *uint64) []craftRec { return []craftRec{root(s, 1), zrec(s, "/a", znode{stat: Stat{Mzxid: 6}})} }, nil, ErrCorruptBackup},
 		{"digest", []byte{1}, func(s *uint64) []craftRec { return []craftRec{root(s, 0)} }, func(d uint64) uint64 { return d + 1 }, ErrCorruptBackup},
 		{"late-membership", []byte{1}, func(s *uint64) []craftRec { return []craftRec{root(s, 0), {recordMembership, nil}} }, nil, ErrCorruptBackup},
 		{"znode-after-log", []byte{1}, func(s *uint64) []craftRec {

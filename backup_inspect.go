@@ -28,8 +28,9 @@ type VerifyOptions struct {
 // VerifyBackup reads the whole backup stream in r and checks it as a restore
 // would, without writing anything: every chunk checksum (and, when encrypted,
 // authentication tag), the footer's counts, the order and structure of the
-// znodes (the root first, keys strictly increasing, every znode's parent
-// present with a child count matching its children), and the tree digest,
+// znodes (the root first, keys strictly increasing, no zxid above the
+// stream's, every znode's parent present with a child count matching its
+// children), and the tree digest,
 // recomputed from the znodes and compared with the footer's. A damaged stream
 // is refused with an error matching ErrCorruptBackup; a wrong or missing key
 // with ErrBackupKey. ctx is checked every few thousand znodes.
@@ -249,8 +250,10 @@ func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progre
 			if err := decodeZnode(rec.value, &rec.node); err != nil {
 				return info, corruptf("znode %q: %v", rec.path, err)
 			}
-			if rec.node.stat.NumChildren < 0 {
+			if st := &rec.node.stat; st.NumChildren < 0 {
 				return info, corruptf("znode %q: negative child count", rec.path)
+			} else if uint64(max(st.Czxid, st.Mzxid, st.Pzxid)) > info.Zxid || min(st.Czxid, st.Mzxid, st.Pzxid) < 0 {
+				return info, corruptf("znode %q: zxid outside [0, %d]", rec.path, info.Zxid)
 			}
 			sum += nodeHash(h, rec.path, rec.value)
 			if rec.path != "/" {

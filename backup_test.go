@@ -194,6 +194,15 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			if tr.applied() != info.Zxid || tr.digest() != info.Digest || string(tr.membership()) != "members-v1" {
 				t.Fatalf("restored tree at %d digest %x members %q", tr.applied(), tr.digest(), tr.membership())
 			}
+			// The restored tree goes on applying from the backup's zxid.
+			next := request{Time: 5, Auth: superAuth, Ops: []Op{CreateOp("/after-restore", nil, Persistent)}}
+			res, err := tr.apply([]committed{{Index: info.Zxid + 1, Kind: entryOp, Data: appendRequest(nil, &next)}})
+			if err != nil || res[0].Err != nil {
+				t.Fatalf("apply after restore: %v %v", err, res[0].Err)
+			}
+			if st, err := tr.exists("/after-restore"); err != nil || st.Czxid != int64(info.Zxid+1) {
+				t.Fatalf("after restore: %+v %v", st, err)
+			}
 			// The restored tree's indexes work through the tree's own readers.
 			for owner := int64(1); owner <= 5; owner++ {
 				a, err1 := h.tr.ephemerals(owner, "/")
