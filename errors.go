@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -65,6 +66,26 @@ var (
 	ErrCorrupt = storage.ErrCorrupt
 	// ErrCorruptEntry reports a log entry that cannot be decoded.
 	ErrCorruptEntry = fmt.Errorf("keeper: corrupt entry: %w", ErrCorrupt)
+
+	// ErrCorruptBackup reports a backup stream that cannot be trusted: damaged,
+	// truncated, not a keeper stream at all, written by a newer keeper, or whose
+	// znodes do not match its footer. Every such stream is refused with an
+	// error matching it; a stream from a newer keeper also matches
+	// ErrFormatTooNew.
+	ErrCorruptBackup = stream.ErrCorrupt
+	// ErrBackupTruncated reports a backup stream that ends early; it matches
+	// ErrCorruptBackup.
+	ErrBackupTruncated = stream.ErrTruncated
+	// ErrBackupKey reports an encrypted backup read without a key or with a key
+	// other than the one it was written with. It does not match
+	// ErrCorruptBackup: the stream may be sound.
+	ErrBackupKey = stream.ErrWrongKey
+	// ErrBackupNotEncrypted reports a key given for a plaintext backup. Such a
+	// stream is refused, since the caller expects an authenticated one.
+	ErrBackupNotEncrypted = stream.ErrNotEncrypted
+	// ErrDirNotEmpty reports a restore into a directory that already holds
+	// files; restore never overwrites data.
+	ErrDirNotEmpty = errors.New("keeper: directory not empty")
 )
 
 // MultiError reports the operation of a Multi that failed. Unwrap returns that

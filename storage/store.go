@@ -50,6 +50,8 @@ const defaultCacheSize = 64 << 20
 // Store is the Pebble database of one member's tree, at dir/tree.
 type Store struct {
 	db        *pebble.DB
+	opts      *pebble.Options
+	dir       string // the Pebble dir, dir/tree
 	clusterID uint64
 }
 
@@ -71,11 +73,15 @@ func Open(dir string, o Options) (*Store, error) {
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
-	db, err := pebble.Open(filepath.Join(dir, "tree"), opts)
+	// Defaults filled in here, not only inside pebble.Open, so that a Loader
+	// builds sstables with the same options as the store's own.
+	opts.EnsureDefaults()
+	dbDir := filepath.Join(dir, "tree")
+	db, err := pebble.Open(dbDir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, opts: opts, dir: dbDir}
 	if err := s.checkMarkers(o); err != nil {
 		_ = db.Close()
 		return nil, err

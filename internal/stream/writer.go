@@ -216,6 +216,17 @@ func (w *Writer) Close(f Footer) error {
 	return w.write(trailer[:])
 }
 
+// Abort ends the Writer without writing the footer, so what was written is a
+// truncated stream that every Reader refuses. It releases the compressor and
+// is a no-op after Close or Abort.
+func (w *Writer) Abort() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.release()
+}
+
 // Bytes returns the number of bytes written to the underlying io.Writer so far.
 func (w *Writer) Bytes() int64 { return w.n }
 

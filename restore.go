@@ -1,0 +1,242 @@
+package keeper
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/keeper-go/keeper/storage"
+)
+
+// RestoreOptions configures a restore into a new data dir.
+type RestoreOptions struct {
+	// Key is the 32-byte host key an encrypted stream was written with; nil for
+	// a plaintext stream.
+	Key []byte
+	// ClusterID is the restored cluster's id. A restored cluster gets a new
+	// identity, so that its members and the original's never mistake each
+	// other's data dirs: zero means a random id, unless KeepClusterID is set.
+	ClusterID uint64
+	// KeepClusterID restores under the backup's own cluster id, for rebuilding
+	// a cluster that is gone rather than cloning one that still runs.
+	KeepClusterID bool
+	// Progress, when not nil, is called every few thousand znodes.
+	Progress func(Progress)
+}
+
+// RestoreInfo describes a finished restore.
+type RestoreInfo struct {
+	// Backup describes the stream that was restored. The restored tree is at
+	// Backup.Zxid with digest Backup.Digest and membership Backup.Membership.
+	Backup BackupInfo
+	// ClusterID is the cluster id the new data dir was written with.
+	ClusterID uint64
+}
+
+// indexBatchSize is the batch size at which restore commits index keys.
+const indexBatchSize = 4 << 20
+
+// restoreTableSize is the sstable size at which restore ingests. An sstable
+// writer keeps its index and its bloom filter's key hashes (4 bytes a key) in
+// memory until the table is finished, so this bounds restore's memory: about
+// 2 MiB per 32 MiB table of 100-byte znodes.
+const restoreTableSize = 32 << 20
+
+// restoreTree builds a new member's tree store in dir from the tree stream
+// in r: the znodes go, in key order, into sstables that are ingested; the
+// ephemeral, container and TTL index keys are rebuilt from the znodes; the
+// meta keys record applied = the stream's zxid, its digest and membership,
+// and the cluster id chosen by opts. Memory does not grow with the tree.
+//
+// dir must not exist or be empty. Everything is built in a temporary
+// directory beside dir, synced, and renamed to dir only after the whole
+// stream has been verified (as VerifyBackup does); on any failure the
+// temporary directory is removed and dir is left as it was. A damaged stream
+// is refused with an error matching ErrCorruptBackup.
+//
+// The caller opens the result with storage.Open(dir, Options{ClusterID:
+// info.ClusterID}); seeding the raft log at info.Backup.Zxid is its job.
+func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) (_ RestoreInfo, err error) {
+	dir = filepath.Clean(dir)
+	if err := checkRestoreTarget(dir); err != nil {
+		return RestoreInfo{}, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".restore-")
+	if err != nil {
+		return RestoreInfo{}, fmt.Errorf("keeper: restore: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+
+	var res RestoreInfo
+	switch {
+	case opts.ClusterID != 0:
+		res.ClusterID = opts.ClusterID
+	case !opts.KeepClusterID:
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return RestoreInfo{}, fmt.Errorf("keeper: restore: cluster id: %w", err)
+		}
+		res.ClusterID = binary.LittleEndian.Uint64(b[:])
+	}
+	var (
+		st *storage.Store
+		ld *storage.Loader
+		b  *storage.Batch
+	)
+	defer func() {
+		if ld != nil {
+			ld.Abort()
+		}
+		if b != nil {
+			_ = b.Close()
+		}
+		if st != nil {
+			_ = st.Close()
+		}
+	}()
+	// The store is opened once the header is checked: with KeepClusterID its
+	// cluster id comes from the header, and a foreign stream opens nothing.
+	open := func(h BackupInfo) error {
+		if opts.KeepClusterID && opts.ClusterID == 0 {
+			res.ClusterID = h.ClusterID
+		}
+		var err error
+		st, err = storage.Open(tmp, storage.Options{ClusterID: res.ClusterID, CacheSize: 8 << 20})
+		if err != nil {
+			return err
+		}
+		if ld, err = st.NewLoader(storage.LoaderOptions{TableSize: restoreTableSize}); err != nil {
+			return err
+		}
+		b = st.NewBatch()
+		return nil
+	}
+
+	var idx []byte
+	info, err := readTree(ctx, r, opts.Key, opts.Progress, open, func(rec *znodeRecord) error {
+		if err := ld.Add(rec.key, rec.value); err != nil {
+			return err
+		}
+		idx = indexKey(idx[:0], rec.path, &rec.node)
+		if idx == nil {
+			return nil
+		}
+		var v []byte
+		if rec.node.mode.IsTTL() && rec.node.stat.EphemeralOwner == 0 {
+			v = binary.BigEndian.AppendUint64(nil, uint64(rec.node.ttl))
+		}
+		if err := b.Set(idx, v); err != nil {
+			return err
+		}
+		if b.Len() >= indexBatchSize {
+			if err := b.Commit(false); err != nil {
+				return err
+			}
+			b.Reset()
+		}
+		return nil
+	})
+	res.Backup = info
+	if err != nil {
+		return res, fmt.Errorf("keeper: restore: %w", err)
+	}
+	if info.Sessions > 0 {
+		return res, fmt.Errorf("keeper: restore: stream holds %d sessions: %w", info.Sessions, ErrUnimplemented)
+	}
+	err = ld.Finish(ctx)
+	ld = nil
+	if err != nil {
+		return res, fmt.Errorf("keeper: restore: %w", err)
+	}
+	for _, kv := range []struct {
+		name string
+		v    []byte
+	}{
+		{storage.MetaApplied, binary.BigEndian.AppendUint64(nil, info.Zxid)},
+		{storage.MetaDigest, binary.BigEndian.AppendUint64(nil, info.Digest)},
+	} {
+		if err := b.Set(storage.MetaKey(kv.name), kv.v); err != nil {
+			return res, err
+		}
+	}
+	if info.Membership != nil {
+		if err := b.Set(storage.MetaKey(storage.MetaMembership), info.Membership); err != nil {
+			return res, err
+		}
+	}
+	if err := b.Commit(true); err != nil {
+		return res, fmt.Errorf("keeper: restore: %w", err)
+	}
+	_ = b.Close()
+	b = nil
+	cerr := st.Close()
+	st = nil
+	if cerr != nil {
+		return res, fmt.Errorf("keeper: restore: %w", cerr)
+	}
+	if err := syncDir(tmp); err != nil {
+		return res, err
+	}
+	// os.Rename refuses to replace a directory, even an empty one: remove the
+	// empty target first (checkRestoreTarget allowed only that), and put it
+	// back if the rename fails.
+	existed := os.Remove(dir) == nil
+	if err := os.Rename(tmp, dir); err != nil {
+		if existed {
+			_ = os.Mkdir(dir, 0o755)
+		}
+		return res, fmt.Errorf("keeper: restore: %w", err)
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// checkRestoreTarget refuses a dir that exists and is not an empty directory.
+func checkRestoreTarget(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("keeper: restore: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("keeper: restore: %s is not a directory: %w", dir, ErrDirNotEmpty)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("keeper: restore: %w", err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if len(names) > 0 {
+		return fmt.Errorf("keeper: restore: %s: %w", dir, ErrDirNotEmpty)
+	}
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("keeper: restore: %w", err)
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory so that the entries created in it are durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("keeper: restore: %w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("keeper: restore: sync %s: %w", dir, err)
+	}
+	return nil
+}
