@@ -272,7 +272,7 @@ func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progre
 				return info, corruptf("membership record out of place")
 			}
 			seenMember = true
-			info.Membership = append([]byte{}, p...)
+			info.setMembership(p)
 		case kind == recordSession:
 			info.Sessions++
 		case kind == recordLog:

@@ -179,7 +179,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if vinfo.Znodes != info.Znodes || vinfo.Digest != info.Digest || vinfo.Zxid != info.Zxid || !bytes.Equal(vinfo.Membership, []byte("members-v1")) || !vinfo.Time.Equal(info.Time) {
+			if vinfo.Znodes != info.Znodes || vinfo.Digest != info.Digest || vinfo.Zxid != info.Zxid || !bytes.Equal(vinfo.membership, []byte("members-v1")) || !vinfo.Time.Equal(info.Time) {
 				t.Fatalf("verify %+v, backup %+v", vinfo, info)
 			}
 			st, ri := restoreInto(t, data, RestoreOptions{Key: tc.opts.Key, ClusterID: 99})

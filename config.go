@@ -41,8 +41,10 @@ type Config struct {
 	// It seeds a new cluster and derives its ClusterID; a member reopening an
 	// existing Dir takes its membership from its data instead. Required.
 	Peers []uint64
-	// ClusterID names the cluster; data from another cluster is refused. Zero
-	// means a hash of the sorted Peers, so members given the same Peers agree.
+	// ClusterID names the cluster; data and frames from another cluster are
+	// refused. Zero means: the id an existing Dir holds (as created, or as
+	// Restore wrote it), else a hash of the sorted Peers, so that members
+	// given the same Peers agree.
 	ClusterID uint64
 	// Transport carries frames between members. Required.
 	Transport Transport

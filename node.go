@@ -161,6 +161,16 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	}()
 
 	clusterID := cfg.clusterID()
+	if cfg.ClusterID == 0 {
+		// An existing dir keeps the id it was created or restored with.
+		id, ok, err := storage.PeekClusterID(cfg.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("keeper: open state machine: %w", err)
+		}
+		if ok {
+			clusterID = id
+		}
+	}
 	sm, err = o.openStateMachine(cfg.Dir, clusterID)
 	if err != nil {
 		return nil, fmt.Errorf("keeper: open state machine: %w", err)
@@ -261,28 +271,29 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		}
 	}
 	r := &replica{
-		id:       cfg.ID,
-		cfg:      cfg,
-		log:      log,
-		tr:       cfg.Transport,
-		sm:       sm,
-		wal:      wal,
-		rn:       rn,
-		ms:       ms,
-		hook:     o.hook,
-		ticker:   cfg.tickInterval(),
-		propc:    make(chan *proposal, proposalQueue),
-		readc:    make(chan *readRequest, readQueue),
-		recvc:    make(chan *raftpb.Message, recvQueue),
-		stopc:    make(chan struct{}),
-		donec:    make(chan struct{}),
-		leaderCh: make(chan struct{}),
-		pending:  make(map[uint64]*proposal),
-		reads:    make(map[uint64]*readRequest),
-		term:     hs.GetTerm(),
-		commit:   hs.GetCommit(),
-		conf:     ms.cs,
-		members:  membersOf(ms.cs),
+		id:        cfg.ID,
+		clusterID: clusterID,
+		cfg:       cfg,
+		log:       log,
+		tr:        cfg.Transport,
+		sm:        sm,
+		wal:       wal,
+		rn:        rn,
+		ms:        ms,
+		hook:      o.hook,
+		ticker:    cfg.tickInterval(),
+		propc:     make(chan *proposal, proposalQueue),
+		readc:     make(chan *readRequest, readQueue),
+		recvc:     make(chan *raftpb.Message, recvQueue),
+		stopc:     make(chan struct{}),
+		donec:     make(chan struct{}),
+		leaderCh:  make(chan struct{}),
+		pending:   make(map[uint64]*proposal),
+		reads:     make(map[uint64]*readRequest),
+		term:      hs.GetTerm(),
+		commit:    hs.GetCommit(),
+		conf:      ms.cs,
+		members:   membersOf(ms.cs),
 	}
 	if wal != nil && !bootstrap {
 		// The tree is durable at least up to the mark the WAL reopened at.

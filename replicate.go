@@ -228,16 +228,19 @@ type readRequest struct {
 // replica is the raft loop and the state it owns. Fields below "loop-owned"
 // are touched by the loop goroutine only.
 type replica struct {
-	id     uint64
-	cfg    Config
-	log    *slog.Logger
-	tr     Transport
-	sm     stateMachine
-	wal    *storage.RaftLog
-	rn     *raft.RawNode
-	ms     *raftStorage
-	hook   func(hookPoint)
-	ticker time.Duration
+	id uint64
+	// clusterID prefixes every frame sent; frames of another cluster are
+	// dropped, so a member of an old or restored cluster cannot join this one.
+	clusterID uint64
+	cfg       Config
+	log       *slog.Logger
+	tr        Transport
+	sm        stateMachine
+	wal       *storage.RaftLog
+	rn        *raft.RawNode
+	ms        *raftStorage
+	hook      func(hookPoint)
+	ticker    time.Duration
 
 	propc chan *proposal
 	readc chan *readRequest
@@ -525,7 +528,7 @@ func (r *replica) send(msgs []*raftpb.Message) {
 			r.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 			continue
 		}
-		b, err := proto.Marshal(m)
+		b, err := proto.MarshalOptions{}.MarshalAppend(binary.BigEndian.AppendUint64(make([]byte, 0, 8+proto.Size(m)), r.clusterID), m)
 		if err != nil {
 			r.log.Error("marshal raft message", "err", err)
 			continue
@@ -537,8 +540,12 @@ func (r *replica) send(msgs []*raftpb.Message) {
 // deliver is the transport's callback: decode a frame and queue it for the
 // loop, dropping it if the loop is behind (raft recovers lost messages).
 func (r *replica) deliver(from uint64, frame []byte) {
+	if len(frame) < 8 || binary.BigEndian.Uint64(frame) != r.clusterID {
+		r.log.Warn("dropping frame of another cluster", "from", from)
+		return
+	}
 	m := &raftpb.Message{}
-	if err := proto.Unmarshal(frame, m); err != nil {
+	if err := proto.Unmarshal(frame[8:], m); err != nil {
 		r.log.Warn("dropping undecodable frame", "from", from, "err", err)
 		return
 	}
@@ -841,4 +848,55 @@ func (g raftLogger) Panicf(f string, v ...any)   { g.fail(fmt.Sprintf(f, v...)) 
 func (g raftLogger) fail(msg string) {
 	g.l.Error(msg)
 	panic("raft: " + msg)
+}
+
+// confStateOf is the configuration of a new cluster of voters peers.
+func confStateOf(peers []uint64) *raftpb.ConfState {
+	return &raftpb.ConfState{Voters: slices.Sorted(slices.Values(peers))}
+}
+
+// restoredTerm is the raft term a restored member's log starts at. Every
+// member of a restored cluster starts at the same (zxid, term), so their
+// logs agree there and raft goes on from it.
+const restoredTerm = 1
+
+// seedRaftLog writes the raft log of a member of a cluster restored at zxid:
+// its metadata, a release mark at (zxid, restoredTerm) and a hard state that
+// commits it, so that Open replays nothing and applies from zxid+1.
+func seedRaftLog(dir string, clusterID, id uint64, peers []uint64, zxid uint64) error {
+	wal, err := storage.CreateLog(dir, encodeLogMeta(clusterID, id, peers))
+	if err != nil {
+		return err
+	}
+	cs := confStateOf(peers)
+	if err := wal.Release(storage.Mark{Index: zxid, Term: restoredTerm}, cs.GetVoters(), nil); err != nil {
+		wal.Close()
+		return err
+	}
+	hs := &raftpb.HardState{Term: new(uint64(restoredTerm)), Vote: new(uint64(0)), Commit: new(zxid)}
+	if err := wal.Save(hs, nil); err != nil {
+		wal.Close()
+		return err
+	}
+	return wal.Close()
+}
+
+// restoredClusterID derives a restored cluster's id from the backup it was
+// restored from and its members, so that every member's Restore picks the
+// same id without coordination, and it differs from the source cluster's.
+func restoredClusterID(h BackupInfo, peers []uint64) uint64 {
+	f := fnv.New64a()
+	var b [8]byte
+	for _, v := range []uint64{0x7265_7374_6f72_6564, h.ClusterID, h.Zxid, uint64(h.Time.UnixMilli())} {
+		binary.BigEndian.PutUint64(b[:], v)
+		f.Write(b[:])
+	}
+	for _, p := range slices.Sorted(slices.Values(peers)) {
+		binary.BigEndian.PutUint64(b[:], p)
+		f.Write(b[:])
+	}
+	if id := f.Sum64(); id != 0 {
+		return id
+	}
+	return 1
 }

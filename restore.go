@@ -27,12 +27,29 @@ type RestoreOptions struct {
 	KeepClusterID bool
 	// Progress, when not nil, is called every few thousand znodes.
 	Progress func(Progress)
+
+	// ID is the id of the member whose data dir Restore seeds. Required by
+	// Restore.
+	ID uint64
+	// Peers lists the ids of every member of the new cluster, ID included;
+	// the same list goes to each member's Restore and Open. Required by
+	// Restore.
+	Peers []uint64
+
+	// deriveClusterID, when set and ClusterID is zero, picks the new cluster
+	// id from the stream's header (Restore: the same on every member).
+	deriveClusterID func(BackupInfo) uint64
+	// membership, when set, replaces the stream's membership in the tree.
+	membership []byte
+	// seedLog, when set, runs in the finished temporary dir before it is
+	// renamed: Restore writes the member's raft log there.
+	seedLog func(tmp string, info RestoreInfo) error
 }
 
 // RestoreInfo describes a finished restore.
 type RestoreInfo struct {
 	// Backup describes the stream that was restored. The restored tree is at
-	// Backup.Zxid with digest Backup.Digest and membership Backup.Membership.
+	// Backup.Zxid with digest Backup.Digest and membership.
 	Backup BackupInfo
 	// ClusterID is the cluster id the new data dir was written with.
 	ClusterID uint64
@@ -108,6 +125,8 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 	open := func(h BackupInfo) error {
 		if opts.KeepClusterID && opts.ClusterID == 0 {
 			res.ClusterID = h.ClusterID
+		} else if opts.deriveClusterID != nil && opts.ClusterID == 0 {
+			res.ClusterID = opts.deriveClusterID(h)
 		}
 		var err error
 		st, err = storage.Open(tmp, storage.Options{ClusterID: res.ClusterID, CacheSize: 8 << 20})
@@ -168,8 +187,12 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 			return res, err
 		}
 	}
-	if info.Membership != nil {
-		if err := b.Set(storage.MetaKey(storage.MetaMembership), info.Membership); err != nil {
+	members := info.membership
+	if opts.membership != nil {
+		members = opts.membership
+	}
+	if members != nil {
+		if err := b.Set(storage.MetaKey(storage.MetaMembership), members); err != nil {
 			return res, err
 		}
 	}
@@ -182,6 +205,11 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 	st = nil
 	if cerr != nil {
 		return res, fmt.Errorf("keeper: restore: %w", cerr)
+	}
+	if opts.seedLog != nil {
+		if err := opts.seedLog(tmp, res); err != nil {
+			return res, fmt.Errorf("keeper: restore: %w", err)
+		}
 	}
 	if err := syncDir(tmp); err != nil {
 		return res, err

@@ -92,10 +92,12 @@ type BackupInfo struct {
 	Member uint64
 	// Time is when the stream was started, to the millisecond.
 	Time time.Time
-	// Membership is the cluster configuration at Zxid in keeper's internal
-	// encoding, or nil if the tree had none. Starting a restored member seeds
-	// its raft state with it.
-	Membership []byte
+	// Members lists the voting members of the cluster at Zxid.
+	Members []uint64
+
+	// membership is the configuration at Zxid in the raft loop's encoding,
+	// or nil if the tree had none.
+	membership []byte
 }
 
 // streamHeaderInfo is what the caller of writeStream decides about the
@@ -138,7 +140,7 @@ func (t *tree) writeStream(ctx context.Context, w io.Writer, h streamHeaderInfo,
 		return BackupInfo{}, err
 	}
 	err = snap.Get(storage.MetaKey(storage.MetaMembership), func(v []byte) error {
-		info.Membership = append([]byte{}, v...)
+		info.setMembership(v)
 		return nil
 	})
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -180,8 +182,8 @@ func (t *tree) writeStream(ctx context.Context, w io.Writer, h streamHeaderInfo,
 		}
 	}()
 
-	if info.Membership != nil {
-		if err := sw.WriteRecord(recordMembership, info.Membership); err != nil {
+	if info.membership != nil {
+		if err := sw.WriteRecord(recordMembership, info.membership); err != nil {
 			return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
 		}
 	}
@@ -281,4 +283,14 @@ func countNodes(ctx context.Context, snap *storage.Snapshot) (int64, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// setMembership records the stored membership b (copied) and, when it
+// decodes, its voters.
+func (i *BackupInfo) setMembership(b []byte) {
+	i.membership = append([]byte{}, b...)
+	i.Members = nil
+	if cs, err := decodeMembership(b); err == nil {
+		i.Members = membersOf(cs)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -342,4 +343,34 @@ func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// PeekClusterID returns the cluster id recorded in the tree under dir, and
+// false when dir holds no tree yet. It opens the database read-only and
+// closes it again; the caller must hold the data dir (nothing else has it open).
+func PeekClusterID(dir string) (uint64, bool, error) {
+	dbDir := filepath.Join(dir, "tree")
+	if _, err := os.Stat(dbDir); errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	db, err := pebble.Open(dbDir, &pebble.Options{ReadOnly: true, Logger: quietLogger{}})
+	if err != nil {
+		return 0, false, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	defer db.Close()
+	var id uint64
+	err = get(db, MetaKey(MetaCluster), func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("storage: cluster id %x: %w", v, ErrCorrupt)
+		}
+		id = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return id, true, nil
 }
