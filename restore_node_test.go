@@ -118,7 +118,10 @@ func TestRestoreRefusesDamage(t *testing.T) {
 	ctx := ctxFor(t, 10*time.Second)
 	n := c.Leader()
 	for i := 0; i < 50; i++ {
-		retry(ctx, t, func() error { _, err := n.Create(ctx, fmt.Sprintf("/k%d", i), []byte("v"), keeper.Persistent); return err })
+		retry(ctx, t, func() error {
+			_, err := n.Create(ctx, fmt.Sprintf("/k%d", i), []byte("v"), keeper.Persistent)
+			return err
+		})
 	}
 	var buf bytes.Buffer
 	if _, err := n.Backup(ctx, &buf, keeper.BackupOptions{}); err != nil {
