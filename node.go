@@ -392,9 +392,17 @@ func (n *Node) WaitLeader(ctx context.Context) (uint64, error) {
 // barrier waits until this member has applied every write committed
 // cluster-wide before the call (raft ReadIndex), so local reads after it are
 // linearizable. It writes nothing; ErrNoLeader and ctx errors may be retried.
+//
+// With no leader known it first waits for one, as long as ctx allows: a
+// member that just started or lost its leader answers once a leader is back.
 func (n *Node) barrier(ctx context.Context) error {
 	if n.isClosed() {
 		return ErrClosed
+	}
+	if n.r.status.Load().Leader == 0 {
+		if _, err := n.WaitLeader(ctx); err != nil {
+			return err
+		}
 	}
 	return n.r.barrier(ctx)
 }

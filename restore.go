@@ -83,6 +83,9 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 	if err := checkRestoreTarget(dir); err != nil {
 		return RestoreInfo{}, err
 	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return RestoreInfo{}, fmt.Errorf("keeper: restore: %w", err)
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".restore-")
 	if err != nil {
 		return RestoreInfo{}, fmt.Errorf("keeper: restore: %w", err)
