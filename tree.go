@@ -41,10 +41,10 @@ type tree struct {
 	zxid        int64       // the current entry's zxid
 	events      []treeEvent // the group's events
 	entryEvents []treeEvent // the current entry's events
-	req   request
-	key   []byte
-	val   []byte
-	h     *xxhash.Digest
+	req         request
+	key         []byte
+	val         []byte
+	h           *xxhash.Digest
 }
 
 // slot is one path's state within an apply group: as loaded from Pebble
@@ -84,7 +84,7 @@ func (t *tree) close() error { return t.st.Close() }
 // digest is the sum of those two nodes' hashes.
 func openTree(st *storage.Store) (*tree, error) {
 	t := &tree{
-		st:    st,
+		st:        st,
 		group:     make(map[string]*slot),
 		entry:     make(map[string]*znode),
 		sessions:  make(map[int64]*sessionRec),
