@@ -130,7 +130,7 @@ func (k WatchKind) String() string {
 const (
 	oneShotBuffer = 16
 	// DefaultWatchBuffer is SessionOptions.WatchBuffer's default.
-	DefaultWatchBuffer = 4096
+	DefaultWatchBuffer = 1024
 )
 
 // Watch is one registered watch. Its events arrive on Events in zxid order;
