@@ -178,6 +178,10 @@ func (c *Client) read(ctx context.Context, fn func(t *tree) error) error {
 	} else if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Shared visibility lock: a read never runs between an apply group's
+	// watch events and its commit (see watch.go).
+	c.n.watches.vis.RLock()
+	defer c.n.watches.vis.RUnlock()
 	return c.n.withTree(fn)
 }
 

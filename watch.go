@@ -10,13 +10,16 @@ import (
 // Watches live on the member that serves their session; they are not
 // replicated. The raft loop hands every apply group's change events to the
 // member's watchManager before the Pebble batch that makes the group
-// visible is committed, and holds the manager's lock across both (see
-// publishFunc). A read that registers a watch (GetW, ExistsW, ChildrenW)
-// takes the same lock around its read and its registration. Hence:
+// visible is committed (see publishFunc), and holds the manager's
+// visibility lock (vis, a RWMutex) exclusively across the queueing and the
+// commit. Every read on the member holds vis shared around its Pebble read,
+// and a read that registers a watch (GetW, ExistsW, ChildrenW) holds it
+// around both its read and its registration. Hence:
 //
 //   - the event for zxid z is queued before any read on this member can
-//     observe state ≥ z (DESIGN invariant 6): readers see z only after the
-//     commit, which follows the queueing;
+//     observe state ≥ z (DESIGN invariant 6);
+//   - once an event is received, every later read sees its change (the
+//     read waits for the commit that follows the queueing);
 //   - a watching read either sees the state before z and gets z's event, or
 //     sees z and gets no event for it: never neither.
 //
@@ -157,10 +160,12 @@ func (w *Watch) Kind() WatchKind { return w.kind }
 // watchSet is the watches of one path and kind.
 type watchSet map[*Watch]struct{}
 
-// watchManager holds one member's watches and sessions. mu orders apply's
-// event queueing and commit against watch-registering reads; it is never
-// held while waiting on anything but Pebble's commit.
+// watchManager holds one member's watches and sessions. vis orders apply's
+// queueing and commit against reads (see above); mu guards the maps and the
+// sessions' states and is held only briefly, never across a commit. Lock
+// order: vis, then mu.
 type watchManager struct {
+	vis       sync.RWMutex
 	mu        sync.Mutex
 	byKind    [PersistentRecursive + 1]map[string]watchSet
 	sessions  map[int64]*Session
@@ -179,8 +184,16 @@ func newWatchManager(member, nonce uint64) *watchManager {
 }
 
 // publish implements publishFunc: it triggers the watches and session
-// changes of a group, then commits it, all under mu.
+// changes of a group, then commits it, all under vis.
 func (wm *watchManager) publish(events []treeEvent, commit func() error) error {
+	wm.vis.Lock()
+	defer wm.vis.Unlock()
+	wm.queue(events)
+	return commit()
+}
+
+// queue triggers the watches and session changes of events.
+func (wm *watchManager) queue(events []treeEvent) {
 	wm.mu.Lock()
 	defer wm.mu.Unlock()
 	for i := range events {
@@ -203,7 +216,6 @@ func (wm *watchManager) publish(events []treeEvent, commit func() error) error {
 		}
 		wm.applied = ev.Zxid
 	}
-	return commit()
 }
 
 func (wm *watchManager) stateNow() SessionState {
@@ -378,14 +390,19 @@ func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, ke
 	} else if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	wm := s.n.watches
+	wm.vis.RLock()
+	defer wm.vis.RUnlock()
+	err := s.n.withTree(read)
+	if err != nil && !(keepOnNoNode && errors.Is(err, ErrNoNode)) {
+		return nil, err
+	}
 	wm.mu.Lock()
 	defer wm.mu.Unlock()
 	if err := s.usableLocked(); err != nil {
-		return nil, err
-	}
-	err := s.n.withTree(read)
-	if err != nil && !(keepOnNoNode && errors.Is(err, ErrNoNode)) {
 		return nil, err
 	}
 	return wm.register(s, path, kind, oneShotBuffer), err
