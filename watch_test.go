@@ -173,6 +173,9 @@ func TestWatchFiringTable(t *testing.T) {
 		// The closing session's own watch sees its node go, then Closed.
 		expect(t, "own", ownW, keeper.NodeDeleted, p)
 	})
+	// Session expiry: the expiry's deletes fire like a close's; see
+	// TestSessionExpiryOnPartition (a watcher on another member gets
+	// NodeDeleted, the expired session's own watches get Expired).
 	t.Run("container removal", func(t *testing.T) {
 		// "Container Nodes": deleted by the server once their last child
 		// is gone.
