@@ -79,9 +79,15 @@ type SessionOptions struct {
 	// [Config.MinSessionTimeout, Config.MaxSessionTimeout], as ZooKeeper
 	// negotiates it; zero asks for the minimum.
 	Timeout time.Duration
-	// WatchBuffer is the channel buffer of each persistent watch (AddWatch),
-	// in events. Default DefaultWatchBuffer. One-shot watches need few.
+	// WatchBuffer is the channel buffer of each persistent watch (AddWatch)
+	// and of the session-wide channel, in events. Default
+	// DefaultWatchBuffer. One-shot watches need few.
 	WatchBuffer int
+	// Events gives the session a session-wide channel (Session.Events)
+	// carrying every state change and, once per change however many of
+	// the session's watches fire for it, every watch event, in the order
+	// they were queued: zxid order, state changes in place.
+	Events bool
 }
 
 // Session is a ZooKeeper session served by one member: the tree operations
@@ -102,6 +108,9 @@ type Session struct {
 	claimed       bool   // NewSession returned it
 	closedLocally bool   // Close gave up before the cluster ended it
 	seenTick      uint64 // loop tick it was first found unclaimed
+	events        chan Event
+	eventsDone    bool   // events overflowed or the session ended
+	lastSeq       uint64 // last triggered event queued on events
 }
 
 // NewSession creates a session on this member through raft and returns it
@@ -140,9 +149,18 @@ func (n *Node) NewSession(ctx context.Context, opts SessionOptions) (*Session, e
 	if s.buffer <= 0 {
 		s.buffer = DefaultWatchBuffer
 	}
+	if opts.Events {
+		s.events = make(chan Event, s.buffer+1)
+	}
 	s.claimed = true
 	return s, nil
 }
+
+// Events returns the session-wide event channel if SessionOptions.Events
+// was set, else nil. It is closed after the session's final state event,
+// or after a WatchOverflowed event if its consumer fell a whole buffer
+// behind (the session and its watches carry on).
+func (s *Session) Events() <-chan Event { return s.events }
 
 // connErr maps "no leader" to ErrConnectionLoss for session callers.
 func connErr(err error) error {
@@ -323,7 +341,9 @@ func (s *Session) RemoveWatches(ctx context.Context, path string, kind WatchKind
 	}
 	slices.SortFunc(found, func(a, b *Watch) int { return int(a.kind) - int(b.kind) })
 	for _, w := range found {
-		wm.deliver(w, Event{Type: WatchRemoved, Path: path, Zxid: wm.applied, State: s.state})
+		ev := Event{Type: WatchRemoved, Path: path, Zxid: wm.applied, State: s.state}
+		wm.deliver(w, ev)
+		wm.deliverSession(s, ev)
 		wm.drop(w)
 	}
 	return nil

@@ -120,7 +120,10 @@ func TestSessionExpiryOnPartition(t *testing.T) {
 	owner := c.Node(c.Others(leader.ID())[0])
 	watcherNode := c.Node(c.Others(leader.ID(), owner.ID())[0])
 
-	s := newSession(ctx, t, owner, timeout)
+	s, err := owner.NewSession(ctx, keeper.SessionOptions{Timeout: timeout, Events: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	p, err := s.Create(ctx, "/member-", nil, keeper.EphemeralSequential)
 	if err != nil {
 		t.Fatal(err)
@@ -172,10 +175,15 @@ func TestSessionExpiryOnPartition(t *testing.T) {
 	if _, err := s.Create(ctx, "/x", nil, keeper.Persistent); !errors.Is(err, keeper.ErrSessionExpired) {
 		t.Fatalf("write on an expired session: %v", err)
 	}
-	for ev := range sw.Events() { // drained up to Expired, then closed
-		if ev.Type == keeper.SessionStateChanged && ev.State == keeper.StateExpired {
-			break
+	// The session-wide channel saw the state changes in order, then closed.
+	var states []keeper.SessionState
+	for ev := range s.Events() {
+		if ev.Type == keeper.SessionStateChanged {
+			states = append(states, ev.State)
 		}
+	}
+	if len(states) < 2 || states[0] != keeper.StateDisconnected || states[len(states)-1] != keeper.StateExpired {
+		t.Fatalf("session states %v, want Disconnected ... Expired", states)
 	}
 	c.WaitConverged()
 }
@@ -183,7 +191,7 @@ func TestSessionExpiryOnPartition(t *testing.T) {
 // Reference: "Sessions": a leader change must not expire sessions whose
 // members stay healthy: the new leader gives every session a full timeout.
 func TestLeaderChangeKeepsHealthySessions(t *testing.T) {
-	const timeout = time.Second
+	const timeout = 1500 * time.Millisecond
 	c := keepertest.NewCluster(t, 3, fastSessions(timeout))
 	ctx := ctxFor(t, 30*time.Second)
 	leader := c.Leader()
@@ -209,7 +217,7 @@ func TestLeaderChangeKeepsHealthySessions(t *testing.T) {
 	waitFor(t, 10*time.Second, "the dead member's session to expire", func() bool {
 		return !exists(ctx, t, &nl.Client, dp)
 	})
-	time.Sleep(3 * timeout) // well past every timeout: nothing else may expire
+	time.Sleep(2 * timeout) // well past every timeout: nothing else may expire
 	for i, s := range live {
 		if s.State() != keeper.StateConnected {
 			t.Fatalf("session on member %d is %v after the leader change", s.ID(), s.State())

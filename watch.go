@@ -172,7 +172,8 @@ type watchManager struct {
 	member    uint64
 	nonce     uint64
 	connected bool
-	applied   int64 // zxid of the last published group
+	applied   int64  // zxid of the last published group
+	seq       uint64 // numbers triggered events, to tell a session's duplicates
 }
 
 func newWatchManager(member, nonce uint64) *watchManager {
@@ -229,10 +230,17 @@ func (wm *watchManager) stateNow() SessionState {
 // DataTree and WatchManager do.
 func (wm *watchManager) trigger(ev *treeEvent) {
 	typ := EventType(ev.Type)
+	wm.seq++
 	fire := func(k WatchKind, path string, once bool) {
 		set := wm.byKind[k][path]
 		for w := range set {
-			wm.deliver(w, Event{Type: typ, Path: ev.Path, Zxid: ev.Zxid, State: w.s.state})
+			e := Event{Type: typ, Path: ev.Path, Zxid: ev.Zxid, State: w.s.state}
+			wm.deliver(w, e)
+			if w.s.lastSeq != wm.seq {
+				// Once per session, however many of its watches fire.
+				w.s.lastSeq = wm.seq
+				wm.deliverSession(w.s, e)
+			}
 			if once {
 				wm.drop(w)
 			}
@@ -274,6 +282,21 @@ func (wm *watchManager) deliver(w *Watch, ev Event) {
 	wm.drop(w)
 }
 
+// deliverSession queues ev on s's session-wide channel, if it has one, as
+// deliver does for a watch; an overflow closes that channel only.
+func (wm *watchManager) deliverSession(s *Session, ev Event) {
+	if s.events == nil || s.eventsDone {
+		return
+	}
+	if len(s.events) < cap(s.events)-1 {
+		s.events <- ev
+		return
+	}
+	s.events <- Event{Type: WatchOverflowed, Zxid: ev.Zxid, State: s.state, Err: ErrWatchOverflow}
+	s.eventsDone = true
+	close(s.events)
+}
+
 // drop unregisters w and closes its channel.
 func (wm *watchManager) drop(w *Watch) {
 	if w.done {
@@ -310,12 +333,18 @@ func (wm *watchManager) setState(s *Session, st SessionState, zxid int64) {
 		return
 	}
 	s.state = st
+	ev := Event{Type: SessionStateChanged, Zxid: zxid, State: st}
 	for w := range s.watches {
-		wm.deliver(w, Event{Type: SessionStateChanged, Zxid: zxid, State: st})
+		wm.deliver(w, ev)
 	}
+	wm.deliverSession(s, ev)
 	if st.final() {
 		for w := range s.watches {
 			wm.drop(w)
+		}
+		if s.events != nil && !s.eventsDone {
+			s.eventsDone = true
+			close(s.events)
 		}
 	}
 }

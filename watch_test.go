@@ -250,6 +250,40 @@ func TestWatchFiringTable(t *testing.T) {
 		must(s.RemoveWatches(ctx, "/r", keeper.PersistentRecursive))
 		expect(t, "removed", mustWatch(t, s, ctx), keeper.WatchRemoved, "/q")
 	})
+	t.Run("session-wide channel", func(t *testing.T) {
+		// One event per change for the session however many of its
+		// watches fire, in zxid order, state changes included.
+		o, err := n.NewSession(ctx, keeper.SessionOptions{Events: true})
+		must(err)
+		mustCreate("/sc", keeper.Persistent)
+		_, _, _, err = o.GetW(ctx, "/sc")
+		must(err)
+		_, _, _, err = o.ExistsW(ctx, "/sc")
+		must(err)
+		_, err = o.AddWatch(ctx, "/sc", keeper.PersistentWatch)
+		must(err)
+		_, err = n.Multi(ctx, keeper.CreateOp("/sc/a", nil, keeper.Persistent), keeper.CreateOp("/sc/b", nil, keeper.Persistent))
+		must(err)
+		_, err = n.Set(ctx, "/sc", nil, -1)
+		must(err)
+		must(o.Close(ctx))
+		var got []string
+		var last int64
+		for ev := range o.Events() {
+			if ev.Zxid < last {
+				t.Fatalf("session events out of zxid order: %d after %d", ev.Zxid, last)
+			}
+			last = ev.Zxid
+			got = append(got, fmt.Sprint(ev.Type, " ", ev.Path, " ", ev.State))
+		}
+		want := []string{
+			"NodeChildrenChanged /sc Connected", "NodeChildrenChanged /sc Connected",
+			"NodeDataChanged /sc Connected", "SessionStateChanged  Closed",
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("session channel %q, want %q", got, want)
+		}
+	})
 	t.Run("session expiry and close end watches", func(t *testing.T) {
 		// The watches of a session end with its state change.
 		o := newSession(ctx, t, n, 0)
