@@ -403,8 +403,9 @@ func (wm *watchManager) closeAll() {
 	}
 }
 
-// watchRead runs read under mu and registers a watch of kind on path for
-// s if it succeeds, or, when keepOnNoNode (exists), if it finds no node.
+// watchRead runs read and registers a watch of kind on path for s if it
+// succeeds, or, when keepOnNoNode (exists), if it finds no node; both under
+// vis held shared, so no apply group is queued and committed in between.
 func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, keepOnNoNode bool, read func(t *tree) error) (*Watch, error) {
 	if err := validatePath(path, false); err != nil {
 		return nil, err
