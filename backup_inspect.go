@@ -35,7 +35,7 @@ type VerifyOptions struct {
 // is refused with an error matching ErrCorruptBackup; a wrong or missing key
 // with ErrBackupKey. ctx is checked every few thousand znodes.
 func VerifyBackup(ctx context.Context, r io.Reader, opts VerifyOptions) (BackupInfo, error) {
-	return readTree(ctx, r, opts.Key, opts.Progress, nil, nil)
+	return readTree(ctx, r, opts.Key, opts.Progress, nil, nil, nil)
 }
 
 // Inventory describes the contents of a backup stream.
@@ -110,7 +110,7 @@ func InspectBackup(ctx context.Context, r io.Reader, opts VerifyOptions) (Invent
 		s.Znodes++
 		s.Bytes += int64(len(rec.path) + len(rec.value))
 		return nil
-	})
+	}, nil)
 	inv.Info = info
 	for _, s := range top {
 		inv.TopLevel = append(inv.TopLevel, *s)
@@ -166,7 +166,8 @@ func streamErr(err error) error {
 // returns nil only after the footer, the trailer, the digest and the
 // structure check out, so a caller that stages what visit gives it must
 // commit only then. Memory is flat: one chunk and the current record.
-func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progress), onHeader func(BackupInfo) error, visit func(*znodeRecord) error) (BackupInfo, error) {
+func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progress), onHeader func(BackupInfo) error, visit func(*znodeRecord) error, visitSession func(id int64, value []byte) error) (BackupInfo, error) {
+	var lastSession int64
 	sr, err := stream.NewReader(r, stream.ReaderOptions{Key: key})
 	if err != nil {
 		return BackupInfo{}, streamErr(err)
@@ -228,8 +229,8 @@ func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progre
 		}
 		switch {
 		case kind == recordZnode:
-			if seenLog {
-				return info, corruptf("znode after a log record")
+			if seenLog || lastSession != 0 {
+				return info, corruptf("znode after a session or log record")
 			}
 			n, k := binary.Uvarint(p)
 			if k <= 0 || n > uint64(len(p)-k) {
@@ -274,7 +275,30 @@ func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progre
 			seenMember = true
 			info.setMembership(p)
 		case kind == recordSession:
+			if seenLog || info.Znodes == 0 {
+				return info, corruptf("session record out of place")
+			}
+			if len(p) < 8 {
+				return info, corruptf("session record %d: too short", info.Sessions)
+			}
+			id := int64(binary.BigEndian.Uint64(p))
+			if id <= 0 || uint64(id) > info.Zxid {
+				return info, corruptf("session id %d outside (0, %d]", id, info.Zxid)
+			}
+			if id <= lastSession {
+				return info, corruptf("session %d out of order", id)
+			}
+			lastSession = id
+			if _, err := decodeSessionRec(p[8:]); err != nil {
+				return info, corruptf("session %d: %v", id, err)
+			}
+			sum += sessionHash(h, id, p[8:])
 			info.Sessions++
+			if visitSession != nil {
+				if err := visitSession(id, p[8:]); err != nil {
+					return info, err
+				}
+			}
 		case kind == recordLog:
 			seenLog = true
 		case kind >= recordOptional:

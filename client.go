@@ -17,6 +17,7 @@ type Client struct {
 	n            *Node
 	auth         []Identity // authenticated: digest ids hashed, super resolved
 	session      int64
+	sess         *Session // the session calls run as, or nil
 	linearizable bool
 }
 
@@ -73,6 +74,11 @@ func (c *Client) write(ctx context.Context, multi bool, ops ...Op) (*applyResult
 	if err := c.checkAuth(); err != nil {
 		return nil, err
 	}
+	if c.sess != nil {
+		if err := c.sess.usable(); err != nil {
+			return nil, err
+		}
+	}
 	r := request{Time: time.Now().UnixMilli(), Session: c.session, Auth: c.auth, Multi: multi, Ops: ops}
 	payload, err := encodeRequest(nil, &r)
 	if err != nil {
@@ -80,6 +86,9 @@ func (c *Client) write(ctx context.Context, multi bool, ops ...Op) (*applyResult
 	}
 	res, err := c.n.propose(ctx, payload)
 	if err != nil {
+		if c.sess != nil {
+			return nil, connErr(err)
+		}
 		return nil, err
 	}
 	return res, nil
@@ -154,13 +163,25 @@ func (c *Client) read(ctx context.Context, fn func(t *tree) error) error {
 	if err := c.checkAuth(); err != nil {
 		return err
 	}
+	if c.sess != nil {
+		if err := c.sess.usable(); err != nil {
+			return err
+		}
+	}
 	if c.linearizable {
 		if err := c.n.barrier(ctx); err != nil {
+			if c.sess != nil {
+				return connErr(err)
+			}
 			return err
 		}
 	} else if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Shared visibility lock: a read never runs between an apply group's
+	// watch events and its commit (see watch.go).
+	c.n.watches.vis.RLock()
+	defer c.n.watches.vis.RUnlock()
 	return c.n.withTree(fn)
 }
 

@@ -26,6 +26,14 @@ const (
 	// DefaultKeepEntries is how many applied entries stay in the in-memory
 	// log and in the WAL behind the applied index, for followers catching up.
 	DefaultKeepEntries = 10000
+	// DefaultMinSessionTimeout is ZooKeeper's default minimum session
+	// timeout, 2 ticks of its 2 s tickTime.
+	DefaultMinSessionTimeout = 4 * time.Second
+	// DefaultMaxSessionTimeout is ZooKeeper's default maximum, 20 ticks.
+	DefaultMaxSessionTimeout = 40 * time.Second
+	// DefaultReapInterval is how often the leader looks for empty container
+	// znodes and expired TTL znodes.
+	DefaultReapInterval = time.Second
 )
 
 // Config configures Open. The zero value of every optional field means its
@@ -74,6 +82,15 @@ type Config struct {
 	// KeepEntries is how many applied entries are retained behind the
 	// applied index for lagging followers. Default DefaultKeepEntries.
 	KeepEntries uint64
+
+	// MinSessionTimeout and MaxSessionTimeout bound the timeouts sessions
+	// get: a request outside is clamped into the range, never refused.
+	// Defaults DefaultMinSessionTimeout and DefaultMaxSessionTimeout.
+	MinSessionTimeout time.Duration
+	MaxSessionTimeout time.Duration
+	// ReapInterval is how often the leader deletes empty container znodes
+	// and expired TTL znodes. Default DefaultReapInterval.
+	ReapInterval time.Duration
 }
 
 // Validate reports every problem of c at once, each naming its field; the
@@ -124,6 +141,18 @@ func (c Config) Validate() error {
 	}
 	if e, h := c.electionTicks(), c.heartbeatTicks(); c.ElectionTicks >= 0 && c.HeartbeatTicks >= 0 && e <= h {
 		bad("ElectionTicks (%d) must exceed HeartbeatTicks (%d)", e, h)
+	}
+	if c.MinSessionTimeout < 0 {
+		bad("MinSessionTimeout %v is negative", c.MinSessionTimeout)
+	}
+	if c.MaxSessionTimeout < 0 {
+		bad("MaxSessionTimeout %v is negative", c.MaxSessionTimeout)
+	}
+	if c.MinSessionTimeout >= 0 && c.MaxSessionTimeout >= 0 && c.minSessionTimeout() > c.maxSessionTimeout() {
+		bad("MinSessionTimeout (%v) exceeds MaxSessionTimeout (%v)", c.minSessionTimeout(), c.maxSessionTimeout())
+	}
+	if c.ReapInterval < 0 {
+		bad("ReapInterval %v is negative", c.ReapInterval)
 	}
 	if c.MaxInflightMsgs < 0 {
 		bad("MaxInflightMsgs %d is negative", c.MaxInflightMsgs)
@@ -186,4 +215,30 @@ func (c Config) clusterID() uint64 {
 		return c.ClusterID
 	}
 	return deriveClusterID(c.Peers)
+}
+
+func (c Config) minSessionTimeout() time.Duration {
+	if c.MinSessionTimeout == 0 {
+		return DefaultMinSessionTimeout
+	}
+	return c.MinSessionTimeout
+}
+
+func (c Config) maxSessionTimeout() time.Duration {
+	if c.MaxSessionTimeout == 0 {
+		return DefaultMaxSessionTimeout
+	}
+	return c.MaxSessionTimeout
+}
+
+// clampSessionTimeout negotiates a requested session timeout.
+func (c Config) clampSessionTimeout(d time.Duration) time.Duration {
+	return min(max(d, c.minSessionTimeout()), c.maxSessionTimeout())
+}
+
+func (c Config) reapInterval() time.Duration {
+	if c.ReapInterval == 0 {
+		return DefaultReapInterval
+	}
+	return c.ReapInterval
 }

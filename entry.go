@@ -6,9 +6,27 @@ import (
 	"time"
 )
 
-// requestVersion is the first byte of every encoded request. A decoder meets
-// only versions it knows; anything else is ErrCorruptEntry.
+// requestVersion is the first byte of an encoded tree-op request. A decoder
+// meets only versions it knows; anything else is ErrCorruptEntry.
 const requestVersion = 1
+
+// requestVersionKinded is the first byte of a request of another kind than
+// tree ops (sessions); a kind byte follows it. Tree-op requests keep version
+// 1, so entries written before sessions existed decode unchanged.
+const requestVersionKinded = 2
+
+// requestKind says what a request asks of the state machine.
+type requestKind uint8
+
+const (
+	// reqOps runs Ops (encoded as version 1).
+	reqOps requestKind = iota
+	// reqCreateSession creates a session whose id is the entry's zxid.
+	reqCreateSession
+	// reqCloseSession ends session Session and deletes its ephemerals at one
+	// zxid; Expire says the leader expired it rather than its owner closing it.
+	reqCloseSession
+)
 
 // maxDataSize is the largest znode data accepted, ZooKeeper's default
 // jute.maxbuffer (1 MiB).
@@ -21,6 +39,9 @@ const maxTTL = 1<<40 - 1
 // them deterministically. The proposer fills Time and Session; apply never
 // reads a clock.
 type request struct {
+	// Kind is what the request does; the fields below Ops serve the
+	// session kinds.
+	Kind requestKind
 	// Time is the proposer's clock in milliseconds since the Unix epoch; it
 	// becomes ctime/mtime.
 	Time int64
@@ -32,6 +53,16 @@ type request struct {
 	Multi bool
 	// Ops are the operations, run in order.
 	Ops []Op
+
+	// Timeout is a new session's negotiated timeout in milliseconds.
+	Timeout int64
+	// Owner is the member a new session lives on.
+	Owner uint64
+	// Nonce names the owner's incarnation (one per Open), so a restarted
+	// owner can tell its predecessor's sessions from its own.
+	Nonce uint64
+	// Expire marks a reqCloseSession proposed by the leader's expiry.
+	Expire bool
 }
 
 // encodeRequest appends the encoding of r to dst. It first refuses what can
@@ -56,7 +87,25 @@ func encodeRequest(dst []byte, r *request) ([]byte, error) {
 }
 
 // appendRequest appends the encoding of r to dst without validating it.
+//
+// Session requests use version 2: version byte, kind byte, varint Time,
+// varint Session, then for reqCreateSession uvarint Timeout, Owner, Nonce and
+// for reqCloseSession the Expire byte.
 func appendRequest(dst []byte, r *request) []byte {
+	if r.Kind != reqOps {
+		dst = append(dst, requestVersionKinded, byte(r.Kind))
+		dst = binary.AppendVarint(dst, r.Time)
+		dst = binary.AppendVarint(dst, r.Session)
+		switch r.Kind {
+		case reqCreateSession:
+			dst = binary.AppendUvarint(dst, uint64(r.Timeout))
+			dst = binary.AppendUvarint(dst, r.Owner)
+			dst = binary.AppendUvarint(dst, r.Nonce)
+		case reqCloseSession:
+			dst = appendBool(dst, r.Expire)
+		}
+		return dst
+	}
 	dst = append(dst, requestVersion)
 	dst = binary.AppendVarint(dst, r.Time)
 	dst = binary.AppendVarint(dst, r.Session)
@@ -94,6 +143,21 @@ func appendRequest(dst []byte, r *request) []byte {
 // validateRequest checks what needs no tree. A multi's failure comes as a
 // *MultiError, as apply would report it.
 func validateRequest(r *request) error {
+	switch r.Kind {
+	case reqOps:
+	case reqCreateSession:
+		if r.Timeout <= 0 || r.Owner == 0 {
+			return fmt.Errorf("%w: session create needs a positive timeout and an owner", ErrBadArguments)
+		}
+		return nil
+	case reqCloseSession:
+		if r.Session == 0 {
+			return fmt.Errorf("%w: session close names no session", ErrBadArguments)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown request kind %d", ErrBadArguments, r.Kind)
+	}
 	if !r.Multi && len(r.Ops) != 1 {
 		return fmt.Errorf("%w: a single request carries one op, not %d", ErrBadArguments, len(r.Ops))
 	}
@@ -165,11 +229,14 @@ func decodeRequest(b []byte) (*request, error) {
 // ErrCorruptEntry; it never panics.
 func decodeRequestInto(r *request, b []byte) error {
 	d := decoder{b: b}
-	if v := d.byte(); v != requestVersion {
-		if d.err == nil {
-			return fmt.Errorf("%w: request version %d", ErrCorruptEntry, v)
-		}
+	r.Kind, r.Timeout, r.Owner, r.Nonce, r.Expire = reqOps, 0, 0, 0, false
+	switch v := d.byte(); {
+	case d.err != nil:
 		return d.err
+	case v == requestVersionKinded:
+		return decodeKinded(r, &d)
+	case v != requestVersion:
+		return fmt.Errorf("%w: request version %d", ErrCorruptEntry, v)
 	}
 	r.Time = d.varint()
 	r.Session = d.varint()
@@ -211,6 +278,35 @@ func decodeRequestInto(r *request, b []byte) error {
 			d.fail("unknown op kind")
 		}
 		r.Ops = append(r.Ops, op)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}
+
+// decodeKinded decodes the rest of a version 2 (session) request.
+func decodeKinded(r *request, d *decoder) error {
+	r.Kind = requestKind(d.byte())
+	r.Time = d.varint()
+	r.Session = d.varint()
+	r.Auth = r.Auth[:0]
+	r.Multi = false
+	clear(r.Ops)
+	r.Ops = r.Ops[:0]
+	switch r.Kind {
+	case reqCreateSession:
+		t := d.uvarint()
+		if t > 1<<40 {
+			d.fail("session timeout out of range")
+		}
+		r.Timeout = int64(t)
+		r.Owner = d.uvarint()
+		r.Nonce = d.uvarint()
+	case reqCloseSession:
+		r.Expire = d.bool()
+	default:
+		d.fail("unknown request kind")
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")

@@ -41,6 +41,11 @@ var (
 	ErrSessionExpired = errors.New("keeper: session expired")
 	// ErrSessionClosed reports use of a session after its Close.
 	ErrSessionClosed = errors.New("keeper: session closed")
+	// ErrNoWatcher reports that RemoveWatches found no watch to remove.
+	ErrNoWatcher = errors.New("keeper: no such watcher")
+	// ErrWatchOverflow is the Err of a WatchOverflowed event: the watch's
+	// consumer fell a whole buffer behind and the watch was dropped.
+	ErrWatchOverflow = errors.New("keeper: watch overflowed; events dropped from here on")
 	// ErrConnectionLoss reports that the member serving the call is cut off from
 	// the quorum; the call may be retried.
 	ErrConnectionLoss = errors.New("keeper: connection to the quorum lost")

@@ -71,5 +71,8 @@ func seedRequests() []request {
 		{Time: 6, Auth: []Identity{{Scheme: "super"}}, Multi: true, Ops: []Op{
 			CheckOp("/a", 1), CreateOp("/a/b", nil, Container), DeleteOp("/c", 2), SetOp("/d", nil, AnyVersion)}},
 		{Multi: true},
+		{Kind: reqCreateSession, Time: 7, Timeout: 4000, Owner: 2, Nonce: 0xfeedface},
+		{Kind: reqCloseSession, Time: 8, Session: 42},
+		{Kind: reqCloseSession, Time: 9, Session: 43, Expire: true},
 	}
 }

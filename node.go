@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,6 +107,9 @@ type Node struct {
 	r           *replica
 	lock        *os.File
 	superDigest string // Config.SuperDigest
+	watches     *watchManager
+	nonce       uint64 // this incarnation, carried by its session creates
+	reaper      *reaper
 
 	// useMu guards the tree against Close: reads hold it shared, Close
 	// exclusively, so no read ever touches a closed store.
@@ -270,7 +274,16 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			return nil, fmt.Errorf("keeper: bootstrap raft: %w", err)
 		}
 	}
+	nonce := rand.Uint64() | 1
+	wm := newWatchManager(cfg.ID, nonce)
+	if t, ok := sm.(*tree); ok {
+		t.publish = wm.publish
+	}
 	r := &replica{
+		sessHost:  wm,
+		nonce:     nonce,
+		heard:     make(map[uint64]uint64),
+		closing:   make(map[int64]uint64),
 		id:        cfg.ID,
 		clusterID: clusterID,
 		cfg:       cfg,
@@ -311,8 +324,9 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		}
 	}
 	r.start()
-	node := &Node{r: r, lock: lock, superDigest: cfg.SuperDigest}
+	node := &Node{r: r, lock: lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
 	node.Client = Client{n: node}
+	node.reaper = startReaper(node, cfg.reapInterval())
 	return node, nil
 }
 
@@ -432,9 +446,11 @@ func (n *Node) Close() error {
 	n.useMu.Lock()
 	n.closed.Store(true)
 	n.useMu.Unlock()
+	n.reaper.stop()
 	r := n.r
 	r.stopLoop()
 	r.tr.Detach()
+	n.watches.closeAll()
 	errs := []error{}
 	if err := r.sm.sync(); err != nil {
 		errs = append(errs, fmt.Errorf("keeper: sync state machine: %w", err))
@@ -466,9 +482,11 @@ func (n *Node) crash() {
 	n.useMu.Lock()
 	n.closed.Store(true)
 	n.useMu.Unlock()
+	n.reaper.stop()
 	r := n.r
 	r.stopLoop()
 	r.tr.Detach()
+	n.watches.closeAll()
 	if c, ok := r.sm.(stateMachineCrasher); ok {
 		c.crash()
 	} else if c, ok := r.sm.(stateMachineCloser); ok {

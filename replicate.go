@@ -268,7 +268,18 @@ type replica struct {
 	reads      map[uint64]*readRequest
 	waiting    []*readRequest // reads with a known index above applied
 	releasedTo uint64
+
+	// sessions (expiry.go)
+	sessHost    sessionHost
+	nonce       uint64
+	heard       map[uint64]uint64 // member -> tick last heard, as leader
+	leaderSince uint64            // tick this member last became leader
+	closing     map[int64]uint64  // session -> tick its close was proposed
+	connected   bool              // last told to sessHost
 }
+
+// raftLeader is raft's leader state, named for expiry.go.
+const raftLeader = raft.StateLeader
 
 // start launches the loop goroutine; stopLoop stops it.
 func (r *replica) start() {
@@ -305,6 +316,9 @@ func (r *replica) run() {
 			r.ticks++
 			if r.ticks%expireEvery == 0 {
 				r.expire(expireAfter)
+			}
+			if r.ticks%sessionCheckEvery == 0 {
+				r.checkSessions()
 			}
 		case p := <-r.propc:
 			r.propose(p)
@@ -375,6 +389,7 @@ func (r *replica) step(m *raftpb.Message) {
 	if raft.IsLocalMsg(m.GetType()) {
 		return
 	}
+	r.heardFrom(m.GetFrom())
 	if err := r.rn.Step(m); err != nil {
 		r.log.Debug("raft step", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
 	}
@@ -464,7 +479,9 @@ func (r *replica) handleReady() error {
 	rd := r.rn.Ready()
 	leaderMoved := false
 	if rd.SoftState != nil {
+		wasLeader := r.role == raft.StateLeader
 		r.role = rd.RaftState
+		r.roleChanged(wasLeader)
 		if rd.Lead != r.lead {
 			r.lead = rd.Lead
 			leaderMoved = true
@@ -516,6 +533,7 @@ func (r *replica) handleReady() error {
 	if leaderMoved {
 		// After publish, so a woken WaitLeader reads the new leader.
 		r.leaderChanged()
+		r.connectedChanged()
 	}
 	return nil
 }

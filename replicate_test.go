@@ -348,6 +348,9 @@ func TestConfigValidate(t *testing.T) {
 		{"election <= heartbeat", func(c *Config) { c.ElectionTicks, c.HeartbeatTicks = 3, 3 }, []string{"ElectionTicks (3)"}},
 		{"default election vs heartbeat", func(c *Config) { c.HeartbeatTicks = 20 }, []string{"ElectionTicks (10)"}},
 		{"negative tick", func(c *Config) { c.TickInterval = -1 }, []string{"TickInterval"}},
+		{"session min above max", func(c *Config) { c.MinSessionTimeout = time.Minute }, []string{"MinSessionTimeout (1m0s) exceeds MaxSessionTimeout (40s)"}},
+		{"negative session timeouts", func(c *Config) { c.MinSessionTimeout, c.MaxSessionTimeout = -1, -1 }, []string{"MinSessionTimeout", "MaxSessionTimeout"}},
+		{"negative reap interval", func(c *Config) { c.ReapInterval = -1 }, []string{"ReapInterval"}},
 		{"all at once", func(c *Config) { *c = Config{} }, []string{"ID", "Dir", "Transport", "Peers"}},
 	}
 	for _, tc := range cases {
@@ -467,4 +470,19 @@ func TestRandomWorkloadWithFaults(t *testing.T) {
 		t.Fatalf("%d ops applied, %d acknowledged", ops, acked.Load()+1)
 	}
 	t.Logf("%d writes acknowledged, %d applied, index %d", acked.Load(), ops, applied)
+}
+
+// Session timeouts are clamped into [min, max], never refused.
+func TestSessionTimeoutClamp(t *testing.T) {
+	c := Config{MinSessionTimeout: time.Second, MaxSessionTimeout: 10 * time.Second}
+	for _, tc := range []struct{ in, want time.Duration }{
+		{0, time.Second}, {-time.Hour, time.Second}, {3 * time.Second, 3 * time.Second}, {time.Hour, 10 * time.Second},
+	} {
+		if got := c.clampSessionTimeout(tc.in); got != tc.want {
+			t.Errorf("clamp(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	if got := (Config{}).clampSessionTimeout(time.Hour); got != DefaultMaxSessionTimeout {
+		t.Errorf("default max: %v", got)
+	}
 }

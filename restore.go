@@ -159,20 +159,16 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		if err := b.Set(idx, v); err != nil {
 			return err
 		}
-		if b.Len() >= indexBatchSize {
-			if err := b.Commit(false); err != nil {
-				return err
-			}
-			b.Reset()
+		return flushAt(b, indexBatchSize)
+	}, func(id int64, value []byte) error {
+		if err := b.Set(storage.SessionKey(nil, id), value); err != nil {
+			return err
 		}
-		return nil
+		return flushAt(b, indexBatchSize)
 	})
 	res.Backup = info
 	if err != nil {
 		return res, fmt.Errorf("keeper: restore: %w", err)
-	}
-	if info.Sessions > 0 {
-		return res, fmt.Errorf("keeper: restore: stream holds %d sessions: %w", info.Sessions, ErrUnimplemented)
 	}
 	err = ld.Finish(ctx)
 	ld = nil
@@ -269,5 +265,17 @@ func syncDir(dir string) error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("keeper: restore: sync %s: %w", dir, err)
 	}
+	return nil
+}
+
+// flushAt commits b, unsynced, once it holds size bytes, and empties it.
+func flushAt(b *storage.Batch, size int) error {
+	if b.Len() < size {
+		return nil
+	}
+	if err := b.Commit(false); err != nil {
+		return err
+	}
+	b.Reset()
 	return nil
 }

@@ -145,3 +145,61 @@ func TestRestoreRefusesDamage(t *testing.T) {
 		t.Fatalf("restore with an ID outside Peers: %v", err)
 	}
 }
+
+// Sessions and their ephemerals travel in the backup (the digest covers
+// them). In the restored cluster no member hosts those sessions, so the
+// cluster expires them and their ephemerals go.
+func TestBackupRestoreSessions(t *testing.T) {
+	c := keepertest.NewCluster(t, 3)
+	ctx := ctxFor(t, 60*time.Second)
+	n := c.Leader()
+	s, err := n.NewSession(ctx, keeper.SessionOptions{Timeout: 4 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "/lock", []byte("held"), keeper.Ephemeral); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	info, err := n.Backup(ctx, &buf, keeper.BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Sessions != 1 {
+		t.Fatalf("backup holds %d sessions, want 1", info.Sessions)
+	}
+	if v, err := keeper.VerifyBackup(ctx, bytes.NewReader(buf.Bytes()), keeper.VerifyOptions{}); err != nil || v.Sessions != 1 {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	peers := []uint64{1, 2, 3}
+	dirs := map[uint64]string{}
+	for _, id := range peers {
+		dirs[id] = filepath.Join(t.TempDir(), "m")
+		if _, err := keeper.Restore(ctx, bytes.NewReader(buf.Bytes()), dirs[id], keeper.RestoreOptions{ID: id, Peers: peers}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := openCluster(t, dirs, peers)
+	if st := nodes[0].Status(); st.Digest != info.Digest {
+		t.Fatalf("restored digest %x, backup %x", st.Digest, info.Digest)
+	}
+	if _, ok, err := nodes[0].Exists(ctx, "/lock"); !ok || err != nil {
+		t.Fatalf("restored ephemeral missing: %v", err)
+	}
+	for {
+		if err := nodes[1].Sync(ctx, "/"); err != nil {
+			t.Fatal(err)
+		}
+		_, ok, err := nodes[1].Exists(ctx, "/lock")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the restored session's ephemeral never went")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

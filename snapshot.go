@@ -229,8 +229,35 @@ func (t *tree) writeStream(ctx context.Context, w io.Writer, h streamHeaderInfo,
 	if err := it.Error(); err != nil {
 		return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
 	}
+	// Sessions follow the znodes: their records are part of the digest.
+	slo, shi := storage.SessionSpan()
+	sit, err := snap.NewIter(slo, shi)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	defer sit.Close()
+	for ok := sit.First(); ok; ok = sit.Next() {
+		id, ok := storage.SessionID(sit.Key())
+		if !ok {
+			return BackupInfo{}, fmt.Errorf("keeper: backup: session key %q: %w", sit.Key(), ErrCorrupt)
+		}
+		v, err := sit.Value()
+		if err != nil {
+			return BackupInfo{}, err
+		}
+		sum += sessionHash(h64, id, v)
+		rec = binary.BigEndian.AppendUint64(rec[:0], uint64(id))
+		rec = append(rec, v...)
+		if err := sw.WriteRecord(recordSession, rec); err != nil {
+			return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
+		}
+		info.Sessions++
+	}
+	if err := sit.Error(); err != nil {
+		return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
+	}
 	if sum != info.Digest {
-		return BackupInfo{}, fmt.Errorf("keeper: backup: stored digest %x at zxid %d, znodes sum to %x: %w", info.Digest, info.Zxid, sum, ErrCorrupt)
+		return BackupInfo{}, fmt.Errorf("keeper: backup: stored digest %x at zxid %d, znodes and sessions sum to %x: %w", info.Digest, info.Zxid, sum, ErrCorrupt)
 	}
 	if err := ctx.Err(); err != nil {
 		return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)

@@ -52,4 +52,39 @@ type stateMachine interface {
 type applyResult struct {
 	Err error
 	Ops []OpResult
+	// Session is the session a session request created or ended.
+	Session int64
 }
+
+// treeEventType is what a treeEvent reports: a watch event (the public
+// EventType values NodeCreated..NodeChildrenChanged) or a session change.
+type treeEventType uint8
+
+const (
+	evNodeCreated treeEventType = iota + 1
+	evNodeDeleted
+	evNodeDataChanged
+	evNodeChildrenChanged
+	// evSessionCreated: Session was created for Owner's incarnation Nonce.
+	evSessionCreated
+	// evSessionEnded: Session was closed, or Expired by the leader.
+	evSessionEnded
+)
+
+// treeEvent is one change made by an applied entry, in apply order. Watches
+// and sessions are triggered from these.
+type treeEvent struct {
+	Type    treeEventType
+	Zxid    int64
+	Path    string
+	Session int64
+	Owner   uint64
+	Nonce   uint64
+	Expired bool
+}
+
+// publishFunc receives an apply group's events and the commit that makes the
+// group visible to readers. It must queue the events and then call commit
+// exactly once, returning its error; whatever lock it holds across both
+// orders it against readers that take the same lock (see watchManager).
+type publishFunc func(events []treeEvent, commit func() error) error

@@ -25,13 +25,26 @@ type tree struct {
 	dig        atomic.Uint64 // digest at appliedIdx
 	members    []byte        // raft loop only
 
+	// sessions are the committed session records (raft loop only).
+	sessions map[int64]*sessionRec
+	// requireSessions makes a request of a session that does not exist fail
+	// with ErrSessionExpired. Members always set it; the bare tree tests,
+	// which make up session ids, do not.
+	requireSessions bool
+	// publish, if set, is handed each group's events and its commit.
+	publish publishFunc
+
 	// Apply scratch, reused across calls (raft loop only).
-	group map[string]*slot  // every node the current group read or wrote
-	entry map[string]*znode // the current entry's changes; nil = deleted
-	req   request
-	key   []byte
-	val   []byte
-	h     *xxhash.Digest
+	group       map[string]*slot  // every node the current group read or wrote
+	entry       map[string]*znode // the current entry's changes; nil = deleted
+	sessGroup   map[int64]*sessionRec
+	zxid        int64       // the current entry's zxid
+	events      []treeEvent // the group's events
+	entryEvents []treeEvent // the current entry's events
+	req         request
+	key         []byte
+	val         []byte
+	h           *xxhash.Digest
 }
 
 // slot is one path's state within an apply group: as loaded from Pebble
@@ -58,6 +71,7 @@ func openTreeDir(dir string, clusterID uint64) (stateMachine, error) {
 		st.Close()
 		return nil, err
 	}
+	t.requireSessions = true
 	return t, nil
 }
 
@@ -70,10 +84,12 @@ func (t *tree) close() error { return t.st.Close() }
 // digest is the sum of those two nodes' hashes.
 func openTree(st *storage.Store) (*tree, error) {
 	t := &tree{
-		st:    st,
-		group: make(map[string]*slot),
-		entry: make(map[string]*znode),
-		h:     xxhash.New(),
+		st:        st,
+		group:     make(map[string]*slot),
+		entry:     make(map[string]*znode),
+		sessions:  make(map[int64]*sessionRec),
+		sessGroup: make(map[int64]*sessionRec),
+		h:         xxhash.New(),
 	}
 	var fresh bool
 	err := st.Get(storage.MetaKey(storage.MetaApplied), func(v []byte) error {
@@ -108,6 +124,9 @@ func openTree(st *storage.Store) (*tree, error) {
 	})
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
+	}
+	if err := t.loadSessions(); err != nil {
+		return nil, fmt.Errorf("keeper: open tree: sessions: %w", err)
 	}
 	return t, nil
 }
@@ -162,7 +181,14 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 		}
 	}
 	clear(t.group)
-	defer clear(t.group)
+	clear(t.sessGroup)
+	t.events = t.events[:0]
+	defer func() {
+		clear(t.group)
+		clear(t.sessGroup)
+		clear(t.events)
+		t.events = t.events[:0]
+	}()
 	results := make([]*applyResult, len(ents))
 	var members []byte
 	for i, e := range ents {
@@ -187,6 +213,7 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 	}
 	t.appliedIdx = last
 	t.dig.Store(dig)
+	t.commitSessions()
 	if members != nil {
 		t.members = bytes.Clone(members)
 	}
@@ -220,6 +247,10 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 			return 0, err
 		}
 	}
+	dig, err := t.flushSessions(b, dig)
+	if err != nil {
+		return 0, err
+	}
 	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(t.key[:0], applied)); err != nil {
 		return 0, err
 	}
@@ -231,7 +262,11 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 			return 0, err
 		}
 	}
-	return dig, b.Commit(false)
+	commit := func() error { return b.Commit(false) }
+	if t.publish != nil {
+		return dig, t.publish(t.events, commit)
+	}
+	return dig, commit()
 }
 
 // writeIndexes keeps the ephemeral, container and TTL index keys of path in
@@ -282,19 +317,33 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 	if err := decodeRequestInto(r, e.Data); err != nil {
 		return &applyResult{Err: fmt.Errorf("keeper: entry %d: %w", e.Index, err)}, nil
 	}
+	zxid := int64(e.Index)
+	t.zxid = zxid
+	clear(t.entry)
+	t.entryEvents = t.entryEvents[:0]
+	if r.Kind != reqOps {
+		res := &applyResult{}
+		if err := t.applySession(r, zxid, res); err != nil {
+			return nil, err
+		}
+		t.endEntry(res.Err == nil)
+		return res, nil
+	}
 	res := &applyResult{Ops: make([]OpResult, len(r.Ops))}
+	if t.requireSessions && r.Session != 0 && !t.sessionLive(r.Session) {
+		res.Err = fmt.Errorf("%w: session %#x", ErrSessionExpired, r.Session)
+		return res, nil
+	}
 	if !r.Multi && len(r.Ops) != 1 {
 		res.Err = fmt.Errorf("%w: a single request carries one op, not %d", ErrBadArguments, len(r.Ops))
 		return res, nil
 	}
-	zxid := int64(e.Index)
-	clear(t.entry)
 	for i := range r.Ops {
 		err := t.applyOp(r, &r.Ops[i], zxid, &res.Ops[i])
 		if err == nil {
 			continue
 		}
-		clear(t.entry)
+		t.endEntry(false)
 		if errors.Is(err, errStorage) {
 			return nil, err
 		}
@@ -315,12 +364,29 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 		}
 		return res, nil
 	}
-	for path, n := range t.entry {
-		s := t.group[path]
-		s.cur, s.dirty = n, true
+	t.endEntry(true)
+	return res, nil
+}
+
+// endEntry ends the current entry: its changes and events join the group
+// if ok, else they are dropped.
+func (t *tree) endEntry(ok bool) {
+	if ok {
+		for path, n := range t.entry {
+			s := t.group[path]
+			s.cur, s.dirty = n, true
+		}
+		t.events = append(t.events, t.entryEvents...)
 	}
 	clear(t.entry)
-	return res, nil
+	clear(t.entryEvents)
+	t.entryEvents = t.entryEvents[:0]
+}
+
+// emit records an event of the current entry.
+func (t *tree) emit(ev treeEvent) {
+	ev.Zxid = t.zxid
+	t.entryEvents = append(t.entryEvents, ev)
 }
 
 // errStorage marks a storage failure met while running an op, so that
@@ -464,6 +530,8 @@ func (t *tree) create(r *request, op *Op, zxid int64, out *OpResult) error {
 	p.stat.NumChildren++
 	t.put(parentPath, p)
 	t.put(path, n)
+	t.emit(treeEvent{Type: evNodeCreated, Path: path})
+	t.emit(treeEvent{Type: evNodeChildrenChanged, Path: parentPath})
 	out.Path = path
 	out.Stat = n.stat
 	return nil
@@ -521,13 +589,27 @@ func (t *tree) delete(r *request, op *Op, zxid int64) error {
 	if n.stat.NumChildren > 0 {
 		return fmt.Errorf("%w: %s", ErrNotEmpty, op.path)
 	}
+	return t.removeNode(op.path, zxid)
+}
+
+// removeNode deletes the childless node at path, which exists, with no
+// checks, and records the events: NodeDeleted on path, NodeChildrenChanged
+// on its parent.
+func (t *tree) removeNode(path string, zxid int64) error {
+	parentPath, _ := parentOf(path)
+	parent, err := t.lookup(parentPath)
+	if err != nil {
+		return err
+	}
 	p := parent.clone()
 	p.stat.NumChildren--
 	if zxid > p.stat.Pzxid {
 		p.stat.Pzxid = zxid
 	}
 	t.put(parentPath, p)
-	t.put(op.path, nil)
+	t.put(path, nil)
+	t.emit(treeEvent{Type: evNodeDeleted, Path: path})
+	t.emit(treeEvent{Type: evNodeChildrenChanged, Path: parentPath})
 	return nil
 }
 
@@ -555,6 +637,7 @@ func (t *tree) setData(r *request, op *Op, zxid int64, out *OpResult) error {
 	c.stat.DataLength = int32(len(op.data))
 	c.data = op.data
 	t.put(op.path, c)
+	t.emit(treeEvent{Type: evNodeDataChanged, Path: op.path})
 	out.Stat = c.stat
 	return nil
 }

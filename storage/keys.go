@@ -11,6 +11,7 @@ import "encoding/binary"
 //	'e' owner(8, BE) path  an ephemeral znode of session owner; empty value.
 //	'c' path               a container znode; empty value.
 //	't' path               a TTL znode; value = TTL in ms, 8 bytes BE.
+//	's' id(8, BE)          a session; value = encoded timeout, owner, nonce.
 //	'm' name               meta: format, cluster id, applied index, digest,
 //	                       membership.
 //
@@ -22,6 +23,7 @@ const (
 	prefixContainer = 'c'
 	prefixTTL       = 't'
 	prefixMeta      = 'm'
+	prefixSession   = 's'
 )
 
 // Meta key names.
@@ -148,4 +150,23 @@ func lastSlash(p string) int {
 		}
 	}
 	return -1
+}
+
+// SessionKey appends the key of session id to dst.
+func SessionKey(dst []byte, id int64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, prefixSession), uint64(id))
+}
+
+// SessionSpan returns the bounds of the session records.
+func SessionSpan() (lower, upper []byte) {
+	return []byte{prefixSession}, []byte{prefixSession + 1}
+}
+
+// SessionID returns the id of the session whose key is key, or false if key
+// is not a session key.
+func SessionID(key []byte) (int64, bool) {
+	if len(key) != 9 || key[0] != prefixSession {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(key[1:])), true
 }

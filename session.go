@@ -1,0 +1,356 @@
+package keeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Sessions.
+//
+// A session is created and ended through raft: its id is the zxid of the
+// entry that created it, and its record (timeout, owner member, owner
+// incarnation) is replicated in the tree, in the digest, so it survives
+// restarts and replicas agree on it. A session lives on the member that
+// created it (its owner) and is served only there: its watches are that
+// member's, and its state follows that member's link to the quorum.
+//
+// Liveness and renewals. In-process, a session cannot outlive its member,
+// so a session is alive exactly while its owner member is: the leader renews
+// every session of a member whenever it hears from that member, which raft's
+// heartbeat responses and append acknowledgements do many times a second.
+// Renewals therefore cost no log entry and no extra frame: they ride on
+// raft's own traffic. The leader alone decides expiry, in its raft loop: a
+// session whose owner it has not heard from for the session's timeout is
+// expired by a close entry carrying Expire, which deletes its ephemerals at
+// one zxid on every replica. A new leader starts every session's clock
+// afresh, so a leader change expires no healthy session. The leader's own
+// sessions never expire: a leader cut off from the quorum steps down.
+//
+// A member that restarts finds sessions of its previous incarnation in the
+// tree (their nonce differs from its own); it proposes closing them, as
+// nothing can hold them any more. It does the same for sessions closed
+// locally while no leader was known.
+//
+// The client view follows ZooKeeper's client state machine: Connected while
+// the member knows a leader; Disconnected at once when it knows none (a
+// partitioned follower after its election timeout, a leader that lost the
+// quorum after check-quorum): writes and reads then fail with
+// ErrConnectionLoss. On healing the session is Connected again, or, if the
+// cluster expired it meanwhile, Expired when the member applies the expiry.
+
+// SessionState is a session's state as its client sees it.
+type SessionState int
+
+const (
+	// StateConnected: the serving member is part of a quorum with a leader.
+	StateConnected SessionState = iota + 1
+	// StateDisconnected: the serving member knows no leader; calls fail
+	// with ErrConnectionLoss until it does again.
+	StateDisconnected
+	// StateExpired: the cluster expired the session; its ephemerals are gone.
+	// Final.
+	StateExpired
+	// StateClosed: Close ended the session, or its member closed. Final.
+	StateClosed
+)
+
+func (s SessionState) String() string {
+	switch s {
+	case StateConnected:
+		return "Connected"
+	case StateDisconnected:
+		return "Disconnected"
+	case StateExpired:
+		return "Expired"
+	case StateClosed:
+		return "Closed"
+	}
+	return fmt.Sprintf("SessionState(%d)", int(s))
+}
+
+func (s SessionState) final() bool { return s == StateExpired || s == StateClosed }
+
+// SessionOptions configure NewSession.
+type SessionOptions struct {
+	// Timeout is the requested session timeout. It is clamped into
+	// [Config.MinSessionTimeout, Config.MaxSessionTimeout], as ZooKeeper
+	// negotiates it; zero asks for the minimum.
+	Timeout time.Duration
+	// WatchBuffer is the channel buffer of each persistent watch (AddWatch)
+	// and of the session-wide channel, in events. Default
+	// DefaultWatchBuffer. One-shot watches need few.
+	WatchBuffer int
+	// Events gives the session a session-wide channel (Session.Events)
+	// carrying every state change and, once per change however many of
+	// the session's watches fire for it, every watch event, in the order
+	// they were queued: zxid order, state changes in place.
+	Events bool
+}
+
+// Session is a ZooKeeper session served by one member: the tree operations
+// of Client, run as the session (ephemeral creates belong to it), plus
+// watches. A Session is safe for concurrent use.
+type Session struct {
+	// Client carries the tree operations, run as this session. Derived
+	// clients (WithAuth, Linearizable) stay bound to the session.
+	Client
+
+	id      int64
+	timeout time.Duration
+	buffer  int
+
+	// Guarded by the member's watchManager mu.
+	state         SessionState
+	watches       map[*Watch]struct{}
+	claimed       bool   // NewSession returned it
+	closedLocally bool   // Close gave up before the cluster ended it
+	seenTick      uint64 // loop tick it was first found unclaimed
+	events        chan Event
+	eventsDone    bool   // events overflowed or the session ended
+	lastSeq       uint64 // last triggered event queued on events
+}
+
+// NewSession creates a session on this member through raft and returns it
+// Connected. Its ephemerals die with it; its watches live on this member.
+// It fails with ErrConnectionLoss when no leader is known, and with an error
+// matching ErrIndeterminate when the outcome is unknown (a session created
+// that way is closed by the member soon after).
+func (n *Node) NewSession(ctx context.Context, opts SessionOptions) (*Session, error) {
+	if n.isClosed() {
+		return nil, ErrClosed
+	}
+	timeout := n.r.cfg.clampSessionTimeout(opts.Timeout)
+	r := request{Kind: reqCreateSession, Time: time.Now().UnixMilli(), Timeout: timeout.Milliseconds(), Owner: n.r.id, Nonce: n.nonce}
+	payload, err := encodeRequest(nil, &r)
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.propose(ctx, payload)
+	if err != nil {
+		return nil, connErr(err)
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	wm := n.watches
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	s := wm.sessions[res.Session]
+	if s == nil {
+		// Ended already (the member is closing).
+		return nil, fmt.Errorf("%w: session %#x ended before it was returned", ErrSessionClosed, res.Session)
+	}
+	s.Client = Client{n: n, session: s.id, sess: s}
+	s.timeout = timeout
+	s.buffer = opts.WatchBuffer
+	if s.buffer <= 0 {
+		s.buffer = DefaultWatchBuffer
+	}
+	if opts.Events {
+		s.events = make(chan Event, s.buffer+1)
+	}
+	s.claimed = true
+	return s, nil
+}
+
+// Events returns the session-wide event channel if SessionOptions.Events
+// was set, else nil. It is closed after the session's final state event,
+// or after a WatchOverflowed event if its consumer fell a whole buffer
+// behind (the session and its watches carry on).
+func (s *Session) Events() <-chan Event { return s.events }
+
+// connErr maps "no leader" to ErrConnectionLoss for session callers.
+func connErr(err error) error {
+	if errors.Is(err, ErrNoLeader) {
+		return fmt.Errorf("%w: %w", ErrConnectionLoss, err)
+	}
+	return err
+}
+
+// ID returns the session id: the zxid of the entry that created it.
+func (s *Session) ID() int64 { return s.id }
+
+// Timeout returns the negotiated session timeout.
+func (s *Session) Timeout() time.Duration { return s.timeout }
+
+// State returns the session's current state.
+func (s *Session) State() SessionState {
+	s.n.watches.mu.Lock()
+	defer s.n.watches.mu.Unlock()
+	return s.state
+}
+
+// usable returns the error a call on the session fails with, if any.
+func (s *Session) usable() error {
+	s.n.watches.mu.Lock()
+	defer s.n.watches.mu.Unlock()
+	return s.usableLocked()
+}
+
+func (s *Session) usableLocked() error {
+	if s.n.isClosed() {
+		return ErrClosed
+	}
+	switch s.state {
+	case StateDisconnected:
+		return fmt.Errorf("%w: member %d knows no leader", ErrConnectionLoss, s.n.r.id)
+	case StateExpired:
+		return fmt.Errorf("%w: session %#x", ErrSessionExpired, s.id)
+	case StateClosed:
+		return fmt.Errorf("%w: session %#x", ErrSessionClosed, s.id)
+	}
+	return nil
+}
+
+// Close ends the session through raft: its ephemerals are deleted at one
+// zxid, watchers told, and its watches end with a SessionStateChanged
+// event to StateClosed. Closing a closed session returns nil; an expired
+// one, ErrSessionExpired. If the cluster cannot be reached the session is
+// closed here anyway and the error returned; the member closes it in the
+// cluster once it can (or the leader expires it).
+func (s *Session) Close(ctx context.Context) error {
+	wm := s.n.watches
+	wm.mu.Lock()
+	switch s.state {
+	case StateClosed:
+		wm.mu.Unlock()
+		return nil
+	case StateExpired:
+		wm.mu.Unlock()
+		return fmt.Errorf("%w: session %#x", ErrSessionExpired, s.id)
+	}
+	wm.mu.Unlock()
+	r := request{Kind: reqCloseSession, Time: time.Now().UnixMilli(), Session: s.id}
+	payload, err := encodeRequest(nil, &r)
+	if err == nil {
+		var res *applyResult
+		res, err = s.n.propose(ctx, payload)
+		if err == nil && res.Err != nil && !errors.Is(res.Err, ErrSessionExpired) {
+			err = res.Err
+		}
+		err = connErr(err)
+	}
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	if !s.state.final() {
+		// The close did not apply here (yet): end it locally; the raft
+		// loop proposes the close again.
+		s.closedLocally = true
+		wm.setState(s, StateClosed, wm.applied)
+	}
+	return err
+}
+
+// Ephemerals returns the sorted paths of the session's ephemeral znodes
+// that start with prefix ("/" for all), as ZooKeeper's getEphemerals.
+func (s *Session) Ephemerals(ctx context.Context, prefix string) (paths []string, err error) {
+	err = s.read(ctx, func(t *tree) error {
+		paths, err = t.ephemerals(s.id, prefix)
+		return err
+	})
+	return paths, err
+}
+
+// GetW is Get that also sets a one-shot data watch on path, fired by its
+// next NodeDataChanged or NodeDeleted. No watch is set if Get fails.
+func (s *Session) GetW(ctx context.Context, path string) (data []byte, stat Stat, w *Watch, err error) {
+	w, err = s.watchRead(ctx, path, DataWatch, false, func(t *tree) error {
+		data, stat, err = t.get(path, s.auth)
+		return err
+	})
+	return data, stat, w, err
+}
+
+// ExistsW is Exists that also sets a one-shot data watch on path, fired by
+// its next NodeCreated, NodeDataChanged or NodeDeleted. The watch is set
+// whether or not path exists.
+func (s *Session) ExistsW(ctx context.Context, path string) (stat Stat, ok bool, w *Watch, err error) {
+	w, err = s.watchRead(ctx, path, DataWatch, true, func(t *tree) error {
+		stat, err = t.exists(path)
+		return err
+	})
+	if errors.Is(err, ErrNoNode) {
+		return Stat{}, false, w, nil
+	}
+	return stat, err == nil, w, err
+}
+
+// ChildrenW is Children that also sets a one-shot child watch on path,
+// fired by its next NodeChildrenChanged or NodeDeleted. No watch is set if
+// Children fails.
+func (s *Session) ChildrenW(ctx context.Context, path string) (names []string, stat Stat, w *Watch, err error) {
+	w, err = s.watchRead(ctx, path, ChildWatch, false, func(t *tree) error {
+		names, stat, err = t.children(path, s.auth)
+		return err
+	})
+	return names, stat, w, err
+}
+
+// AddWatch sets a persistent watch (kind PersistentWatch or
+// PersistentRecursive) on path, which need not exist, as ZooKeeper's
+// addWatch. It stays until removed, overflowed or the session ends.
+func (s *Session) AddWatch(ctx context.Context, path string, kind WatchKind) (*Watch, error) {
+	if kind != PersistentWatch && kind != PersistentRecursive {
+		return nil, fmt.Errorf("%w: AddWatch takes PersistentWatch or PersistentRecursive, not %v", ErrBadArguments, kind)
+	}
+	if err := validatePath(path, false); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	wm := s.n.watches
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	if err := s.usableLocked(); err != nil {
+		return nil, err
+	}
+	return wm.register(s, path, kind, s.buffer), nil
+}
+
+// RemoveWatches removes the session's watches of kind (AnyWatch: all
+// kinds) on path; each gets a WatchRemoved event and its channel closes.
+// It returns ErrNoWatcher if there were none.
+func (s *Session) RemoveWatches(ctx context.Context, path string, kind WatchKind) error {
+	if err := validatePath(path, false); err != nil {
+		return err
+	}
+	if kind < AnyWatch || kind > PersistentRecursive {
+		return fmt.Errorf("%w: unknown watch kind %d", ErrBadArguments, int(kind))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wm := s.n.watches
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	if err := s.usableLocked(); err != nil {
+		return err
+	}
+	var found []*Watch
+	for w := range s.watches {
+		if w.path == path && (kind == AnyWatch || w.kind == kind) {
+			found = append(found, w)
+		}
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("%w: %v on %s", ErrNoWatcher, kind, path)
+	}
+	slices.SortFunc(found, func(a, b *Watch) int { return int(a.kind) - int(b.kind) })
+	for _, w := range found {
+		ev := Event{Type: WatchRemoved, Path: path, Zxid: wm.applied, State: s.state}
+		wm.deliver(w, ev)
+		wm.deliverSession(s, ev)
+		wm.drop(w)
+	}
+	return nil
+}
+
+// RemoveAllWatches removes every watch of the session on path, as
+// RemoveWatches with AnyWatch.
+func (s *Session) RemoveAllWatches(ctx context.Context, path string) error {
+	return s.RemoveWatches(ctx, path, AnyWatch)
+}
