@@ -34,17 +34,22 @@ const (
 	crashEnvDir     = "KEEPER_CRASH_DIR"     // the child's data root
 	crashEnvSeed    = "KEEPER_CRASH_SEED"    // the child's seed
 	crashEnvMembers = "KEEPER_CRASH_MEMBERS" // cluster size in the child
+	crashEnvKeep    = "KEEPER_CRASH_KEEP"    // Config.KeepEntries in the child (0: default)
 	crashEnvIters   = "KEEPER_CRASH_ITERS"   // iterations per test (long runs)
 	crashEnvBase    = "KEEPER_CRASH_BASE"    // first seed (replay)
 	crashParent     = "/crash"
 	crashWriters    = 4 // concurrent writers in the child
 )
 
-// crashConfig speeds up elections; it applies in the child and on reopen.
-func crashConfig(root string) keepertest.Option {
+// crashConfig places members under root and speeds up elections; a small
+// keep makes WAL release marks (and the tree syncs before them) happen every
+// few writes, so kills land around them too. It applies in the child and on
+// reopen.
+func crashConfig(root string, keep uint64) keepertest.Option {
 	return keepertest.WithConfig(func(cfg *keeper.Config) {
 		cfg.Dir = filepath.Join(root, fmt.Sprintf("m%d", cfg.ID))
 		cfg.TickInterval = 10 * time.Millisecond
+		cfg.KeepEntries = keep
 	})
 }
 
@@ -63,7 +68,11 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bad %s: %v", crashEnvMembers, err)
 	}
-	c := keepertest.NewCluster(t, members, keepertest.WithSeed(seed), crashConfig(root))
+	keep, err := strconv.ParseUint(os.Getenv(crashEnvKeep), 10, 64)
+	if err != nil {
+		t.Fatalf("bad %s: %v", crashEnvKeep, err)
+	}
+	c := keepertest.NewCluster(t, members, keepertest.WithSeed(seed), crashConfig(root, keep))
 	ctx := context.Background()
 	for {
 		_, err := c.Leader().Create(ctx, crashParent, nil, keeper.Persistent)
@@ -135,7 +144,7 @@ type crashRun struct {
 // runCrashChild starts the child on root, waits until it has acknowledged
 // killAfter writes (plus a seeded sub-millisecond delay), kills it with
 // SIGKILL and returns every acknowledgement it printed before dying.
-func runCrashChild(t *testing.T, root string, members int, seed int64, killAfter int, jitter time.Duration) crashRun {
+func runCrashChild(t *testing.T, root string, members int, keep uint64, seed int64, killAfter int, jitter time.Duration) crashRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=2m")
 	cmd.Env = append(os.Environ(),
@@ -143,6 +152,7 @@ func runCrashChild(t *testing.T, root string, members int, seed int64, killAfter
 		crashEnvDir+"="+root,
 		crashEnvSeed+"="+strconv.FormatInt(seed, 10),
 		crashEnvMembers+"="+strconv.Itoa(members),
+		crashEnvKeep+"="+strconv.FormatUint(keep, 10),
 	)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -255,13 +265,32 @@ func crashBaseSeed(t *testing.T) int64 {
 }
 
 // TestCrashSIGKILLSingle kills a one-member cluster mid-write.
-func TestCrashSIGKILLSingle(t *testing.T) { testCrashSIGKILL(t, 1, crashIters(t, 6, 20)) }
+func TestCrashSIGKILLSingle(t *testing.T) { testCrashSIGKILL(t, 1, 0, crashIters(t, 6, 20)) }
 
 // TestCrashSIGKILLCluster kills a three-member cluster, all members in one
 // child process, mid-write: all three die together.
-func TestCrashSIGKILLCluster(t *testing.T) { testCrashSIGKILL(t, 3, crashIters(t, 5, 12)) }
+func TestCrashSIGKILLCluster(t *testing.T) { testCrashSIGKILL(t, 3, 0, crashIters(t, 5, 12)) }
 
-func testCrashSIGKILL(t *testing.T, members, iters int) {
+// TestCrashSIGKILLReleaseMark kills a one-member cluster whose KeepEntries
+// is 8, so the raft loop syncs the tree and writes a WAL release mark every
+// few writes and kills land around them. KNOWN BUG: reopen then often fails
+// with ErrCorrupt "tree applied index N is beyond the raft log (commit
+// N-k, last N)". The tree is synced durably (maybeRelease syncs Pebble)
+// after applying entries whose commit index went to the WAL only as a
+// HardState record that etcd's WAL neither flushes nor fsyncs (raft.MustSync
+// ignores commit changes), so SIGKILL loses that record from the WAL's
+// user-space buffer while the tree keeps the higher applied index. No
+// entry is missing (last index = applied); Open's check applied >
+// HardState.Commit refuses a state raft allows. About 1 run in 3 fails
+// (1 in 15 with KeepEntries 24; none seen in 400 runs with the default).
+func TestCrashSIGKILLReleaseMark(t *testing.T) {
+	if os.Getenv(envBugs) == "" {
+		t.Skipf("known bug: reopen after SIGKILL refuses a tree applied beyond the WAL's durable commit (set %s=1 to run)", envBugs)
+	}
+	testCrashSIGKILL(t, 1, 8, crashIters(t, 15, 30))
+}
+
+func testCrashSIGKILL(t *testing.T, members int, keep uint64, iters int) {
 	if os.Getenv(crashEnvChild) == "1" {
 		t.Skip("in the crash child")
 	}
@@ -271,7 +300,7 @@ func testCrashSIGKILL(t *testing.T, members, iters int) {
 	for i := range iters {
 		seed := base + int64(i)
 		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			total += crashIteration(t, members, seed)
+			total += crashIteration(t, members, keep, seed)
 		})
 		if !ok {
 			t.Fatalf("iteration %d failed; replay with %s=%d %s=1", i, crashEnvBase, seed, crashEnvIters)
@@ -282,17 +311,17 @@ func testCrashSIGKILL(t *testing.T, members, iters int) {
 
 // crashIteration runs, kills and checks one child; it returns how many
 // acknowledged writes it checked.
-func crashIteration(t *testing.T, members int, seed int64) int {
+func crashIteration(t *testing.T, members int, keep uint64, seed int64) int {
 	r := rand.New(rand.NewPCG(uint64(seed), 0xc7a5))
-	killAfter := r.IntN(150)
+	killAfter := r.IntN(250)
 	jitter := time.Duration(r.IntN(2000)) * time.Microsecond
 	root := t.TempDir()
-	run := runCrashChild(t, root, members, seed, killAfter, jitter)
+	run := runCrashChild(t, root, members, keep, seed, killAfter, jitter)
 	if len(run.errs) > 0 {
 		t.Fatalf("seed %d: child write failed: %v", seed, run.errs)
 	}
 
-	c := keepertest.NewCluster(t, members, keepertest.WithSeed(seed), crashConfig(root))
+	c := keepertest.NewCluster(t, members, keepertest.WithSeed(seed), crashConfig(root, keep))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	// A linearizable read on each member: every entry committed before the
@@ -350,6 +379,6 @@ func crashIteration(t *testing.T, members int, seed int64) int {
 	if len(names) < len(run.acks) {
 		t.Fatalf("seed %d: %d children, %d acknowledged", seed, len(names), len(run.acks))
 	}
-	t.Logf("kill after %d (+%v): %d acknowledged, %d present, applied %d", killAfter, jitter, len(run.acks), len(names), applied)
+	t.Logf("keep %d, kill after %d (+%v): %d acknowledged, %d present, applied %d", keep, killAfter, jitter, len(run.acks), len(names), applied)
 	return len(run.acks)
 }
