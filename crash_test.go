@@ -287,7 +287,7 @@ func TestCrashSIGKILLReleaseMark(t *testing.T) {
 	if os.Getenv(envBugs) == "" {
 		t.Skipf("known bug: reopen after SIGKILL refuses a tree applied beyond the WAL's durable commit (set %s=1 to run)", envBugs)
 	}
-	testCrashSIGKILL(t, 1, 8, crashIters(t, 15, 30))
+	testCrashSIGKILL(t, 1, 8, crashIters(t, 40, 100))
 }
 
 func testCrashSIGKILL(t *testing.T, members int, keep uint64, iters int) {
