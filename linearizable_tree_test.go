@@ -319,6 +319,9 @@ func linTreeRun(t *testing.T, members int, seed int64, dur time.Duration) (int, 
 	)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
+	// Registered after the cluster's cleanup, so it runs first: clients stop
+	// even when the run fails half-way.
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
 	const clients = 5
 	for client := range clients {
 		wg.Add(1)
