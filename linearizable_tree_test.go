@@ -298,9 +298,13 @@ func linTreeRun(t *testing.T, members int, seed int64, dur time.Duration) (int, 
 		_, err := c.Leader().Create(ctx, linParent, nil, keeper.Persistent)
 		return err
 	})
+	// Seeded network weather and client patience: short timeouts make
+	// more calls of unknown outcome.
+	drop := []float64{0, 0.02, 0.1}[rng.IntN(3)]
+	timeout := []time.Duration{100 * time.Millisecond, 500 * time.Millisecond}[rng.IntN(2)]
 	net := c.Network()
-	net.DropAll(0.02)
-	net.Delay(0, time.Millisecond)
+	net.DropAll(drop)
+	net.Delay(0, time.Duration(rng.IntN(3))*time.Millisecond)
 	if s := os.Getenv(linEnvDup); s != "" {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -357,7 +361,7 @@ func linTreeRun(t *testing.T, members int, seed int64, dur time.Duration) (int, 
 				if in.kind == linDelete || in.kind == linGet {
 					in.value = ""
 				}
-				cctx, ccancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				cctx, ccancel := context.WithTimeout(ctx, timeout)
 				call := now()
 				out, err := linCall(cctx, n, in)
 				ret := now()
@@ -427,6 +431,7 @@ func linTreeRun(t *testing.T, members int, seed int64, dur time.Duration) (int, 
 		}
 	}
 	c.Heal()
+	net.DropAll(0)
 	for _, id := range killed {
 		c.Restart(id)
 	}
@@ -436,7 +441,6 @@ func linTreeRun(t *testing.T, members int, seed int64, dur time.Duration) (int, 
 	time.Sleep(200 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
-	net.DropAll(0)
 	c.WaitLeader()
 	applied := c.WaitConverged()
 
@@ -460,7 +464,7 @@ func linTreeRun(t *testing.T, members int, seed int64, dur time.Duration) (int, 
 	case porcupine.Unknown:
 		t.Logf("seed %d: porcupine timed out on %d operations (%d unknown): inconclusive", seed, len(history), unknown)
 	}
-	t.Logf("%d operations (%d unknown outcome), applied %d, faults: %v", len(history), unknown, applied, events)
+	t.Logf("%d operations (%d unknown outcome), applied %d, drop %v, timeout %v, faults: %v", len(history), unknown, applied, drop, timeout, events)
 	return len(history), unknown
 }
 
