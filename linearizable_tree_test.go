@@ -33,7 +33,6 @@ const (
 	linEnvRuns = "KEEPER_LIN_RUNS" // seeded runs per test (long runs)
 	linEnvSeed = "KEEPER_LIN_SEED" // first seed (replay)
 	linEnvDup  = "KEEPER_LIN_DUP"  // fraction of frames duplicated (off by default: see TestDuplicateProposalAppliedOnce)
-	envBugs    = "KEEPER_KNOWN_BUGS"
 	linParent  = "/lin"
 	linKeys    = 3
 )
@@ -488,9 +487,6 @@ func linLeader(c *keepertest.Cluster) uint64 {
 // envelope's (member, seq). A Set through a follower returns version v while
 // the tree holds v+1; a sequential create makes two znodes.
 func TestDuplicateProposalAppliedOnce(t *testing.T) {
-	if os.Getenv(envBugs) == "" {
-		t.Skipf("known bug: a duplicated forwarded proposal is applied twice (set %s=1 to run)", envBugs)
-	}
 	c := keepertest.NewCluster(t, 3, keepertest.WithSeed(1))
 	ctx := ctxFor(t, 20*time.Second)
 	leader := c.Leader()

@@ -16,6 +16,7 @@ import (
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Role is a member's raft role.
@@ -220,8 +221,19 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			return nil, fmt.Errorf("keeper: restore raft log: %w", err)
 		}
 		last, _ := ms.LastIndex()
-		if applied > hs.GetCommit() || applied > last {
+		if applied > last {
 			return nil, fmt.Errorf("%w: tree applied index %d is beyond the raft log (commit %d, last %d)", ErrCorrupt, applied, hs.GetCommit(), last)
+		}
+		if applied > hs.GetCommit() {
+			// Only committed entries are applied, and a hard state that
+			// merely advances the commit index is not fsynced (raft does
+			// not require it): after a crash the tree may be ahead of the
+			// logged commit index. What the tree applied was committed.
+			hs = proto.Clone(hs).(*raftpb.HardState)
+			hs.Commit = new(applied)
+			if err := ms.SetHardState(hs); err != nil {
+				return nil, fmt.Errorf("keeper: restore hard state: %w", err)
+			}
 		}
 		if m := sm.membership(); m != nil {
 			cs, err := decodeMembership(m)
@@ -308,6 +320,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		conf:      ms.cs,
 		members:   membersOf(ms.cs),
 	}
+	r.seq.Store(rand.Uint64() >> 1)
 	if wal != nil && !bootstrap {
 		// The tree is durable at least up to the mark the WAL reopened at.
 		r.releasedTo, _ = ms.FirstIndex()
@@ -469,10 +482,11 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
-// crash stops the member as a killed process would: the loop stops after
-// its current step, nothing more is synced or written, handles are dropped.
-// The WAL's own close still flushes its file, which a process crash would
-// leave in the page cache all the same.
+// crash stops the member almost as a killed process would: the loop stops
+// after its current step, nothing more is synced, handles are dropped. It is
+// gentler than a real kill in one way: closing the WAL flushes its user-space
+// write buffer, which SIGKILL loses (the child-process tests in crash_test.go
+// cover that case).
 func (n *Node) crash() {
 	n.closeMu.Lock()
 	defer n.closeMu.Unlock()

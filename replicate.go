@@ -249,7 +249,8 @@ type replica struct {
 	donec chan struct{}
 	stop  sync.Once
 
-	seq      atomic.Uint64
+	seq      atomic.Uint64 // starts at a random point per Open; see dedup.go
+	seen     proposalSeen  // loop-owned; see dedup.go
 	readSeq  atomic.Uint64
 	status   atomic.Pointer[Status]
 	leaderMu sync.Mutex
@@ -390,6 +391,9 @@ func (r *replica) step(m *raftpb.Message) {
 		return
 	}
 	r.heardFrom(m.GetFrom())
+	if m.GetType() == raftpb.MsgProp && !r.filterProposal(m) {
+		return
+	}
 	if err := r.rn.Step(m); err != nil {
 		r.log.Debug("raft step", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
 	}

@@ -1,0 +1,84 @@
+package keeper
+
+import "go.etcd.io/raft/v3/raftpb"
+
+// The Transport may duplicate frames, so a proposal a follower forwards to
+// the leader (a raft MsgProp) can arrive twice; raft would append it twice
+// and the write would apply twice. Two rules stop that before an entry
+// enters the log:
+//
+//   - only the leader accepts proposals from other members; a follower drops
+//     them instead of relaying them (a member forwards only its own), so a
+//     duplicate can only reach the member the original went to;
+//   - the leader remembers the (member, sequence) of recent proposals it
+//     received from other members and drops entries it has seen. The memory
+//     lives as long as the process, across terms, because the original and
+//     its duplicate both go to the same member.
+//
+// Each Open starts its sequence numbers at a random point (replica.seq), so
+// proposals of different incarnations of one member do not collide.
+
+// dedupWindow is how many recent proposals per member the leader remembers.
+// A duplicate delayed past that many later proposals from the same member
+// would be appended again; the transports deliver far sooner.
+const dedupWindow = 1 << 14
+
+// proposalSeen remembers recent forwarded proposals per member.
+type proposalSeen struct {
+	members map[uint64]*seenRing
+}
+
+// seenRing is one member's recent sequence numbers: a set and the FIFO that
+// evicts from it.
+type seenRing struct {
+	set  map[uint64]struct{}
+	ring []uint64
+	next int
+}
+
+// fresh reports whether (member, seq) was not seen before, and records it.
+func (p *proposalSeen) fresh(member, seq uint64) bool {
+	if p.members == nil {
+		p.members = make(map[uint64]*seenRing)
+	}
+	r := p.members[member]
+	if r == nil {
+		r = &seenRing{set: make(map[uint64]struct{})}
+		p.members[member] = r
+	}
+	if _, ok := r.set[seq]; ok {
+		return false
+	}
+	if len(r.ring) < dedupWindow {
+		r.ring = append(r.ring, seq)
+	} else {
+		delete(r.set, r.ring[r.next])
+		r.ring[r.next] = seq
+		r.next = (r.next + 1) % dedupWindow
+	}
+	r.set[seq] = struct{}{}
+	return true
+}
+
+// filterProposal applies the two rules to a MsgProp received from another
+// member; it reports whether anything is left to step.
+func (r *replica) filterProposal(m *raftpb.Message) bool {
+	if m.GetFrom() == r.id {
+		return true
+	}
+	if r.lead != r.id {
+		return false
+	}
+	kept := m.Entries[:0]
+	for _, e := range m.Entries {
+		if e.GetType() == raftpb.EntryNormal && len(e.Data) > 0 {
+			member, seq, _, err := decodeEnvelope(e.Data)
+			if err != nil || member != m.GetFrom() || !r.seen.fresh(member, seq) {
+				continue
+			}
+		}
+		kept = append(kept, e)
+	}
+	m.Entries = kept
+	return len(kept) > 0
+}
