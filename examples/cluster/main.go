@@ -209,7 +209,46 @@ func run() error {
 	fmt.Printf("   /app = %q, %d children %v\n", data, stat.NumChildren, kids)
 	a.figures(ctx)
 
-	fmt.Println("4. Back up from a follower while writes go on")
+	fmt.Println("4. Sessions and watches: the leader's session takes a lock, another member watches it")
+	holder, err := l.NewSession(ctx, keeper.SessionOptions{Timeout: 4 * time.Second})
+	if err != nil {
+		return err
+	}
+	lock, err := holder.Create(ctx, "/app/lock", []byte(fmt.Sprintf("member %d", l.ID())), keeper.Ephemeral)
+	if err != nil {
+		return err
+	}
+	var watcherNode *keeper.Node
+	for _, id := range peers {
+		if id != l.ID() {
+			watcherNode = a.nodes[id]
+		}
+	}
+	watcher, err := watcherNode.NewSession(ctx, keeper.SessionOptions{Timeout: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	if err := watcherNode.Sync(ctx, "/"); err != nil {
+		return err
+	}
+	_, held, lockWatch, err := watcher.ExistsW(ctx, lock)
+	if err != nil {
+		return err
+	}
+	all, err := watcher.AddWatch(ctx, "/app", keeper.PersistentRecursive)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   session %d on member %d holds %s (ephemeral: it dies with the session); member %d's session watches it (held: %v)\n",
+		holder.ID(), l.ID(), lock, watcherNode.ID(), held)
+	if _, err := a.nodes[1].Set(ctx, "/app", []byte("config v3"), keeper.AnyVersion); err != nil {
+		return err
+	}
+	if ev, ok := recv(ctx, all); ok {
+		fmt.Printf("   the recursive watch on /app saw %s %s at zxid %d\n", ev.Type, ev.Path, ev.Zxid)
+	}
+
+	fmt.Println("5. Back up from a follower while writes go on")
 	var follower *keeper.Node
 	for _, id := range peers {
 		if id != l.ID() {
@@ -255,7 +294,7 @@ func run() error {
 	}
 	fmt.Printf("   verified: every checksum holds, recomputed digest %016x\n", v.Digest)
 
-	fmt.Println("5. Stop the leader (to the others it is simply gone)")
+	fmt.Println("6. Stop the leader (to the others it is simply gone)")
 	old := l.ID()
 	killed := time.Now()
 	if err := l.Close(); err != nil {
@@ -277,8 +316,21 @@ func run() error {
 	fmt.Printf("   member %d took over in term %d; the next write was acknowledged %v after the kill\n",
 		l.ID(), l.Status().Term, time.Since(killed).Round(time.Millisecond))
 	a.figures(ctx)
+	fmt.Printf("   the old leader's session is gone with it: the new leader expires it after its %v timeout...\n", holder.Timeout())
+	for {
+		ev, ok := recv(ctx, lockWatch)
+		if !ok {
+			return fmt.Errorf("the lock watch ended without an event")
+		}
+		if ev.Type == keeper.NodeDeleted {
+			fmt.Printf("   member %d's watch fired: %s %s at zxid %d, %v after the kill; the lock is free\n",
+				watcherNode.ID(), ev.Type, ev.Path, ev.Zxid, time.Since(killed).Round(100*time.Millisecond))
+			break
+		}
+	}
+	watcher.Close(ctx)
 
-	fmt.Printf("6. Restart member %d from its data dir: it catches up\n", old)
+	fmt.Printf("7. Restart member %d from its data dir: it catches up\n", old)
 	if err := a.open(ctx, old); err != nil {
 		return err
 	}
@@ -290,7 +342,7 @@ func run() error {
 	}
 	a.figures(ctx)
 
-	fmt.Println("7. Restore the backup into a brand-new 3-member cluster")
+	fmt.Println("8. Restore the backup into a brand-new 3-member cluster")
 	bdirs := map[uint64]string{}
 	for _, id := range peers {
 		bdirs[id] = filepath.Join(base, "b", fmt.Sprint(id))
@@ -324,4 +376,14 @@ func run() error {
 	b.figures(ctx)
 	fmt.Println("done")
 	return nil
+}
+
+// recv waits for the next event of w, or ctx's end.
+func recv(ctx context.Context, w *keeper.Watch) (keeper.Event, bool) {
+	select {
+	case ev, ok := <-w.Events():
+		return ev, ok
+	case <-ctx.Done():
+		return keeper.Event{}, false
+	}
 }
