@@ -3,7 +3,7 @@ package storage
 import "encoding/binary"
 
 // Key layout of the tree database. Every key starts with one byte naming its
-// family; docs/TREE.md explains the choice.
+// family; docs/DESIGN.md ("The tree") explains the choice.
 //
 //	'n' parent 0x00 name   a znode, value = encoded Stat, mode, TTL, ACL, data.
 //	                       parent is the parent's path ("" for children of "/");
