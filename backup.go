@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/storage"
 )
 
 // Backup writes a consistent copy of the whole tree to w while the member
@@ -39,6 +41,38 @@ func (n *Node) Backup(ctx context.Context, w io.Writer, opts BackupOptions) (Bac
 		return err
 	})
 	return info, err
+}
+
+// BackupDir writes a backup of the data dir of a stopped member, offline,
+// as etcdutl does with a stopped member's files: the tree as that member
+// applied it (entries it logged but had not applied yet are not included;
+// opening the member once applies them). The dir is locked meanwhile, so a
+// running Node on it makes BackupDir fail with ErrLocked. The stream is the
+// same as Node.Backup's.
+func BackupDir(ctx context.Context, dir string, w io.Writer, opts BackupOptions) (BackupInfo, error) {
+	lock, err := lockDir(filepath.Join(dir, lockFile))
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	defer unlockDir(lock)
+	id, ok, err := storage.PeekClusterID(dir)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	if !ok {
+		return BackupInfo{}, fmt.Errorf("keeper: backup: %s holds no member data: %w", dir, ErrBadArguments)
+	}
+	st, err := storage.Open(dir, storage.Options{ClusterID: id})
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	defer st.Close()
+	t, err := openTree(st)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	// Member 0 in the header marks an offline backup.
+	return t.writeStream(ctx, w, streamHeaderInfo{Kind: stream.KindBackup, Time: time.Now()}, opts, nil)
 }
 
 // Restore seeds the data dir of one member of a new cluster from a backup
