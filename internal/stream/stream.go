@@ -9,8 +9,9 @@
 //
 // # Guarantees
 //
-//   - Memory is flat: a Writer or Reader holds about two chunks (ChunkSize, or the
-//     largest record when that is bigger), never the whole stream.
+//   - Memory is flat: a Reader holds about two chunks (ChunkSize, or the largest
+//     record when that is bigger), a compressing Writer about three, never the
+//     whole stream.
 //   - Damage of any kind — truncation at any byte, a flipped bit, reordered or
 //     duplicated chunks, foreign bytes — is reported as an error matching
 //     ErrCorrupt, never a panic, and no length read from the stream makes the

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/bits"
 	"slices"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -17,7 +18,7 @@ import (
 // compressed with zstd, in plaintext.
 type WriterOptions struct {
 	// ChunkSize is the uncompressed size at which the Writer cuts a chunk. A
-	// Writer holds about two chunks in memory, and a Reader the same. Zero means
+	// compressing Writer holds about three chunks in memory, a Reader two. Zero means
 	// DefaultChunkSize; at most MaxChunkSize.
 	ChunkSize int
 	// NoCompression turns zstd compression off. By default every chunk is
@@ -42,14 +43,30 @@ type Writer struct {
 	out []byte // the chunk being written, reused
 
 	seq     uint64
-	n       int64
+	n       atomic.Int64
 	crc     uint32 // CRC32C of every byte written so far
 	records uint64
 	counts  [256]uint64
 	scratch [12]byte // header CRC and chunk sequence number
 
-	err    error // sticky: the first write error
+	err    error // sticky: the first write error (the worker's, once it runs)
 	closed bool
+
+	// When compressing, a worker goroutine compresses, seals and writes each
+	// full chunk while the caller packs the next one: the two cores a backup
+	// has are both busy. The Writer owns the worker; Close and Abort stop it.
+	// Chunks stay in order; at most two raw chunks exist at a time.
+	jobs    chan chunkJob // nil when not pipelined
+	free    chan []byte   // raw buffers the worker is done with
+	done    chan struct{} // closed when the worker has stopped
+	failed  atomic.Bool   // set by the worker after w.err is set
+	running bool          // the worker is started and not yet stopped
+}
+
+// chunkJob is one chunk handed to the worker.
+type chunkJob struct {
+	flags uint8
+	raw   []byte
 }
 
 var errWriterClosed = errors.New("keeper: stream writer closed")
@@ -127,7 +144,57 @@ func NewWriter(w io.Writer, h Header, o WriterOptions) (*Writer, error) {
 		sw.release()
 		return nil, err
 	}
+	if sw.enc != nil {
+		sw.jobs = make(chan chunkJob)
+		sw.free = make(chan []byte, 1)
+		sw.free <- nil
+		sw.done = make(chan struct{})
+		sw.running = true
+		go sw.work()
+	}
 	return sw, nil
+}
+
+// work writes the chunks handed to it, in order, until jobs is closed.
+// After a failure it only hands buffers back.
+func (w *Writer) work() {
+	defer close(w.done)
+	for j := range w.jobs {
+		if !w.failed.Load() {
+			if err := w.writeChunk(j.flags, j.raw); err != nil {
+				w.failed.Store(true)
+			}
+		}
+		w.free <- j.raw[:0]
+	}
+}
+
+// flush writes w.raw as a chunk with flags (through the worker when there
+// is one) and leaves w.raw empty.
+func (w *Writer) flush(flags uint8) error {
+	if !w.running {
+		err := w.writeChunk(flags, w.raw)
+		w.raw = w.raw[:0]
+		return err
+	}
+	if w.failed.Load() {
+		return w.err
+	}
+	w.jobs <- chunkJob{flags: flags, raw: w.raw}
+	w.raw = <-w.free
+	return nil
+}
+
+// stop ends the worker, waiting until it wrote what it was given, and
+// reports its error.
+func (w *Writer) stop() error {
+	if !w.running {
+		return w.err
+	}
+	w.running = false
+	close(w.jobs)
+	<-w.done
+	return w.err
 }
 
 // windowFor returns the zstd window for chunks of size n: the power of two at or
@@ -143,7 +210,7 @@ func windowFor(n int) int {
 // MaxRecordSize bytes. Once the underlying io.Writer fails, WriteRecord returns
 // that error, wrapped, on every call.
 func (w *Writer) WriteRecord(kind uint8, payload []byte) error {
-	if w.err != nil {
+	if w.failed.Load() || (!w.running && w.err != nil) {
 		return w.err
 	}
 	if w.closed {
@@ -154,10 +221,9 @@ func (w *Writer) WriteRecord(kind uint8, payload []byte) error {
 	}
 	need := 1 + uvarintLen(uint64(len(payload))) + len(payload)
 	if len(w.raw) > 0 && len(w.raw)+need > w.chunkSize {
-		if err := w.writeChunk(0, w.raw); err != nil {
+		if err := w.flush(0); err != nil {
 			return err
 		}
-		w.raw = w.raw[:0]
 	}
 	w.raw = append(w.raw, kind)
 	w.raw = binary.AppendUvarint(w.raw, uint64(len(payload)))
@@ -165,10 +231,9 @@ func (w *Writer) WriteRecord(kind uint8, payload []byte) error {
 	w.records++
 	w.counts[kind]++
 	if len(w.raw) >= w.chunkSize {
-		if err := w.writeChunk(0, w.raw); err != nil {
+		if err := w.flush(0); err != nil {
 			return err
 		}
-		w.raw = w.raw[:0]
 	}
 	return nil
 }
@@ -186,14 +251,19 @@ func (w *Writer) Close(f Footer) error {
 	}
 	w.closed = true
 	defer w.release()
-	if w.err != nil {
+	if w.failed.Load() || (!w.running && w.err != nil) {
+		w.stop()
 		return w.err
 	}
 	if len(w.raw) > 0 {
-		if err := w.writeChunk(0, w.raw); err != nil {
+		if err := w.flush(0); err != nil {
+			w.stop()
 			return err
 		}
-		w.raw = w.raw[:0]
+	}
+	// The footer is written by this goroutine once the worker is done.
+	if err := w.stop(); err != nil {
+		return err
 	}
 	foot := binary.LittleEndian.AppendUint64(w.raw[:0], w.records)
 	foot = binary.LittleEndian.AppendUint64(foot, f.Digest)
@@ -224,11 +294,12 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.closed = true
+	w.stop()
 	w.release()
 }
 
 // Bytes returns the number of bytes written to the underlying io.Writer so far.
-func (w *Writer) Bytes() int64 { return w.n }
+func (w *Writer) Bytes() int64 { return w.n.Load() }
 
 // release frees the compressor. The zstd encoder runs no goroutines with
 // concurrency 1, but Close is its documented end of life.
@@ -275,7 +346,7 @@ func (w *Writer) writeChunk(flags uint8, raw []byte) error {
 func (w *Writer) write(p []byte) error {
 	n, err := w.w.Write(p)
 	if n > 0 {
-		w.n += int64(n)
+		w.n.Add(int64(n))
 		w.crc = crc32.Update(w.crc, castagnoli, p[:n])
 	}
 	if err == nil && n < len(p) {
