@@ -241,3 +241,36 @@ func TestClosedAndLocked(t *testing.T) {
 		t.Fatalf("after reopen: %q %v", data, err)
 	}
 }
+
+// The host names a super user (Config.SuperDigest, as ZooKeeper's
+// superDigest); a Client with that user's identity passes every ACL, and no
+// caller can claim the super scheme directly.
+func TestSuperDigest(t *testing.T) {
+	super := keeper.DigestACL(keeper.PermAll, "admin", "s3cret").ID
+	c := keepertest.NewCluster(t, 1, keepertest.WithConfig(func(cfg *keeper.Config) { cfg.SuperDigest = super }))
+	ctx := ctxFor(t, 10*time.Second)
+	n := c.Leader()
+	alice := n.WithAuth(keeper.DigestIdentity("alice", "pw"))
+	if _, err := alice.Create(ctx, "/private", []byte("a"), keeper.Persistent, keeper.WithACL(keeper.DigestACL(keeper.PermAll, "alice", "pw"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.Get(ctx, "/private"); !errors.Is(err, keeper.ErrNoAuth) {
+		t.Fatalf("anonymous read of alice's node: %v", err)
+	}
+	if _, _, err := n.WithAuth(keeper.Identity{Scheme: "super"}).Get(ctx, "/private"); !errors.Is(err, keeper.ErrNoAuth) {
+		t.Fatalf("a claimed super scheme was honoured: %v", err)
+	}
+	if _, _, err := n.WithAuth(keeper.DigestIdentity("admin", "wrong")).Get(ctx, "/private"); !errors.Is(err, keeper.ErrNoAuth) {
+		t.Fatalf("a wrong super password was honoured: %v", err)
+	}
+	admin := n.WithAuth(keeper.DigestIdentity("admin", "s3cret"))
+	if data, _, err := admin.Get(ctx, "/private"); err != nil || string(data) != "a" {
+		t.Fatalf("super read: %q %v", data, err)
+	}
+	if err := admin.Delete(ctx, "/private", keeper.AnyVersion); err != nil {
+		t.Fatalf("super delete: %v", err)
+	}
+	if _, err := n.WithAuth(keeper.Identity{Scheme: "kerberos", ID: "x"}).Create(ctx, "/k", nil, keeper.Persistent); !errors.Is(err, keeper.ErrBadArguments) {
+		t.Fatalf("unknown auth scheme: %v", err)
+	}
+}
