@@ -4,13 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/leakcheck"
 	"github.com/keeper-go/keeper/transport"
 )
 
@@ -58,7 +57,7 @@ func newTestCluster(t testing.TB, n int, cfg func(*Config)) *testCluster {
 // member's crash-test hook; it learns which member calls it.
 func newTestClusterWithHooks(t testing.TB, n int, cfg func(*Config), hook func(id uint64, p hookPoint)) *testCluster {
 	t.Helper()
-	leak := goroutineCheck(t)
+	leak := leakcheck.Start(t)
 	seed := testSeed(t)
 	c := &testCluster{
 		t:     t,
@@ -231,60 +230,6 @@ func (c *testCluster) waitConverged(min uint64) uint64 {
 		}
 	}
 	return applied
-}
-
-// goroutineCheck returns a func that fails t if goroutines started by this
-// module outlive the test, waiting up to a deadline for them to end.
-func goroutineCheck(t testing.TB) func() {
-	var before []string
-	for _, g := range ourGoroutines() {
-		before = append(before, goroutineID(g))
-	}
-	return func() {
-		var extra []string
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			extra = extra[:0]
-			for _, g := range ourGoroutines() {
-				if !slices.Contains(before, goroutineID(g)) {
-					extra = append(extra, g)
-				}
-			}
-			if len(extra) == 0 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		if len(extra) > 0 {
-			t.Errorf("%d goroutines leaked:\n%s", len(extra), strings.Join(extra, "\n\n"))
-		}
-	}
-}
-
-// ourGoroutines returns the stacks of goroutines created by this module.
-func ourGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var gs []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by github.com/keeper-go/keeper") {
-			gs = append(gs, g)
-		}
-	}
-	return gs
-}
-
-// goroutineID returns "goroutine N" from a stack's first line.
-func goroutineID(stack string) string {
-	line, _, _ := strings.Cut(stack, " [")
-	return line
 }
 
 // payload returns a distinct payload for a test write.

@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/keeper-go/keeper"
 	"github.com/keeper-go/keeper/internal/crashtest"
+	"github.com/keeper-go/keeper/internal/leakcheck"
 	"github.com/keeper-go/keeper/transport"
 )
 
@@ -80,7 +80,7 @@ func NewCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	if o.seed == 0 {
 		o.seed = defaultSeed()
 	}
-	leaks := goroutineCheck(t)
+	leaks := leakcheck.Start(t, "github.com/keeper-go/keeper/keepertest")
 	c := &Cluster{
 		t:     t,
 		seed:  o.seed,
@@ -317,61 +317,6 @@ func (c *Cluster) shutdown() {
 	c.mu.Lock()
 	clear(c.nodes)
 	c.mu.Unlock()
-}
-
-// goroutineCheck returns a func that fails t if goroutines started by
-// keeper's packages outlive the cluster, after waiting a while for them.
-func goroutineCheck(t testing.TB) func() {
-	before := make(map[string]bool)
-	for _, g := range keeperGoroutines() {
-		before[goroutineID(g)] = true
-	}
-	return func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			var extra []string
-			for _, g := range keeperGoroutines() {
-				if !before[goroutineID(g)] {
-					extra = append(extra, g)
-				}
-			}
-			if len(extra) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("keepertest: %d goroutines leaked:\n%s", len(extra), strings.Join(extra, "\n\n"))
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-}
-
-// keeperGoroutines returns the stacks of goroutines started by keeper's
-// packages other than this one.
-func keeperGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var gs []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by github.com/keeper-go/keeper") &&
-			!strings.Contains(g, "created by github.com/keeper-go/keeper/keepertest") {
-			gs = append(gs, g)
-		}
-	}
-	return gs
-}
-
-func goroutineID(stack string) string {
-	line, _, _ := strings.Cut(stack, " [")
-	return line
 }
 
 // String describes the cluster for logs.
