@@ -233,14 +233,7 @@ func (c *Cluster) agreedLeader() *keeper.Node {
 // Stop closes member id gracefully.
 func (c *Cluster) Stop(id uint64) {
 	c.t.Helper()
-	c.mu.Lock()
-	n := c.nodes[id]
-	delete(c.nodes, id)
-	c.mu.Unlock()
-	if n == nil {
-		c.t.Fatalf("keepertest: member %d is not running", id)
-	}
-	if err := n.Close(); err != nil {
+	if err := c.take(id).Close(); err != nil {
 		c.t.Fatalf("keepertest: close member %d: %v", id, err)
 	}
 }
@@ -249,6 +242,12 @@ func (c *Cluster) Stop(id uint64) {
 // nothing more is synced, so Restart replays its WAL.
 func (c *Cluster) Kill(id uint64) {
 	c.t.Helper()
+	c.take(id).Crash(crashtest.New())
+}
+
+// take removes running member id from the cluster and returns it.
+func (c *Cluster) take(id uint64) *keeper.Node {
+	c.t.Helper()
 	c.mu.Lock()
 	n := c.nodes[id]
 	delete(c.nodes, id)
@@ -256,7 +255,7 @@ func (c *Cluster) Kill(id uint64) {
 	if n == nil {
 		c.t.Fatalf("keepertest: member %d is not running", id)
 	}
-	n.Crash(crashtest.New())
+	return n
 }
 
 // Restart opens a stopped or killed member again from its data dir.
