@@ -116,7 +116,7 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 			t.close()
 		}
 	}()
-	old, err := catchUpOffline(dir, t, opts.ID, oldCluster)
+	tail, old, err := readTail(dir, t, opts.ID, oldCluster)
 	if err != nil {
 		return RecoverInfo{}, err
 	}
@@ -134,6 +134,13 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 	}
 	if alive > len(old.GetVoters())/2 && !opts.Force {
 		return RecoverInfo{}, fmt.Errorf("%w: %d of the old voters %v are among the members", ErrQuorumIntact, alive, old.GetVoters())
+	}
+	// From here on the member's dir is no longer fit for its old cluster:
+	// its tree may hold entries that cluster never committed.
+	if len(tail) > 0 {
+		if _, err := t.apply(tail); err != nil {
+			return RecoverInfo{}, fmt.Errorf("keeper: recover: apply entries %d..%d: %w", tail[0].Index, tail[len(tail)-1].Index, err)
+		}
 	}
 	if err := t.sync(); err != nil {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
@@ -188,28 +195,29 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 	return info, nil
 }
 
-// catchUpOffline applies to t every entry of the raft log in dir after t's
-// applied index, committed or not, and returns the membership after them.
-func catchUpOffline(dir string, t *tree, id, clusterID uint64) (*raftpb.ConfState, error) {
+// readTail reads every entry of the raft log in dir after t's applied
+// index, committed or not, converted for t.apply, and the membership after
+// them. It changes nothing.
+func readTail(dir string, t *tree, id, clusterID uint64) ([]committed, *raftpb.ConfState, error) {
 	wal, rep, err := storage.OpenLog(dir, t.applied())
 	if err != nil {
 		if errors.Is(err, storage.ErrCorruptLog) {
-			return nil, fmt.Errorf("%w: recover: %w", ErrCorrupt, err)
+			return nil, nil, fmt.Errorf("%w: recover: %w", ErrCorrupt, err)
 		}
-		return nil, fmt.Errorf("keeper: recover: open raft log: %w", err)
+		return nil, nil, fmt.Errorf("keeper: recover: open raft log: %w", err)
 	}
 	defer wal.Close()
 	gotCluster, gotID, initial, err := decodeLogMeta(rep.Metadata)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if gotCluster != clusterID || gotID != id {
-		return nil, fmt.Errorf("%w: raft log of member %d of cluster %x, asked to recover member %d", ErrWrongCluster, gotID, gotCluster, id)
+		return nil, nil, fmt.Errorf("%w: raft log of member %d of cluster %x, asked to recover member %d", ErrWrongCluster, gotID, gotCluster, id)
 	}
 	cs := &raftpb.ConfState{Voters: initial}
 	if m := t.membership(); m != nil {
 		if cs, err = decodeMembership(m); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// A throwaway raft node computes the memberships the conf entries make.
@@ -218,14 +226,14 @@ func catchUpOffline(dir string, t *tree, id, clusterID uint64) (*raftpb.ConfStat
 	if err := ms.ApplySnapshot(&raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
 		Index: new(max(applied, 1)), Term: new(uint64(1)), ConfState: proto.Clone(cs).(*raftpb.ConfState),
 	}}); err != nil {
-		return nil, fmt.Errorf("keeper: recover: %w", err)
+		return nil, nil, fmt.Errorf("keeper: recover: %w", err)
 	}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID: id, ElectionTick: 10, HeartbeatTick: 1, Storage: ms, Applied: max(applied, 1),
 		MaxSizePerMsg: 1, MaxInflightMsgs: 1, Logger: raftLogger{slog.New(slog.DiscardHandler)},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("keeper: recover: %w", err)
+		return nil, nil, fmt.Errorf("keeper: recover: %w", err)
 	}
 	var group []committed
 	for _, e := range rep.Entries {
@@ -238,35 +246,30 @@ func catchUpOffline(dir string, t *tree, id, clusterID uint64) (*raftpb.ConfStat
 			if len(e.GetData()) > 0 && !isCheckEntry(e.GetData()) {
 				_, _, payload, err := decodeEnvelope(e.GetData())
 				if err != nil {
-					return nil, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+					return nil, nil, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 				}
 				c.Kind, c.Data = entryOp, payload
 			}
 		case raftpb.EntryConfChange:
 			var cc raftpb.ConfChange
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return nil, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
+				return nil, nil, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
 			}
 			cs = rn.ApplyConfChange(&cc)
 			c.Kind, c.Data = entryConf, encodeMembership(cs)
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return nil, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
+				return nil, nil, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
 			}
 			cs = rn.ApplyConfChange(&cc)
 			c.Kind, c.Data = entryConf, encodeMembership(cs)
 		default:
-			return nil, fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
+			return nil, nil, fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
 		}
 		group = append(group, c)
 	}
-	if len(group) > 0 {
-		if _, err := t.apply(group); err != nil {
-			return nil, fmt.Errorf("keeper: recover: apply entries %d..%d: %w", group[0].Index, group[len(group)-1].Index, err)
-		}
-	}
-	return cs, nil
+	return group, cs, nil
 }
 
 // recoveredClusterID derives the id of a cluster recovered at zxid from
