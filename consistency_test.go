@@ -74,10 +74,14 @@ func TestCheckFindsBitRot(t *testing.T) {
 	v := c.Node(victim)
 	start := time.Now()
 	waitFor(t, 5*time.Second, "victim marks itself corrupt", func() bool { return v.Status().Corrupt })
-	waitFor(t, 5*time.Second, "leader shows consistency 2/3", func() bool {
-		l := c.Leader()
-		st := l.Status()
-		return st.ConsistentMembers == 2 && st.MemberCount == 3
+	waitFor(t, 5*time.Second, "leader shows the victim's mismatch and consistency 2/3", func() bool {
+		st := c.Leader().Status()
+		for _, m := range st.View {
+			if m.ID == victim && m.Check == keeper.CheckMismatch {
+				return st.ConsistentMembers == 2 && st.MemberCount == 3
+			}
+		}
+		return false
 	})
 	t.Logf("detected and reported in %v", time.Since(start))
 	st := c.Leader().Status()
