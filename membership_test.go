@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -140,5 +141,41 @@ func TestMembershipSingleVoter(t *testing.T) {
 	}
 	if err := l.TransferLeadership(ctx, 7); !errors.Is(err, keeper.ErrUnknownMember) {
 		t.Fatalf("transfer to a non-member: %v, want ErrUnknownMember", err)
+	}
+}
+
+// TestReplaceLostMember follows docs/RUNBOOK.md, "Disk lost": a member's
+// data is gone; it is removed and a fresh member with a new id joins as a
+// learner, catches up and is promoted.
+func TestReplaceLostMember(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := keepertest.NewCluster(t, 3)
+	l := c.Leader()
+	lost := c.Others(l.ID())[0]
+	for i := range 10 {
+		if _, err := l.Create(ctx, fmt.Sprintf("/k%d", i), nil, keeper.Persistent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Kill(lost)
+	if err := os.RemoveAll(c.Dir(lost)); err != nil {
+		t.Fatal(err)
+	}
+	retryUnsafe(t, "remove the lost member", func() error { return c.Leader().RemoveMember(ctx, lost) })
+	n4 := joinMember(t, c, 4)
+	retryUnsafe(t, "add the replacement", func() error { return c.Leader().AddMember(ctx, 4, keeper.AsLearner) })
+	waitFor(t, 10*time.Second, "replacement catches up", func() bool {
+		return n4.Status().Applied >= c.Leader().Status().Applied
+	})
+	retryUnsafe(t, "promote the replacement", func() error { return c.Leader().PromoteMember(ctx, 4) })
+	if _, err := c.Leader().Create(ctx, "/after", nil, keeper.Persistent); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n4.Linearizable().Get(ctx, "/after"); err != nil {
+		t.Fatalf("replacement read: %v", err)
+	}
+	if v, ls := memberIDs(n4.Members()); len(ls) != 0 || slices.Contains(v, lost) || len(v) != 3 {
+		t.Fatalf("members after replacement: voters %v learners %v", v, ls)
 	}
 }
