@@ -529,6 +529,22 @@ func (r *replica) requestResync() {
 	r.log.Error("resync from the leader requested; automatic repair is not available in this build, replace the member's data (docs/RUNBOOK.md)", "member", r.id)
 }
 
+// resyncDone is what a finished resync calls on the loop once the member's
+// tree has been replaced by a verified copy of the leader's: the member
+// serves reads and writes again and files a "repaired" report, which clears
+// its mismatch in every member's view.
+func (r *replica) resyncDone() {
+	if !r.cons.corrupt.Swap(false) {
+		return
+	}
+	r.log.Warn("tree re-synced from the leader; serving again", "member", r.id)
+	r.cons.reportedAt = 0
+	c := checkEntry{kind: checkKindReport, member: r.id, zxid: r.sm.applied(), corrupt: false}
+	if err := r.rn.Propose(c.encode()); err != nil {
+		r.log.Debug("propose repaired report", "err", err)
+	}
+}
+
 // filterCheckProposal says whether a consistency entry forwarded by member
 // from may be proposed: only reports, and only about the sender itself.
 func filterCheckProposal(from uint64, data []byte) bool {

@@ -323,11 +323,16 @@ func (r *replica) confApplied(cc raftpb.ConfChangeI) {
 	}
 }
 
-// expireConfWait fails the waiting change once the term moved: it may or may
-// not apply under the new leader.
+// expireConfWait fails the waiting change once the term moved or this
+// member stopped leading: it may or may not apply under the next leader.
 func (r *replica) expireConfWait() {
-	if w := r.cons.conf; w != nil && w.term != r.term {
+	w := r.cons.conf
+	switch {
+	case w == nil:
+	case w.term != r.term:
 		r.failConfWait(fmt.Errorf("%w: term moved from %d to %d during a membership change", ErrIndeterminate, w.term, r.term))
+	case r.role != raft.StateLeader:
+		r.failConfWait(fmt.Errorf("%w: lost leadership during a membership change", ErrIndeterminate))
 	}
 }
 

@@ -179,3 +179,27 @@ func TestReplaceLostMember(t *testing.T) {
 		t.Fatalf("members after replacement: voters %v learners %v", v, ls)
 	}
 }
+
+// TestMembershipOneChangeAtATime: while a change waits to commit (the
+// leader is cut off), another is refused with ErrConfChangeInProgress, and
+// the waiting one ends ErrIndeterminate once the leader steps down.
+func TestMembershipOneChangeAtATime(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := keepertest.NewCluster(t, 3, keepertest.WithConfig(func(cfg *keeper.Config) { cfg.ElectionTicks = 50 }))
+	l := c.Leader()
+	if _, err := l.Create(ctx, "/x", nil, keeper.Persistent); err != nil {
+		t.Fatal(err)
+	}
+	c.Partition([]uint64{l.ID()}, c.Others(l.ID()))
+	first := make(chan error, 1)
+	go func() { first <- l.AddMember(ctx, 4, keeper.AsLearner) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := l.AddMember(ctx, 5, keeper.AsLearner); !errors.Is(err, keeper.ErrConfChangeInProgress) {
+		t.Fatalf("second change: %v, want ErrConfChangeInProgress", err)
+	}
+	if err := <-first; !errors.Is(err, keeper.ErrIndeterminate) {
+		t.Fatalf("cut-off change: %v, want ErrIndeterminate", err)
+	}
+	c.Heal()
+}
