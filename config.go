@@ -91,6 +91,55 @@ type Config struct {
 	// ReapInterval is how often the leader deletes empty container znodes
 	// and expired TTL znodes. Default DefaultReapInterval.
 	ReapInterval time.Duration
+	// CheckInterval is how often the leader proposes a consistency check:
+	// every member records its tree digest at the check's zxid and, in the
+	// background, recomputes it from a full scan of its store, so both drift
+	// in the running digest and damage on disk are found (see
+	// consistency.go). Zero means DefaultCheckInterval; a negative value
+	// turns checks off. Each check costs every member one scan of its tree.
+	CheckInterval time.Duration
+	// OnCorrupt says what a member that fails a consistency check does
+	// besides refusing reads and writes with ErrReplicaCorrupt. Default
+	// RepairCorrupt.
+	OnCorrupt CorruptAction
+	// Join opens a new member of a running cluster: the member starts with
+	// an empty log and no membership of its own, and learns both from the
+	// leader once a member added it with AddMember. Join needs ClusterID (the
+	// cluster's Status().ClusterID) and an empty or absent Dir; it is
+	// ignored when Dir already holds a raft log.
+	Join bool
+}
+
+// DefaultCheckInterval is the leader's consistency check interval.
+const DefaultCheckInterval = 5 * time.Second
+
+// CorruptAction is what a member does once it finds its tree corrupt.
+type CorruptAction int
+
+const (
+	// RepairCorrupt re-syncs the member's tree from the leader (the default).
+	RepairCorrupt CorruptAction = iota
+	// AlarmCorrupt only raises the alarm: Status().Corrupt, an error log
+	// record, ErrReplicaCorrupt on every read and write. The operator repairs
+	// it (see docs/RUNBOOK.md).
+	AlarmCorrupt
+)
+
+func (a CorruptAction) String() string {
+	switch a {
+	case RepairCorrupt:
+		return "repair"
+	case AlarmCorrupt:
+		return "alarm"
+	}
+	return fmt.Sprintf("CorruptAction(%d)", int(a))
+}
+
+func (c Config) checkInterval() time.Duration {
+	if c.CheckInterval == 0 {
+		return DefaultCheckInterval
+	}
+	return c.CheckInterval
 }
 
 // Validate reports every problem of c at once, each naming its field; the
@@ -153,6 +202,12 @@ func (c Config) Validate() error {
 	}
 	if c.ReapInterval < 0 {
 		bad("ReapInterval %v is negative", c.ReapInterval)
+	}
+	if c.Join && c.ClusterID == 0 {
+		bad("Join needs ClusterID, the id of the cluster to join")
+	}
+	if c.OnCorrupt != RepairCorrupt && c.OnCorrupt != AlarmCorrupt {
+		bad("OnCorrupt %d is not a CorruptAction", int(c.OnCorrupt))
 	}
 	if c.MaxInflightMsgs < 0 {
 		bad("MaxInflightMsgs %d is negative", c.MaxInflightMsgs)

@@ -71,7 +71,11 @@ func (r *replica) filterProposal(m *raftpb.Message) bool {
 	}
 	kept := m.Entries[:0]
 	for _, e := range m.Entries {
-		if e.GetType() == raftpb.EntryNormal && len(e.Data) > 0 {
+		if e.GetType() == raftpb.EntryNormal && isCheckEntry(e.Data) {
+			if !filterCheckProposal(m.GetFrom(), e.Data) {
+				continue
+			}
+		} else if e.GetType() == raftpb.EntryNormal && len(e.Data) > 0 {
 			member, seq, _, err := decodeEnvelope(e.Data)
 			if err != nil || member != m.GetFrom() || !r.seen.fresh(member, seq) {
 				continue

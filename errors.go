@@ -91,6 +91,31 @@ var (
 	// ErrDirNotEmpty reports a restore into a directory that already holds
 	// files; restore never overwrites data.
 	ErrDirNotEmpty = errors.New("keeper: directory not empty")
+
+	// ErrReplicaCorrupt reports that this member found its own tree damaged
+	// by a consistency check (see Config.CheckInterval): it refuses reads and
+	// writes until it is repaired. Other members may serve the call. It
+	// matches ErrCorrupt.
+	ErrReplicaCorrupt = fmt.Errorf("keeper: this replica failed a consistency check: %w", ErrCorrupt)
+	// ErrNotLeader reports a membership call made on a member that does not
+	// lead; the message names the leader when one is known. Retry on it.
+	ErrNotLeader = errors.New("keeper: not the leader")
+	// ErrConfChangeInProgress reports a membership change refused because
+	// another one has not applied yet. Retry once it has.
+	ErrConfChangeInProgress = errors.New("keeper: a membership change is in progress")
+	// ErrUnknownMember reports a membership call naming an id that is not a
+	// member (or, for PromoteMember, not a learner).
+	ErrUnknownMember = errors.New("keeper: no such member")
+	// ErrMemberExists reports AddMember of an id that is already a member.
+	ErrMemberExists = errors.New("keeper: member already exists")
+	// ErrUnsafeConfChange reports a membership change refused because it
+	// would leave the cluster unable to work: removing the last voter, the
+	// leader removing itself, promoting a learner that has not caught up.
+	ErrUnsafeConfChange = errors.New("keeper: unsafe membership change")
+	// ErrQuorumIntact reports RecoverQuorum refusing to rewrite a member
+	// whose named survivors still form a majority of the old membership: that
+	// cluster can elect a leader by itself, so no recovery is needed.
+	ErrQuorumIntact = errors.New("keeper: survivors still form a quorum; recovery refused")
 )
 
 // MultiError reports the operation of a Multi that failed. Unwrap returns that

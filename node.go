@@ -73,6 +73,33 @@ type Status struct {
 	Members []uint64
 	// Role is this member's raft role.
 	Role Role
+	// Learners lists the non-voting members among Members.
+	Learners []uint64
+
+	// ClusterID is the cluster's id; a member joining it (Config.Join)
+	// needs it.
+	ClusterID uint64
+	// Corrupt is true once this member failed a consistency check; it then
+	// refuses reads and writes with ErrReplicaCorrupt.
+	Corrupt bool
+	// CheckZxid is the zxid of the last consistency check applied here.
+	CheckZxid uint64
+	// View is the leader's view of every member (nil on other members).
+	View []MemberStatus
+
+	// The seed's figures. On the leader they are live: Consistency is the
+	// share of members whose tree matched at the last check (ConsistentMembers
+	// of MemberCount; see consistency.go for how a match is known) and
+	// Availability the share the leader heard from within the election
+	// timeout (ReachableMembers of MemberCount). On any other member they are
+	// the leader's counts as carried by the last check entry it applied, so
+	// they are at most one check interval old; all are zero before the first
+	// check.
+	Consistency       float64
+	ConsistentMembers int
+	Availability      float64
+	ReachableMembers  int
+	MemberCount       int
 }
 
 // stateMachineCloser is implemented by state machines holding resources
@@ -183,6 +210,11 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	applied := sm.applied()
 	ms := &raftStorage{MemoryStorage: raft.NewMemoryStorage(), cs: &raftpb.ConfState{}}
 	meta := encodeLogMeta(clusterID, cfg.ID, cfg.Peers)
+	if cfg.Join {
+		// A joining member has no initial membership: it learns it from the
+		// leader's log, bootstrap entries included.
+		meta = encodeLogMeta(clusterID, cfg.ID, nil)
+	}
 
 	var hs *raftpb.HardState
 	bootstrap := false
@@ -255,7 +287,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("keeper: create raft log: %w", err)
 		}
-		bootstrap = true
+		bootstrap = !cfg.Join
 	}
 
 	log := cfg.logger().With("member", cfg.ID)
@@ -357,7 +389,7 @@ func encodeLogMeta(clusterID, id uint64, peers []uint64) []byte {
 
 // decodeLogMeta is the inverse of encodeLogMeta.
 func decodeLogMeta(b []byte) (clusterID, id uint64, peers []uint64, err error) {
-	if len(b) < 24 || len(b)%8 != 0 {
+	if len(b) < 16 || len(b)%8 != 0 {
 		return 0, 0, nil, fmt.Errorf("%w: raft log metadata has %d bytes", ErrCorrupt, len(b))
 	}
 	clusterID = binary.BigEndian.Uint64(b)
@@ -375,6 +407,8 @@ func (n *Node) ID() uint64 { return n.r.id }
 func (n *Node) Status() Status {
 	st := *n.r.status.Load()
 	st.Members = slices.Clone(st.Members)
+	st.View = slices.Clone(st.View)
+	st.Learners = slices.Clone(st.Learners)
 	return st
 }
 
@@ -387,6 +421,9 @@ func (n *Node) withTree(fn func(t *tree) error) error {
 	defer n.useMu.RUnlock()
 	if n.closed.Load() {
 		return ErrClosed
+	}
+	if n.r.cons.corrupt.Load() {
+		return ErrReplicaCorrupt
 	}
 	t, ok := n.r.sm.(*tree)
 	if !ok {
@@ -443,6 +480,9 @@ func (n *Node) barrier(ctx context.Context) error {
 func (n *Node) propose(ctx context.Context, payload []byte) (*applyResult, error) {
 	if n.isClosed() {
 		return nil, ErrClosed
+	}
+	if n.r.cons.corrupt.Load() {
+		return nil, ErrReplicaCorrupt
 	}
 	return n.r.proposeWait(ctx, payload)
 }

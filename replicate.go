@@ -277,6 +277,11 @@ type replica struct {
 	leaderSince uint64            // tick this member last became leader
 	closing     map[int64]uint64  // session -> tick its close was proposed
 	connected   bool              // last told to sessHost
+
+	// consistency checks and membership changes (consistency.go,
+	// membership.go); callc runs functions on the loop.
+	cons  consistency
+	callc chan func()
 }
 
 // raftLeader is raft's leader state, named for expiry.go.
@@ -284,6 +289,7 @@ const raftLeader = raft.StateLeader
 
 // start launches the loop goroutine; stopLoop stops it.
 func (r *replica) start() {
+	r.initConsistency()
 	r.publish()
 	go r.run()
 }
@@ -298,6 +304,7 @@ func (r *replica) stopLoop() {
 // run is the loop goroutine.
 func (r *replica) run() {
 	defer close(r.donec)
+	defer r.stopConsistency()
 	defer func() {
 		if p := recover(); p != nil {
 			r.err = fmt.Errorf("keeper: raft loop stopped: %v", p)
@@ -321,6 +328,9 @@ func (r *replica) run() {
 			if r.ticks%sessionCheckEvery == 0 {
 				r.checkSessions()
 			}
+			r.tickConsistency()
+		case f := <-r.callc:
+			f()
 		case p := <-r.propc:
 			r.propose(p)
 		case m := <-r.recvc:
@@ -355,6 +365,8 @@ func (r *replica) drain() {
 			r.step(m)
 		case q := <-r.readc:
 			r.readIndex(q)
+		case f := <-r.callc:
+			f()
 		default:
 			return
 		}
@@ -622,6 +634,18 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 				c.Kind = entryNoop
 				break
 			}
+			if isCheckEntry(e.GetData()) {
+				// A consistency entry ends its apply group, so the state
+				// machine is exactly at its index when it runs.
+				group = append(group, committed{Index: e.GetIndex(), Kind: entryNoop})
+				owners = append(owners, 0)
+				if err := r.applyGroup(group, owners); err != nil {
+					return err
+				}
+				group, owners = group[:0], owners[:0]
+				r.applyCheck(e.GetIndex(), e.GetData())
+				continue
+			}
 			member, seq, payload, err := decodeEnvelope(e.GetData())
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
@@ -648,6 +672,13 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 		group = append(group, c)
 		owners = append(owners, owner)
 	}
+	return r.applyGroup(group, owners)
+}
+
+// applyGroup applies one group of converted entries and hands the results
+// to this member's waiting proposals (owners[i] is the sequence number of
+// group[i]'s proposal if this member made it, else 0).
+func (r *replica) applyGroup(group []committed, owners []uint64) error {
 	if len(group) == 0 {
 		return nil
 	}
@@ -692,6 +723,7 @@ func (r *replica) applyConf(cc raftpb.ConfChangeI) []byte {
 	cs := r.rn.ApplyConfChange(cc)
 	r.conf = cs
 	r.members = membersOf(cs)
+	r.confApplied(cc)
 	return encodeMembership(cs)
 }
 
@@ -756,6 +788,7 @@ func (r *replica) publish() {
 		Members: r.members,
 		Role:    roleOf(r.role),
 	}
+	r.fillStatus(st)
 	r.status.Store(st)
 }
 

@@ -1,0 +1,344 @@
+package keeper
+
+// This file changes the cluster's membership at run time: add a member (as
+// a learner, then promote it, or as a voter straight away), remove one, and
+// hand leadership to another voter. Every change is one raft ConfChangeV2
+// with a single step, so raft applies it without a joint configuration.
+//
+// The calls run on the leader (elsewhere they return ErrNotLeader naming the
+// leader), one change at a time, and return once the change applied on the
+// leader. The Transport is the host's: before AddMember the host must make
+// the new member reachable under its id (transport.Memory: an Endpoint per
+// id; TCP: its address in the host's peer table), and after RemoveMember the
+// host Closes the removed member and may forget its address.
+//
+// A new member is opened with Config{Join: true, ClusterID: <the cluster's
+// Status().ClusterID>, Dir: <empty>, Peers: <current members and itself>}:
+// it starts with an empty log and learns the membership from the leader,
+// which sends it the log from the start. That needs the leader's log from
+// index 1 (a cluster younger than Config.KeepEntries) until raft snapshots
+// can carry a tree to a new member.
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+)
+
+// MemberKind says how AddMember adds a member.
+type MemberKind int
+
+const (
+	// AsLearner adds a non-voting member: it receives the log but counts for
+	// no quorum, so a new member catching up cannot stall the cluster. The
+	// safe way in: AddMember(AsLearner), wait until it caught up, then
+	// PromoteMember.
+	AsLearner MemberKind = iota
+	// AsVoter adds a voting member at once. Until it has caught up, the
+	// cluster needs a quorum among the others.
+	AsVoter
+)
+
+func (k MemberKind) String() string {
+	switch k {
+	case AsLearner:
+		return "learner"
+	case AsVoter:
+		return "voter"
+	}
+	return fmt.Sprintf("MemberKind(%d)", int(k))
+}
+
+// Member is one member of the cluster as of this member's applied index.
+type Member struct {
+	ID      uint64
+	Learner bool
+}
+
+// promoteLag is how far, in log entries, a learner may be behind the
+// leader's commit index and still be promoted.
+const promoteLag = 1000
+
+// confWait is a membership change waiting to apply on the leader.
+type confWait struct {
+	id   uint64 // carried in the change's Context
+	term uint64
+	done chan error
+}
+
+// Members returns the cluster's members as of this member's applied index,
+// sorted by id.
+func (n *Node) Members() []Member {
+	st := n.r.status.Load()
+	learners := st.Learners
+	ms := make([]Member, 0, len(st.Members))
+	for _, id := range st.Members {
+		ms = append(ms, Member{ID: id, Learner: slices.Contains(learners, id)})
+	}
+	return ms
+}
+
+// AddMember adds member id to the cluster as kind. It fails with
+// ErrMemberExists if id is a member already, ErrNotLeader off the leader,
+// ErrConfChangeInProgress while another change is pending.
+func (n *Node) AddMember(ctx context.Context, id uint64, kind MemberKind) error {
+	if id == 0 {
+		return fmt.Errorf("%w: member id 0", ErrBadArguments)
+	}
+	typ := raftpb.ConfChangeType_ConfChangeAddLearnerNode
+	if kind == AsVoter {
+		typ = raftpb.ConfChangeType_ConfChangeAddNode
+	}
+	return n.changeConf(ctx, id, typ, func(r *replica) error {
+		if slices.Contains(r.members, id) {
+			return fmt.Errorf("%w: %d", ErrMemberExists, id)
+		}
+		return nil
+	})
+}
+
+// PromoteMember makes learner id a voter. It refuses an id that is not a
+// learner (ErrUnknownMember) and a learner the leader has not heard from
+// within the election timeout or that is more than a thousand entries
+// behind (ErrUnsafeConfChange): wait for it to catch up and retry.
+func (n *Node) PromoteMember(ctx context.Context, id uint64) error {
+	return n.changeConf(ctx, id, raftpb.ConfChangeType_ConfChangeAddNode, func(r *replica) error {
+		if !slices.Contains(r.conf.GetLearners(), id) {
+			return fmt.Errorf("%w: %d is not a learner", ErrUnknownMember, id)
+		}
+		var match uint64
+		r.rn.WithProgress(func(pid uint64, _ raft.ProgressType, pr tracker.Progress) {
+			if pid == id {
+				match = pr.Match
+			}
+		})
+		t, heard := r.heard[id]
+		if !heard || r.ticks-t > uint64(r.cfg.electionTicks()) {
+			return fmt.Errorf("%w: learner %d is not reachable", ErrUnsafeConfChange, id)
+		}
+		if match+promoteLag < r.commit {
+			return fmt.Errorf("%w: learner %d holds the log to %d, the leader committed %d", ErrUnsafeConfChange, id, match, r.commit)
+		}
+		return nil
+	})
+}
+
+// RemoveMember removes member id. It refuses an unknown id
+// (ErrUnknownMember), the last voter, and the leader itself
+// (ErrUnsafeConfChange: TransferLeadership first, then remove it from the
+// new leader). The removed member stops taking part; the host Closes it.
+func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
+	return n.changeConf(ctx, id, raftpb.ConfChangeType_ConfChangeRemoveNode, func(r *replica) error {
+		if !slices.Contains(r.members, id) {
+			return fmt.Errorf("%w: %d", ErrUnknownMember, id)
+		}
+		if id == r.id {
+			return fmt.Errorf("%w: the leader cannot remove itself; transfer leadership first", ErrUnsafeConfChange)
+		}
+		voters := r.conf.GetVoters()
+		if slices.Contains(voters, id) && len(voters) == 1 {
+			return fmt.Errorf("%w: %d is the last voter", ErrUnsafeConfChange, id)
+		}
+		return nil
+	})
+}
+
+// TransferLeadership hands leadership to voter to and waits until this
+// member sees to lead, or ctx ends. Called on the leader; to == the leader
+// is a no-op.
+func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
+	if n.isClosed() {
+		return ErrClosed
+	}
+	errc := make(chan error, 1)
+	ok := n.r.onLoop(ctx, func() {
+		r := n.r
+		switch {
+		case r.role != raft.StateLeader:
+			errc <- notLeader(r.lead)
+		case to == r.id:
+			errc <- nil
+		case !slices.Contains(r.conf.GetVoters(), to):
+			errc <- fmt.Errorf("%w: %d is not a voter", ErrUnknownMember, to)
+		default:
+			r.rn.TransferLeader(to)
+			errc <- nil
+		}
+	})
+	if !ok {
+		return n.loopErr(ctx)
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	tick := time.NewTicker(n.r.ticker)
+	defer tick.Stop()
+	retry := time.Duration(2*n.r.cfg.electionTicks()) * n.r.ticker
+	last := time.Now()
+	for {
+		st := n.r.status.Load()
+		if st.Leader == to {
+			return nil
+		}
+		if st.Role == RoleLeader && time.Since(last) > retry {
+			// raft gives a transfer up after an election timeout; ask again.
+			last = time.Now()
+			n.r.onLoop(ctx, func() {
+				if n.r.role == raft.StateLeader {
+					n.r.rn.TransferLeader(to)
+				}
+			})
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.r.donec:
+			return n.r.closedErr()
+		}
+	}
+}
+
+// changeConf proposes one single-step configuration change once check
+// passes on the leader's loop, and waits for it to apply here. While the
+// leader has not yet applied an entry of its own term it retries every tick
+// (raft would silently drop the change meanwhile).
+func (n *Node) changeConf(ctx context.Context, id uint64, typ raftpb.ConfChangeType, check func(r *replica) error) error {
+	if n.isClosed() {
+		return ErrClosed
+	}
+	if id == 0 {
+		return fmt.Errorf("%w: member id 0", ErrBadArguments)
+	}
+	for {
+		errc := make(chan error, 1)
+		var w *confWait
+		ok := n.r.onLoop(ctx, func() {
+			var err error
+			w, err = n.r.proposeConf(id, typ, check)
+			errc <- err
+		})
+		if !ok {
+			return n.loopErr(ctx)
+		}
+		err := <-errc
+		if err == errConfNotReady {
+			select {
+			case <-time.After(n.r.ticker):
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case err := <-w.done:
+			return err
+		case <-ctx.Done():
+			n.r.onLoop(context.Background(), func() {
+				if n.r.cons.conf == w {
+					n.r.cons.conf = nil
+				}
+			})
+			return fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
+		case <-n.r.donec:
+			select {
+			case err := <-w.done:
+				return err
+			default:
+			}
+			return n.r.stoppedErr()
+		}
+	}
+}
+
+// errConfNotReady: the leader has not applied an entry of its term yet.
+var errConfNotReady = fmt.Errorf("%w: leader not ready for a membership change", ErrConfChangeInProgress)
+
+// loopErr is the error for a call whose function never reached the loop.
+func (n *Node) loopErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return n.r.closedErr()
+}
+
+func notLeader(lead uint64) error {
+	if lead == raft.None {
+		return fmt.Errorf("%w: no leader known", ErrNotLeader)
+	}
+	return fmt.Errorf("%w: member %d leads", ErrNotLeader, lead)
+}
+
+// proposeConf runs on the loop: it checks the leader can take the change
+// now and proposes it.
+func (r *replica) proposeConf(id uint64, typ raftpb.ConfChangeType, check func(r *replica) error) (*confWait, error) {
+	if r.role != raft.StateLeader {
+		return nil, notLeader(r.lead)
+	}
+	if r.cons.conf != nil {
+		return nil, ErrConfChangeInProgress
+	}
+	if err := check(r); err != nil {
+		return nil, err
+	}
+	// raft accepts one pending change and turns any other into an empty
+	// entry; a new leader counts its whole log as possibly pending. Having
+	// applied an entry of its own term with nothing of ours pending rules
+	// both out.
+	applied := r.sm.applied()
+	if t, err := r.ms.Term(applied); err != nil || t != r.term || applied < r.commit {
+		return nil, errConfNotReady
+	}
+	w := &confWait{id: r.seq.Add(1), term: r.term, done: make(chan error, 1)}
+	cc := &raftpb.ConfChangeV2{
+		Changes: []*raftpb.ConfChangeSingle{{Type: typ.Enum(), NodeId: new(id)}},
+		Context: binary.BigEndian.AppendUint64(nil, w.id),
+	}
+	if err := r.rn.ProposeConfChange(cc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoLeader, err)
+	}
+	r.cons.conf = w
+	return w, nil
+}
+
+// confApplied completes the waiting change whose context cc carries.
+func (r *replica) confApplied(cc raftpb.ConfChangeI) {
+	w := r.cons.conf
+	if w == nil {
+		return
+	}
+	ctx := cc.AsV2().GetContext()
+	if len(ctx) == 8 && binary.BigEndian.Uint64(ctx) == w.id {
+		r.cons.conf = nil
+		w.done <- nil
+	}
+}
+
+// expireConfWait fails the waiting change once the term moved or this
+// member stopped leading: it may or may not apply under the next leader.
+func (r *replica) expireConfWait() {
+	w := r.cons.conf
+	switch {
+	case w == nil:
+	case w.term != r.term:
+		r.failConfWait(fmt.Errorf("%w: term moved from %d to %d during a membership change", ErrIndeterminate, w.term, r.term))
+	case r.role != raft.StateLeader:
+		r.failConfWait(fmt.Errorf("%w: lost leadership during a membership change", ErrIndeterminate))
+	}
+}
+
+func (r *replica) failConfWait(err error) {
+	if w := r.cons.conf; w != nil {
+		r.cons.conf = nil
+		w.done <- err
+	}
+}

@@ -1,0 +1,289 @@
+package keeper
+
+// This file rebuilds a cluster that lost its quorum from one survivor's
+// data dir, offline (the member must be stopped), as etcd's
+// --force-new-cluster does, but as a function on a data dir.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/storage"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// RecoverOptions configures RecoverQuorum.
+type RecoverOptions struct {
+	// ID is the id of the member whose data dir is recovered. Required.
+	ID uint64
+	// Members lists the ids of the new cluster's members, ID included: the
+	// survivors that will form it. Required.
+	Members []uint64
+	// Force recovers even though Members still form a majority of the old
+	// membership (see ErrQuorumIntact).
+	Force bool
+}
+
+// RecoverInfo describes a finished RecoverQuorum.
+type RecoverInfo struct {
+	// Zxid is the zxid the new cluster goes on from: every entry the member
+	// held, applied.
+	Zxid uint64
+	// Digest is the tree digest at Zxid.
+	Digest uint64
+	// ClusterID is the new cluster's id (Status().ClusterID once it runs).
+	ClusterID uint64
+	// OldMembers lists the members of the old cluster as the member knew
+	// them, voters and learners.
+	OldMembers []uint64
+	// OldDir is where the member's previous data dir was moved; delete it
+	// once the new cluster is healthy.
+	OldDir string
+}
+
+// RecoverQuorum rewrites the data dir of a stopped member of a cluster that
+// lost its quorum, so that it starts a new cluster with only opts.Members,
+// keeping every write the member holds. Then Open it with Config{ID:
+// opts.ID, Peers: opts.Members}.
+//
+// It applies every entry of the member's raft log, committed or not as far
+// as the member knows (an entry the dead majority committed may be known
+// here only as appended): writes whose outcome was reported indeterminate
+// may therefore appear; no acknowledged write the member holds is dropped.
+// Then it writes the tree, at the last zxid, as a new cluster's member dir
+// the way Restore does: a raft log seeded at that zxid with the new
+// membership and a new cluster id derived from the old id, the zxid and the
+// members, so members of the old cluster coming back cannot talk to the new
+// one. zxids keep rising from there. The previous dir is kept beside dir,
+// renamed (RecoverInfo.OldDir).
+//
+// It cannot know offline whether the old cluster really lost its quorum. It
+// refuses with ErrQuorumIntact when opts.Members are a majority of the old
+// voters, since those can elect a leader by themselves; opts.Force overrides
+// that. Every id in opts.Members must have been a member of the old cluster.
+//
+// The runbook (docs/RUNBOOK.md, "Quorum lost"): recover the survivor with
+// the highest Status().Applied with Members = {its id} alone, Open it, and
+// AddMember the other survivors with fresh data dirs (Config.Join). Running
+// RecoverQuorum on several survivors with the same Members yields one
+// cluster only if they hold the same zxid; survivors at different zxids get
+// different cluster ids and refuse each other, which is safe but useless.
+func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ RecoverInfo, err error) {
+	cfg := Config{ID: opts.ID, Peers: opts.Members, Dir: dir, Transport: nopTransport{}}
+	if err := cfg.Validate(); err != nil {
+		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
+	}
+	if !storage.LogExists(dir) {
+		return RecoverInfo{}, fmt.Errorf("keeper: recover %s: no raft log: %w", dir, storage.ErrNoLog)
+	}
+	lock, err := lockDir(filepath.Join(dir, lockFile))
+	if err != nil {
+		return RecoverInfo{}, err
+	}
+	locked := true
+	defer func() {
+		if locked {
+			unlockDir(lock)
+		}
+	}()
+
+	oldCluster, ok, err := storage.PeekClusterID(dir)
+	if err != nil {
+		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
+	}
+	if !ok {
+		return RecoverInfo{}, fmt.Errorf("%w: recover %s: no tree", ErrCorrupt, dir)
+	}
+	sm, err := openTreeDir(dir, oldCluster)
+	if err != nil {
+		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
+	}
+	t := sm.(*tree)
+	defer func() {
+		if t != nil {
+			t.close()
+		}
+	}()
+	tail, old, err := readTail(dir, t, opts.ID, oldCluster)
+	if err != nil {
+		return RecoverInfo{}, err
+	}
+	oldMembers := membersOf(old)
+	for _, id := range opts.Members {
+		if !slices.Contains(oldMembers, id) {
+			return RecoverInfo{}, fmt.Errorf("%w: recover: %d was not a member of the old cluster %v", ErrUnknownMember, id, oldMembers)
+		}
+	}
+	alive := 0
+	for _, v := range old.GetVoters() {
+		if slices.Contains(opts.Members, v) {
+			alive++
+		}
+	}
+	if alive > len(old.GetVoters())/2 && !opts.Force {
+		return RecoverInfo{}, fmt.Errorf("%w: %d of the old voters %v are among the members", ErrQuorumIntact, alive, old.GetVoters())
+	}
+	// From here on the member's dir is no longer fit for its old cluster:
+	// its tree may hold entries that cluster never committed.
+	if len(tail) > 0 {
+		if _, err := t.apply(tail); err != nil {
+			return RecoverInfo{}, fmt.Errorf("keeper: recover: apply entries %d..%d: %w", tail[0].Index, tail[len(tail)-1].Index, err)
+		}
+	}
+	if err := t.sync(); err != nil {
+		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
+	}
+	info := RecoverInfo{Zxid: t.applied(), Digest: t.digest(), OldMembers: oldMembers}
+	info.ClusterID = recoveredClusterID(oldCluster, info.Zxid, opts.Members)
+
+	// Stream the tree into a new member dir beside dir, as Restore does.
+	next := dir + ".recovered"
+	if err := os.RemoveAll(next); err != nil {
+		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
+	}
+	pr, pw := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := t.writeStream(ctx, pw, streamHeaderInfo{Kind: stream.KindBackup, Member: opts.ID, Time: time.Now()}, BackupOptions{NoCompression: true}, nil)
+		pw.CloseWithError(err)
+		errc <- err
+	}()
+	rinfo, err := Restore(ctx, pr, next, RestoreOptions{ID: opts.ID, Peers: opts.Members, ClusterID: info.ClusterID})
+	pr.CloseWithError(errors.New("keeper: recover: restore ended"))
+	if werr := <-errc; err == nil && werr != nil {
+		err = werr
+	}
+	if err != nil {
+		os.RemoveAll(next)
+		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
+	}
+	if rinfo.Backup.Zxid != info.Zxid || rinfo.Backup.Digest != info.Digest {
+		os.RemoveAll(next)
+		return RecoverInfo{}, fmt.Errorf("%w: recover: rewrote zxid %d digest %x, had %d %x", ErrCorrupt, rinfo.Backup.Zxid, rinfo.Backup.Digest, info.Zxid, info.Digest)
+	}
+	err = t.close()
+	t = nil
+	if err != nil {
+		os.RemoveAll(next)
+		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
+	}
+	info.OldDir = fmt.Sprintf("%s.pre-recover-%d", dir, time.Now().UnixNano())
+	if err := os.Rename(dir, info.OldDir); err != nil {
+		os.RemoveAll(next)
+		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
+	}
+	locked = false
+	unlockDir(lock)
+	if err := os.Rename(next, dir); err != nil {
+		return RecoverInfo{}, fmt.Errorf("keeper: recover: the old dir is at %s, the new one at %s: %w", info.OldDir, next, err)
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return RecoverInfo{}, err
+	}
+	return info, nil
+}
+
+// readTail reads every entry of the raft log in dir after t's applied
+// index, committed or not, converted for t.apply, and the membership after
+// them. It changes nothing.
+func readTail(dir string, t *tree, id, clusterID uint64) ([]committed, *raftpb.ConfState, error) {
+	wal, rep, err := storage.OpenLog(dir, t.applied())
+	if err != nil {
+		if errors.Is(err, storage.ErrCorruptLog) {
+			return nil, nil, fmt.Errorf("%w: recover: %w", ErrCorrupt, err)
+		}
+		return nil, nil, fmt.Errorf("keeper: recover: open raft log: %w", err)
+	}
+	defer wal.Close()
+	gotCluster, gotID, initial, err := decodeLogMeta(rep.Metadata)
+	if err != nil {
+		return nil, nil, err
+	}
+	if gotCluster != clusterID || gotID != id {
+		return nil, nil, fmt.Errorf("%w: raft log of member %d of cluster %x, asked to recover member %d", ErrWrongCluster, gotID, gotCluster, id)
+	}
+	cs := &raftpb.ConfState{Voters: initial}
+	if m := t.membership(); m != nil {
+		if cs, err = decodeMembership(m); err != nil {
+			return nil, nil, err
+		}
+	}
+	// A throwaway raft node computes the memberships the conf entries make.
+	applied := t.applied()
+	ms := raft.NewMemoryStorage()
+	if err := ms.ApplySnapshot(&raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+		Index: new(max(applied, 1)), Term: new(uint64(1)), ConfState: proto.Clone(cs).(*raftpb.ConfState),
+	}}); err != nil {
+		return nil, nil, fmt.Errorf("keeper: recover: %w", err)
+	}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID: id, ElectionTick: 10, HeartbeatTick: 1, Storage: ms, Applied: max(applied, 1),
+		MaxSizePerMsg: 1, MaxInflightMsgs: 1, Logger: raftLogger{slog.New(slog.DiscardHandler)},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("keeper: recover: %w", err)
+	}
+	var group []committed
+	for _, e := range rep.Entries {
+		if e.GetIndex() <= applied {
+			continue
+		}
+		c := committed{Index: e.GetIndex(), Kind: entryNoop}
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+			if len(e.GetData()) > 0 && !isCheckEntry(e.GetData()) {
+				_, _, payload, err := decodeEnvelope(e.GetData())
+				if err != nil {
+					return nil, nil, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+				}
+				c.Kind, c.Data = entryOp, payload
+			}
+		case raftpb.EntryConfChange:
+			var cc raftpb.ConfChange
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return nil, nil, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
+			}
+			cs = rn.ApplyConfChange(&cc)
+			c.Kind, c.Data = entryConf, encodeMembership(cs)
+		case raftpb.EntryConfChangeV2:
+			var cc raftpb.ConfChangeV2
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return nil, nil, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
+			}
+			cs = rn.ApplyConfChange(&cc)
+			c.Kind, c.Data = entryConf, encodeMembership(cs)
+		default:
+			return nil, nil, fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
+		}
+		group = append(group, c)
+	}
+	return group, cs, nil
+}
+
+// recoveredClusterID derives the id of a cluster recovered at zxid from
+// cluster old with members, so every survivor recovered at the same zxid
+// with the same members agrees on it, and it differs from old.
+func recoveredClusterID(old, zxid uint64, members []uint64) uint64 {
+	f := fnv.New64a()
+	var b [8]byte
+	for _, v := range append([]uint64{0x7265_636f_7665_7265, old, zxid}, slices.Sorted(slices.Values(members))...) {
+		binary.BigEndian.PutUint64(b[:], v)
+		f.Write(b[:])
+	}
+	if id := f.Sum64(); id != 0 && id != old {
+		return id
+	}
+	return old + 1
+}
