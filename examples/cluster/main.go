@@ -50,7 +50,10 @@ func startCluster(ctx context.Context, name string, dirs map[uint64]string, peer
 }
 
 func (c *cluster) open(ctx context.Context, id uint64) error {
-	n, err := keeper.Open(ctx, keeper.Config{ID: id, Dir: c.dirs[id], Peers: c.peers, Transport: c.net.Endpoint(id)})
+	n, err := keeper.Open(ctx, keeper.Config{
+		ID: id, Dir: c.dirs[id], Peers: c.peers, Transport: c.net.Endpoint(id),
+		CheckInterval: 250 * time.Millisecond, // a consistency check four times a second, for the story
+	})
 	if err != nil {
 		return fmt.Errorf("open member %d: %w", id, err)
 	}
@@ -81,42 +84,33 @@ func (c *cluster) leader(ctx context.Context) (*keeper.Node, error) {
 	}
 }
 
-// figures prints the seed's two figures, from every member's Status:
-// consistency = members whose tree digest at the leader's applied zxid equals
-// the leader's ÷ members; availability = members up and following the
-// leader ÷ members.
+// figures prints the seed's two figures as the leader's Status reports
+// them, after waiting for a consistency check newer than the call:
+// consistency = members whose tree digest at the last checked zxid equals
+// the leader's ÷ members; availability = members the leader heard from
+// within the election timeout ÷ members.
 func (c *cluster) figures(ctx context.Context) {
-	// Give followers a moment to apply what the leader applied.
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		l, err := c.leader(ctx)
-		if err != nil {
-			fmt.Printf("   %s: no leader\n", c.name)
-			return
-		}
-		ls := l.Status()
-		agree, up := 0, 0
-		for _, id := range c.peers {
-			n := c.nodes[id]
-			if n == nil {
-				continue
-			}
-			st := n.Status()
-			if st.Leader == ls.ID && st.Term == ls.Term {
-				up++
-			}
-			if st.Applied == ls.Applied && st.Digest == ls.Digest {
-				agree++
-			}
-		}
-		if agree == up || time.Now().After(deadline) {
-			fmt.Printf("   %s: consistency %d/%d = %.2f, availability %d/%d = %.2f (zxid %d, digest %016x)\n",
-				c.name, agree, len(c.peers), float64(agree)/float64(len(c.peers)),
-				up, len(c.peers), float64(up)/float64(len(c.peers)), ls.Applied, ls.Digest)
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+	l, err := c.leader(ctx)
+	if err != nil {
+		fmt.Printf("   %s: no leader\n", c.name)
+		return
 	}
+	// Two checks: the first one after the call settles what the members
+	// held at the call, the second reports it.
+	st := l.Status()
+	deadline := time.Now().Add(3 * time.Second)
+	for _, since := range []uint64{st.Applied, 0} {
+		if since == 0 {
+			since = st.CheckZxid
+		}
+		for st.CheckZxid <= since && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			st = l.Status()
+		}
+	}
+	fmt.Printf("   %s: consistency %d/%d = %.2f, availability %d/%d = %.2f (checked at zxid %d; leader %d at zxid %d, digest %016x)\n",
+		c.name, st.ConsistentMembers, st.MemberCount, st.Consistency, st.ReachableMembers, st.MemberCount, st.Availability,
+		st.CheckZxid, st.ID, st.Applied, st.Digest)
 }
 
 // write creates path, retrying while the cluster has no leader. ErrNoLeader
