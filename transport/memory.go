@@ -8,6 +8,7 @@ package transport
 
 import (
 	"container/heap"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -50,8 +51,11 @@ type Memory struct {
 	delay     time.Duration
 	jitter    time.Duration
 	dup       float64
-	closed    bool
-	wg        sync.WaitGroup
+	// the next cutStreams streams break after cutAfter bytes (CutStreams)
+	cutStreams int
+	cutAfter   int64
+	closed     bool
+	wg         sync.WaitGroup
 }
 
 type linkKey struct{ from, to uint64 }
@@ -114,6 +118,9 @@ type Endpoint struct {
 	// (which takes it for writing) returns only after the last delivery.
 	mu      sync.RWMutex
 	deliver func(from uint64, frame []byte)
+	// receive takes streams (stream.go); mu is held for reading while one
+	// is received.
+	receive func(from uint64, header []byte, body io.Reader) error
 }
 
 // ID returns the member id of the endpoint.
@@ -129,7 +136,8 @@ func (e *Endpoint) Attach(deliver func(from uint64, frame []byte)) error {
 }
 
 // Detach stops delivery to this member and stops its outbound links, dropping
-// what they hold. After it returns deliver is not called again.
+// what they hold. After it returns neither deliver nor the stream receiver
+// is called again; it waits for streams being received.
 func (e *Endpoint) Detach() {
 	m := e.m
 	var stopped []*link
@@ -147,6 +155,7 @@ func (e *Endpoint) Detach() {
 	}
 	e.mu.Lock()
 	e.deliver = nil
+	e.receive = nil
 	e.mu.Unlock()
 }
 
