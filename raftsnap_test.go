@@ -135,7 +135,7 @@ func TestSnapshotTransferCut(t *testing.T) {
 	}
 	c.Stop(f)
 	writeMany(t, c, "/c", 10*snapKeep)
-	c.Network().CutStreams(3, 2000)
+	c.Network().CutStreams(3, 300)
 	c.Restart(f)
 	// While the cut transfers fail, the follower serves its old tree whole.
 	n := c.Node(f)
@@ -146,6 +146,9 @@ func TestSnapshotTransferCut(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	_ = leader
+	if started, broken := c.Network().StreamStats(); broken < 3 || started < 4 {
+		t.Fatalf("streams started %d, broken %d; want at least 3 cut and one more", started, broken)
+	}
 	waitSnapshotInstalled(t, c, f)
 	c.WaitConverged()
 }

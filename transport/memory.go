@@ -54,8 +54,10 @@ type Memory struct {
 	// the next cutStreams streams break after cutAfter bytes (CutStreams)
 	cutStreams int
 	cutAfter   int64
-	closed     bool
-	wg         sync.WaitGroup
+	// streams counts streams started and broken (StreamStats)
+	streamsStarted, streamsBroken int
+	closed                        bool
+	wg                            sync.WaitGroup
 }
 
 type linkKey struct{ from, to uint64 }

@@ -56,6 +56,7 @@ func (e *Endpoint) SendStream(ctx context.Context, to uint64, header []byte, bod
 		cut = m.cutAfter
 	}
 	ep := m.endpoints[to]
+	m.streamsStarted++
 	m.mu.Unlock()
 	if ep == nil {
 		return fmt.Errorf("%w: member %d", ErrNoReceiver, to)
@@ -79,10 +80,28 @@ type streamBody struct {
 	err      error // sticky break
 }
 
+// StreamStats reports how many streams were started with SendStream and how
+// many of those broke (faults, Close, the sender's context).
+func (m *Memory) StreamStats() (started, broken int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.streamsStarted, m.streamsBroken
+}
+
 func (b *streamBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
+	n, err := b.read(p)
+	if b.err != nil {
+		b.m.mu.Lock()
+		b.m.streamsBroken++
+		b.m.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *streamBody) read(p []byte) (int, error) {
 	if err := b.ctx.Err(); err != nil {
 		b.err = fmt.Errorf("%w: %w", ErrStreamBroken, err)
 		return 0, b.err
