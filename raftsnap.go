@@ -265,6 +265,11 @@ func (r *replica) transfer(ctx context.Context, to uint64, header []byte, h *hel
 func (r *replica) snapshotDone(res snapResult, report bool) {
 	delete(r.snap.sending, res.to)
 	unrefSnap(res.h)
+	if len(r.snap.sending) == 0 {
+		// Do not pin the store's old files while no one streams from them;
+		// raft asks again (for a newer snapshot) when it needs one.
+		r.releaseHeld()
+	}
 	if !report {
 		return
 	}
