@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -206,4 +209,55 @@ func TestInstallCrashMidSwap(t *testing.T) {
 	if _, _, err := c.node(f).Get(context.Background(), fmt.Sprintf("/k-%05d", 10*installKeep-1)); err != nil {
 		t.Fatalf("restarted member misses the snapshot's znodes: %v", err)
 	}
+}
+
+// frameOnly hides an endpoint's StreamTransport methods.
+type frameOnly struct{ Transport }
+
+// TestNoStreamTransportStaysBehind checks the documented fallback: over a
+// transport that cannot stream, a member behind the released log stays
+// behind, the leader logs an error, and nothing breaks.
+func TestNoStreamTransportStaysBehind(t *testing.T) {
+	var logs lockedBuf
+	c := newTreeCluster(t, 3, nil)
+	c.cfg = func(cfg *Config) {
+		cfg.KeepEntries = installKeep
+		cfg.Transport = frameOnly{cfg.Transport}
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	// Restart every member over the frame-only transport.
+	for _, id := range c.ids {
+		c.stop(id)
+	}
+	for _, id := range c.ids {
+		startTree(c, id)
+	}
+	f := follower(c)
+	c.stop(f)
+	createMany(t, c, "/q", 10*installKeep)
+	startTree(c, f)
+	waitFor(t, 10*time.Second, "the leader's error", func() bool {
+		return strings.Contains(logs.String(), "cannot stream")
+	})
+	time.Sleep(200 * time.Millisecond)
+	if st := c.node(f).Status(); st.SnapshotsInstalled != 0 || st.Applied >= c.waitLeader().Status().Applied {
+		t.Fatalf("member %d caught up without streams: %+v", f, st)
+	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
