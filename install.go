@@ -60,11 +60,14 @@ type stagedSnap struct {
 // receiveSnapshot is the StreamTransport receiver: see the file comment.
 func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) error {
 	s := r.snap
-	s.recvWG.Add(1)
-	defer s.recvWG.Done()
-	if s.ctx.Err() != nil {
+	s.recvMu.Lock()
+	if s.recvDone {
+		s.recvMu.Unlock()
 		return ErrClosed
 	}
+	s.recvWG.Add(1)
+	s.recvMu.Unlock()
+	defer s.recvWG.Done()
 	if !s.receiving.CompareAndSwap(false, true) {
 		return errSnapshotBusy
 	}

@@ -124,6 +124,8 @@ type snapState struct {
 	installc  chan *stagedSnap
 	staged    *stagedSnap // loop-owned: the stream raft is stepping
 	receiving atomic.Bool
+	recvMu    sync.Mutex // orders recvWG.Add against stop's Wait
+	recvDone  bool       // guarded by recvMu: no more receivers
 	recvWG    sync.WaitGroup
 	// lockReads takes the member's read locks exclusively (watch visibility,
 	// then the Node's tree lock) and returns their unlock.
@@ -304,6 +306,9 @@ func (r *replica) stopTransfers(report bool) {
 func (r *replica) stopSnapshots() {
 	r.snap.cancel()
 	r.stopTransfers(false)
+	r.snap.recvMu.Lock()
+	r.snap.recvDone = true
+	r.snap.recvMu.Unlock()
 	r.snap.recvWG.Wait()
 }
 

@@ -12,7 +12,9 @@ package keeper
 //	              ├► apply committed entries to the state machine (one group)
 //	              └► Advance
 //
-// and, every KeepEntries applied entries: sync the state machine ─► WAL
+// A follower's Ready that carries a raft snapshot first installs the tree
+// received for it (install.go), then goes on as above. And, every
+// KeepEntries applied entries: sync the state machine ─► WAL
 // release mark ─► release older WAL segments and in-memory entries.
 //
 // The leader may send its appends before its own fsync: raft counts the

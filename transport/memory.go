@@ -3,7 +3,8 @@
 // Memory is an in-process network for tests and single-process clusters, with
 // seeded fault injection (partitions, drops, delays with jitter, duplicates).
 // The package does not import keeper: its endpoints satisfy keeper.Transport
-// structurally (Attach, Send, Detach).
+// structurally (Attach, Send, Detach), and keeper.StreamTransport
+// (AttachStream, SendStream; stream.go) for raft snapshots.
 package transport
 
 import (
