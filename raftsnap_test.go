@@ -152,3 +152,24 @@ func TestSnapshotTransferCut(t *testing.T) {
 	waitSnapshotInstalled(t, c, f)
 	c.WaitConverged()
 }
+
+// TestSnapshotCatchUpLossyNetwork catches a member up by snapshot while the
+// network drops a fifth of the frames (and so cuts a fifth of the streams).
+func TestSnapshotCatchUpLossyNetwork(t *testing.T) {
+	c := snapCluster(t)
+	leader := c.WaitLeader()
+	var f uint64
+	for _, id := range c.IDs() {
+		if id != leader.ID() {
+			f = id
+			break
+		}
+	}
+	c.Stop(f)
+	writeMany(t, c, "/l", 10*snapKeep)
+	c.Network().DropAll(0.2)
+	c.Restart(f)
+	waitSnapshotInstalled(t, c, f)
+	c.Network().DropAll(0)
+	c.WaitConverged()
+}
