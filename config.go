@@ -80,7 +80,10 @@ type Config struct {
 	// Default DefaultMaxInflightMsgs.
 	MaxInflightMsgs int
 	// KeepEntries is how many applied entries are retained behind the
-	// applied index for lagging followers. Default DefaultKeepEntries.
+	// applied index for lagging followers. Default DefaultKeepEntries. A
+	// follower further behind catches up by a raft snapshot: the whole tree,
+	// streamed in the backup format, which needs a Transport that also
+	// implements StreamTransport (without one it stays behind).
 	KeepEntries uint64
 
 	// MinSessionTimeout and MaxSessionTimeout bound the timeouts sessions

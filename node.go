@@ -100,6 +100,13 @@ type Status struct {
 	Availability      float64
 	ReachableMembers  int
 	MemberCount       int
+	// SnapshotsSent counts the raft snapshots this member streamed to
+	// followers that took them, since Open.
+	SnapshotsSent uint64
+	// SnapshotsInstalled counts the raft snapshots this member installed in
+	// place of its tree (it had fallen behind the leader's retained log),
+	// since Open.
+	SnapshotsInstalled uint64
 }
 
 // stateMachineCloser is implemented by state machines holding resources
@@ -177,6 +184,12 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// A crash in the middle of a snapshot install is finished or undone
+	// before anything is opened (storage/install.go).
+	if err := storage.RecoverInstall(cfg.Dir); err != nil {
+		unlockDir(lock)
+		return nil, fmt.Errorf("keeper: recover snapshot install: %w", err)
+	}
 	var sm stateMachine
 	var wal *storage.RaftLog
 	defer func() {
@@ -236,6 +249,9 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		}
 		if gotID != cfg.ID {
 			return nil, fmt.Errorf("%w: raft log of member %d, config names %d", ErrWrongCluster, gotID, cfg.ID)
+		}
+		if err := finishInstall(sm, wal, rep); err != nil {
+			return nil, err
 		}
 		if rep.Start.Index > 0 {
 			snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
@@ -352,6 +368,9 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		conf:      ms.cs,
 		members:   membersOf(ms.cs),
 	}
+	r.snap = newSnapState(cfg.Transport, cfg.Dir)
+	ms.snapshot = r.raftSnapshot
+	r.snap.resynced = wm.resync
 	r.seq.Store(rand.Uint64() >> 1)
 	if wal != nil && !bootstrap {
 		// The tree is durable at least up to the mark the WAL reopened at.
@@ -361,6 +380,12 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err := cfg.Transport.Attach(r.deliver); err != nil {
 		return nil, fmt.Errorf("keeper: attach transport: %w", err)
 	}
+	if r.snap.st != nil {
+		if err := r.snap.st.AttachStream(r.receiveSnapshot); err != nil {
+			cfg.Transport.Detach()
+			return nil, fmt.Errorf("keeper: attach transport streams: %w", err)
+		}
+	}
 	if bootstrap && len(cfg.Peers) == 1 {
 		// A lone member need not wait an election timeout.
 		if err := rn.Campaign(); err != nil {
@@ -368,9 +393,17 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			return nil, fmt.Errorf("keeper: campaign: %w", err)
 		}
 	}
-	r.start()
 	node := &Node{r: r, lock: lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
 	node.Client = Client{n: node}
+	r.snap.lockReads = func() func() {
+		wm.vis.Lock()
+		node.useMu.Lock()
+		return func() {
+			node.useMu.Unlock()
+			wm.vis.Unlock()
+		}
+	}
+	r.start()
 	node.reaper = startReaper(node, cfg.reapInterval())
 	return node, nil
 }
@@ -409,6 +442,7 @@ func (n *Node) Status() Status {
 	st.Members = slices.Clone(st.Members)
 	st.View = slices.Clone(st.View)
 	st.Learners = slices.Clone(st.Learners)
+	st.SnapshotsSent, st.SnapshotsInstalled = n.r.snapshotStats()
 	return st
 }
 
@@ -428,6 +462,10 @@ func (n *Node) withTree(fn func(t *tree) error) error {
 	t, ok := n.r.sm.(*tree)
 	if !ok {
 		return fmt.Errorf("%w: this member's state machine has no tree", ErrUnimplemented)
+	}
+	if t.st == nil {
+		// A snapshot install failed half-way; the member has stopped.
+		return fmt.Errorf("%w: the tree is being replaced", ErrClosed)
 	}
 	return fn(t)
 }
@@ -557,4 +595,46 @@ func (n *Node) Crash(k crashtest.Key) {
 	if k.Valid() {
 		n.crash()
 	}
+}
+
+// finishInstall completes, in the raft log, a snapshot install that a crash
+// interrupted after the tree was swapped: when the tree was built from a raft
+// snapshot at exactly its applied index and the log has no release mark
+// there, the mark and a hard state committing it are written now and the
+// replay restarts at the mark. It also drops entries read after the mark
+// whose term is below the mark's: entries of the log before an install,
+// which raft discarded.
+func finishInstall(sm stateMachine, wal *storage.RaftLog, rep *storage.Replayed) error {
+	if t, ok := sm.(*tree); ok {
+		m, ok, err := t.installedMark()
+		if err != nil {
+			return err
+		}
+		if ok && m.Index == t.applied() && rep.Start.Index < m.Index {
+			cs := &raftpb.ConfState{}
+			if b := t.membership(); b != nil {
+				if cs, err = decodeMembership(b); err != nil {
+					return err
+				}
+			}
+			hs := &raftpb.HardState{}
+			if rep.HardState != nil {
+				hs = proto.Clone(rep.HardState).(*raftpb.HardState)
+			}
+			hs.Term = new(max(hs.GetTerm(), m.Term))
+			hs.Commit = new(max(hs.GetCommit(), m.Index))
+			hs.Vote = new(hs.GetVote())
+			if err := wal.Install(m, hs, cs.GetVoters(), cs.GetLearners()); err != nil {
+				return fmt.Errorf("keeper: finish snapshot install: %w", err)
+			}
+			rep.Start, rep.HardState, rep.Entries = m, hs, nil
+		}
+	}
+	for i, e := range rep.Entries {
+		if e.GetIndex() <= rep.Start.Index || e.GetTerm() < rep.Start.Term {
+			rep.Entries = rep.Entries[:i]
+			break
+		}
+	}
+	return nil
 }

@@ -12,7 +12,9 @@ package keeper
 //	              ├► apply committed entries to the state machine (one group)
 //	              └► Advance
 //
-// and, every KeepEntries applied entries: sync the state machine ─► WAL
+// A follower's Ready that carries a raft snapshot first installs the tree
+// received for it (install.go), then goes on as above. And, every
+// KeepEntries applied entries: sync the state machine ─► WAL
 // release mark ─► release older WAL segments and in-memory entries.
 //
 // The leader may send its appends before its own fsync: raft counts the
@@ -46,6 +48,7 @@ const (
 	hookAfterApply                     // committed entries applied, before Advance
 	hookBeforeRelease                  // state machine synced, release mark not yet written
 	hookAfterRelease                   // WAL segments released
+	hookMidInstall                     // snapshot install: old tree moved aside, new not in place
 )
 
 func (p hookPoint) String() string {
@@ -60,6 +63,8 @@ func (p hookPoint) String() string {
 		return "before-release"
 	case hookAfterRelease:
 		return "after-release"
+	case hookMidInstall:
+		return "mid-install"
 	}
 	return fmt.Sprintf("hookPoint(%d)", int(p))
 }
@@ -183,10 +188,13 @@ func deriveClusterID(peers []uint64) uint64 {
 
 // raftStorage is raft's view of the log: the in-memory entries of
 // raft.MemoryStorage, with the membership restored from the state machine
-// and no raft snapshots yet (a follower behind the retained log waits).
+// and snapshots that are descriptors of the tree (raftsnap.go).
 type raftStorage struct {
 	*raft.MemoryStorage
 	cs *raftpb.ConfState
+	// snapshot, if set, makes the snapshot raft sends a follower behind the
+	// retained log (replica.raftSnapshot).
+	snapshot func() (*raftpb.Snapshot, error)
 }
 
 // InitialState returns the saved hard state and the membership as of the
@@ -196,9 +204,13 @@ func (s *raftStorage) InitialState() (*raftpb.HardState, *raftpb.ConfState, erro
 	return hs, s.cs, err
 }
 
-// Snapshot reports snapshots unavailable: streaming them is not built yet.
+// Snapshot returns a descriptor of the tree at the applied index (see
+// raftsnap.go), or reports snapshots unavailable when they cannot be sent.
 func (s *raftStorage) Snapshot() (*raftpb.Snapshot, error) {
-	return nil, raft.ErrSnapshotTemporarilyUnavailable
+	if s.snapshot == nil {
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
+	}
+	return s.snapshot()
 }
 
 // proposal is one write waiting in the loop for its entry to apply here.
@@ -241,6 +253,7 @@ type replica struct {
 	ms        *raftStorage
 	hook      func(hookPoint)
 	ticker    time.Duration
+	snap      *snapState // raft snapshots (raftsnap.go, install.go)
 
 	propc chan *proposal
 	readc chan *readRequest
@@ -299,6 +312,7 @@ func (r *replica) start() {
 func (r *replica) stopLoop() {
 	r.stop.Do(func() { close(r.stopc) })
 	<-r.donec
+	r.stopSnapshots()
 }
 
 // run is the loop goroutine.
@@ -337,6 +351,10 @@ func (r *replica) run() {
 			r.step(m)
 		case q := <-r.readc:
 			r.readIndex(q)
+		case res := <-r.snap.donec:
+			r.snapshotDone(res, true)
+		case in := <-r.snap.installc:
+			r.stepStaged(in)
 		}
 		r.drain()
 		for r.rn.HasReady() {
@@ -351,6 +369,7 @@ func (r *replica) run() {
 			default:
 			}
 		}
+		r.finishStaged()
 	}
 }
 
@@ -512,7 +531,9 @@ func (r *replica) handleReady() error {
 		r.commit = hs.GetCommit()
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		return fmt.Errorf("keeper: received a raft snapshot at index %d; installing snapshots is not supported yet", rd.Snapshot.GetMetadata().GetIndex())
+		if err := r.installSnapshot(rd.Snapshot, rd.HardState); err != nil {
+			return err
+		}
 	}
 	leader := r.role == raft.StateLeader
 	if leader {
@@ -558,8 +579,7 @@ func (r *replica) handleReady() error {
 func (r *replica) send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		if m.GetType() == raftpb.MsgSnap {
-			// Never produced while Storage has no snapshots; tell raft anyway.
-			r.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+			r.sendSnapshot(m)
 			continue
 		}
 		b, err := proto.MarshalOptions{}.MarshalAppend(binary.BigEndian.AppendUint64(make([]byte, 0, 8+proto.Size(m)), r.clusterID), m)
@@ -585,6 +605,11 @@ func (r *replica) deliver(from uint64, frame []byte) {
 	}
 	if m.GetFrom() != from {
 		r.log.Warn("dropping frame with mismatched sender", "from", from, "claimed", m.GetFrom())
+		return
+	}
+	if m.GetType() == raftpb.MsgSnap {
+		// Snapshots come only with their tree, over a stream (install.go).
+		r.log.Warn("dropping a raft snapshot sent as a frame", "from", from)
 		return
 	}
 	select {

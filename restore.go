@@ -44,6 +44,12 @@ type RestoreOptions struct {
 	// seedLog, when set, runs in the finished temporary dir before it is
 	// renamed: Restore writes the member's raft log there.
 	seedLog func(tmp string, info RestoreInfo) error
+	// checkHeader, when set, may refuse the stream once its header is read
+	// (a raft snapshot install checks the zxid and cluster it expects).
+	checkHeader func(BackupInfo) error
+	// installed, when not zero, is recorded as the tree's MetaInstalled: the
+	// raft snapshot (index, term) the tree was built from.
+	installed storage.Mark
 }
 
 // RestoreInfo describes a finished restore.
@@ -126,6 +132,11 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 	// The store is opened once the header is checked: with KeepClusterID its
 	// cluster id comes from the header, and a foreign stream opens nothing.
 	open := func(h BackupInfo) error {
+		if opts.checkHeader != nil {
+			if err := opts.checkHeader(h); err != nil {
+				return err
+			}
+		}
 		if opts.KeepClusterID && opts.ClusterID == 0 {
 			res.ClusterID = h.ClusterID
 		} else if opts.deriveClusterID != nil && opts.ClusterID == 0 {
@@ -183,6 +194,13 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		{storage.MetaDigest, binary.BigEndian.AppendUint64(nil, info.Digest)},
 	} {
 		if err := b.Set(storage.MetaKey(kv.name), kv.v); err != nil {
+			return res, err
+		}
+	}
+	if opts.installed.Index != 0 {
+		v := binary.BigEndian.AppendUint64(nil, opts.installed.Index)
+		v = binary.BigEndian.AppendUint64(v, opts.installed.Term)
+		if err := b.Set(storage.MetaKey(storage.MetaInstalled), v); err != nil {
 			return res, err
 		}
 	}

@@ -125,13 +125,19 @@ const (
 // calls progress (or, if nil, opts.Progress) every few thousand znodes.
 // It may run on any goroutine, concurrently with apply.
 func (t *tree) writeStream(ctx context.Context, w io.Writer, h streamHeaderInfo, opts BackupOptions, progress func(Progress)) (BackupInfo, error) {
+	snap := t.st.NewSnapshot()
+	defer snap.Close()
+	return writeSnapshotStream(ctx, snap, t.st.ClusterID(), w, h, opts, progress)
+}
+
+// writeSnapshotStream is writeStream from a Pebble snapshot the caller took
+// (and closes) of a store of cluster clusterID. A raft snapshot transfer
+// takes it on the raft loop, so its zxid is exactly the applied index there.
+func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID uint64, w io.Writer, h streamHeaderInfo, opts BackupOptions, progress func(Progress)) (BackupInfo, error) {
 	if progress == nil {
 		progress = opts.Progress
 	}
-	snap := t.st.NewSnapshot()
-	defer snap.Close()
-
-	info := BackupInfo{ClusterID: t.st.ClusterID(), Member: h.Member}
+	info := BackupInfo{ClusterID: clusterID, Member: h.Member}
 	var err error
 	if info.Zxid, err = readMetaUint(snap, storage.MetaApplied); err != nil {
 		return BackupInfo{}, err

@@ -76,7 +76,12 @@ func openTreeDir(dir string, clusterID uint64) (stateMachine, error) {
 }
 
 // close releases the store; the raft loop has stopped.
-func (t *tree) close() error { return t.st.Close() }
+func (t *tree) close() error {
+	if t.st == nil {
+		return nil // an install stopped between closing the old store and opening the new
+	}
+	return t.st.Close()
+}
 
 // openTree loads the tree's applied index, digest and membership from st. A
 // fresh store gets the nodes ZooKeeper starts with, "/" and "/zookeeper"
@@ -165,7 +170,12 @@ func (t *tree) initFresh() error {
 func (t *tree) applied() uint64    { return t.appliedIdx }
 func (t *tree) digest() uint64     { return t.dig.Load() }
 func (t *tree) membership() []byte { return t.members }
-func (t *tree) sync() error        { return t.st.Sync() }
+func (t *tree) sync() error {
+	if t.st == nil {
+		return nil
+	}
+	return t.st.Sync()
+}
 
 // apply implements stateMachine.apply. Entries see the changes of the earlier
 // entries of the group through the group overlay; an entry's own changes go

@@ -54,6 +54,13 @@ const (
 	// the watch was dropped (Event.Err is ErrWatchOverflow) and its channel
 	// is closed after this event. Events after Event.Zxid were not delivered.
 	WatchOverflowed
+	// Resynced: this member fell too far behind the leader and replaced its
+	// whole tree with a raft snapshot at Event.Zxid; the individual changes
+	// between the watch's last event and Event.Zxid were not seen and are
+	// not reported. Re-read what the watch covers. A one-shot watch is used
+	// up by it (its channel is closed after it); a persistent watch stays.
+	// Event.Path is the watch's path.
+	Resynced
 )
 
 func (t EventType) String() string {
@@ -72,6 +79,8 @@ func (t EventType) String() string {
 		return "WatchRemoved"
 	case WatchOverflowed:
 		return "WatchOverflowed"
+	case Resynced:
+		return "Resynced"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
@@ -436,4 +445,37 @@ func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, ke
 		return nil, err
 	}
 	return wm.register(s, path, kind, oneShotBuffer), err
+}
+
+// resync tells every watch that the tree was replaced by a raft snapshot at
+// zxid (see Resynced) and ends, as Expired, the local sessions the new tree
+// no longer holds. The caller holds vis exclusively across the swap, so no
+// read sees the old tree after its watch got Resynced, nor the new one
+// before.
+func (wm *watchManager) resync(zxid int64, live func(id int64) bool) {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	wm.seq++
+	for k := range wm.byKind {
+		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
+		for _, set := range wm.byKind[k] {
+			for w := range set {
+				e := Event{Type: Resynced, Path: w.path, Zxid: zxid, State: w.s.state}
+				wm.deliver(w, e)
+				if w.s.lastSeq != wm.seq {
+					w.s.lastSeq = wm.seq
+					wm.deliverSession(w.s, e)
+				}
+				if once {
+					wm.drop(w)
+				}
+			}
+		}
+	}
+	for id, s := range wm.sessions {
+		if !live(id) {
+			wm.endSession(s, StateExpired, zxid)
+		}
+	}
+	wm.applied = zxid
 }

@@ -33,6 +33,9 @@ const (
 	MetaApplied    = "applied"
 	MetaDigest     = "digest"
 	MetaMembership = "members"
+	// MetaInstalled is set in a tree built from a raft snapshot: the
+	// snapshot's index and term, 8 bytes big-endian each (see install.go).
+	MetaInstalled = "installed"
 )
 
 // MetaKey returns the key of the meta value name.

@@ -182,6 +182,22 @@ func (l *RaftLog) Release(m Mark, voters, learners []uint64) error {
 	return l.purge(m.Index)
 }
 
+// Install moves the log to a raft snapshot at m, once the state machine
+// holds the snapshot durably: it saves hs (whose commit must be at least
+// m.Index), then a release mark at m with the membership voters and learners
+// (synced), and releases everything before. Entries of the old log after m
+// stay in the file; a reader drops those whose term is below m.Term (see
+// OpenLog's caller).
+func (l *RaftLog) Install(m Mark, hs *raftpb.HardState, voters, learners []uint64) error {
+	l.mu.Lock()
+	if err := l.w.Save(hs, nil); err != nil {
+		l.mu.Unlock()
+		return fmt.Errorf("storage: raft log install: %w", err)
+	}
+	l.mu.Unlock()
+	return l.Release(m, voters, learners)
+}
+
 // purge deletes segment files whose entries all precede index: every
 // segment before the last one that starts below index. Segment names
 // are "<seq>-<first index>.wal" in hex; their order is the name order.

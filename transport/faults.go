@@ -68,3 +68,12 @@ func (m *Memory) Duplicate(fraction float64) {
 	defer m.mu.Unlock()
 	m.dup = fraction
 }
+
+// CutStreams makes each of the next n streams (SendStream) break after its
+// receiver has read after bytes of its body, as a connection reset would.
+// n = 0 removes the setting.
+func (m *Memory) CutStreams(n int, after int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cutStreams, m.cutAfter = n, after
+}

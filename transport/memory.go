@@ -3,11 +3,13 @@
 // Memory is an in-process network for tests and single-process clusters, with
 // seeded fault injection (partitions, drops, delays with jitter, duplicates).
 // The package does not import keeper: its endpoints satisfy keeper.Transport
-// structurally (Attach, Send, Detach).
+// structurally (Attach, Send, Detach), and keeper.StreamTransport
+// (AttachStream, SendStream; stream.go) for raft snapshots.
 package transport
 
 import (
 	"container/heap"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -50,8 +52,13 @@ type Memory struct {
 	delay     time.Duration
 	jitter    time.Duration
 	dup       float64
-	closed    bool
-	wg        sync.WaitGroup
+	// the next cutStreams streams break after cutAfter bytes (CutStreams)
+	cutStreams int
+	cutAfter   int64
+	// streams counts streams started and broken (StreamStats)
+	streamsStarted, streamsBroken int
+	closed                        bool
+	wg                            sync.WaitGroup
 }
 
 type linkKey struct{ from, to uint64 }
@@ -114,6 +121,9 @@ type Endpoint struct {
 	// (which takes it for writing) returns only after the last delivery.
 	mu      sync.RWMutex
 	deliver func(from uint64, frame []byte)
+	// receive takes streams (stream.go); mu is held for reading while one
+	// is received.
+	receive func(from uint64, header []byte, body io.Reader) error
 }
 
 // ID returns the member id of the endpoint.
@@ -129,7 +139,8 @@ func (e *Endpoint) Attach(deliver func(from uint64, frame []byte)) error {
 }
 
 // Detach stops delivery to this member and stops its outbound links, dropping
-// what they hold. After it returns deliver is not called again.
+// what they hold. After it returns neither deliver nor the stream receiver
+// is called again; it waits for streams being received.
 func (e *Endpoint) Detach() {
 	m := e.m
 	var stopped []*link
@@ -147,6 +158,7 @@ func (e *Endpoint) Detach() {
 	}
 	e.mu.Lock()
 	e.deliver = nil
+	e.receive = nil
 	e.mu.Unlock()
 }
 
