@@ -7,7 +7,7 @@
 #
 # Needs: apt-get install -y zookeeper zookeeper-bin etcd-server etcd-client jq
 # Usage: internal/bench/side-by-side.sh   (from the repository root)
-set -euo pipefail
+set -uo pipefail  # not -e: the peers' stop helpers return non-zero when a process is already gone
 root=$(pwd)
 peers=$root/../shared/peers
 [ -d "$peers" ] || { echo "no $peers" >&2; exit 1; }
@@ -15,7 +15,7 @@ export D=$(mktemp -d)
 trap 'stop_all 2>/dev/null; rm -rf "$D"' EXIT
 # shellcheck source=/dev/null
 source "$peers/clusters.sh"
-(cd "$peers/zkbench" && go build -o "$D/zkbench" .)
+(cd "$peers/zkbench" && go build -o "$D/zkbench" .) || exit 1
 N=${N:-20000}
 
 wait_up() { # $1 = sys, $2 = endpoints
@@ -27,13 +27,13 @@ wait_up() { # $1 = sys, $2 = endpoints
 }
 
 echo "== ZooKeeper 3.8"
-zk_start; wait_up zk "$ZK_EPS"
+zk_start; wait_up zk "$ZK_EPS" || exit 1
 for c in 1 16 64; do "$D/zkbench" write -sys zk -ep "$ZK_EPS" -c $c -n $N -prefix zc$c; done
 "$D/zkbench" read -sys zk -ep "$ZK_EPS" -c 16 -n 100000 -prefix zr
 zk_stop
 
 echo "== etcd 3.4"
-etcd_start; wait_up etcd "$ETCD_EPS"
+etcd_start; wait_up etcd "$ETCD_EPS" || exit 1
 for c in 1 16 64; do "$D/zkbench" write -sys etcd -ep "$ETCD_EPS" -c $c -n $N -prefix ec$c; done
 "$D/zkbench" read -sys etcd -ep "$ETCD_EPS" -c 16 -n 100000 -prefix er -serializable
 etcd_stop
