@@ -141,10 +141,7 @@ func (a CorruptAction) String() string {
 }
 
 func (c Config) checkInterval() time.Duration {
-	if c.CheckInterval == 0 {
-		return DefaultCheckInterval
-	}
-	return c.CheckInterval
+	return orDefault(c.CheckInterval, DefaultCheckInterval)
 }
 
 // Validate reports every problem of c at once, each naming its field; the
@@ -220,47 +217,17 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c Config) tickInterval() time.Duration {
-	if c.TickInterval == 0 {
-		return DefaultTickInterval
-	}
-	return c.TickInterval
-}
+func (c Config) tickInterval() time.Duration { return orDefault(c.TickInterval, DefaultTickInterval) }
 
-func (c Config) electionTicks() int {
-	if c.ElectionTicks == 0 {
-		return DefaultElectionTicks
-	}
-	return c.ElectionTicks
-}
+func (c Config) electionTicks() int { return orDefault(c.ElectionTicks, DefaultElectionTicks) }
 
-func (c Config) heartbeatTicks() int {
-	if c.HeartbeatTicks == 0 {
-		return DefaultHeartbeatTicks
-	}
-	return c.HeartbeatTicks
-}
+func (c Config) heartbeatTicks() int { return orDefault(c.HeartbeatTicks, DefaultHeartbeatTicks) }
 
-func (c Config) maxSizePerMsg() uint64 {
-	if c.MaxSizePerMsg == 0 {
-		return DefaultMaxSizePerMsg
-	}
-	return c.MaxSizePerMsg
-}
+func (c Config) maxSizePerMsg() uint64 { return orDefault(c.MaxSizePerMsg, DefaultMaxSizePerMsg) }
 
-func (c Config) maxInflightMsgs() int {
-	if c.MaxInflightMsgs == 0 {
-		return DefaultMaxInflightMsgs
-	}
-	return c.MaxInflightMsgs
-}
+func (c Config) maxInflightMsgs() int { return orDefault(c.MaxInflightMsgs, DefaultMaxInflightMsgs) }
 
-func (c Config) keepEntries() uint64 {
-	if c.KeepEntries == 0 {
-		return DefaultKeepEntries
-	}
-	return c.KeepEntries
-}
+func (c Config) keepEntries() uint64 { return orDefault(c.KeepEntries, DefaultKeepEntries) }
 
 func (c Config) logger() *slog.Logger {
 	if c.Logger == nil {
@@ -278,17 +245,11 @@ func (c Config) clusterID() uint64 {
 }
 
 func (c Config) minSessionTimeout() time.Duration {
-	if c.MinSessionTimeout == 0 {
-		return DefaultMinSessionTimeout
-	}
-	return c.MinSessionTimeout
+	return orDefault(c.MinSessionTimeout, DefaultMinSessionTimeout)
 }
 
 func (c Config) maxSessionTimeout() time.Duration {
-	if c.MaxSessionTimeout == 0 {
-		return DefaultMaxSessionTimeout
-	}
-	return c.MaxSessionTimeout
+	return orDefault(c.MaxSessionTimeout, DefaultMaxSessionTimeout)
 }
 
 // clampSessionTimeout negotiates a requested session timeout.
@@ -296,9 +257,13 @@ func (c Config) clampSessionTimeout(d time.Duration) time.Duration {
 	return min(max(d, c.minSessionTimeout()), c.maxSessionTimeout())
 }
 
-func (c Config) reapInterval() time.Duration {
-	if c.ReapInterval == 0 {
-		return DefaultReapInterval
+func (c Config) reapInterval() time.Duration { return orDefault(c.ReapInterval, DefaultReapInterval) }
+
+// orDefault returns v, or d when v is the zero value.
+func orDefault[T comparable](v, d T) T {
+	var zero T
+	if v == zero {
+		return d
 	}
-	return c.ReapInterval
+	return v
 }
