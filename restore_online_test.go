@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -458,5 +461,61 @@ func TestRestoreOnlineForeign(t *testing.T) {
 				t.Errorf("member %d: /ahead%02d Stat %+v claims a zxid above the restore's %d", n.ID(), i, st, info.Zxid)
 			}
 		}
+	}
+}
+
+// TestRestoreOnline100k measures an online restore of a 100,000-znode
+// backup onto a running three-member cluster (KEEPER_BENCH_RESTORE_ONLINE=1).
+func TestRestoreOnline100k(t *testing.T) {
+	if os.Getenv("KEEPER_BENCH_RESTORE_ONLINE") == "" {
+		t.Skip("set KEEPER_BENCH_RESTORE_ONLINE=1 to measure")
+	}
+	const total, perMulti = 100_000, 1000
+	ctx := context.Background()
+	src := keepertest.NewCluster(t, 1, keepertest.WithConfig(func(cfg *keeper.Config) { cfg.ClusterID = 0xb1 }))
+	// Letters from a fixed-seed generator: compressible like text, not like
+	// repeats.
+	rng := rand.New(rand.NewPCG(1, 2))
+	pool := make([]byte, 1<<16)
+	for i := range pool {
+		pool[i] = 'a' + byte(rng.IntN(26))
+	}
+	start := time.Now()
+	for p := 0; p < total/perMulti; p++ {
+		ops := []keeper.Op{keeper.CreateOp(fmt.Sprintf("/p%03d", p), nil, keeper.Persistent)}
+		for i := 1; i < perMulti; i++ {
+			ops = append(ops, keeper.CreateOp(fmt.Sprintf("/p%03d/n%06d", p, p*perMulti+i), pool[((p*perMulti+i)*7919)%(len(pool)-100):][:100], keeper.Persistent))
+		}
+		if _, err := src.WaitLeader().Multi(ctx, ops...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	binfo, err := src.WaitLeader().Backup(ctx, &buf, keeper.BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("source built in %v: %d znodes, %d stream bytes", time.Since(start), binfo.Znodes, binfo.Bytes)
+
+	c := keepertest.NewCluster(t, 3, keepertest.WithConfig(func(cfg *keeper.Config) { cfg.ClusterID = 0xb2 }))
+	for i := range 200 {
+		mustCreate(t, c, fmt.Sprintf("/old%03d", i), "old")
+	}
+	var m0 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	start = time.Now()
+	info, err := c.WaitLeader().RestoreOnline(ctx, bytes.NewReader(buf.Bytes()), keeper.RestoreOnlineOptions{AllowForeign: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	c.WaitConverged()
+	all := time.Since(start)
+	var m1 runtime.MemStats
+	runtime.ReadMemStats(&m1)
+	t.Logf("restore online of %d znodes: %v on the caller, %v until all three members applied it; %d chunks, %d bytes replicated; heap in use %d MiB -> %d MiB",
+		info.Znodes, took, all, info.Chunks, info.StreamBytes, m0.HeapInuse>>20, m1.HeapInuse>>20)
+	if info.Znodes != binfo.Znodes || info.Removed != 202 {
+		t.Errorf("restored %d znodes (removed %d), backup has %d", info.Znodes, info.Removed, binfo.Znodes)
 	}
 }
