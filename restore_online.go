@@ -178,6 +178,11 @@ func (n *Node) RestoreOnline(ctx context.Context, r io.Reader, opts RestoreOnlin
 		_ = spool.Close()
 		_ = os.Remove(spool.Name())
 	}()
+	// The zxid check against a member that trails the leader would refuse
+	// a backup the cluster is past: catch up first (apply checks again).
+	if err := n.barrier(ctx); err != nil {
+		return out, fmt.Errorf("keeper: restore online: %w", err)
+	}
 	applied := n.Status().Applied
 	info, err := rewriteForRestore(ctx, r, spool, opts, n.r.clusterID, applied, subtree)
 	out.Backup = info

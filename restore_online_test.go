@@ -249,6 +249,43 @@ func TestRestoreOnlineWholeTree(t *testing.T) {
 func TestRestoreOnlineDigestAndCatchUp(t *testing.T) {
 	for _, bySnap := range []bool{false, true} {
 		t.Run(fmt.Sprintf("snapshot=%v", bySnap), func(t *testing.T) {
+			restoreWhileDown(t, bySnap)
+		})
+	}
+	t.Run("killed-after", func(t *testing.T) {
+		// A member killed right after applying the restore replays it from
+		// its log (or keeps it) and agrees with the others.
+		c := keepertest.NewCluster(t, 3)
+		ctx := context.Background()
+		mustCreate(t, c, "/k", "v1")
+		b, binfo := backupBytes(t, c.WaitLeader())
+		mustCreate(t, c, "/k2", "v1")
+		leader := c.WaitLeader()
+		if _, err := leader.RestoreOnline(ctx, bytes.NewReader(b), keeper.RestoreOnlineOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		c.WaitConverged()
+		for _, id := range c.IDs() {
+			if id != leader.ID() {
+				c.Kill(id)
+				c.Restart(id)
+				break
+			}
+		}
+		c.WaitConverged()
+		for _, n := range c.Nodes() {
+			if d := n.Status().Digest; d != binfo.Digest {
+				t.Errorf("member %d digest %x, backup's %x", n.ID(), d, binfo.Digest)
+			}
+		}
+	})
+}
+
+// restoreWhileDown is TestRestoreOnlineDigestAndCatchUp with one member
+// stopped during the restore, catching up by log or by raft snapshot.
+func restoreWhileDown(t *testing.T, bySnap bool) {
+	{
+		{
 			c := snapCluster(t)
 			ctx := context.Background()
 			for i := range 20 {
@@ -295,7 +332,7 @@ func TestRestoreOnlineDigestAndCatchUp(t *testing.T) {
 			if data, _, err := c.Node(down).Get(ctx, "/n00"); err != nil || string(data) != "v1" {
 				t.Errorf("member %d: /n00 = %q, %v after catching up", down, data, err)
 			}
-		})
+		}
 	}
 }
 
