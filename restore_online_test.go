@@ -284,55 +284,51 @@ func TestRestoreOnlineDigestAndCatchUp(t *testing.T) {
 // restoreWhileDown is TestRestoreOnlineDigestAndCatchUp with one member
 // stopped during the restore, catching up by log or by raft snapshot.
 func restoreWhileDown(t *testing.T, bySnap bool) {
-	{
-		{
-			c := snapCluster(t)
-			ctx := context.Background()
-			for i := range 20 {
-				mustCreate(t, c, fmt.Sprintf("/n%02d", i), "v1")
-			}
-			b, binfo := backupBytes(t, c.WaitLeader())
-			for i := range 10 {
-				if _, err := c.WaitLeader().Set(ctx, fmt.Sprintf("/n%02d", i), []byte("v2"), keeper.AnyVersion); err != nil {
-					t.Fatal(err)
-				}
-			}
-			leader := c.WaitLeader()
-			var down uint64
-			for _, id := range c.IDs() {
-				if id != leader.ID() {
-					down = id
-					break
-				}
-			}
-			c.Stop(down)
-			info, err := leader.RestoreOnline(ctx, bytes.NewReader(b), keeper.RestoreOnlineOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.Digest != binfo.Digest {
-				t.Errorf("digest %x after restore, backup's %x", info.Digest, binfo.Digest)
-			}
-			c.WaitConverged()
-			if bySnap {
-				writeMany(t, c, "/more", 10*snapKeep)
-			}
-			c.Restart(down)
-			if bySnap {
-				waitSnapshotInstalled(t, c, down)
-			}
-			c.WaitConverged()
-			if !bySnap {
-				for _, n := range c.Nodes() {
-					if d := n.Status().Digest; d != binfo.Digest {
-						t.Errorf("member %d digest %x, backup's %x", n.ID(), d, binfo.Digest)
-					}
-				}
-			}
-			if data, _, err := c.Node(down).Get(ctx, "/n00"); err != nil || string(data) != "v1" {
-				t.Errorf("member %d: /n00 = %q, %v after catching up", down, data, err)
+	c := snapCluster(t)
+	ctx := context.Background()
+	for i := range 20 {
+		mustCreate(t, c, fmt.Sprintf("/n%02d", i), "v1")
+	}
+	b, binfo := backupBytes(t, c.WaitLeader())
+	for i := range 10 {
+		if _, err := c.WaitLeader().Set(ctx, fmt.Sprintf("/n%02d", i), []byte("v2"), keeper.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leader := c.WaitLeader()
+	var down uint64
+	for _, id := range c.IDs() {
+		if id != leader.ID() {
+			down = id
+			break
+		}
+	}
+	c.Stop(down)
+	info, err := leader.RestoreOnline(ctx, bytes.NewReader(b), keeper.RestoreOnlineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Digest != binfo.Digest {
+		t.Errorf("digest %x after restore, backup's %x", info.Digest, binfo.Digest)
+	}
+	c.WaitConverged()
+	if bySnap {
+		writeMany(t, c, "/more", 10*snapKeep)
+	}
+	c.Restart(down)
+	if bySnap {
+		waitSnapshotInstalled(t, c, down)
+	}
+	c.WaitConverged()
+	if !bySnap {
+		for _, n := range c.Nodes() {
+			if d := n.Status().Digest; d != binfo.Digest {
+				t.Errorf("member %d digest %x, backup's %x", n.ID(), d, binfo.Digest)
 			}
 		}
+	}
+	if data, _, err := c.Node(down).Get(ctx, "/n00"); err != nil || string(data) != "v1" {
+		t.Errorf("member %d: /n00 = %q, %v after catching up", down, data, err)
 	}
 }
 
