@@ -167,6 +167,12 @@ func streamErr(err error) error {
 // structure check out, so a caller that stages what visit gives it must
 // commit only then. Memory is flat: one chunk and the current record.
 func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progress), onHeader func(BackupInfo) error, visit func(*znodeRecord) error, visitSession func(id int64, value []byte) error) (BackupInfo, error) {
+	return readTreeOptional(ctx, r, key, progress, onHeader, visit, visitSession, nil)
+}
+
+// readTreeOptional is readTree that also hands the optional records it
+// skips (kinds from recordOptional up) to visitOptional, if not nil.
+func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress func(Progress), onHeader func(BackupInfo) error, visit func(*znodeRecord) error, visitSession func(id int64, value []byte) error, visitOptional func(kind uint8, p []byte) error) (BackupInfo, error) {
 	var lastSession int64
 	sr, err := stream.NewReader(r, stream.ReaderOptions{Key: key})
 	if err != nil {
@@ -302,7 +308,13 @@ func readTree(ctx context.Context, r io.Reader, key []byte, progress func(Progre
 		case kind == recordLog:
 			seenLog = true
 		case kind >= recordOptional:
-			// A later keeper's optional record: skipped.
+			// A later keeper's optional record: skipped, unless the caller
+			// wants it.
+			if visitOptional != nil {
+				if err := visitOptional(kind, p); err != nil {
+					return info, err
+				}
+			}
 		default:
 			return info, tooNewf("record kind %d", kind)
 		}

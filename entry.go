@@ -26,6 +26,12 @@ const (
 	// reqCloseSession ends session Session and deletes its ephemerals at one
 	// zxid; Expire says the leader expired it rather than its owner closing it.
 	reqCloseSession
+	// reqRestoreChunk stages chunk Seq of online restore RestoreID (see
+	// restore_online.go).
+	reqRestoreChunk
+	// reqRestoreCommit replaces the tree (or Subtree) with the stream staged
+	// by RestoreID's Count chunks, whose bytes hash to Sum.
+	reqRestoreCommit
 )
 
 // maxDataSize is the largest znode data accepted, ZooKeeper's default
@@ -63,6 +69,22 @@ type request struct {
 	Nonce uint64
 	// Expire marks a reqCloseSession proposed by the leader's expiry.
 	Expire bool
+
+	// RestoreID names an online restore (reqRestoreChunk, reqRestoreCommit).
+	RestoreID uint64
+	// Seq is a reqRestoreChunk's position in the restore's stream.
+	Seq uint64
+	// Chunk is a reqRestoreChunk's bytes; it aliases the decoded input.
+	Chunk []byte
+	// Count is the number of chunks a reqRestoreCommit expects.
+	Count uint64
+	// Sum is the xxhash64 of the concatenated chunks of a reqRestoreCommit.
+	Sum uint64
+	// Subtree is the path a reqRestoreCommit replaces ("/" for the tree).
+	Subtree string
+	// Foreign lets a reqRestoreCommit restore another cluster's stream, or
+	// one whose zxid is above the commit's.
+	Foreign bool
 }
 
 // encodeRequest appends the encoding of r to dst. It first refuses what can
@@ -90,7 +112,10 @@ func encodeRequest(dst []byte, r *request) ([]byte, error) {
 //
 // Session requests use version 2: version byte, kind byte, varint Time,
 // varint Session, then for reqCreateSession uvarint Timeout, Owner, Nonce and
-// for reqCloseSession the Expire byte.
+// for reqCloseSession the Expire byte; for reqRestoreChunk uvarint
+// RestoreID, Seq and the chunk as data; for reqRestoreCommit uvarint
+// RestoreID, Count, 8-byte big-endian Sum, Subtree as a string and the
+// Foreign byte.
 func appendRequest(dst []byte, r *request) []byte {
 	if r.Kind != reqOps {
 		dst = append(dst, requestVersionKinded, byte(r.Kind))
@@ -103,6 +128,16 @@ func appendRequest(dst []byte, r *request) []byte {
 			dst = binary.AppendUvarint(dst, r.Nonce)
 		case reqCloseSession:
 			dst = appendBool(dst, r.Expire)
+		case reqRestoreChunk:
+			dst = binary.AppendUvarint(dst, r.RestoreID)
+			dst = binary.AppendUvarint(dst, r.Seq)
+			dst = appendBytes(dst, r.Chunk)
+		case reqRestoreCommit:
+			dst = binary.AppendUvarint(dst, r.RestoreID)
+			dst = binary.AppendUvarint(dst, r.Count)
+			dst = binary.BigEndian.AppendUint64(dst, r.Sum)
+			dst = appendString(dst, r.Subtree)
+			dst = appendBool(dst, r.Foreign)
 		}
 		return dst
 	}
@@ -155,6 +190,16 @@ func validateRequest(r *request) error {
 			return fmt.Errorf("%w: session close names no session", ErrBadArguments)
 		}
 		return nil
+	case reqRestoreChunk:
+		if r.RestoreID == 0 || len(r.Chunk) > maxRestoreChunk {
+			return fmt.Errorf("%w: restore chunk needs an id and at most %d bytes", ErrBadArguments, maxRestoreChunk)
+		}
+		return nil
+	case reqRestoreCommit:
+		if r.RestoreID == 0 || r.Count == 0 {
+			return fmt.Errorf("%w: restore commit needs an id and chunks", ErrBadArguments)
+		}
+		return validateSubtree(r.Subtree)
 	default:
 		return fmt.Errorf("%w: unknown request kind %d", ErrBadArguments, r.Kind)
 	}
@@ -230,6 +275,7 @@ func decodeRequest(b []byte) (*request, error) {
 func decodeRequestInto(r *request, b []byte) error {
 	d := decoder{b: b}
 	r.Kind, r.Timeout, r.Owner, r.Nonce, r.Expire = reqOps, 0, 0, 0, false
+	r.RestoreID, r.Seq, r.Chunk, r.Count, r.Sum, r.Subtree, r.Foreign = 0, 0, nil, 0, 0, "", false
 	switch v := d.byte(); {
 	case d.err != nil:
 		return d.err
@@ -305,6 +351,16 @@ func decodeKinded(r *request, d *decoder) error {
 		r.Nonce = d.uvarint()
 	case reqCloseSession:
 		r.Expire = d.bool()
+	case reqRestoreChunk:
+		r.RestoreID = d.uvarint()
+		r.Seq = d.uvarint()
+		r.Chunk = d.bytes()
+	case reqRestoreCommit:
+		r.RestoreID = d.uvarint()
+		r.Count = d.uvarint()
+		r.Sum = d.uint64BE()
+		r.Subtree = d.string()
+		r.Foreign = d.bool()
 	default:
 		d.fail("unknown request kind")
 	}
@@ -393,6 +449,16 @@ func (d *decoder) varint() int64 {
 		return 0
 	}
 	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) uint64BE() uint64 {
+	if len(d.b) < 8 {
+		d.fail("truncated")
+		return 0
+	}
+	v := binary.BigEndian.Uint64(d.b)
+	d.b = d.b[8:]
 	return v
 }
 

@@ -74,5 +74,9 @@ func seedRequests() []request {
 		{Kind: reqCreateSession, Time: 7, Timeout: 4000, Owner: 2, Nonce: 0xfeedface},
 		{Kind: reqCloseSession, Time: 8, Session: 42},
 		{Kind: reqCloseSession, Time: 9, Session: 43, Expire: true},
+		{Kind: reqRestoreChunk, Time: 10, RestoreID: 0xabcdef, Seq: 3, Chunk: []byte("KPRS\x00chunk")},
+		{Kind: reqRestoreChunk, Time: 11, RestoreID: 1},
+		{Kind: reqRestoreCommit, Time: 12, RestoreID: 0xabcdef, Count: 4, Sum: 0x0123456789abcdef, Subtree: "/app/config", Foreign: true},
+		{Kind: reqRestoreCommit, Time: 13, RestoreID: 2, Count: 1, Subtree: "/"},
 	}
 }

@@ -155,7 +155,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 	}
 
 	var idx []byte
-	info, err := readTree(ctx, r, opts.Key, opts.Progress, open, func(rec *znodeRecord) error {
+	info, err := readTreeOptional(ctx, r, opts.Key, opts.Progress, open, func(rec *znodeRecord) error {
 		if err := ld.Add(rec.key, rec.value); err != nil {
 			return err
 		}
@@ -173,6 +173,20 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		return flushAt(b, indexBatchSize)
 	}, func(id int64, value []byte) error {
 		if err := b.Set(storage.SessionKey(nil, id), value); err != nil {
+			return err
+		}
+		return flushAt(b, indexBatchSize)
+	}, func(kind uint8, p []byte) error {
+		// A raft snapshot carries the online restore chunks staged at its
+		// zxid (restore_online.go): they are replicated state.
+		if kind != recordRestoreStage {
+			return nil
+		}
+		k, v, err := decodeStageRecord(p)
+		if err != nil {
+			return err
+		}
+		if err := b.Set(k, v); err != nil {
 			return err
 		}
 		return flushAt(b, indexBatchSize)

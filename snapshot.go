@@ -262,6 +262,11 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 	if err := sit.Error(); err != nil {
 		return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
 	}
+	if kind == stream.KindRaftSnapshot {
+		if err := writeStageRecords(snap, sw); err != nil {
+			return BackupInfo{}, err
+		}
+	}
 	if sum != info.Digest {
 		return BackupInfo{}, fmt.Errorf("keeper: backup: stored digest %x at zxid %d, znodes and sessions sum to %x: %w", info.Digest, info.Zxid, sum, ErrCorrupt)
 	}

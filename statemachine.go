@@ -54,6 +54,8 @@ type applyResult struct {
 	Ops []OpResult
 	// Session is the session a session request created or ended.
 	Session int64
+	// Restore describes an applied online restore commit.
+	Restore *RestoreOnlineInfo
 }
 
 // treeEventType is what a treeEvent reports: a watch event (the public
@@ -69,6 +71,9 @@ const (
 	evSessionCreated
 	// evSessionEnded: Session was closed, or Expired by the leader.
 	evSessionEnded
+	// evRestored: an online restore replaced the tree, or the subtree at
+	// Path, at Zxid; every watch is told (see Restored).
+	evRestored
 )
 
 // treeEvent is one change made by an applied entry, in apply order. Watches

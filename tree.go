@@ -42,6 +42,7 @@ type tree struct {
 	events      []treeEvent // the group's events
 	entryEvents []treeEvent // the current entry's events
 	req         request
+	staged      []stagedWrite // the group's online restore staging (restore_online.go)
 	key         []byte
 	val         []byte
 	h           *xxhash.Digest
@@ -190,12 +191,19 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 			return nil, fmt.Errorf("keeper: apply: entry %d at position %d, want %d", e.Index, i, t.appliedIdx+1+uint64(i))
 		}
 	}
+	if i := restoreCommitAt(ents); i >= 0 {
+		// An online restore commit is applied alone, in its own batch, after
+		// the entries before it are in Pebble (restore_online.go).
+		return t.applyAroundRestore(ents, i)
+	}
 	clear(t.group)
 	clear(t.sessGroup)
 	t.events = t.events[:0]
 	defer func() {
 		clear(t.group)
 		clear(t.sessGroup)
+		clear(t.staged)
+		t.staged = t.staged[:0]
 		clear(t.events)
 		t.events = t.events[:0]
 	}()
@@ -259,6 +267,9 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 	}
 	dig, err := t.flushSessions(b, dig)
 	if err != nil {
+		return 0, err
+	}
+	if err := t.flushStaged(b); err != nil {
 		return 0, err
 	}
 	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(t.key[:0], applied)); err != nil {
@@ -331,6 +342,9 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 	t.zxid = zxid
 	clear(t.entry)
 	t.entryEvents = t.entryEvents[:0]
+	if r.Kind == reqRestoreChunk || r.Kind == reqRestoreCommit {
+		return t.stageRestore(r)
+	}
 	if r.Kind != reqOps {
 		res := &applyResult{}
 		if err := t.applySession(r, zxid, res); err != nil {

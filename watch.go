@@ -61,6 +61,14 @@ const (
 	// up by it (its channel is closed after it); a persistent watch stays.
 	// Event.Path is the watch's path.
 	Resynced
+	// Restored: Node.RestoreOnline replaced the whole tree, or one subtree,
+	// with a backup's at Event.Zxid. Every watch of every session on every
+	// member gets it, whatever its path, before any read on that member can
+	// see the restored tree; the individual changes are not reported.
+	// Re-read what the watch covers. A one-shot watch is used up by it (its
+	// channel is closed after it); a persistent watch stays. Event.Path is
+	// the watch's path.
+	Restored
 )
 
 func (t EventType) String() string {
@@ -81,6 +89,8 @@ func (t EventType) String() string {
 		return "WatchOverflowed"
 	case Resynced:
 		return "Resynced"
+	case Restored:
+		return "Restored"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
@@ -221,6 +231,8 @@ func (wm *watchManager) queue(events []treeEvent) {
 				}
 				wm.endSession(s, st, ev.Zxid)
 			}
+		case evRestored:
+			wm.fireAll(Restored, ev.Zxid)
 		default:
 			wm.trigger(ev)
 		}

@@ -12,6 +12,9 @@ import "encoding/binary"
 //	'c' path               a container znode; empty value.
 //	't' path               a TTL znode; value = TTL in ms, 8 bytes BE.
 //	's' id(8, BE)          a session; value = encoded timeout, owner, nonce.
+//	'r' id(8, BE) seq(8, BE)
+//	                       a staged chunk of an online restore (keeper's
+//	                       restore_online.go); value = the chunk's bytes.
 //	'm' name               meta: format, cluster id, applied index, digest,
 //	                       membership.
 //
@@ -24,6 +27,7 @@ const (
 	prefixTTL       = 't'
 	prefixMeta      = 'm'
 	prefixSession   = 's'
+	prefixRestore   = 'r'
 )
 
 // Meta key names.
@@ -172,4 +176,30 @@ func SessionID(key []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(binary.BigEndian.Uint64(key[1:])), true
+}
+
+// RestoreChunkKey appends the key of chunk seq of online restore id to dst.
+func RestoreChunkKey(dst []byte, id, seq uint64) []byte {
+	dst = RestorePrefix(dst, id)
+	return binary.BigEndian.AppendUint64(dst, seq)
+}
+
+// RestorePrefix appends the prefix of the staged chunks of online restore id
+// to dst.
+func RestorePrefix(dst []byte, id uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, prefixRestore), id)
+}
+
+// RestoreSpan returns the bounds of every staged online restore chunk.
+func RestoreSpan() (lower, upper []byte) {
+	return []byte{prefixRestore}, []byte{prefixRestore + 1}
+}
+
+// RestoreChunkID returns the restore id and sequence number of a staged
+// chunk's key, or false if key is not one.
+func RestoreChunkID(key []byte) (id, seq uint64, ok bool) {
+	if len(key) != 17 || key[0] != prefixRestore {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint64(key[1:9]), binary.BigEndian.Uint64(key[9:]), true
 }

@@ -1,0 +1,1001 @@
+package keeper
+
+// This file is the online restore: Node.RestoreOnline replaces a running
+// cluster's tree, or one subtree, with a backup's, through raft.
+//
+// 1. The calling member reads the caller's stream once, verifying it as
+//    VerifyBackup does, and rewrites its znodes (no sessions, no membership)
+//    as a plaintext, compressed stream into a spool file in its data dir;
+//    the rewrite is kept only if the whole input verified.
+// 2. It replicates the spool in reqRestoreChunk entries of up to
+//    maxRestoreChunk bytes, one at a time, each waited for (so all are
+//    committed before the commit is proposed). Apply stages a chunk under
+//    storage.RestoreChunkKey(id, seq) in the group's batch: staged chunks are
+//    replicated state, replayed from the log after a crash and carried by
+//    raft snapshots (recordRestoreStage), so every member holds the same
+//    chunks whichever way it caught up. A chunk with seq 0 discards the
+//    chunks of every other restore id: one online restore at a time, and an
+//    abandoned one (its proposer died) leaves garbage only until the next.
+// 3. It proposes one reqRestoreCommit (id, chunk count, xxhash64 of the
+//    chunks, subtree, AllowForeign). At apply, alone in its own batch after
+//    the entries before it are in Pebble, at zxid Z, every member: reads the
+//    staged chunks back as a stream and verifies it again (structure,
+//    digest, count and hash of the chunks); deletes the znodes in scope
+//    (the tree, or the subtree's root and descendants) with their index
+//    keys; writes the stream's znodes in scope with their index keys and the
+//    backup's Stats; drops stream ephemerals whose owner is not a live
+//    session at Z and keeps the live sessions' current ephemerals whose path
+//    the stream does not hold and whose new parent exists and is not
+//    ephemeral; fixes the child counts those two rules change; updates the
+//    digest incrementally; deletes the staging keys; and commits everything
+//    with the applied index in one Pebble batch, through the watch publish
+//    path, which queues a Restored event on every watch before the batch is
+//    visible to reads. Any refusal (damaged stream, missing chunk, foreign
+//    or future backup without Foreign, subtree absent from the backup) is
+//    deterministic: every member refuses alike, deletes the staging keys
+//    and changes nothing else.
+//
+// Sessions are not restored: the cluster's sessions at Z stay as they are,
+// and the tree digest keeps their part. So after a whole-tree restore the
+// digest equals the backup's znode digest plus the current sessions' hashes;
+// it equals the backup's digest when the backup held no sessions (an online
+// restore's own rewrite never does) and no session exists, and ephemerals
+// neither dropped nor kept.
+//
+// Size limit: the restore commit is one Pebble batch holding a delete per
+// znode in scope and a set per znode restored (an indexed batch, about
+// twice the keys and values in memory). That bounds a first version to
+// trees of a few hundred MiB; bigger ones need the sstable ingest path and
+// an idempotent replay argument, not built here.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/storage"
+)
+
+// ErrBackupAhead refuses an online restore of a backup whose zxid is above
+// the cluster's applied zxid, unless RestoreOnlineOptions.AllowForeign: its
+// znodes' Stats would claim zxids the cluster has not reached yet, so a
+// later write could get a zxid lower than a restored znode's Mzxid, and
+// clients that order by zxid would see time run backwards.
+var ErrBackupAhead = errors.New("keeper: backup is ahead of the cluster's zxid")
+
+// maxRestoreChunk is the largest chunk of an online restore's stream that
+// one raft entry carries.
+const maxRestoreChunk = 256 << 10
+
+// recordRestoreStage is an optional record of raft snapshot streams: one
+// staged online restore chunk, as uvarint key length, the storage key, then
+// the chunk. It follows the sessions; backups never carry it, and readers
+// that do not know it skip it.
+const recordRestoreStage uint8 = 0x81
+
+// RestoreOnlineOptions configures Node.RestoreOnline.
+type RestoreOnlineOptions struct {
+	// Key is the 32-byte host key an encrypted stream was written with; nil
+	// for a plaintext stream. Only the calling member needs it: what is
+	// replicated is a plaintext rewrite.
+	Key []byte
+	// Subtree, when not empty or "/", restores only the znode at that path
+	// and its descendants from the backup, which must hold it; the rest of
+	// the tree is untouched. The subtree's parent must exist and not be
+	// ephemeral. Paths under /zookeeper are refused.
+	Subtree string
+	// AllowForeign allows a backup taken by another cluster (its cluster id
+	// differs), and a backup whose zxid is above the cluster's applied zxid;
+	// such a backup's Stats are clamped so that no zxid in them exceeds the
+	// restore's zxid (the digest then differs from the backup's).
+	AllowForeign bool
+	// Progress, when not nil, is called every few thousand znodes while the
+	// calling member verifies the stream.
+	Progress func(Progress)
+}
+
+// RestoreOnlineInfo describes a finished online restore.
+type RestoreOnlineInfo struct {
+	// Backup describes the stream as the calling member read it.
+	Backup BackupInfo
+	// Zxid is the zxid of the restore: every member replaced its tree (or
+	// subtree) at it.
+	Zxid int64
+	// Znodes is the number of znodes written from the backup.
+	Znodes int64
+	// Removed is the number of znodes the restore deleted (the tree or
+	// subtree as it was).
+	Removed int64
+	// DroppedEphemerals counts the backup's ephemerals not restored because
+	// their session no longer exists.
+	DroppedEphemerals int64
+	// KeptEphemerals counts the live sessions' ephemerals kept in the
+	// restored tree (their path was absent from the backup, their parent
+	// present).
+	KeptEphemerals int64
+	// Digest is the tree digest right after the restore.
+	Digest uint64
+	// Chunks and StreamBytes describe what was replicated.
+	Chunks      int64
+	StreamBytes int64
+}
+
+// RestoreOnline replaces the running cluster's tree (or, with
+// opts.Subtree, one subtree) with the backup stream in r, atomically on every
+// member at one new zxid Z, or not at all. See the file comment of
+// restore_online.go for the protocol; in short:
+//
+//   - The stream is verified whole on this member first: a damaged one is
+//     refused with an error matching ErrCorruptBackup and nothing is
+//     proposed. A backup of another cluster is refused with ErrWrongCluster,
+//     one whose zxid is above this member's applied zxid with ErrBackupAhead,
+//     unless opts.AllowForeign.
+//   - zxids keep rising: the restored znodes keep the backup's Stats (all at
+//     or below Z); writes after the restore get zxids above Z.
+//   - Every watch of every session on every member gets a Restored event
+//     (one-shot watches are used up), queued before any read on that member
+//     sees the restored tree.
+//   - Sessions are kept as they are at Z. The backup's ephemerals whose
+//     session does not exist at Z are dropped; the live sessions' current
+//     ephemerals are kept where the backup has no znode at their path and
+//     their parent exists (and is not ephemeral) after the restore, else
+//     they are gone (their session stays).
+//   - A subtree restore replaces the subtree's root and descendants only.
+//     The parent keeps its Stat, except when the restore creates or removes
+//     the subtree's root: then, as a create or delete would, its child
+//     count changes, its Cversion goes up by one and its Pzxid becomes Z.
+//
+// An error matching ErrIndeterminate means the commit's outcome is unknown:
+// compare the digest or re-run the restore. The restore of one member's
+// staged chunks is one Pebble batch; see the size limit in the file comment.
+func (n *Node) RestoreOnline(ctx context.Context, r io.Reader, opts RestoreOnlineOptions) (RestoreOnlineInfo, error) {
+	var out RestoreOnlineInfo
+	if n.isClosed() {
+		return out, ErrClosed
+	}
+	subtree := opts.Subtree
+	if subtree == "" {
+		subtree = "/"
+	}
+	if err := validateSubtree(subtree); err != nil {
+		return out, fmt.Errorf("keeper: restore online: %w", err)
+	}
+	spool, err := os.CreateTemp(n.r.cfg.Dir, ".restore-online-*")
+	if err != nil {
+		return out, fmt.Errorf("keeper: restore online: %w", err)
+	}
+	defer func() {
+		_ = spool.Close()
+		_ = os.Remove(spool.Name())
+	}()
+	// The zxid check against a member that trails the leader would refuse
+	// a backup the cluster is past: catch up first (apply checks again).
+	if err := n.barrier(ctx); err != nil {
+		return out, fmt.Errorf("keeper: restore online: %w", err)
+	}
+	applied := n.Status().Applied
+	info, err := rewriteForRestore(ctx, r, spool, opts, n.r.clusterID, applied, subtree)
+	out.Backup = info
+	if err != nil {
+		return out, fmt.Errorf("keeper: restore online: %w", err)
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return out, fmt.Errorf("keeper: restore online: %w", err)
+	}
+	id, err := restoreID()
+	if err != nil {
+		return out, err
+	}
+	h := xxhash.New()
+	buf := make([]byte, maxRestoreChunk)
+	var seq uint64
+	for {
+		k, err := io.ReadFull(spool, buf)
+		if k > 0 {
+			h.Write(buf[:k])
+			req := &request{Kind: reqRestoreChunk, Time: time.Now().UnixMilli(), RestoreID: id, Seq: seq, Chunk: buf[:k]}
+			if _, err := n.proposeRetry(ctx, req); err != nil {
+				return out, fmt.Errorf("keeper: restore online: chunk %d: %w", seq, err)
+			}
+			seq++
+			out.StreamBytes += int64(k)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return out, fmt.Errorf("keeper: restore online: %w", err)
+		}
+	}
+	out.Chunks = int64(seq)
+	req := &request{Kind: reqRestoreCommit, Time: time.Now().UnixMilli(), RestoreID: id, Count: seq, Sum: h.Sum64(), Subtree: subtree, Foreign: opts.AllowForeign}
+	payload, err := encodeRequest(nil, req)
+	if err != nil {
+		return out, err
+	}
+	res, err := n.propose(ctx, payload)
+	if err != nil {
+		return out, fmt.Errorf("keeper: restore online: commit: %w", err)
+	}
+	if res == nil {
+		return out, fmt.Errorf("keeper: restore online: commit: %w: no result", ErrIndeterminate)
+	}
+	if res.Err != nil {
+		return out, fmt.Errorf("keeper: restore online: %w", res.Err)
+	}
+	if res.Restore != nil {
+		ri := *res.Restore
+		ri.Backup, ri.Chunks, ri.StreamBytes = out.Backup, out.Chunks, out.StreamBytes
+		out = ri
+	}
+	return out, nil
+}
+
+// proposeRetry proposes an idempotent request (a restore chunk: the same key
+// and value whenever it applies), retrying while no leader is known or the
+// outcome is unknown, until ctx ends.
+func (n *Node) proposeRetry(ctx context.Context, req *request) (*applyResult, error) {
+	payload, err := encodeRequest(nil, req)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		res, err := n.propose(ctx, payload)
+		if err == nil {
+			if res != nil && res.Err != nil {
+				return nil, res.Err
+			}
+			return res, nil
+		}
+		if !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrIndeterminate) {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if errors.Is(err, ErrNoLeader) {
+			if _, werr := n.WaitLeader(ctx); werr != nil {
+				return nil, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// restoreID returns a random non-zero restore id.
+func restoreID() (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("keeper: restore online: id: %w", err)
+		}
+		if id := binary.BigEndian.Uint64(b[:]); id != 0 {
+			return id, nil
+		}
+	}
+}
+
+// validateSubtree checks a restore's subtree path: "/" or a valid path
+// outside /zookeeper.
+func validateSubtree(p string) error {
+	if p == "/" {
+		return nil
+	}
+	if err := validatePath(p, false); err != nil {
+		return err
+	}
+	if isReserved(p) {
+		return fmt.Errorf("%w: %s is reserved", ErrBadArguments, p)
+	}
+	return nil
+}
+
+// inSubtree reports whether path is root or below it.
+func inSubtree(root, path string) bool {
+	return root == "/" || path == root || strings.HasPrefix(path, root+"/") && len(path) > len(root)+1
+}
+
+// checkRestoreHeader refuses what an online restore refuses by its header.
+func checkRestoreHeader(h BackupInfo, clusterID, applied uint64, foreign bool) error {
+	if foreign {
+		return nil
+	}
+	if h.ClusterID != clusterID {
+		return fmt.Errorf("%w: backup of cluster %x, this is cluster %x (RestoreOnlineOptions.AllowForeign allows it)", ErrWrongCluster, h.ClusterID, clusterID)
+	}
+	if h.Zxid > applied {
+		return fmt.Errorf("%w: backup at zxid %d, cluster at %d (RestoreOnlineOptions.AllowForeign allows it)", ErrBackupAhead, h.Zxid, applied)
+	}
+	return nil
+}
+
+// rewriteForRestore verifies the stream in r (as VerifyBackup) and writes
+// its znodes to w as a plaintext tree stream whose footer digest is theirs.
+// It fails unless the whole input verified and holds subtree.
+func rewriteForRestore(ctx context.Context, r io.Reader, w io.Writer, opts RestoreOnlineOptions, clusterID, applied uint64, subtree string) (BackupInfo, error) {
+	var (
+		sw   *stream.Writer
+		h    = xxhash.New()
+		sum  uint64
+		rec  []byte
+		seen bool
+	)
+	defer func() {
+		if sw != nil {
+			sw.Abort()
+		}
+	}()
+	info, err := readTree(ctx, r, opts.Key, opts.Progress, func(hdr BackupInfo) error {
+		if err := checkRestoreHeader(hdr, clusterID, applied, opts.AllowForeign); err != nil {
+			return err
+		}
+		var err error
+		sw, err = stream.NewWriter(w, stream.Header{
+			ClusterID: hdr.ClusterID,
+			Member:    hdr.Member,
+			Zxid:      hdr.Zxid,
+			Time:      hdr.Time.UnixMilli(),
+			Kind:      stream.KindBackup,
+			Extra:     []byte{treeEncoding},
+		}, stream.WriterOptions{})
+		return err
+	}, func(zr *znodeRecord) error {
+		if zr.path == subtree {
+			seen = true
+		}
+		sum += nodeHash(h, zr.path, zr.value)
+		rec = binary.AppendUvarint(rec[:0], uint64(len(zr.path)))
+		rec = append(rec, zr.path...)
+		rec = append(rec, zr.value...)
+		return sw.WriteRecord(recordZnode, rec)
+	}, nil)
+	if err != nil {
+		return info, err
+	}
+	if !seen {
+		return info, fmt.Errorf("%w: the backup holds no %s", ErrNoNode, subtree)
+	}
+	err = sw.Close(stream.Footer{Digest: sum})
+	sw = nil
+	return info, err
+}
+
+// stagedWrite is one write to the online restore staging family, made in the
+// apply group's batch.
+type stagedWrite struct {
+	key, value []byte
+	del        bool
+}
+
+// isRestoreCommit reports whether an entryOp's data is a reqRestoreCommit.
+func isRestoreCommit(b []byte) bool {
+	return len(b) >= 2 && b[0] == requestVersionKinded && requestKind(b[1]) == reqRestoreCommit
+}
+
+// restoreCommitAt returns the position of the first restore commit in ents,
+// or -1.
+func restoreCommitAt(ents []committed) int {
+	for i := range ents {
+		if ents[i].Kind == entryOp && isRestoreCommit(ents[i].Data) {
+			return i
+		}
+	}
+	return -1
+}
+
+// applyAroundRestore applies ents[:i], then the restore commit ents[i] in its
+// own batch, then the rest: the commit must read the chunks staged by the
+// entries before it from Pebble.
+func (t *tree) applyAroundRestore(ents []committed, i int) ([]*applyResult, error) {
+	results := make([]*applyResult, len(ents))
+	if i > 0 {
+		res, err := t.apply(ents[:i])
+		if err != nil {
+			return nil, err
+		}
+		copy(results, res)
+	}
+	res, err := t.applyRestoreCommit(&ents[i])
+	if err != nil {
+		return nil, err
+	}
+	results[i] = res
+	if i+1 < len(ents) {
+		res, err := t.apply(ents[i+1:])
+		if err != nil {
+			return nil, err
+		}
+		copy(results[i+1:], res)
+	}
+	return results, nil
+}
+
+// stageRestore applies a reqRestoreChunk: the chunk joins the group's
+// staging writes. Seq 0 starts a restore and discards every other restore's
+// chunks. A reqRestoreCommit reaching here was not split out by apply, which
+// cannot happen; it is refused.
+func (t *tree) stageRestore(r *request) (*applyResult, error) {
+	if r.Kind != reqRestoreChunk {
+		return &applyResult{Err: fmt.Errorf("%w: restore commit out of place", ErrBadArguments)}, nil
+	}
+	if r.RestoreID == 0 {
+		return &applyResult{Err: fmt.Errorf("%w: restore chunk without an id", ErrBadArguments)}, nil
+	}
+	if r.Seq == 0 {
+		keep := t.staged[:0]
+		for _, w := range t.staged {
+			if id, _, _ := storage.RestoreChunkID(w.key); id == r.RestoreID {
+				keep = append(keep, w)
+			}
+		}
+		clear(t.staged[len(keep):])
+		t.staged = keep
+		lo, hi := storage.RestoreSpan()
+		it, err := t.st.NewIter(lo, hi)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errStorage, err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			if id, _, _ := storage.RestoreChunkID(it.Key()); id != r.RestoreID {
+				t.staged = append(t.staged, stagedWrite{key: bytes.Clone(it.Key()), del: true})
+			}
+		}
+		if err := it.Close(); err != nil {
+			return nil, fmt.Errorf("%w: %w", errStorage, err)
+		}
+	}
+	t.staged = append(t.staged, stagedWrite{key: storage.RestoreChunkKey(nil, r.RestoreID, r.Seq), value: r.Chunk})
+	return &applyResult{}, nil
+}
+
+// flushStaged writes the group's staging writes to b.
+func (t *tree) flushStaged(b *storage.Batch) error {
+	for _, w := range t.staged {
+		var err error
+		if w.del {
+			err = b.Delete(w.key)
+		} else {
+			err = b.Set(w.key, w.value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunkReader reads the staged chunks of one restore, in sequence order, as
+// one stream, hashing them; a gap in the sequence is a corrupt stream.
+type chunkReader struct {
+	it      *storage.Iter
+	started bool
+	next    uint64
+	cur     []byte
+	h       *xxhash.Digest
+	keys    [][]byte
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.cur) == 0 {
+		var ok bool
+		if !c.started {
+			ok, c.started = c.it.First(), true
+		} else {
+			ok = c.it.Next()
+		}
+		if !ok {
+			if err := c.it.Error(); err != nil {
+				return 0, fmt.Errorf("%w: %w", errStorage, err)
+			}
+			return 0, io.EOF
+		}
+		_, seq, _ := storage.RestoreChunkID(c.it.Key())
+		if seq != c.next {
+			return 0, corruptf("restore chunk %d missing", c.next)
+		}
+		c.next++
+		c.keys = append(c.keys, bytes.Clone(c.it.Key()))
+		v, err := c.it.Value()
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", errStorage, err)
+		}
+		c.cur = v
+		c.h.Write(v)
+	}
+	k := copy(p, c.cur)
+	c.cur = c.cur[k:]
+	return k, nil
+}
+
+// applyRestoreCommit applies a reqRestoreCommit alone, in its own batch; see
+// the file comment. Refusals land in the result (and still advance the
+// applied index and drop the staged chunks); only storage failures return
+// an error.
+func (t *tree) applyRestoreCommit(e *committed) (*applyResult, error) {
+	r := &t.req
+	if err := decodeRequestInto(r, e.Data); err != nil {
+		return t.refuseRestore(e.Index, 0, fmt.Errorf("keeper: entry %d: %w", e.Index, err))
+	}
+	if err := validateRequest(r); err != nil {
+		return t.refuseRestore(e.Index, r.RestoreID, err)
+	}
+	c := restoreCommit{t: t, zxid: int64(e.Index), id: r.RestoreID, count: r.Count, sum: r.Sum, root: r.Subtree, foreign: r.Foreign}
+	res, err := c.run()
+	if err != nil {
+		c.close()
+		if errors.Is(err, errStorage) {
+			return nil, err
+		}
+		return t.refuseRestore(e.Index, c.id, err)
+	}
+	return res, nil
+}
+
+// refuseRestore records a refused restore commit at index: the staged chunks
+// of id are deleted and the applied index advances; nothing else changes.
+func (t *tree) refuseRestore(index, id uint64, why error) (*applyResult, error) {
+	b := t.st.NewBatch()
+	defer b.Close()
+	if id != 0 {
+		if err := t.deleteStaged(b, id); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, index)); err != nil {
+		return nil, err
+	}
+	commit := func() error { return b.Commit(false) }
+	var err error
+	if t.publish != nil {
+		err = t.publish(nil, commit)
+	} else {
+		err = commit()
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.appliedIdx = index
+	return &applyResult{Err: why}, nil
+}
+
+// deleteStaged adds to b the deletion of every staged chunk of id.
+func (t *tree) deleteStaged(b *storage.Batch, id uint64) error {
+	p := storage.RestorePrefix(nil, id)
+	it, err := t.st.NewIter(p, storage.PrefixEnd(p))
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := b.Delete(it.Key()); err != nil {
+			_ = it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// restoreCommit is one restore commit being applied.
+type restoreCommit struct {
+	t       *tree
+	zxid    int64
+	id      uint64
+	count   uint64
+	sum     uint64
+	root    string
+	foreign bool
+
+	b       *storage.Batch // indexed: reads see the restore's own writes
+	dig     uint64
+	info    RestoreOnlineInfo
+	kept    []keptNode       // live sessions' ephemerals in scope, as they were
+	delta   map[string]int32 // child count changes, by parent path
+	rootWas bool             // the subtree root existed before
+	rootNow bool             // the backup's subtree root was written
+	// rootDropped: the backup's subtree root was an ephemeral of a dead
+	// session.
+	rootDropped bool
+	key         []byte
+	val         []byte
+}
+
+type keptNode struct {
+	path  string
+	value []byte
+}
+
+func (c *restoreCommit) close() {
+	if c.b != nil {
+		_ = c.b.Close()
+		c.b = nil
+	}
+}
+
+// storageErr marks err as a storage failure.
+func storageErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", errStorage, err)
+}
+
+func (c *restoreCommit) run() (*applyResult, error) {
+	t := c.t
+	c.dig = t.dig.Load()
+	c.delta = make(map[string]int32)
+	c.b = t.st.NewIndexedBatch()
+	var parentPath string
+	if c.root != "/" {
+		parentPath, _ = parentOf(c.root)
+		parent, _, err := t.load(parentPath)
+		if err != nil {
+			return nil, storageErr(err)
+		}
+		if parent == nil {
+			return nil, fmt.Errorf("%w: the parent of %s", ErrNoNode, c.root)
+		}
+		if parent.stat.EphemeralOwner != 0 {
+			return nil, fmt.Errorf("%w: %s", ErrNoChildrenForEphemerals, parentPath)
+		}
+	}
+	if err := c.removeScope(); err != nil {
+		return nil, err
+	}
+	p := storage.RestorePrefix(nil, c.id)
+	it, err := t.st.NewIter(p, storage.PrefixEnd(p))
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	cr := &chunkReader{it: it, h: xxhash.New()}
+	_, err = readTree(context.Background(), cr, nil, nil, func(h BackupInfo) error {
+		return checkRestoreHeader(h, t.st.ClusterID(), uint64(c.zxid), c.foreign)
+	}, c.visit, nil)
+	if err == nil {
+		_, err = io.Copy(io.Discard, cr)
+	}
+	if cerr := it.Close(); cerr != nil && err == nil {
+		err = storageErr(cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cr.next != c.count:
+		return nil, corruptf("restore staged %d chunks, commit expects %d", cr.next, c.count)
+	case cr.h.Sum64() != c.sum:
+		return nil, corruptf("restore chunks hash to %x, commit says %x", cr.h.Sum64(), c.sum)
+	case c.root != "/" && !c.rootSeen():
+		return nil, fmt.Errorf("%w: the backup holds no %s", ErrNoNode, c.root)
+	}
+	if err := c.keepEphemerals(); err != nil {
+		return nil, err
+	}
+	if c.root != "/" && c.rootWas != c.rootNow {
+		d := int32(1)
+		if !c.rootNow {
+			d = -1
+		}
+		if err := c.fixParent(parentPath, d, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, path := range slices.Sorted(mapKeys(c.delta)) {
+		if d := c.delta[path]; d != 0 {
+			if err := c.fixParent(path, d, false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, k := range cr.keys {
+		if err := c.b.Delete(k); err != nil {
+			return nil, storageErr(err)
+		}
+	}
+	if err := c.b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, uint64(c.zxid))); err != nil {
+		return nil, storageErr(err)
+	}
+	if err := c.b.Set(storage.MetaKey(storage.MetaDigest), binary.BigEndian.AppendUint64(nil, c.dig)); err != nil {
+		return nil, storageErr(err)
+	}
+	events := []treeEvent{{Type: evRestored, Zxid: c.zxid, Path: c.root}}
+	commit := func() error { return c.b.Commit(false) }
+	if t.publish != nil {
+		err = t.publish(events, commit)
+	} else {
+		err = commit()
+	}
+	c.close()
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	t.appliedIdx = uint64(c.zxid)
+	t.dig.Store(c.dig)
+	c.info.Zxid = c.zxid
+	c.info.Digest = c.dig
+	info := c.info
+	return &applyResult{Restore: &info}, nil
+}
+
+// rootSeen reports whether the stream held the subtree root (it was written,
+// or dropped as an ephemeral of a dead session).
+func (c *restoreCommit) rootSeen() bool { return c.rootNow || c.rootDropped }
+
+func mapKeys(m map[string]int32) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// removeScope deletes every current znode in scope, with its index key,
+// from the batch and the digest, remembering the live sessions' ephemerals.
+func (c *restoreCommit) removeScope() error {
+	t := c.t
+	var spans [][2][]byte
+	if c.root == "/" {
+		lo, hi := storage.NodeSpan()
+		spans = append(spans, [2][]byte{lo, hi})
+	} else {
+		k := storage.NodeKey(nil, c.root)
+		spans = append(spans, [2][]byte{k, append(bytes.Clone(k), 0)})
+		for _, p := range [][]byte{storage.ChildPrefix(nil, c.root), storage.DescendantPrefix(nil, c.root)} {
+			spans = append(spans, [2][]byte{p, storage.PrefixEnd(p)})
+		}
+	}
+	var n znode
+	for _, s := range spans {
+		it, err := t.st.NewIter(s[0], s[1])
+		if err != nil {
+			return storageErr(err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			path, ok := storage.NodePath(it.Key())
+			if !ok {
+				_ = it.Close()
+				return fmt.Errorf("%w: node key %q: %w", errStorage, it.Key(), ErrCorrupt)
+			}
+			v, err := it.Value()
+			if err != nil {
+				_ = it.Close()
+				return storageErr(err)
+			}
+			if err := decodeZnode(v, &n); err != nil {
+				_ = it.Close()
+				return fmt.Errorf("%w: znode %s: %w", errStorage, path, err)
+			}
+			c.dig -= nodeHash(t.h, path, v)
+			if err := c.b.Delete(it.Key()); err != nil {
+				_ = it.Close()
+				return storageErr(err)
+			}
+			if k := indexKey(c.key[:0], path, &n); k != nil {
+				if err := c.b.Delete(k); err != nil {
+					_ = it.Close()
+					return storageErr(err)
+				}
+			}
+			if path == c.root {
+				c.rootWas = true
+			}
+			if o := n.stat.EphemeralOwner; o != 0 && t.sessions[o] != nil {
+				c.kept = append(c.kept, keptNode{path: path, value: bytes.Clone(v)})
+			}
+			c.info.Removed++
+		}
+		if err := it.Close(); err != nil {
+			return storageErr(err)
+		}
+	}
+	return nil
+}
+
+// visit writes one znode of the staged stream, if in scope.
+func (c *restoreCommit) visit(rec *znodeRecord) error {
+	if !inSubtree(c.root, rec.path) {
+		return nil
+	}
+	n := &rec.node
+	if o := n.stat.EphemeralOwner; o != 0 && c.t.sessions[o] == nil {
+		c.info.DroppedEphemerals++
+		if rec.path == c.root {
+			c.rootDropped = true
+		} else {
+			parent, _ := parentOf(rec.path)
+			c.delta[parent]--
+		}
+		return nil
+	}
+	v := rec.value
+	if st := &n.stat; c.foreign && max(st.Czxid, st.Mzxid, st.Pzxid) > c.zxid {
+		st.Czxid, st.Mzxid, st.Pzxid = min(st.Czxid, c.zxid), min(st.Mzxid, c.zxid), min(st.Pzxid, c.zxid)
+		c.val = encodeZnode(c.val[:0], n)
+		v = c.val
+	}
+	if err := c.put(rec.path, rec.key, v, n); err != nil {
+		return err
+	}
+	if rec.path == c.root {
+		c.rootNow = true
+	}
+	c.info.Znodes++
+	return nil
+}
+
+// put writes a znode and its index key to the batch and the digest.
+func (c *restoreCommit) put(path string, key, v []byte, n *znode) error {
+	if err := c.b.Set(key, v); err != nil {
+		return storageErr(err)
+	}
+	c.dig += nodeHash(c.t.h, path, v)
+	if k := indexKey(c.key[:0], path, n); k != nil {
+		var iv []byte
+		if n.mode.IsTTL() && n.stat.EphemeralOwner == 0 {
+			iv = binary.BigEndian.AppendUint64(nil, uint64(n.ttl))
+		}
+		if err := c.b.Set(k, iv); err != nil {
+			return storageErr(err)
+		}
+	}
+	return nil
+}
+
+// getNode reads path through the batch, or nil.
+func (c *restoreCommit) getNode(path string) (*znode, []byte, error) {
+	var n *znode
+	var v []byte
+	err := c.b.Get(storage.NodeKey(nil, path), func(b []byte) error {
+		v = bytes.Clone(b)
+		n = new(znode)
+		return decodeZnode(v, n)
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, storageErr(err)
+	}
+	return n, v, nil
+}
+
+// keepEphemerals puts back the live sessions' ephemerals removed from scope
+// whose path the backup does not hold and whose parent exists and is not
+// ephemeral.
+func (c *restoreCommit) keepEphemerals() error {
+	for _, k := range c.kept {
+		if cur, _, err := c.getNode(k.path); err != nil {
+			return err
+		} else if cur != nil {
+			continue // the backup's znode replaced it
+		}
+		parentPath, _ := parentOf(k.path)
+		parent, _, err := c.getNode(parentPath)
+		if err != nil {
+			return err
+		}
+		if parent == nil || parent.stat.EphemeralOwner != 0 {
+			continue
+		}
+		var n znode
+		if err := decodeZnode(k.value, &n); err != nil {
+			return fmt.Errorf("%w: znode %s: %w", errStorage, k.path, err)
+		}
+		if err := c.put(k.path, storage.NodeKey(nil, k.path), k.value, &n); err != nil {
+			return err
+		}
+		if k.path == c.root {
+			c.rootNow = true // the root's parent is fixed in run
+		} else {
+			c.delta[parentPath]++
+		}
+		c.info.KeptEphemerals++
+	}
+	return nil
+}
+
+// fixParent changes the child count of the znode at path by d; created
+// (the subtree root was created or removed) also bumps its Cversion and sets
+// its Pzxid to the restore's zxid, as a create or delete would.
+func (c *restoreCommit) fixParent(path string, d int32, created bool) error {
+	n, v, err := c.getNode(path)
+	if err != nil {
+		return err
+	}
+	if n == nil {
+		// The stream's structure check makes this impossible; refused alike
+		// on every member rather than stopping them.
+		return corruptf("parent %s of restored znodes is missing", path)
+	}
+	c.dig -= nodeHash(c.t.h, path, v)
+	n.stat.NumChildren += d
+	if created {
+		n.stat.Cversion++
+		n.stat.Pzxid = c.zxid
+	}
+	c.val = encodeZnode(c.val[:0], n)
+	if err := c.b.Set(storage.NodeKey(nil, path), c.val); err != nil {
+		return storageErr(err)
+	}
+	c.dig += nodeHash(c.t.h, path, c.val)
+	return nil
+}
+
+// fireAll delivers an event of type typ at zxid to every watch (one-shot
+// watches are used up) and once to each session's event channel. The caller
+// holds wm.mu.
+func (wm *watchManager) fireAll(typ EventType, zxid int64) {
+	wm.seq++
+	for k := range wm.byKind {
+		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
+		for _, set := range wm.byKind[k] {
+			for w := range set {
+				e := Event{Type: typ, Path: w.path, Zxid: zxid, State: w.s.state}
+				wm.deliver(w, e)
+				if w.s.lastSeq != wm.seq {
+					w.s.lastSeq = wm.seq
+					wm.deliverSession(w.s, e)
+				}
+				if once {
+					wm.drop(w)
+				}
+			}
+		}
+	}
+}
+
+// writeStageRecords writes the staged online restore chunks in snap as
+// recordRestoreStage records (raft snapshots only).
+func writeStageRecords(snap *storage.Snapshot, sw *stream.Writer) error {
+	lo, hi := storage.RestoreSpan()
+	it, err := snap.NewIter(lo, hi)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var rec []byte
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return err
+		}
+		rec = binary.AppendUvarint(rec[:0], uint64(len(it.Key())))
+		rec = append(rec, it.Key()...)
+		rec = append(rec, v...)
+		if err := sw.WriteRecord(recordRestoreStage, rec); err != nil {
+			return fmt.Errorf("keeper: backup: %w", err)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("keeper: backup: %w", err)
+	}
+	return nil
+}
+
+// decodeStageRecord splits a recordRestoreStage payload into its staging
+// key and chunk, refusing anything else as a corrupt stream.
+func decodeStageRecord(p []byte) (key, value []byte, err error) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)-k) {
+		return nil, nil, corruptf("restore stage record: bad key length")
+	}
+	key, value = p[k:k+int(n)], p[k+int(n):]
+	if _, _, ok := storage.RestoreChunkID(key); !ok {
+		return nil, nil, corruptf("restore stage record: key %x is not a staging key", key)
+	}
+	return key, value, nil
+}
