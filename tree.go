@@ -465,6 +465,15 @@ func checkVersion(want, have int32, path string) error {
 	return nil
 }
 
+// existing is lookup for a path that must exist: ErrNoNode otherwise.
+func (t *tree) existing(path string) (*znode, error) {
+	n, err := t.lookup(path)
+	if err == nil && n == nil {
+		err = noNode(path)
+	}
+	return n, err
+}
+
 func noNode(path string) error { return fmt.Errorf("%w: %s", ErrNoNode, path) }
 
 func refuseReserved(path string) error {
@@ -505,12 +514,9 @@ func (t *tree) create(r *request, op *Op, zxid int64, out *OpResult) error {
 		return err
 	}
 	parentPath, _ := parentOf(op.path)
-	parent, err := t.lookup(parentPath)
+	parent, err := t.existing(parentPath)
 	if err != nil {
 		return err
-	}
-	if parent == nil {
-		return noNode(parentPath)
 	}
 	if err := checkACL(parent.acl, PermCreate, r.Auth); err != nil {
 		return fmt.Errorf("%w: create in %s", err, parentPath)
@@ -590,19 +596,13 @@ func (t *tree) delete(r *request, op *Op, zxid int64) error {
 		return err
 	}
 	parentPath, _ := parentOf(op.path)
-	parent, err := t.lookup(parentPath)
+	parent, err := t.existing(parentPath)
 	if err != nil {
 		return err
 	}
-	if parent == nil {
-		return noNode(parentPath)
-	}
-	n, err := t.lookup(op.path)
+	n, err := t.existing(op.path)
 	if err != nil {
 		return err
-	}
-	if n == nil {
-		return noNode(op.path)
 	}
 	if err := checkACL(parent.acl, PermDelete, r.Auth); err != nil {
 		return fmt.Errorf("%w: delete in %s", err, parentPath)
@@ -641,12 +641,9 @@ func (t *tree) setData(r *request, op *Op, zxid int64, out *OpResult) error {
 	if err := refuseReserved(op.path); err != nil {
 		return err
 	}
-	n, err := t.lookup(op.path)
+	n, err := t.existing(op.path)
 	if err != nil {
 		return err
-	}
-	if n == nil {
-		return noNode(op.path)
 	}
 	if err := checkACL(n.acl, PermWrite, r.Auth); err != nil {
 		return fmt.Errorf("%w: set %s", err, op.path)
@@ -674,12 +671,9 @@ func (t *tree) setACL(r *request, op *Op, out *OpResult) error {
 	if err != nil {
 		return err
 	}
-	n, err := t.lookup(op.path)
+	n, err := t.existing(op.path)
 	if err != nil {
 		return err
-	}
-	if n == nil {
-		return noNode(op.path)
 	}
 	if err := checkACL(n.acl, PermAdmin, r.Auth); err != nil {
 		return fmt.Errorf("%w: setACL %s", err, op.path)
@@ -696,12 +690,9 @@ func (t *tree) setACL(r *request, op *Op, out *OpResult) error {
 }
 
 func (t *tree) check(r *request, op *Op) error {
-	n, err := t.lookup(op.path)
+	n, err := t.existing(op.path)
 	if err != nil {
 		return err
-	}
-	if n == nil {
-		return noNode(op.path)
 	}
 	if err := checkACL(n.acl, PermRead, r.Auth); err != nil {
 		return fmt.Errorf("%w: check %s", err, op.path)
