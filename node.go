@@ -107,6 +107,13 @@ type Status struct {
 	// place of its tree (it had fallen behind the leader's retained log),
 	// since Open.
 	SnapshotsInstalled uint64
+	// RepairsSent counts the repair transfers of its tree this member, as
+	// leader, streamed to corrupt members that took them, since Open.
+	RepairsSent uint64
+	// RepairsInstalled counts the times this member, found corrupt by a
+	// consistency check, replaced its tree by the leader's (Config.OnCorrupt
+	// RepairCorrupt), since Open.
+	RepairsInstalled uint64
 }
 
 // stateMachineCloser is implemented by state machines holding resources
@@ -443,6 +450,7 @@ func (n *Node) Status() Status {
 	st.View = slices.Clone(st.View)
 	st.Learners = slices.Clone(st.Learners)
 	st.SnapshotsSent, st.SnapshotsInstalled = n.r.snapshotStats()
+	st.RepairsSent, st.RepairsInstalled = n.r.snap.repairsSent.Load(), n.r.snap.repairsInstalled.Load()
 	return st
 }
 
