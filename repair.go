@@ -370,8 +370,18 @@ func (r *replica) tryRepair() error {
 // reapply applies this member's own committed entries again to a tree just
 // installed below them. Their callers were answered the first time; a
 // consistency entry only records the digest at its index (which replaces
-// the digest recorded there on the corrupt tree).
+// the digest recorded there on the corrupt tree). It runs under the
+// member's read locks (swapTree), so no read sees the tree below its old
+// applied index.
 func (r *replica) reapply(ents []*raftpb.Entry) error {
+	// The caller holds the watch visibility lock, and the watches get
+	// Resynced once the tree is at its final index: the re-applied groups
+	// commit without events (their events were delivered the first time).
+	if t, ok := r.sm.(*tree); ok && t.publish != nil {
+		pub := t.publish
+		t.publish = nil
+		defer func() { t.publish = pub }()
+	}
 	group := make([]committed, 0, len(ents))
 	flush := func() error {
 		if len(group) == 0 {
