@@ -611,7 +611,9 @@ func (n *Node) Crash(k crashtest.Key) {
 // there, the mark and a hard state committing it are written now and the
 // replay restarts at the mark. It also drops entries read after the mark
 // whose term is below the mark's: entries of the log before an install,
-// which raft discarded.
+// which raft discarded. A tree replaced by a repair (repair.go) carries
+// no install mark: a repair leaves the raft log as it is, and Open replays
+// the entries past the repaired tree's index from it.
 func finishInstall(sm stateMachine, wal *storage.RaftLog, rep *storage.Replayed) error {
 	if t, ok := sm.(*tree); ok {
 		m, ok, err := t.installedMark()

@@ -141,7 +141,6 @@ type stagedRepair struct {
 type repairState struct {
 	lastTry   map[uint64]uint64 // leader: member -> tick of its last repair
 	staged    *stagedRepair     // member: the build waiting to be installed
-	repaired  uint64            // member: repairs installed here
 	refusedAt uint64            // member: tick it last filed "repaired" on a refusal
 }
 
@@ -204,12 +203,15 @@ func (r *replica) repairSent(res snapResult) {
 }
 
 // wantRepair, on the loop, says whether this member takes a repair
-// transfer. A member that verified its tree since it opened (or was last
+// transfer from member from, which must be the leader it follows. A member that verified its tree since it opened (or was last
 // repaired) and is not corrupt refuses, and files a "repaired" report so
 // the leader's stale view of it clears.
-func (r *replica) wantRepair() error {
+func (r *replica) wantRepair(from uint64) error {
 	if r.cfg.OnCorrupt != RepairCorrupt {
 		return fmt.Errorf("%w: OnCorrupt is %v", errRepairNotWanted, r.cfg.OnCorrupt)
+	}
+	if from != r.lead || from == r.id {
+		return fmt.Errorf("%w: sent by member %d, the leader here is %d", errRepairNotWanted, from, r.lead)
 	}
 	if r.rep.staged != nil {
 		return errSnapshotBusy
@@ -236,7 +238,7 @@ func (r *replica) receiveRepair(from uint64, header []byte, body io.Reader) erro
 		return fmt.Errorf("%w: this member's state machine cannot install trees", ErrUnimplemented)
 	}
 	verdict := make(chan error, 1)
-	if !r.onLoop(s.ctx, func() { verdict <- r.wantRepair() }) {
+	if !r.onLoop(s.ctx, func() { verdict <- r.wantRepair(from) }) {
 		return ErrClosed
 	}
 	select {
@@ -359,7 +361,6 @@ func (r *replica) tryRepair() error {
 		}
 	}
 	r.cons.verified, r.cons.verDigest = 0, 0
-	r.rep.repaired++
 	r.snap.repairsInstalled.Add(1)
 	r.log.Warn("tree repaired from the leader's copy", "from", in.from, "tree_index", a, "applied", r.sm.applied(),
 		"digest", fmt.Sprintf("%x", r.sm.digest()))
