@@ -570,7 +570,7 @@ func (r *replica) handOffLeadership() {
 // with "repair wanted": the leader, applying it, streams its tree here
 // (repair.go), and retries while the report stands.
 func (r *replica) requestResync() {
-	r.log.Warn("asking the leader for its tree to repair this member", "member", r.id)
+	r.log.Warn("asking the leader for its tree to repair this member")
 }
 
 // resyncDone is what a finished repair calls on the loop once the member's
@@ -581,7 +581,7 @@ func (r *replica) requestResync() {
 // was lost), so the leader stops repairing it.
 func (r *replica) resyncDone() {
 	if r.cons.corrupt.Swap(false) {
-		r.log.Warn("tree re-synced from the leader; serving again", "member", r.id)
+		r.log.Warn("tree re-synced from the leader; serving again")
 	}
 	r.cons.reportedAt = 0
 	r.proposeRepaired()
