@@ -65,6 +65,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -145,7 +146,8 @@ type repairState struct {
 }
 
 // maybeRepair, on the leader's loop, starts a repair transfer to member id
-// (0: to every member) whose standing corrupt report asks for one, unless
+// (0: to every member) still in the cluster whose standing corrupt report
+// asks for one, unless
 // one runs already or, when now is false, one started less than
 // repairRetryElections election timeouts ago.
 func (r *replica) maybeRepair(id uint64, now bool) {
@@ -154,7 +156,7 @@ func (r *replica) maybeRepair(id uint64, now bool) {
 	}
 	every := uint64(repairRetryElections * r.cfg.electionTicks())
 	for m := range r.cons.repairWanted {
-		if (id != 0 && m != id) || m == r.id || r.cons.reports[m] == 0 || r.snap.repairing[m] {
+		if (id != 0 && m != id) || m == r.id || r.cons.reports[m] == 0 || r.snap.repairing[m] || !slices.Contains(r.members, m) {
 			continue
 		}
 		if last, ok := r.rep.lastTry[m]; ok && !now && r.ticks-last < every {
