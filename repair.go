@@ -147,9 +147,8 @@ type repairState struct {
 
 // maybeRepair, on the leader's loop, starts a repair transfer to member id
 // (0: to every member) still in the cluster whose standing corrupt report
-// asks for one, unless
-// one runs already or, when now is false, one started less than
-// repairRetryElections election timeouts ago.
+// asks for one, unless one runs already or, when now is false, one started
+// less than repairRetryElections election timeouts ago.
 func (r *replica) maybeRepair(id uint64, now bool) {
 	if r.role != raft.StateLeader || r.cons.corrupt.Load() || r.snap.st == nil || len(r.cons.repairWanted) == 0 {
 		return
