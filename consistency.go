@@ -58,6 +58,13 @@ const (
 	checkKindReport = 2 // a member reports its own check result
 )
 
+// The last byte of a report entry.
+const (
+	reportRepaired = 0 // the member's tree is whole again
+	reportCorrupt  = 1 // corrupt; the member only raises the alarm
+	reportRepair   = 2 // corrupt; the member asks the leader for its tree
+)
+
 // recordedChecks is how many past checks' digests a member keeps.
 const recordedChecks = 8
 
@@ -110,9 +117,10 @@ type checkEntry struct {
 	// none), and the leader's counts when it proposed the entry.
 	prevZxid, prevDigest           uint64
 	members, reachable, consistent uint64
-	// report: member found corrupt (or repaired) at zxid.
-	member, zxid uint64
-	corrupt      bool
+	// report: member found corrupt (or repaired) at zxid; repair: it wants
+	// the leader's tree (Config.OnCorrupt == RepairCorrupt, repair.go).
+	member, zxid    uint64
+	corrupt, repair bool
 }
 
 func isCheckEntry(b []byte) bool { return len(b) > 0 && b[0] == checkEnvelope }
@@ -129,10 +137,13 @@ func (c *checkEntry) encode() []byte {
 	case checkKindReport:
 		b = binary.AppendUvarint(b, c.member)
 		b = binary.AppendUvarint(b, c.zxid)
-		if c.corrupt {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
+		switch {
+		case c.corrupt && c.repair:
+			b = append(b, reportRepair)
+		case c.corrupt:
+			b = append(b, reportCorrupt)
+		default:
+			b = append(b, reportRepaired)
 		}
 	}
 	return b
@@ -166,7 +177,8 @@ func decodeCheckEntry(b []byte) (checkEntry, error) {
 		if !uv(&c.member) || !uv(&c.zxid) || len(b) != 1 {
 			return checkEntry{}, bad
 		}
-		c.corrupt = b[0] == 1
+		c.corrupt = b[0] != reportRepaired
+		c.repair = b[0] == reportRepair
 	default:
 		return checkEntry{}, bad
 	}
@@ -184,11 +196,14 @@ type consistency struct {
 	verified    uint64            // last check zxid whose scan matched here
 	verDigest   uint64            // the digest there
 	reports     map[uint64]uint64 // member -> zxid it reported itself corrupt
-	learned     checkEntry        // the counts carried by the last check entry
-	view        []MemberStatus    // the leader's member view; replaced whole
-	reportedAt  uint64            // tick this member last proposed its report
+	// repairWanted holds the members among reports that asked for a repair.
+	repairWanted map[uint64]bool
+	learned      checkEntry     // the counts carried by the last check entry
+	view         []MemberStatus // the leader's member view; replaced whole
+	reportedAt   uint64         // tick this member last proposed its report
 
 	scanning bool
+	scanGen  uint64 // bumped by stopScan; a scan of an older tree is ignored
 	cancel   context.CancelFunc
 	ctx      context.Context
 	wg       sync.WaitGroup
@@ -201,6 +216,7 @@ func (r *replica) initConsistency() {
 	c := &r.cons
 	c.recorded = make(map[uint64]uint64)
 	c.reports = make(map[uint64]uint64)
+	c.repairWanted = make(map[uint64]bool)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if r.callc == nil {
 		r.callc = make(chan func(), 64)
@@ -243,6 +259,7 @@ func (r *replica) tickConsistency() {
 	if r.ticks%viewEvery == 0 || r.cons.view == nil {
 		r.refreshView()
 	}
+	r.maybeRepair(0, false)
 	iv := r.cfg.checkInterval()
 	if iv < 0 {
 		return
@@ -338,12 +355,21 @@ func (r *replica) applyCheck(index uint64, data []byte) {
 	case checkKindReport:
 		if c.corrupt {
 			r.cons.reports[c.member] = max(c.zxid, 1)
-			r.log.Warn("member reported its tree corrupt", "reporter", c.member, "zxid", c.zxid)
+			if c.repair {
+				r.cons.repairWanted[c.member] = true
+			} else {
+				delete(r.cons.repairWanted, c.member)
+			}
+			r.log.Warn("member reported its tree corrupt", "reporter", c.member, "zxid", c.zxid, "repair", c.repair)
 		} else {
 			delete(r.cons.reports, c.member)
+			delete(r.cons.repairWanted, c.member)
 		}
 		if r.role == raft.StateLeader {
 			r.refreshView()
+			if c.repair {
+				r.maybeRepair(c.member, true)
+			}
 		}
 		return
 	case checkKindCheck:
@@ -380,15 +406,34 @@ func (r *replica) startScan(zxid, dig uint64) {
 	}
 	snap := t.st.NewSnapshot()
 	r.cons.scanning = true
-	ctx := r.cons.ctx
+	ctx, gen := r.cons.ctx, r.cons.scanGen
 	r.cons.wg.Go(func() {
 		defer snap.Close()
 		zx, stored, sum, err := scanDigest(ctx, snap)
 		if err == nil && (zx != zxid || stored != dig) {
 			err = fmt.Errorf("keeper: check snapshot at zxid %d digest %x, loop had %d and %x", zx, stored, zxid, dig)
 		}
-		r.onLoop(ctx, func() { r.scanDone(zxid, stored, sum, err) })
+		r.onLoop(ctx, func() {
+			if gen == r.cons.scanGen {
+				r.scanDone(zxid, stored, sum, err)
+			}
+		})
 	})
+}
+
+// stopScan cancels a running background scan and waits for it, so it holds
+// no Pebble snapshot of the store; a result it already queued for the loop
+// is ignored. It runs on the loop before the tree is swapped.
+func (r *replica) stopScan() {
+	c := &r.cons
+	if c.cancel == nil {
+		return
+	}
+	c.cancel()
+	c.wg.Wait()
+	c.scanning = false
+	c.scanGen++
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 }
 
 // scanDone takes a background scan's result on the loop.
@@ -494,7 +539,7 @@ func (r *replica) maybeReport() {
 	if r.cons.reportedAt != 0 && r.ticks-r.cons.reportedAt < uint64(r.cfg.electionTicks()) {
 		return
 	}
-	c := checkEntry{kind: checkKindReport, member: r.id, zxid: r.cons.lastCheck, corrupt: true}
+	c := checkEntry{kind: checkKindReport, member: r.id, zxid: r.cons.lastCheck, corrupt: true, repair: r.cfg.OnCorrupt == RepairCorrupt}
 	if err := r.rn.Propose(c.encode()); err != nil {
 		r.log.Debug("propose corrupt report", "err", err)
 		return
@@ -520,25 +565,30 @@ func (r *replica) handOffLeadership() {
 	}
 }
 
-// requestResync is the single place where a corrupt member asks to have its
-// tree replaced by the leader's. Installing a tree from the leader needs the
-// raft snapshot transfer (raftsnap.go/install.go), which is built separately;
-// until it is connected here, the member stays corrupt, refusing reads and
-// writes, and the operator follows docs/RUNBOOK.md ("Corrupt member").
+// requestResync is where a corrupt member asks to have its tree replaced by
+// the leader's. The request itself is the corrupt report maybeReport files
+// with "repair wanted": the leader, applying it, streams its tree here
+// (repair.go), and retries while the report stands.
 func (r *replica) requestResync() {
-	r.log.Error("resync from the leader requested; automatic repair is not available in this build, replace the member's data (docs/RUNBOOK.md)", "member", r.id)
+	r.log.Warn("asking the leader for its tree to repair this member")
 }
 
-// resyncDone is what a finished resync calls on the loop once the member's
+// resyncDone is what a finished repair calls on the loop once the member's
 // tree has been replaced by a verified copy of the leader's: the member
 // serves reads and writes again and files a "repaired" report, which clears
-// its mismatch in every member's view.
+// its mismatch in every member's view. The report is filed even if the
+// member was not marked corrupt (it restarted during a repair whose report
+// was lost), so the leader stops repairing it.
 func (r *replica) resyncDone() {
-	if !r.cons.corrupt.Swap(false) {
-		return
+	if r.cons.corrupt.Swap(false) {
+		r.log.Warn("tree re-synced from the leader; serving again")
 	}
-	r.log.Warn("tree re-synced from the leader; serving again", "member", r.id)
 	r.cons.reportedAt = 0
+	r.proposeRepaired()
+}
+
+// proposeRepaired proposes this member's "repaired" report.
+func (r *replica) proposeRepaired() {
 	c := checkEntry{kind: checkKindReport, member: r.id, zxid: r.sm.applied(), corrupt: false}
 	if err := r.rn.Propose(c.encode()); err != nil {
 		r.log.Debug("propose repaired report", "err", err)

@@ -76,6 +76,9 @@ func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) er
 	if len(header) < 8 || binary.BigEndian.Uint64(header) != r.clusterID {
 		return fmt.Errorf("%w: raft snapshot from another cluster", ErrWrongCluster)
 	}
+	if isRepairHeader(header) {
+		return r.receiveRepair(from, header, body)
+	}
 	m := &raftpb.Message{}
 	if err := proto.Unmarshal(header[8:], m); err != nil {
 		return fmt.Errorf("%w: raft snapshot header: %w", ErrCorrupt, err)
@@ -166,7 +169,7 @@ func (r *replica) installSnapshot(snap *raftpb.Snapshot, hs *raftpb.HardState) e
 		return fmt.Errorf("keeper: raft snapshot at index %d without a received tree", idx)
 	}
 	r.snap.staged = nil
-	err := r.swapTree(idx)
+	err := r.swapTree(idx, hookMidInstall, nil)
 	in.done <- err
 	if err != nil {
 		return err
@@ -199,12 +202,17 @@ func (r *replica) installSnapshot(snap *raftpb.Snapshot, hs *raftpb.HardState) e
 	return nil
 }
 
-// swapTree replaces the live tree store with the verified build, under the
-// member's read locks. A failure after the old store closed leaves the tree
-// closed: the loop stops, and Open's recovery finishes the install.
-func (r *replica) swapTree(idx uint64) error {
+// swapTree replaces the live tree store with the verified build at idx,
+// under the member's read locks; hook fires once the old tree is moved
+// aside. after, if not nil, runs under the locks once the new tree is
+// loaded (a repair re-applies entries there), before the watches are told.
+// A failure after the old store closed leaves the tree closed: the loop
+// stops, and Open's recovery finishes the install.
+func (r *replica) swapTree(idx uint64, hook hookPoint, after func() error) error {
 	t := r.sm.(*tree)
 	r.stopTransfers(false)
+	// The background scan reads a Pebble snapshot of the old store.
+	r.stopScan()
 	if r.snap.lockReads != nil {
 		unlock := r.snap.lockReads()
 		defer unlock()
@@ -219,7 +227,7 @@ func (r *replica) swapTree(idx uint64) error {
 	t.st = nil
 	if err := storage.SwapStaged(dir, func(step int) {
 		if step == 1 {
-			r.callHook(hookMidInstall)
+			r.callHook(hook)
 		}
 	}); err != nil {
 		return err
@@ -235,8 +243,13 @@ func (r *replica) swapTree(idx uint64) error {
 	if t.applied() != idx {
 		return fmt.Errorf("%w: installed tree at %d, snapshot at %d", ErrCorrupt, t.applied(), idx)
 	}
+	if after != nil {
+		if err := after(); err != nil {
+			return err
+		}
+	}
 	if r.snap.resynced != nil {
-		r.snap.resynced(int64(idx), func(id int64) bool { return t.sessions[id] != nil })
+		r.snap.resynced(int64(t.applied()), func(id int64) bool { return t.sessions[id] != nil })
 	}
 	return nil
 }

@@ -22,6 +22,13 @@ const installKeep = 50
 // newTreeCluster is newTestClusterWithHooks over the real Pebble tree.
 func newTreeCluster(t *testing.T, n int, hook func(id uint64, p hookPoint)) *testCluster {
 	t.Helper()
+	return newTreeClusterConfig(t, n, hook, func(cfg *Config) { cfg.KeepEntries = installKeep })
+}
+
+// newTreeClusterConfig is newTreeCluster with every member's config set by
+// cfg.
+func newTreeClusterConfig(t *testing.T, n int, hook func(id uint64, p hookPoint), cfg func(*Config)) *testCluster {
+	t.Helper()
 	leak := leakcheck.Start(t)
 	seed := testSeed(t)
 	t.Logf("seed %d", seed)
@@ -32,7 +39,7 @@ func newTreeCluster(t *testing.T, n int, hook func(id uint64, p hookPoint)) *tes
 		dirs:  make(map[uint64]string),
 		nodes: make(map[uint64]*Node),
 		hooks: make(map[uint64]func(hookPoint)),
-		cfg:   func(cfg *Config) { cfg.KeepEntries = installKeep },
+		cfg:   cfg,
 	}
 	for i := 1; i <= n; i++ {
 		id := uint64(i)

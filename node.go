@@ -107,6 +107,13 @@ type Status struct {
 	// place of its tree (it had fallen behind the leader's retained log),
 	// since Open.
 	SnapshotsInstalled uint64
+	// RepairsSent counts the repair transfers of its tree this member, as
+	// leader, streamed to corrupt members that took them, since Open.
+	RepairsSent uint64
+	// RepairsInstalled counts the times this member, found corrupt by a
+	// consistency check, replaced its tree by the leader's (Config.OnCorrupt
+	// RepairCorrupt), since Open.
+	RepairsInstalled uint64
 }
 
 // stateMachineCloser is implemented by state machines holding resources
@@ -443,6 +450,7 @@ func (n *Node) Status() Status {
 	st.View = slices.Clone(st.View)
 	st.Learners = slices.Clone(st.Learners)
 	st.SnapshotsSent, st.SnapshotsInstalled = n.r.snapshotStats()
+	st.RepairsSent, st.RepairsInstalled = n.r.snap.repairsSent.Load(), n.r.snap.repairsInstalled.Load()
 	return st
 }
 
@@ -603,7 +611,9 @@ func (n *Node) Crash(k crashtest.Key) {
 // there, the mark and a hard state committing it are written now and the
 // replay restarts at the mark. It also drops entries read after the mark
 // whose term is below the mark's: entries of the log before an install,
-// which raft discarded.
+// which raft discarded. A tree replaced by a repair (repair.go) carries
+// no install mark: a repair leaves the raft log as it is, and Open replays
+// the entries past the repaired tree's index from it.
 func finishInstall(sm stateMachine, wal *storage.RaftLog, rep *storage.Replayed) error {
 	if t, ok := sm.(*tree); ok {
 		m, ok, err := t.installedMark()

@@ -94,10 +94,11 @@ type heldSnap struct {
 
 // snapResult is a finished transfer, for the loop.
 type snapResult struct {
-	to    uint64
-	h     *heldSnap
-	err   error
-	bytes int64
+	to     uint64
+	h      *heldSnap
+	err    error
+	bytes  int64
+	repair bool // a repair transfer (repair.go), not a raft snapshot
 }
 
 // snapState is a replica's raft snapshot machinery. Fields marked loop-owned
@@ -114,9 +115,10 @@ type snapState struct {
 	// leader side
 	sendCtx    context.Context // loop-owned; replaced by stopTransfers
 	sendCancel context.CancelFunc
-	wg         sync.WaitGroup // transfer goroutines
-	held       *heldSnap      // loop-owned: the snapshot raft was last given
-	sending    map[uint64]bool
+	wg         sync.WaitGroup  // transfer goroutines
+	held       *heldSnap       // loop-owned: the snapshot raft was last given
+	sending    map[uint64]bool // loop-owned: raft snapshot transfers running
+	repairing  map[uint64]bool // loop-owned: repair transfers running (repair.go)
 	donec      chan snapResult
 	lastNoLog  uint64 // loop-owned: tick of the last "cannot stream" log
 
@@ -136,14 +138,18 @@ type snapState struct {
 
 	sent      atomic.Uint64 // transfers the followers took
 	installed atomic.Uint64 // snapshots installed here
+
+	repairsSent      atomic.Uint64 // repair transfers the members took
+	repairsInstalled atomic.Uint64 // repairs installed here
 }
 
 func newSnapState(tr Transport, dir string) *snapState {
 	s := &snapState{
-		dir:      dir,
-		sending:  make(map[uint64]bool),
-		donec:    make(chan snapResult, maxTransfers),
-		installc: make(chan *stagedSnap),
+		dir:       dir,
+		sending:   make(map[uint64]bool),
+		repairing: make(map[uint64]bool),
+		donec:     make(chan snapResult, maxTransfers),
+		installc:  make(chan *stagedSnap),
 	}
 	s.st, _ = tr.(StreamTransport)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -219,7 +225,7 @@ func (r *replica) sendSnapshot(m *raftpb.Message) {
 		return
 	}
 	h := s.held
-	if h == nil || s.st == nil || h.snap.GetMetadata().GetIndex() != m.GetSnapshot().GetMetadata().GetIndex() || len(s.sending) >= maxTransfers {
+	if h == nil || s.st == nil || h.snap.GetMetadata().GetIndex() != m.GetSnapshot().GetMetadata().GetIndex() || len(s.sending)+len(s.repairing) >= maxTransfers {
 		r.rn.ReportSnapshot(to, raft.SnapshotFailure)
 		return
 	}
@@ -233,13 +239,14 @@ func (r *replica) sendSnapshot(m *raftpb.Message) {
 	s.sending[to] = true
 	r.log.Info("sending raft snapshot", "to", to, "index", h.snap.GetMetadata().GetIndex())
 	s.wg.Add(1)
-	go r.transfer(s.sendCtx, to, header, h)
+	go r.transfer(s.sendCtx, to, header, h, false)
 }
 
 // transfer streams h's tree to member to and hands the outcome to the loop.
 // The stream is written by a second goroutine into a pipe the transport
-// reads, so memory stays one chunk whatever the tree's size.
-func (r *replica) transfer(ctx context.Context, to uint64, header []byte, h *heldSnap) {
+// reads, so memory stays one chunk whatever the tree's size. repair marks a
+// repair transfer (repair.go), whose header says so.
+func (r *replica) transfer(ctx context.Context, to uint64, header []byte, h *heldSnap, repair bool) {
 	defer r.snap.wg.Done()
 	pr, pw := io.Pipe()
 	var (
@@ -259,12 +266,17 @@ func (r *replica) transfer(ctx context.Context, to uint64, header []byte, h *hel
 	if err == nil && werr != nil {
 		err = werr
 	}
-	// Never blocks: at most maxTransfers run, and donec holds that many.
-	r.snap.donec <- snapResult{to: to, h: h, err: err, bytes: info.Bytes}
+	// Never blocks: at most maxTransfers run (raft snapshots and repairs
+	// together), and donec holds that many.
+	r.snap.donec <- snapResult{to: to, h: h, err: err, bytes: info.Bytes, repair: repair}
 }
 
 // snapshotDone takes a finished transfer on the loop and tells raft.
 func (r *replica) snapshotDone(res snapResult, report bool) {
+	if res.repair {
+		r.repairSent(res)
+		return
+	}
 	delete(r.snap.sending, res.to)
 	unrefSnap(res.h)
 	if len(r.snap.sending) == 0 {
@@ -293,7 +305,7 @@ func (r *replica) stopTransfers(report bool) {
 	s := r.snap
 	s.sendCancel()
 	s.wg.Wait()
-	for len(s.sending) > 0 {
+	for len(s.sending)+len(s.repairing) > 0 {
 		r.snapshotDone(<-s.donec, report)
 	}
 	r.releaseHeld()

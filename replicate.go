@@ -49,6 +49,8 @@ const (
 	hookBeforeRelease                  // state machine synced, release mark not yet written
 	hookAfterRelease                   // WAL segments released
 	hookMidInstall                     // snapshot install: old tree moved aside, new not in place
+	hookMidRepair                      // repair: old tree moved aside, new not in place
+	hookRepairSwapped                  // repair: new tree in place at the leader's index, not re-applied
 )
 
 func (p hookPoint) String() string {
@@ -65,6 +67,10 @@ func (p hookPoint) String() string {
 		return "after-release"
 	case hookMidInstall:
 		return "mid-install"
+	case hookMidRepair:
+		return "mid-repair"
+	case hookRepairSwapped:
+		return "repair-swapped"
 	}
 	return fmt.Sprintf("hookPoint(%d)", int(p))
 }
@@ -295,6 +301,7 @@ type replica struct {
 	// membership.go); callc runs functions on the loop.
 	cons  consistency
 	callc chan func()
+	rep   repairState // repair.go
 }
 
 // raftLeader is raft's leader state, named for expiry.go.
@@ -319,6 +326,7 @@ func (r *replica) stopLoop() {
 func (r *replica) run() {
 	defer close(r.donec)
 	defer r.stopConsistency()
+	defer r.repairStop()
 	defer func() {
 		if p := recover(); p != nil {
 			r.err = fmt.Errorf("keeper: raft loop stopped: %v", p)
@@ -370,6 +378,11 @@ func (r *replica) run() {
 			}
 		}
 		r.finishStaged()
+		if err := r.tryRepair(); err != nil {
+			r.err = err
+			r.log.Error("raft loop stopped", "err", err)
+			return
+		}
 	}
 }
 
@@ -649,7 +662,12 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 	owners := make([]uint64, 0, len(ents)) // proposal seq owned here, or 0
 	for _, e := range ents {
 		if e.GetIndex() <= applied {
-			continue // already in the state machine (replay after restart)
+			// Already in the state machine. Raft starts at the tree's
+			// applied index after a restart, and a repair installs a tree
+			// only at or below the applied index (repair.go), so raft does
+			// not hand these out today; the guard keeps a tree that is
+			// ahead from applying anything twice.
+			continue
 		}
 		c := committed{Index: e.GetIndex()}
 		var owner uint64

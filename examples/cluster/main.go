@@ -2,7 +2,8 @@
 // prints what happens, step by step: writes from every member, reads, a
 // backup taken while writes go on, the leader killed and a new one elected,
 // writes continuing, the backup verified and restored into a brand-new
-// cluster, and the consistency and availability of each cluster.
+// cluster, the consistency and availability of each cluster, and a member
+// whose store rotted repairing itself from the leader.
 //
 //	go run ./examples/cluster
 package main
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/storage"
 	"github.com/keeper-go/keeper/transport"
 )
 
@@ -368,8 +370,102 @@ func run() error {
 	fmt.Printf("   a write to the new cluster created %s at zxid %d (zxids go on from the backup's)\n", p, pst.Czxid)
 	a.figures(ctx)
 	b.figures(ctx)
+
+	if err := repairDemo(ctx, a); err != nil {
+		return err
+	}
 	fmt.Println("done")
 	return nil
+}
+
+// repairDemo stops one of c's followers, flips a byte of a znode's data in
+// its store behind its back (bit rot), restarts it, and prints the leader's
+// figures as the consistency check finds the damage and after the member
+// repaired itself from the leader's tree.
+func repairDemo(ctx context.Context, c *cluster) error {
+	l, err := c.leader(ctx)
+	if err != nil {
+		return err
+	}
+	var victim uint64
+	for id := range c.nodes {
+		if id != l.ID() {
+			victim = id
+			break
+		}
+	}
+	fmt.Printf("9. Bit rot on cluster A: stop member %d, flip a byte of /app's data in its store, restart it\n", victim)
+	if err := c.nodes[victim].Close(); err != nil {
+		return err
+	}
+	delete(c.nodes, victim)
+	if err := rot(c.dirs[victim], "/app"); err != nil {
+		return err
+	}
+	if err := c.open(ctx, victim); err != nil {
+		return err
+	}
+	restarted := time.Now()
+	show := func(what string) {
+		st := l.Status()
+		fmt.Printf("   %v after the restart, %s: consistency %d/%d = %.2f, availability %d/%d = %.2f\n",
+			time.Since(restarted).Round(time.Millisecond), what, st.ConsistentMembers, st.MemberCount, st.Consistency,
+			st.ReachableMembers, st.MemberCount, st.Availability)
+	}
+	found, repaired := false, false
+	for !repaired {
+		st := l.Status()
+		mismatch := false
+		for _, m := range st.View {
+			mismatch = mismatch || (m.ID == victim && m.Check == keeper.CheckMismatch)
+		}
+		if !found && mismatch {
+			found = true
+			show(fmt.Sprintf("the check found member %d corrupt (it refuses reads and writes, asks the leader for its tree)", victim))
+		}
+		if found && !mismatch && st.ConsistentMembers == st.MemberCount && c.nodes[victim].Status().RepairsInstalled > 0 {
+			repaired = true
+			show(fmt.Sprintf("member %d installed the leader's tree and serves again", victim))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("repair of member %d: %w", victim, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	data, _, err := c.nodes[victim].Get(ctx, "/app")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   member %d reads /app = %q again\n", victim, data)
+	return nil
+}
+
+// rot flips the last byte of path's stored value in the stopped member's
+// store at dir, leaving the stored digest as it was: damage that apply never
+// made, which only the consistency check's full scan can see.
+func rot(dir, path string) error {
+	cid, _, err := storage.PeekClusterID(dir)
+	if err != nil {
+		return err
+	}
+	st, err := storage.Open(dir, storage.Options{ClusterID: cid})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key := storage.NodeKey(nil, path)
+	var v []byte
+	if err := st.Get(key, func(b []byte) error { v = bytes.Clone(b); return nil }); err != nil {
+		return err
+	}
+	v[len(v)-1] ^= 0x20
+	b := st.NewBatch()
+	defer b.Close()
+	if err := b.Set(key, v); err != nil {
+		return err
+	}
+	return b.Commit(true)
 }
 
 // recv waits for the next event of w, or ctx's end.

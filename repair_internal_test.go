@@ -1,0 +1,108 @@
+package keeper
+
+import (
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keeper-go/keeper/storage"
+)
+
+// rotStored flips the last data byte of path's stored value in the stopped
+// member's store at dir, leaving the stored digest alone.
+func rotStored(t *testing.T, dir, path string) {
+	t.Helper()
+	cid, ok, err := storage.PeekClusterID(dir)
+	if err != nil || !ok {
+		t.Fatalf("peek cluster id: %v %v", ok, err)
+	}
+	st, err := storage.Open(dir, storage.Options{ClusterID: cid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	key := storage.NodeKey(nil, path)
+	var v []byte
+	if err := st.Get(key, func(b []byte) error { v = slices.Clone(b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	v[len(v)-1] ^= 0x20
+	b := st.NewBatch()
+	defer b.Close()
+	if err := b.Set(key, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRepairCrash kills a corrupt member in the middle of its repair: with
+// its old tree moved aside (mid-repair), and with the leader's tree in place
+// but its own entries not yet re-applied (repair-swapped). The restart finds
+// a whole tree, and the repair completes: the leader's view returns to 3/3
+// and the member agrees with the others.
+func TestRepairCrash(t *testing.T) {
+	for _, point := range []hookPoint{hookMidRepair, hookRepairSwapped} {
+		t.Run(point.String(), func(t *testing.T) {
+			var armed atomic.Uint64
+			var hit atomic.Bool
+			c := newTreeClusterConfig(t, 3, func(id uint64, p hookPoint) {
+				if p == point && id == armed.Load() && hit.CompareAndSwap(false, true) {
+					panic("crash test: stop during repair")
+				}
+			}, func(cfg *Config) {
+				cfg.CheckInterval = 100 * time.Millisecond
+				cfg.OnCorrupt = RepairCorrupt
+			})
+			ctx := ctxTimeout(t, 60*time.Second)
+			if _, err := c.waitLeader().Create(ctx, "/a", []byte("hello"), Persistent); err != nil {
+				t.Fatal(err)
+			}
+			createMany(t, c, "/k", 100)
+			c.waitConverged(0)
+			f := follower(c)
+			c.stop(f)
+			rotStored(t, c.dirs[f], "/a")
+			armed.Store(f)
+			start := time.Now()
+			startTree(c, f)
+			waitFor(t, 20*time.Second, "the crash during the repair", hit.Load)
+			waitFor(t, 10*time.Second, "the member's loop to stop", func() bool {
+				select {
+				case <-c.node(f).r.donec:
+					return true
+				default:
+					return false
+				}
+			})
+			c.kill(f)
+			startTree(c, f)
+			createMany(t, c, "/m", 20)
+			waitFor(t, 20*time.Second, "the leader's view back to 3 of 3", func() bool {
+				l := c.waitLeader()
+				st := l.Status()
+				if st.ConsistentMembers != 3 || c.node(f).Status().Corrupt {
+					return false
+				}
+				for _, m := range st.View {
+					if m.Check != CheckMatch {
+						return false
+					}
+				}
+				return true
+			})
+			t.Logf("crash at %v; repaired after restart in %v (member repairs since restart: %d)", point, time.Since(start), c.node(f).Status().RepairsInstalled)
+			c.waitConverged(0)
+			data, _, err := c.node(f).Get(ctx, "/a")
+			if err != nil || string(data) != "hello" {
+				t.Fatalf("repaired member reads /a: %q %v", data, err)
+			}
+			if _, err := c.node(f).Create(ctx, "/after", nil, Persistent); err != nil {
+				t.Fatalf("write on the repaired member: %v", err)
+			}
+			c.waitConverged(0)
+		})
+	}
+}
