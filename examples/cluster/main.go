@@ -274,17 +274,19 @@ func run() error {
 	for during.Load() < 2000 {
 		time.Sleep(time.Millisecond)
 	}
-	var backup bytes.Buffer
-	info, err := follower.Backup(ctx, &backup, keeper.BackupOptions{Linearizable: true})
+	backupFile := filepath.Join(base, "cluster-a.kbak")
+	info, err := backupToFile(ctx, follower, backupFile)
 	close(stop)
 	wg.Wait()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   member %d wrote a backup at zxid %d: %d znodes, %d bytes, digest %016x\n",
-		follower.ID(), info.Zxid, info.Znodes, info.Bytes, info.Digest)
+	fmt.Printf("   member %d wrote %s at zxid %d: %d znodes, %d bytes, digest %016x\n",
+		follower.ID(), filepath.Base(backupFile), info.Zxid, info.Znodes, info.Bytes, info.Digest)
 	fmt.Printf("   8 writers created %d znodes under /load meanwhile; the backup holds the tree exactly at its zxid\n", during.Load())
-	v, err := keeper.VerifyBackup(ctx, bytes.NewReader(backup.Bytes()), keeper.VerifyOptions{})
+	v, err := withFile(backupFile, func(f *os.File) (keeper.BackupInfo, error) {
+		return keeper.VerifyBackup(ctx, f, keeper.VerifyOptions{})
+	})
 	if err != nil {
 		return err
 	}
@@ -342,7 +344,9 @@ func run() error {
 	bdirs := map[uint64]string{}
 	for _, id := range peers {
 		bdirs[id] = filepath.Join(base, "b", fmt.Sprint(id))
-		if _, err := keeper.Restore(ctx, bytes.NewReader(backup.Bytes()), bdirs[id], keeper.RestoreOptions{ID: id, Peers: peers}); err != nil {
+		if _, err := withFile(backupFile, func(f *os.File) (keeper.RestoreInfo, error) {
+			return keeper.Restore(ctx, f, bdirs[id], keeper.RestoreOptions{ID: id, Peers: peers})
+		}); err != nil {
 			return err
 		}
 	}
@@ -476,4 +480,37 @@ func recv(ctx context.Context, w *keeper.Watch) (keeper.Event, bool) {
 	case <-ctx.Done():
 		return keeper.Event{}, false
 	}
+}
+
+// backupToFile writes n's backup to path: beside it first, synced, then
+// renamed, so a failed backup never leaves a file that looks whole.
+func backupToFile(ctx context.Context, n *keeper.Node, path string) (keeper.BackupInfo, error) {
+	tmp := path + ".partial"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return keeper.BackupInfo{}, err
+	}
+	defer os.Remove(tmp)
+	info, err := n.Backup(ctx, f, keeper.BackupOptions{Linearizable: true})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	return info, err
+}
+
+// withFile opens path for reading and runs fn on it.
+func withFile[T any](path string, fn func(*os.File) (T, error)) (T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer f.Close()
+	return fn(f)
 }
