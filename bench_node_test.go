@@ -107,7 +107,20 @@ func BenchmarkNodeGet(b *testing.B) {
 //
 //	go test -run '^$' -bench 'BenchmarkFailover' -benchtime 10x .
 func BenchmarkFailover(b *testing.B) {
-	c := keepertest.NewCluster(b, 3)
+	b.Run("default", func(b *testing.B) { benchFailover(b, nil) })
+	// The low-latency setting of docs/DESIGN.md: a 5 ms tick, so an
+	// election starts 50–100 ms after the leader is last heard from.
+	b.Run("tick=5ms", func(b *testing.B) {
+		benchFailover(b, func(cfg *keeper.Config) { cfg.TickInterval = 5 * time.Millisecond })
+	})
+}
+
+func benchFailover(b *testing.B, config func(*keeper.Config)) {
+	var opts []keepertest.Option
+	if config != nil {
+		opts = append(opts, keepertest.WithConfig(config))
+	}
+	c := keepertest.NewCluster(b, 3, opts...)
 	ctx := context.Background()
 	if _, err := c.Leader().Create(ctx, "/f", nil, keeper.Persistent); err != nil {
 		b.Fatal(err)
