@@ -539,17 +539,10 @@ func (n *Node) propose(ctx context.Context, payload []byte) (*applyResult, error
 func (n *Node) Close() error {
 	n.closeMu.Lock()
 	defer n.closeMu.Unlock()
-	if n.closed.Load() {
+	if !n.stop() {
 		return nil
 	}
-	n.useMu.Lock()
-	n.closed.Store(true)
-	n.useMu.Unlock()
-	n.reaper.stop()
 	r := n.r
-	r.stopLoop()
-	r.tr.Detach()
-	n.watches.closeAll()
 	errs := []error{}
 	if err := r.sm.sync(); err != nil {
 		errs = append(errs, fmt.Errorf("keeper: sync state machine: %w", err))
@@ -568,6 +561,24 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
+// stop marks the Node closed, waiting for reads in progress, and stops its
+// goroutines: the reaper, the raft loop, the transport's delivery and the
+// watches. It reports false if the Node was already closed. The caller holds
+// closeMu.
+func (n *Node) stop() bool {
+	if n.closed.Load() {
+		return false
+	}
+	n.useMu.Lock()
+	n.closed.Store(true)
+	n.useMu.Unlock()
+	n.reaper.stop()
+	n.r.stopLoop()
+	n.r.tr.Detach()
+	n.watches.closeAll()
+	return true
+}
+
 // crash stops the member almost as a killed process would: the loop stops
 // after its current step, nothing more is synced, handles are dropped. It is
 // gentler than a real kill in one way: closing the WAL flushes its user-space
@@ -576,17 +587,10 @@ func (n *Node) Close() error {
 func (n *Node) crash() {
 	n.closeMu.Lock()
 	defer n.closeMu.Unlock()
-	if n.closed.Load() {
+	if !n.stop() {
 		return
 	}
-	n.useMu.Lock()
-	n.closed.Store(true)
-	n.useMu.Unlock()
-	n.reaper.stop()
 	r := n.r
-	r.stopLoop()
-	r.tr.Detach()
-	n.watches.closeAll()
 	if c, ok := r.sm.(stateMachineCrasher); ok {
 		c.crash()
 	} else if c, ok := r.sm.(stateMachineCloser); ok {
