@@ -935,28 +935,6 @@ func (c *restoreCommit) fixParent(path string, d int32, created bool) error {
 	return nil
 }
 
-// fireAll delivers an event of type typ at zxid to every watch (one-shot
-// watches are used up) and once to each session's event channel. The caller
-// holds wm.mu.
-func (wm *watchManager) fireAll(typ EventType, zxid int64) {
-	wm.seq++
-	for k := range wm.byKind {
-		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
-		for _, set := range wm.byKind[k] {
-			for w := range set {
-				e := Event{Type: typ, Path: w.path, Zxid: zxid, State: w.s.state}
-				wm.deliver(w, e)
-				if w.s.lastSeq != wm.seq {
-					w.s.lastSeq = wm.seq
-					wm.deliverSession(w.s, e)
-				}
-				if once {
-					wm.drop(w)
-				}
-			}
-		}
-	}
-}
 
 // writeStageRecords writes the staged online restore chunks in snap as
 // recordRestoreStage records (raft snapshots only).

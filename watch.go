@@ -467,12 +467,25 @@ func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, ke
 func (wm *watchManager) resync(zxid int64, live func(id int64) bool) {
 	wm.mu.Lock()
 	defer wm.mu.Unlock()
+	wm.fireAll(Resynced, zxid)
+	for id, s := range wm.sessions {
+		if !live(id) {
+			wm.endSession(s, StateExpired, zxid)
+		}
+	}
+	wm.applied = zxid
+}
+
+// fireAll delivers an event of type typ at zxid to every watch (one-shot
+// watches are used up) and once to each session's event channel. The caller
+// holds wm.mu.
+func (wm *watchManager) fireAll(typ EventType, zxid int64) {
 	wm.seq++
 	for k := range wm.byKind {
 		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
 		for _, set := range wm.byKind[k] {
 			for w := range set {
-				e := Event{Type: Resynced, Path: w.path, Zxid: zxid, State: w.s.state}
+				e := Event{Type: typ, Path: w.path, Zxid: zxid, State: w.s.state}
 				wm.deliver(w, e)
 				if w.s.lastSeq != wm.seq {
 					w.s.lastSeq = wm.seq
@@ -484,10 +497,4 @@ func (wm *watchManager) resync(zxid int64, live func(id int64) bool) {
 			}
 		}
 	}
-	for id, s := range wm.sessions {
-		if !live(id) {
-			wm.endSession(s, StateExpired, zxid)
-		}
-	}
-	wm.applied = zxid
 }
