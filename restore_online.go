@@ -935,7 +935,6 @@ func (c *restoreCommit) fixParent(path string, d int32, created bool) error {
 	return nil
 }
 
-
 // writeStageRecords writes the staged online restore chunks in snap as
 // recordRestoreStage records (raft snapshots only).
 func writeStageRecords(snap *storage.Snapshot, sw *stream.Writer) error {
