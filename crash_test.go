@@ -342,6 +342,9 @@ func crashVerify(t *testing.T, root string, members int, keep uint64, seed int64
 	c := keepertest.NewCluster(t, members, keepertest.WithSeed(seed), crashConfig(root, keep))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// Converge first: a read issued on a member before it catches up by
+	// raft snapshot hangs (TestSnapshotInstallReleasesWaitingRead).
+	c.WaitConverged()
 	// A linearizable read on each member: every entry committed before the
 	// crash is committed again by the new leader and applied here.
 	seen := make(map[int64]string)
@@ -359,8 +362,12 @@ func crashVerify(t *testing.T, root string, members int, keep uint64, seed int64
 				time.Sleep(2 * time.Millisecond)
 			}
 			if err != nil {
-				t.Fatalf("seed %d (kill after %d acks): member %d lost acknowledged write %s (zxid %d): %v\nchild stderr:\n%s",
-					seed, killAfter, n.ID(), a.path, a.zxid, err, run.stderr)
+				var sts []string
+				for _, m := range c.Nodes() {
+					sts = append(sts, fmt.Sprintf("%+v", m.Status()))
+				}
+				t.Fatalf("seed %d (kill after %d acks): member %d lost acknowledged write %s (zxid %d): %v\nmembers:\n%s\nchild stderr:\n%s",
+					seed, killAfter, n.ID(), a.path, a.zxid, err, strings.Join(sts, "\n"), run.stderr)
 			}
 			if string(data) != a.data || st.Czxid != a.zxid {
 				t.Fatalf("seed %d: member %d: %s holds %q czxid %d, acknowledged %q zxid %d",
