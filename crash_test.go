@@ -94,6 +94,9 @@ func TestCrashChild(t *testing.T) {
 		}
 	}
 	emit("READY\n")
+	if os.Getenv(crashEnvChurn) == "1" {
+		go crashChurn(t, c, seed, keep, emit) // crash_snapshot_test.go
+	}
 	var wg sync.WaitGroup
 	for w := range crashWriters {
 		wg.Add(1)
@@ -102,10 +105,13 @@ func TestCrashChild(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(seed), uint64(w)))
 			ids := c.IDs()
 			for i := 0; ; i++ {
-				n := c.Node(ids[r.IntN(len(ids))])
 				p := fmt.Sprintf("%s/w%d-%06d", crashParent, w, i)
 				data := fmt.Sprintf("d%d-%d", w, i)
 				for {
+					n := c.Node(ids[r.IntN(len(ids))])
+					if n == nil {
+						continue // stopped by crashChurn
+					}
 					_, st, err := n.Create2(ctx, p, []byte(data), keeper.Persistent)
 					if err == nil {
 						emit(fmt.Sprintf("ACK %s %d %s\n", p, st.Czxid, data))
@@ -114,7 +120,7 @@ func TestCrashChild(t *testing.T) {
 					if errors.Is(err, keeper.ErrNodeExists) {
 						break // an earlier indeterminate attempt took effect: not acknowledged
 					}
-					if !errors.Is(err, keeper.ErrNoLeader) && !errors.Is(err, keeper.ErrIndeterminate) {
+					if !errors.Is(err, keeper.ErrNoLeader) && !errors.Is(err, keeper.ErrIndeterminate) && !errors.Is(err, keeper.ErrClosed) {
 						emit(fmt.Sprintf("ERR %s %v\n", p, err))
 						return
 					}
@@ -138,13 +144,14 @@ type crashAck struct {
 type crashRun struct {
 	acks   []crashAck
 	errs   []string
+	snaps  int // SNAP lines: raft snapshots installed (crashChurn)
 	stderr string
 }
 
 // runCrashChild starts the child on root, waits until it has acknowledged
 // killAfter writes (plus a seeded sub-millisecond delay), kills it with
 // SIGKILL and returns every acknowledgement it printed before dying.
-func runCrashChild(t *testing.T, root string, members int, keep uint64, seed int64, killAfter int, jitter time.Duration) crashRun {
+func runCrashChild(t *testing.T, root string, members int, keep uint64, seed int64, killAfter int, jitter time.Duration, env ...string) crashRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=2m")
 	cmd.Env = append(os.Environ(),
@@ -154,6 +161,7 @@ func runCrashChild(t *testing.T, root string, members int, keep uint64, seed int
 		crashEnvMembers+"="+strconv.Itoa(members),
 		crashEnvKeep+"="+strconv.FormatUint(keep, 10),
 	)
+	cmd.Env = append(cmd.Env, env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -181,6 +189,8 @@ func runCrashChild(t *testing.T, root string, members int, keep uint64, seed int
 				t.Fatalf("seed %d: bad ack line %q", seed, line)
 			}
 			run.acks = append(run.acks, crashAck{path: f[1], zxid: z, data: f[3]})
+		case len(f) > 0 && f[0] == "SNAP":
+			run.snaps++
 		case len(f) > 0 && f[0] == "ERR":
 			run.errs = append(run.errs, line)
 		}
@@ -317,6 +327,14 @@ func crashIteration(t *testing.T, members int, keep uint64, seed int64) int {
 	jitter := time.Duration(r.IntN(2000)) * time.Microsecond
 	root := t.TempDir()
 	run := runCrashChild(t, root, members, keep, seed, killAfter, jitter)
+	return crashVerify(t, root, members, keep, seed, killAfter, jitter, run)
+}
+
+// crashVerify reopens the killed child's dirs under root and checks every
+// acknowledged write and the members' digests; it returns how many
+// acknowledged writes it checked.
+func crashVerify(t *testing.T, root string, members int, keep uint64, seed int64, killAfter int, jitter time.Duration, run crashRun) int {
+	t.Helper()
 	if len(run.errs) > 0 {
 		t.Fatalf("seed %d: child write failed: %v", seed, run.errs)
 	}
@@ -324,6 +342,9 @@ func crashIteration(t *testing.T, members int, keep uint64, seed int64) int {
 	c := keepertest.NewCluster(t, members, keepertest.WithSeed(seed), crashConfig(root, keep))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// Converge first: a read issued on a member before it catches up by
+	// raft snapshot hangs (TestSnapshotInstallReleasesWaitingRead).
+	c.WaitConverged()
 	// A linearizable read on each member: every entry committed before the
 	// crash is committed again by the new leader and applied here.
 	seen := make(map[int64]string)
@@ -341,8 +362,12 @@ func crashIteration(t *testing.T, members int, keep uint64, seed int64) int {
 				time.Sleep(2 * time.Millisecond)
 			}
 			if err != nil {
-				t.Fatalf("seed %d (kill after %d acks): member %d lost acknowledged write %s (zxid %d): %v\nchild stderr:\n%s",
-					seed, killAfter, n.ID(), a.path, a.zxid, err, run.stderr)
+				var sts []string
+				for _, m := range c.Nodes() {
+					sts = append(sts, fmt.Sprintf("%+v", m.Status()))
+				}
+				t.Fatalf("seed %d (kill after %d acks): member %d lost acknowledged write %s (zxid %d): %v\nmembers:\n%s\nchild stderr:\n%s",
+					seed, killAfter, n.ID(), a.path, a.zxid, err, strings.Join(sts, "\n"), run.stderr)
 			}
 			if string(data) != a.data || st.Czxid != a.zxid {
 				t.Fatalf("seed %d: member %d: %s holds %q czxid %d, acknowledged %q zxid %d",
