@@ -198,6 +198,8 @@ func (r *replica) installSnapshot(snap *raftpb.Snapshot, hs *raftpb.HardState) e
 	r.members = membersOf(r.conf)
 	r.releasedTo = idx
 	r.snap.installed.Add(1)
+	r.publish()
+	r.releaseReads()
 	r.log.Info("raft snapshot installed", "index", idx, "term", term, "digest", fmt.Sprintf("%x", r.sm.digest()))
 	return nil
 }

@@ -365,6 +365,8 @@ func (r *replica) tryRepair() error {
 	r.snap.repairsInstalled.Add(1)
 	r.log.Warn("tree repaired from the leader's copy", "from", in.from, "tree_index", a, "applied", r.sm.applied(),
 		"digest", fmt.Sprintf("%x", r.sm.digest()))
+	r.publish()
+	r.releaseReads()
 	r.resyncDone()
 	return nil
 }

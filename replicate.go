@@ -749,20 +749,27 @@ func (r *replica) applyGroup(group []committed, owners []uint64) error {
 		}
 		p.resc <- proposalResult{res: res}
 	}
-	if len(r.waiting) > 0 {
-		now := r.sm.applied()
-		keep := r.waiting[:0]
-		for _, q := range r.waiting {
-			if q.index <= now {
-				q.resc <- nil
-			} else {
-				keep = append(keep, q)
-			}
-		}
-		clear(r.waiting[len(keep):])
-		r.waiting = keep
-	}
+	r.releaseReads()
 	return nil
+}
+
+// releaseReads answers the read barriers whose index the tree has reached,
+// after an apply or after a tree was swapped in by an install or a repair.
+func (r *replica) releaseReads() {
+	if len(r.waiting) == 0 {
+		return
+	}
+	now := r.sm.applied()
+	keep := r.waiting[:0]
+	for _, q := range r.waiting {
+		if q.index <= now {
+			q.resc <- nil
+		} else {
+			keep = append(keep, q)
+		}
+	}
+	clear(r.waiting[len(keep):])
+	r.waiting = keep
 }
 
 // applyConf applies a configuration change to raft and returns the encoded

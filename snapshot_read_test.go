@@ -3,7 +3,6 @@ package keeper_test
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -14,19 +13,9 @@ import (
 // up by raft snapshot and at once issues a linearizable read on it, with no
 // write after. The read's index is known before the install; the install
 // brings the tree past it, so the read must return.
-//
-// KNOWN BUG (found by TestCrashSIGKILLSnapshot): installSnapshot (install.go)
-// never releases r.waiting, the reads whose ReadIndex is known but not yet
-// applied; only applyGroup (replicate.go) does, after applying entries. On a
-// member that catches up by snapshot and then applies no entry (an idle
-// cluster), a linearizable read or Sync issued before the install hangs
-// until its context ends, although the member has applied far past its read
-// index (expire does not cover r.waiting either). Run with
-// KEEPER_KNOWN_BUGS=1 to reproduce.
+// (TestCrashSIGKILLSnapshot found reads hanging here: only an apply used to
+// release them.)
 func TestSnapshotInstallReleasesWaitingRead(t *testing.T) {
-	if os.Getenv("KEEPER_KNOWN_BUGS") == "" {
-		t.Skip("KNOWN BUG: a read waiting for its read index is not released by a raft snapshot install (install.go installSnapshot leaves r.waiting); set KEEPER_KNOWN_BUGS=1")
-	}
 	hung := 0
 	const rounds = 2
 	for range rounds {
