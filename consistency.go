@@ -404,7 +404,7 @@ func (r *replica) startScan(zxid, dig uint64) {
 	if !ok || r.cons.scanning || r.cons.ctx == nil || r.cons.ctx.Err() != nil {
 		return
 	}
-	snap := t.st.NewSnapshot()
+	snap := t.newSnapshot()
 	r.cons.scanning = true
 	ctx, gen := r.cons.ctx, r.cons.scanGen
 	r.cons.wg.Go(func() {

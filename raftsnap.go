@@ -196,7 +196,7 @@ func (r *replica) raftSnapshot() (*raftpb.Snapshot, error) {
 		},
 	}
 	r.releaseHeld()
-	s.held = &heldSnap{snap: snap, ps: t.st.NewSnapshot(), refs: 1}
+	s.held = &heldSnap{snap: snap, ps: t.newSnapshot(), refs: 1}
 	return snap, nil
 }
 

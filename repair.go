@@ -184,7 +184,7 @@ func (r *replica) startRepair(to uint64) {
 		return
 	}
 	header := encodeRepairHeader(r.clusterID, repairHeader{zxid: applied, term: term, digest: t.digest()})
-	h := &heldSnap{ps: t.st.NewSnapshot(), refs: 1}
+	h := &heldSnap{ps: t.newSnapshot(), refs: 1}
 	s.repairing[to] = true
 	r.log.Warn("sending the tree to repair a corrupt member", "to", to, "index", applied)
 	s.wg.Add(1)

@@ -17,22 +17,26 @@ package keeper
 //    chunks of every other restore id: one online restore at a time, and an
 //    abandoned one (its proposer died) leaves garbage only until the next.
 // 3. It proposes one reqRestoreCommit (id, chunk count, xxhash64 of the
-//    chunks, subtree, AllowForeign). At apply, alone in its own batch after
-//    the entries before it are in Pebble, at zxid Z, every member: reads the
-//    staged chunks back as a stream and verifies it again (structure,
-//    digest, count and hash of the chunks); deletes the znodes in scope
-//    (the tree, or the subtree's root and descendants) with their index
-//    keys; writes the stream's znodes in scope with their index keys and the
-//    backup's Stats; drops stream ephemerals whose owner is not a live
-//    session at Z and keeps the live sessions' current ephemerals whose path
-//    the stream does not hold and whose new parent exists and is not
-//    ephemeral; fixes the child counts those two rules change; updates the
-//    digest incrementally; deletes the staging keys; and commits everything
-//    with the applied index in one Pebble batch, through the watch publish
-//    path, which queues a Restored event on every watch before the batch is
-//    visible to reads. Any refusal (damaged stream, missing chunk, foreign
-//    or future backup without Foreign, subtree absent from the backup) is
-//    deterministic: every member refuses alike, deletes the staging keys
+//    chunks, subtree, AllowForeign). At apply, alone, after the entries
+//    before it are in Pebble, at zxid Z, every member reads the staged
+//    chunks back as a stream and verifies it again (structure, digest,
+//    count and hash of the chunks) while deciding, without writing, which
+//    znodes it writes: stream ephemerals whose owner is not a live session
+//    at Z are dropped; the live sessions' current ephemerals whose path the
+//    stream does not hold and whose new parent exists and is not ephemeral
+//    are kept; the child counts those two rules change are fixed. Then,
+//    holding the watch publish lock throughout (a Restored event is queued
+//    on every watch before any of it is visible to reads), it range-deletes
+//    the znodes in scope (the tree, or the subtree's root and descendants)
+//    and their index keys, streams the stream's znodes into ingested
+//    sstables and their index keys into bounded batches, and commits the
+//    kept ephemerals, the digest (computed while streaming), the deletion
+//    of the staging keys and the applied index in a last batch: memory does
+//    not grow with the tree. See restoreCommit for the steps and why a
+//    crash between them is replayed to the same state. Any refusal (damaged
+//    stream, missing chunk, foreign or future backup without Foreign,
+//    subtree absent from the backup) happens before anything is written and
+//    is deterministic: every member refuses alike, deletes the staging keys
 //    and changes nothing else.
 //
 // Sessions are not restored: the cluster's sessions at Z stay as they are,
@@ -42,11 +46,8 @@ package keeper
 // restore's own rewrite never does) and no session exists, and ephemerals
 // neither dropped nor kept.
 //
-// Size limit: the restore commit is one Pebble batch holding a delete per
-// znode in scope and a set per znode restored (an indexed batch, about
-// twice the keys and values in memory). That bounds a first version to
-// trees of a few hundred MiB; bigger ones need the sstable ingest path and
-// an idempotent replay argument, not built here.
+// Memory: the commit holds the ephemerals in scope, the parents of dropped
+// ephemerals and one sstable's index at a time, never the restored tree.
 
 import (
 	"bytes"
@@ -57,7 +58,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -156,8 +156,7 @@ type RestoreOnlineInfo struct {
 //     count changes, its Cversion goes up by one and its Pzxid becomes Z.
 //
 // An error matching ErrIndeterminate means the commit's outcome is unknown:
-// compare the digest or re-run the restore. The restore of one member's
-// staged chunks is one Pebble batch; see the size limit in the file comment.
+// compare the digest or re-run the restore.
 func (n *Node) RestoreOnline(ctx context.Context, r io.Reader, opts RestoreOnlineOptions) (RestoreOnlineInfo, error) {
 	var out RestoreOnlineInfo
 	if n.isClosed() {
@@ -536,7 +535,6 @@ func (t *tree) applyRestoreCommit(e *committed) (*applyResult, error) {
 	c := restoreCommit{t: t, zxid: int64(e.Index), id: r.RestoreID, count: r.Count, sum: r.Sum, root: r.Subtree, foreign: r.Foreign}
 	res, err := c.run()
 	if err != nil {
-		c.close()
 		if errors.Is(err, errStorage) {
 			return nil, err
 		}
@@ -554,6 +552,9 @@ func (t *tree) refuseRestore(index, id uint64, why error) (*applyResult, error) 
 		if err := t.deleteStaged(b, id); err != nil {
 			return nil, err
 		}
+	}
+	if err := b.Delete(storage.MetaKey(storage.MetaRestoring)); err != nil {
+		return nil, err
 	}
 	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, index)); err != nil {
 		return nil, err
@@ -588,7 +589,41 @@ func (t *tree) deleteStaged(b *storage.Batch, id uint64) error {
 	return it.Close()
 }
 
-// restoreCommit is one restore commit being applied.
+// restoreCommit is one restore commit being applied. It works in passes
+// over the staged chunks so that its memory does not grow with the tree
+// (only with the ephemerals in scope and the dropped ones' parents):
+//
+//  1. scope: read the znodes in scope as they are, for the digest of the
+//     rest of the tree, the removed count and the ephemerals in scope (or
+//     take all that from the record a crashed earlier attempt left, see
+//     below);
+//  2. verify: read the staged stream whole, checking it as before and
+//     deciding every znode's fate (dropped ephemerals, kept ephemerals,
+//     child count changes); any refusal happens here, before anything is
+//     written, so a refused commit changes nothing but the staging keys;
+//  3. write, under the watch publish lock (and the tree's snapshot lock)
+//     throughout: (a) one synced batch records what pass 1 learned under
+//     MetaRestoring and range-deletes the znode and container/TTL index
+//     spans in scope and the scope's ephemeral index keys; (b) the stream's
+//     znodes in scope go, in key order, into sstables that are ingested, and
+//     their index keys into batches of bounded size; (c) one last batch
+//     writes the kept ephemerals, the subtree parent's fix, deletes the
+//     staged chunks and MetaRestoring, and sets the applied index and
+//     digest.
+//
+// Crash safety: until (c) is durable, the applied index is below Z and the
+// commit entry is applied again after a restart. If (a) was not durable,
+// nothing was changed (every later step follows its synced commit), and the
+// replay is a first attempt. If it was, the replay finds MetaRestoring for
+// its zxid and restore id and uses it instead of the (partly restored) scope;
+// redoing (a) range-deletes again whatever an earlier (b) ingested or wrote
+// (a range deletion hides keys of lower sequence numbers, and an ingested
+// table's sequence number is above every write before it), then (b) and (c)
+// write the same keys and values as the first attempt would have: they
+// depend only on the staged chunks (kept until (c)), the sessions at Z and
+// the record. Readers on this member never see a step between (a) and (c):
+// they hold the visibility lock shared, and the snapshot lock keeps
+// backups and raft snapshots out.
 type restoreCommit struct {
 	t       *tree
 	zxid    int64
@@ -598,13 +633,12 @@ type restoreCommit struct {
 	root    string
 	foreign bool
 
-	b       *storage.Batch // indexed: reads see the restore's own writes
+	prog    restoreProgress
 	dig     uint64
 	info    RestoreOnlineInfo
-	kept    []keptNode       // live sessions' ephemerals in scope, as they were
+	kept    []keptNode       // live sessions' ephemerals put back
 	delta   map[string]int32 // child count changes, by parent path
-	rootWas bool             // the subtree root existed before
-	rootNow bool             // the backup's subtree root was written
+	rootNow bool             // the subtree root exists after the restore
 	// rootDropped: the backup's subtree root was an ephemeral of a dead
 	// session.
 	rootDropped bool
@@ -612,16 +646,80 @@ type restoreCommit struct {
 	val         []byte
 }
 
+// restoreCommitHook is called after steps 1 (the range deletion batch) and 2
+// (the ingests) of a restore commit's write; an error stops the commit there,
+// as a crash would. Tests only.
+var restoreCommitHook = func(step int) error { return nil }
+
 type keptNode struct {
 	path  string
 	value []byte
 }
 
-func (c *restoreCommit) close() {
-	if c.b != nil {
-		_ = c.b.Close()
-		c.b = nil
+// restoreProgress is what a restore commit learned of its scope before
+// changing it; its first write records it under MetaRestoring so that a
+// replay after a crash does not have to read the scope it changed.
+type restoreProgress struct {
+	zxid    uint64
+	id      uint64
+	dig     uint64 // the digest without the scope's znodes
+	removed uint64
+	rootWas bool
+	// ephemerals are the ephemerals in scope, in key order.
+	ephemerals []keptNode
+}
+
+func (p *restoreProgress) encode() []byte {
+	b := binary.BigEndian.AppendUint64(nil, p.zxid)
+	b = binary.BigEndian.AppendUint64(b, p.id)
+	b = binary.BigEndian.AppendUint64(b, p.dig)
+	b = binary.BigEndian.AppendUint64(b, p.removed)
+	if p.rootWas {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
 	}
+	for _, e := range p.ephemerals {
+		b = binary.AppendUvarint(b, uint64(len(e.path)))
+		b = append(b, e.path...)
+		b = binary.AppendUvarint(b, uint64(len(e.value)))
+		b = append(b, e.value...)
+	}
+	return b
+}
+
+func decodeProgress(b []byte) (restoreProgress, error) {
+	var p restoreProgress
+	if len(b) < 33 {
+		return p, fmt.Errorf("restore progress record: too short: %w", ErrCorrupt)
+	}
+	p.zxid = binary.BigEndian.Uint64(b)
+	p.id = binary.BigEndian.Uint64(b[8:])
+	p.dig = binary.BigEndian.Uint64(b[16:])
+	p.removed = binary.BigEndian.Uint64(b[24:])
+	p.rootWas = b[32] == 1
+	b = b[33:]
+	next := func() ([]byte, bool) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return nil, false
+		}
+		v := b[k : k+int(n)]
+		b = b[k+int(n):]
+		return v, true
+	}
+	for len(b) > 0 {
+		path, ok := next()
+		if !ok {
+			return p, fmt.Errorf("restore progress record: bad length: %w", ErrCorrupt)
+		}
+		v, ok := next()
+		if !ok {
+			return p, fmt.Errorf("restore progress record: bad length: %w", ErrCorrupt)
+		}
+		p.ephemerals = append(p.ephemerals, keptNode{path: string(path), value: bytes.Clone(v)})
+	}
+	return p, nil
 }
 
 // storageErr marks err as a storage failure.
@@ -629,14 +727,15 @@ func storageErr(err error) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, errStorage) {
+		return err
+	}
 	return fmt.Errorf("%w: %w", errStorage, err)
 }
 
 func (c *restoreCommit) run() (*applyResult, error) {
 	t := c.t
-	c.dig = t.dig.Load()
 	c.delta = make(map[string]int32)
-	c.b = t.st.NewIndexedBatch()
 	var parentPath string
 	if c.root != "/" {
 		parentPath, _ = parentOf(c.root)
@@ -651,73 +750,31 @@ func (c *restoreCommit) run() (*applyResult, error) {
 			return nil, fmt.Errorf("%w: %s", ErrNoChildrenForEphemerals, parentPath)
 		}
 	}
-	if err := c.removeScope(); err != nil {
-		return nil, err
-	}
-	p := storage.RestorePrefix(nil, c.id)
-	it, err := t.st.NewIter(p, storage.PrefixEnd(p))
-	if err != nil {
-		return nil, storageErr(err)
-	}
-	cr := &chunkReader{it: it, h: xxhash.New()}
-	_, err = readTree(context.Background(), cr, nil, nil, func(h BackupInfo) error {
-		return checkRestoreHeader(h, t.st.ClusterID(), uint64(c.zxid), c.foreign)
-	}, c.visit, nil)
-	if err == nil {
-		_, err = io.Copy(io.Discard, cr)
-	}
-	if cerr := it.Close(); cerr != nil && err == nil {
-		err = storageErr(cerr)
-	}
+	replay, err := c.loadProgress()
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case cr.next != c.count:
-		return nil, corruptf("restore staged %d chunks, commit expects %d", cr.next, c.count)
-	case cr.h.Sum64() != c.sum:
-		return nil, corruptf("restore chunks hash to %x, commit says %x", cr.h.Sum64(), c.sum)
-	case c.root != "/" && !c.rootSeen():
-		return nil, fmt.Errorf("%w: the backup holds no %s", ErrNoNode, c.root)
-	}
-	if err := c.keepEphemerals(); err != nil {
-		return nil, err
-	}
-	if c.root != "/" && c.rootWas != c.rootNow {
-		d := int32(1)
-		if !c.rootNow {
-			d = -1
-		}
-		if err := c.fixParent(parentPath, d, true); err != nil {
+	if !replay {
+		if err := c.scanScope(); err != nil {
 			return nil, err
 		}
 	}
-	for _, path := range slices.Sorted(mapKeys(c.delta)) {
-		if d := c.delta[path]; d != 0 {
-			if err := c.fixParent(path, d, false); err != nil {
-				return nil, err
-			}
-		}
+	c.info.Removed = int64(c.prog.removed)
+	if err := c.verify(); err != nil {
+		return nil, err
 	}
-	for _, k := range cr.keys {
-		if err := c.b.Delete(k); err != nil {
-			return nil, storageErr(err)
-		}
-	}
-	if err := c.b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, uint64(c.zxid))); err != nil {
-		return nil, storageErr(err)
-	}
-	if err := c.b.Set(storage.MetaKey(storage.MetaDigest), binary.BigEndian.AppendUint64(nil, c.dig)); err != nil {
-		return nil, storageErr(err)
-	}
+	c.dig = c.prog.dig
 	events := []treeEvent{{Type: evRestored, Zxid: c.zxid, Path: c.root}}
-	commit := func() error { return c.b.Commit(false) }
-	if t.publish != nil {
-		err = t.publish(events, commit)
-	} else {
-		err = commit()
+	write := func() error {
+		t.snapMu.Lock()
+		defer t.snapMu.Unlock()
+		return c.write(parentPath)
 	}
-	c.close()
+	if t.publish != nil {
+		err = t.publish(events, write)
+	} else {
+		err = write()
+	}
 	if err != nil {
 		return nil, storageErr(err)
 	}
@@ -729,37 +786,67 @@ func (c *restoreCommit) run() (*applyResult, error) {
 	return &applyResult{Restore: &info}, nil
 }
 
-// rootSeen reports whether the stream held the subtree root (it was written,
-// or dropped as an ephemeral of a dead session).
-func (c *restoreCommit) rootSeen() bool { return c.rootNow || c.rootDropped }
-
-func mapKeys(m map[string]int32) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
+// loadProgress takes the scope from the record an earlier attempt of this
+// commit left, if any, and reports whether it did.
+func (c *restoreCommit) loadProgress() (bool, error) {
+	var p restoreProgress
+	found := false
+	err := c.t.st.Get(storage.MetaKey(storage.MetaRestoring), func(v []byte) error {
+		var err error
+		p, err = decodeProgress(v)
+		found = true
+		return err
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
 	}
+	if err != nil {
+		return false, storageErr(err)
+	}
+	if !found || p.zxid != uint64(c.zxid) || p.id != c.id {
+		return false, nil
+	}
+	c.prog = p
+	return true, nil
 }
 
-// removeScope deletes every current znode in scope, with its index key,
-// from the batch and the digest, remembering the live sessions' ephemerals.
-func (c *restoreCommit) removeScope() error {
-	t := c.t
-	var spans [][2][]byte
+// scopeSpans returns the node key spans of the scope.
+func (c *restoreCommit) scopeSpans() [][2][]byte {
 	if c.root == "/" {
 		lo, hi := storage.NodeSpan()
-		spans = append(spans, [2][]byte{lo, hi})
-	} else {
-		k := storage.NodeKey(nil, c.root)
-		spans = append(spans, [2][]byte{k, append(bytes.Clone(k), 0)})
-		for _, p := range [][]byte{storage.ChildPrefix(nil, c.root), storage.DescendantPrefix(nil, c.root)} {
-			spans = append(spans, [2][]byte{p, storage.PrefixEnd(p)})
-		}
+		return [][2][]byte{{lo, hi}}
 	}
+	k := storage.NodeKey(nil, c.root)
+	spans := [][2][]byte{{k, append(bytes.Clone(k), 0)}}
+	for _, p := range [][]byte{storage.ChildPrefix(nil, c.root), storage.DescendantPrefix(nil, c.root)} {
+		spans = append(spans, [2][]byte{p, storage.PrefixEnd(p)})
+	}
+	return spans
+}
+
+// indexSpans returns the container and TTL index key spans of the scope.
+func (c *restoreCommit) indexSpans() [][2][]byte {
+	if c.root == "/" {
+		clo, chi := storage.ContainerSpan()
+		tlo, thi := storage.TTLSpan()
+		return [][2][]byte{{clo, chi}, {tlo, thi}}
+	}
+	var spans [][2][]byte
+	for _, f := range []func([]byte, string) []byte{storage.ContainerKey, storage.TTLKey} {
+		k := f(nil, c.root)
+		p := f(nil, c.root+"/")
+		spans = append(spans, [2][]byte{k, append(bytes.Clone(k), 0)}, [2][]byte{p, storage.PrefixEnd(p)})
+	}
+	return spans
+}
+
+// scanScope reads every current znode in scope: the digest without them,
+// their count, whether the subtree root exists and the ephemerals.
+func (c *restoreCommit) scanScope() error {
+	t := c.t
+	c.prog = restoreProgress{zxid: uint64(c.zxid), id: c.id, dig: t.dig.Load()}
 	var n znode
-	for _, s := range spans {
+	for _, s := range c.scopeSpans() {
 		it, err := t.st.NewIter(s[0], s[1])
 		if err != nil {
 			return storageErr(err)
@@ -779,24 +866,14 @@ func (c *restoreCommit) removeScope() error {
 				_ = it.Close()
 				return fmt.Errorf("%w: znode %s: %w", errStorage, path, err)
 			}
-			c.dig -= nodeHash(t.h, path, v)
-			if err := c.b.Delete(it.Key()); err != nil {
-				_ = it.Close()
-				return storageErr(err)
-			}
-			if k := indexKey(c.key[:0], path, &n); k != nil {
-				if err := c.b.Delete(k); err != nil {
-					_ = it.Close()
-					return storageErr(err)
-				}
-			}
+			c.prog.dig -= nodeHash(t.h, path, v)
 			if path == c.root {
-				c.rootWas = true
+				c.prog.rootWas = true
 			}
-			if o := n.stat.EphemeralOwner; o != 0 && t.sessions[o] != nil {
-				c.kept = append(c.kept, keptNode{path: path, value: bytes.Clone(v)})
+			if n.stat.EphemeralOwner != 0 {
+				c.prog.ephemerals = append(c.prog.ephemerals, keptNode{path: path, value: bytes.Clone(v)})
 			}
-			c.info.Removed++
+			c.prog.removed++
 		}
 		if err := it.Close(); err != nil {
 			return storageErr(err)
@@ -805,42 +882,248 @@ func (c *restoreCommit) removeScope() error {
 	return nil
 }
 
-// visit writes one znode of the staged stream, if in scope.
-func (c *restoreCommit) visit(rec *znodeRecord) error {
-	if !inSubtree(c.root, rec.path) {
-		return nil
+// readStaged reads the staged stream whole, handing its znodes to visit, and
+// checks the chunks' count and hash.
+func (c *restoreCommit) readStaged(visit func(*znodeRecord) error) error {
+	t := c.t
+	p := storage.RestorePrefix(nil, c.id)
+	it, err := t.st.NewIter(p, storage.PrefixEnd(p))
+	if err != nil {
+		return storageErr(err)
 	}
-	n := &rec.node
-	if o := n.stat.EphemeralOwner; o != 0 && c.t.sessions[o] == nil {
-		c.info.DroppedEphemerals++
-		if rec.path == c.root {
-			c.rootDropped = true
-		} else {
-			parent, _ := parentOf(rec.path)
-			c.delta[parent]--
-		}
-		return nil
+	cr := &chunkReader{it: it, h: xxhash.New()}
+	_, err = readTree(context.Background(), cr, nil, nil, func(h BackupInfo) error {
+		return checkRestoreHeader(h, t.st.ClusterID(), uint64(c.zxid), c.foreign)
+	}, visit, nil)
+	if err == nil {
+		_, err = io.Copy(io.Discard, cr)
 	}
-	v := rec.value
-	if st := &n.stat; c.foreign && max(st.Czxid, st.Mzxid, st.Pzxid) > c.zxid {
-		st.Czxid, st.Mzxid, st.Pzxid = min(st.Czxid, c.zxid), min(st.Mzxid, c.zxid), min(st.Pzxid, c.zxid)
-		c.val = encodeZnode(c.val[:0], n)
-		v = c.val
+	if cerr := it.Close(); cerr != nil && err == nil {
+		err = storageErr(cerr)
 	}
-	if err := c.put(rec.path, rec.key, v, n); err != nil {
+	if err != nil {
 		return err
 	}
-	if rec.path == c.root {
-		c.rootNow = true
+	switch {
+	case cr.next != c.count:
+		return corruptf("restore staged %d chunks, commit expects %d", cr.next, c.count)
+	case cr.h.Sum64() != c.sum:
+		return corruptf("restore chunks hash to %x, commit says %x", cr.h.Sum64(), c.sum)
 	}
-	c.info.Znodes++
 	return nil
 }
 
-// put writes a znode and its index key to the batch and the digest.
-func (c *restoreCommit) put(path string, key, v []byte, n *znode) error {
-	if err := c.b.Set(key, v); err != nil {
-		return storageErr(err)
+// dead reports whether n is an ephemeral whose session does not exist.
+func (c *restoreCommit) dead(n *znode) bool {
+	o := n.stat.EphemeralOwner
+	return o != 0 && c.t.sessions[o] == nil
+}
+
+// verify is pass 1: it checks the staged stream and decides what the
+// restore writes, without writing anything.
+func (c *restoreCommit) verify() error {
+	// The live ephemerals in scope may be kept: they must not be in the
+	// stream, and their parent must be written and not ephemeral.
+	cand := make(map[string]int)
+	blocked := make([]bool, len(c.prog.ephemerals))
+	parents := make(map[string]uint8) // 0 not written, 1 written, 2 ephemeral
+	var n znode
+	for i, e := range c.prog.ephemerals {
+		if err := decodeZnode(e.value, &n); err != nil {
+			return fmt.Errorf("%w: znode %s: %w", errStorage, e.path, err)
+		}
+		if c.dead(&n) {
+			continue
+		}
+		cand[e.path] = i
+		if e.path != c.root {
+			p, _ := parentOf(e.path)
+			parents[p] = 0
+		}
+	}
+	dropped := make(map[string]bool)
+	err := c.readStaged(func(rec *znodeRecord) error {
+		if !inSubtree(c.root, rec.path) {
+			return nil
+		}
+		if c.dead(&rec.node) {
+			c.info.DroppedEphemerals++
+			if rec.path == c.root {
+				c.rootDropped = true
+			} else {
+				parent, _ := parentOf(rec.path)
+				c.delta[parent]--
+				dropped[rec.path] = true
+			}
+			return nil
+		}
+		if i, ok := cand[rec.path]; ok {
+			blocked[i] = true
+		}
+		if _, ok := parents[rec.path]; ok {
+			if rec.node.stat.EphemeralOwner != 0 {
+				parents[rec.path] = 2
+			} else {
+				parents[rec.path] = 1
+			}
+		}
+		if rec.path == c.root {
+			c.rootNow = true
+		}
+		c.info.Znodes++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if c.root != "/" && !c.rootNow && !c.rootDropped {
+		return fmt.Errorf("%w: the backup holds no %s", ErrNoNode, c.root)
+	}
+	for p := range c.delta {
+		if dropped[p] || p == c.root && c.rootDropped {
+			return corruptf("ephemeral %s has children", p)
+		}
+	}
+	for i, e := range c.prog.ephemerals {
+		if _, ok := cand[e.path]; !ok || blocked[i] {
+			continue
+		}
+		if e.path == c.root {
+			c.rootNow = true // the root's parent is fixed in write
+		} else {
+			p, _ := parentOf(e.path)
+			if parents[p] != 1 {
+				continue
+			}
+			c.delta[p]++
+		}
+		c.kept = append(c.kept, e)
+		c.info.KeptEphemerals++
+	}
+	return nil
+}
+
+// write is pass 2 (see restoreCommit): it replaces the scope. Any failure
+// is a storage failure, the stream having been verified.
+func (c *restoreCommit) write(parentPath string) error {
+	t := c.t
+	b := t.st.NewBatch()
+	defer func() { _ = b.Close() }()
+	if err := b.Set(storage.MetaKey(storage.MetaRestoring), c.prog.encode()); err != nil {
+		return err
+	}
+	for _, s := range append(c.scopeSpans(), c.indexSpans()...) {
+		if err := b.DeleteRange(s[0], s[1]); err != nil {
+			return err
+		}
+	}
+	var n znode
+	for _, e := range c.prog.ephemerals {
+		if err := decodeZnode(e.value, &n); err != nil {
+			return fmt.Errorf("znode %s: %w", e.path, err)
+		}
+		if err := b.Delete(storage.EphemeralKey(c.key[:0], n.stat.EphemeralOwner, e.path)); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(true); err != nil {
+		return err
+	}
+	b.Reset()
+	if err := restoreCommitHook(1); err != nil {
+		return err
+	}
+
+	ld, err := t.st.NewLoader(storage.LoaderOptions{TableSize: restoreTableSize})
+	if err != nil {
+		return err
+	}
+	err = c.readStaged(func(rec *znodeRecord) error {
+		if !inSubtree(c.root, rec.path) || c.dead(&rec.node) {
+			return nil
+		}
+		n := &rec.node
+		v := rec.value
+		d := c.delta[rec.path]
+		st := &n.stat
+		clamp := c.foreign && max(st.Czxid, st.Mzxid, st.Pzxid) > c.zxid
+		if clamp {
+			st.Czxid, st.Mzxid, st.Pzxid = min(st.Czxid, c.zxid), min(st.Mzxid, c.zxid), min(st.Pzxid, c.zxid)
+		}
+		if clamp || d != 0 {
+			st.NumChildren += d
+			c.val = encodeZnode(c.val[:0], n)
+			v = c.val
+		}
+		if err := ld.Add(rec.key, v); err != nil {
+			return err
+		}
+		return c.put(b, rec.path, nil, v, n)
+	})
+	if err != nil {
+		ld.Abort()
+		return err
+	}
+	if err := ld.Finish(context.Background()); err != nil {
+		return err
+	}
+	if err := restoreCommitHook(2); err != nil {
+		return err
+	}
+	for _, k := range c.kept {
+		if err := decodeZnode(k.value, &n); err != nil {
+			return fmt.Errorf("znode %s: %w", k.path, err)
+		}
+		if err := c.put(b, k.path, storage.NodeKey(nil, k.path), k.value, &n); err != nil {
+			return err
+		}
+	}
+	if c.root != "/" && c.prog.rootWas != c.rootNow {
+		parent, h, err := t.load(parentPath)
+		if err != nil {
+			return err
+		}
+		if parent == nil {
+			return fmt.Errorf("parent %s of the restored subtree is missing", parentPath)
+		}
+		c.dig -= h
+		if c.rootNow {
+			parent.stat.NumChildren++
+		} else {
+			parent.stat.NumChildren--
+		}
+		parent.stat.Cversion++
+		parent.stat.Pzxid = c.zxid
+		c.val = encodeZnode(c.val[:0], parent)
+		if err := b.Set(storage.NodeKey(nil, parentPath), c.val); err != nil {
+			return err
+		}
+		c.dig += nodeHash(t.h, parentPath, c.val)
+	}
+	if err := t.deleteStaged(b, c.id); err != nil {
+		return err
+	}
+	if err := b.Delete(storage.MetaKey(storage.MetaRestoring)); err != nil {
+		return err
+	}
+	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, uint64(c.zxid))); err != nil {
+		return err
+	}
+	if err := b.Set(storage.MetaKey(storage.MetaDigest), binary.BigEndian.AppendUint64(nil, c.dig)); err != nil {
+		return err
+	}
+	return b.Commit(false)
+}
+
+// put adds a restored znode's hash to the digest and writes its index key
+// to b, committing b when it is big (it is not visible to reads before the
+// commit's last batch: see restoreCommit); key, if not nil, also writes the
+// znode itself to b.
+func (c *restoreCommit) put(b *storage.Batch, path string, key, v []byte, n *znode) error {
+	if key != nil {
+		if err := b.Set(key, v); err != nil {
+			return err
+		}
 	}
 	c.dig += nodeHash(c.t.h, path, v)
 	if k := indexKey(c.key[:0], path, n); k != nil {
@@ -848,91 +1131,11 @@ func (c *restoreCommit) put(path string, key, v []byte, n *znode) error {
 		if n.mode.IsTTL() && n.stat.EphemeralOwner == 0 {
 			iv = binary.BigEndian.AppendUint64(nil, uint64(n.ttl))
 		}
-		if err := c.b.Set(k, iv); err != nil {
-			return storageErr(err)
-		}
-	}
-	return nil
-}
-
-// getNode reads path through the batch, or nil.
-func (c *restoreCommit) getNode(path string) (*znode, []byte, error) {
-	var n *znode
-	var v []byte
-	err := c.b.Get(storage.NodeKey(nil, path), func(b []byte) error {
-		v = bytes.Clone(b)
-		n = new(znode)
-		return decodeZnode(v, n)
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, storageErr(err)
-	}
-	return n, v, nil
-}
-
-// keepEphemerals puts back the live sessions' ephemerals removed from scope
-// whose path the backup does not hold and whose parent exists and is not
-// ephemeral.
-func (c *restoreCommit) keepEphemerals() error {
-	for _, k := range c.kept {
-		if cur, _, err := c.getNode(k.path); err != nil {
-			return err
-		} else if cur != nil {
-			continue // the backup's znode replaced it
-		}
-		parentPath, _ := parentOf(k.path)
-		parent, _, err := c.getNode(parentPath)
-		if err != nil {
+		if err := b.Set(k, iv); err != nil {
 			return err
 		}
-		if parent == nil || parent.stat.EphemeralOwner != 0 {
-			continue
-		}
-		var n znode
-		if err := decodeZnode(k.value, &n); err != nil {
-			return fmt.Errorf("%w: znode %s: %w", errStorage, k.path, err)
-		}
-		if err := c.put(k.path, storage.NodeKey(nil, k.path), k.value, &n); err != nil {
-			return err
-		}
-		if k.path == c.root {
-			c.rootNow = true // the root's parent is fixed in run
-		} else {
-			c.delta[parentPath]++
-		}
-		c.info.KeptEphemerals++
 	}
-	return nil
-}
-
-// fixParent changes the child count of the znode at path by d; created
-// (the subtree root was created or removed) also bumps its Cversion and sets
-// its Pzxid to the restore's zxid, as a create or delete would.
-func (c *restoreCommit) fixParent(path string, d int32, created bool) error {
-	n, v, err := c.getNode(path)
-	if err != nil {
-		return err
-	}
-	if n == nil {
-		// The stream's structure check makes this impossible; refused alike
-		// on every member rather than stopping them.
-		return corruptf("parent %s of restored znodes is missing", path)
-	}
-	c.dig -= nodeHash(c.t.h, path, v)
-	n.stat.NumChildren += d
-	if created {
-		n.stat.Cversion++
-		n.stat.Pzxid = c.zxid
-	}
-	c.val = encodeZnode(c.val[:0], n)
-	if err := c.b.Set(storage.NodeKey(nil, path), c.val); err != nil {
-		return storageErr(err)
-	}
-	c.dig += nodeHash(c.t.h, path, c.val)
-	return nil
+	return flushAt(b, indexBatchSize)
 }
 
 // writeStageRecords writes the staged online restore chunks in snap as

@@ -125,7 +125,7 @@ const (
 // calls progress (or, if nil, opts.Progress) every few thousand znodes.
 // It may run on any goroutine, concurrently with apply.
 func (t *tree) writeStream(ctx context.Context, w io.Writer, h streamHeaderInfo, opts BackupOptions, progress func(Progress)) (BackupInfo, error) {
-	snap := t.st.NewSnapshot()
+	snap := t.newSnapshot()
 	defer snap.Close()
 	return writeSnapshotStream(ctx, snap, t.st.ClusterID(), w, h, opts, progress)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
@@ -33,6 +34,10 @@ type tree struct {
 	requireSessions bool
 	// publish, if set, is handed each group's events and its commit.
 	publish publishFunc
+	// snapMu is held exclusively by an online restore commit across its
+	// several writes, and shared by newSnapshot, so that no Pebble snapshot
+	// (backup, raft snapshot, digest scan) sees a half-written restore.
+	snapMu sync.RWMutex
 
 	// Apply scratch, reused across calls (raft loop only).
 	group       map[string]*slot  // every node the current group read or wrote
@@ -46,6 +51,14 @@ type tree struct {
 	key         []byte
 	val         []byte
 	h           *xxhash.Digest
+}
+
+// newSnapshot returns a Pebble snapshot of the tree, never one taken in the
+// middle of an online restore commit.
+func (t *tree) newSnapshot() *storage.Snapshot {
+	t.snapMu.RLock()
+	defer t.snapMu.RUnlock()
+	return t.st.NewSnapshot()
 }
 
 // slot is one path's state within an apply group: as loaded from Pebble

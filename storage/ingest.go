@@ -30,9 +30,13 @@ type LoaderOptions struct {
 // batches and keeps memory flat: only the sstable being built (its index
 // blocks and one data block) is held in memory.
 //
-// The keys a Loader adds must not overlap any key already in the store or
-// written to it while the Loader is in use: a Loader is for filling a new
-// store, such as a restore's. A Loader belongs to one goroutine.
+// Ingested keys get sequence numbers above every write committed before the
+// ingest, so they replace keys already in the store (or deleted by an earlier
+// range deletion) and are replaced by later writes. A Loader is for filling
+// a new store, such as a restore's, or a key span its caller first cleared
+// with a range deletion (an online restore commit); keys written to that span
+// by others while the Loader is in use would be shadowed by the ingest. A
+// Loader belongs to one goroutine.
 type Loader struct {
 	s     *Store
 	size  int64

@@ -40,6 +40,10 @@ const (
 	// MetaInstalled is set in a tree built from a raft snapshot: the
 	// snapshot's index and term, 8 bytes big-endian each (see install.go).
 	MetaInstalled = "installed"
+	// MetaRestoring is set while an online restore commit is being written
+	// (keeper's restore_online.go): what it learned of the scope before
+	// changing it, for a replay after a crash.
+	MetaRestoring = "restoring"
 )
 
 // MetaKey returns the key of the meta value name.

@@ -254,6 +254,15 @@ func (b *Batch) Delete(key []byte) error {
 	return nil
 }
 
+// DeleteRange removes every key in [lower, upper). Keys written after it in
+// the same batch, or by a later batch or ingested sstable, are not removed.
+func (b *Batch) DeleteRange(lower, upper []byte) error {
+	if err := b.b.DeleteRange(lower, upper, nil); err != nil {
+		return fmt.Errorf("storage: batch delete range: %w", err)
+	}
+	return nil
+}
+
 // Get reads key through an indexed batch (see Store.NewIndexedBatch).
 func (b *Batch) Get(key []byte, fn func(v []byte) error) error { return get(b.b, key, fn) }
 
