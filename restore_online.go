@@ -646,10 +646,15 @@ type restoreCommit struct {
 	val         []byte
 }
 
-// restoreCommitHook is called after steps 1 (the range deletion batch) and 2
-// (the ingests) of a restore commit's write; an error stops the commit there,
-// as a crash would. Tests only.
-var restoreCommitHook = func(step int) error { return nil }
+// restoreStep runs the tree's restoreHook, if a test set one, after step 1
+// (the range deletion batch) and step 2 (the ingests) of a restore commit's
+// write; an error stops the commit there, as a crash would.
+func (t *tree) restoreStep(step int) error {
+	if t.restoreHook == nil {
+		return nil
+	}
+	return t.restoreHook(step)
+}
 
 type keptNode struct {
 	path  string
@@ -1030,7 +1035,7 @@ func (c *restoreCommit) write(parentPath string) error {
 		return err
 	}
 	b.Reset()
-	if err := restoreCommitHook(1); err != nil {
+	if err := c.t.restoreStep(1); err != nil {
 		return err
 	}
 
@@ -1067,7 +1072,7 @@ func (c *restoreCommit) write(parentPath string) error {
 	if err := ld.Finish(context.Background()); err != nil {
 		return err
 	}
-	if err := restoreCommitHook(2); err != nil {
+	if err := c.t.restoreStep(2); err != nil {
 		return err
 	}
 	for _, k := range c.kept {

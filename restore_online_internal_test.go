@@ -319,7 +319,7 @@ func TestRestoreOnlineCommitReplay(t *testing.T) {
 			chunks, commit := ephemeralScenario(t, m)
 			m.applyGroup(chunks...)
 			crash := errors.New("crash")
-			restoreCommitHook = func(s int) error {
+			m.tr.restoreHook = func(s int) error {
 				if s == step {
 					return crash
 				}
@@ -327,7 +327,6 @@ func TestRestoreOnlineCommitReplay(t *testing.T) {
 			}
 			ents := []committed{{Index: m.tr.applied() + 1, Kind: entryOp, Data: appendRequest(nil, &commit)}}
 			_, err := m.tr.apply(ents)
-			restoreCommitHook = func(int) error { return nil }
 			if !errors.Is(err, crash) {
 				t.Fatalf("apply with a crash at step %d: %v", step, err)
 			}

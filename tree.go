@@ -22,6 +22,10 @@ import (
 type tree struct {
 	st *storage.Store
 
+	// restoreHook, set by tests only, stops an online restore's commit after
+	// a step, as a crash would (see restoreStep).
+	restoreHook func(step int) error
+
 	appliedIdx uint64        // raft loop only
 	dig        atomic.Uint64 // digest at appliedIdx
 	members    []byte        // raft loop only
