@@ -8,35 +8,16 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/internal/bitrot"
 	"github.com/keeper-go/keeper/keepertest"
 	"github.com/keeper-go/keeper/storage"
 )
 
-// rotZnode flips the last data byte of path's stored value in the stopped
-// member's store, leaving the stored digest alone, as bit rot would.
+// rotZnode flips a byte of path's stored value in the stopped member's store at
+// dir, leaving the stored digest alone, as bit rot would.
 func rotZnode(t *testing.T, dir, path string) {
 	t.Helper()
-	cid, ok, err := storage.PeekClusterID(dir)
-	if err != nil || !ok {
-		t.Fatalf("peek cluster id: %v %v", ok, err)
-	}
-	st, err := storage.Open(dir, storage.Options{ClusterID: cid})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	key := storage.NodeKey(nil, path)
-	var v []byte
-	if err := st.Get(key, func(b []byte) error { v = slices.Clone(b); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	v[len(v)-1] ^= 0x20
-	b := st.NewBatch()
-	defer b.Close()
-	if err := b.Set(key, v); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Commit(true); err != nil {
+	if err := bitrot.FlipZnode(dir, path); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +19,7 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper"
-	"github.com/keeper-go/keeper/storage"
+	"github.com/keeper-go/keeper/internal/bitrot"
 	"github.com/keeper-go/keeper/transport"
 )
 
@@ -403,7 +402,7 @@ func repairDemo(ctx context.Context, c *cluster) error {
 		return err
 	}
 	delete(c.nodes, victim)
-	if err := rot(c.dirs[victim], "/app"); err != nil {
+	if err := bitrot.FlipZnode(c.dirs[victim], "/app"); err != nil {
 		return err
 	}
 	if err := c.open(ctx, victim); err != nil {
@@ -443,33 +442,6 @@ func repairDemo(ctx context.Context, c *cluster) error {
 	}
 	fmt.Printf("   member %d reads /app = %q again\n", victim, data)
 	return nil
-}
-
-// rot flips the last byte of path's stored value in the stopped member's
-// store at dir, leaving the stored digest as it was: damage that apply never
-// made, which only the consistency check's full scan can see.
-func rot(dir, path string) error {
-	cid, _, err := storage.PeekClusterID(dir)
-	if err != nil {
-		return err
-	}
-	st, err := storage.Open(dir, storage.Options{ClusterID: cid})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	key := storage.NodeKey(nil, path)
-	var v []byte
-	if err := st.Get(key, func(b []byte) error { v = bytes.Clone(b); return nil }); err != nil {
-		return err
-	}
-	v[len(v)-1] ^= 0x20
-	b := st.NewBatch()
-	defer b.Close()
-	if err := b.Set(key, v); err != nil {
-		return err
-	}
-	return b.Commit(true)
 }
 
 // recv waits for the next event of w, or ctx's end.
