@@ -192,14 +192,25 @@ func TestMembershipOneChangeAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Partition([]uint64{l.ID()}, c.Others(l.ID()))
-	first := make(chan error, 1)
-	go func() { first <- l.AddMember(ctx, 4, keeper.AsLearner) }()
-	time.Sleep(50 * time.Millisecond)
-	if err := l.AddMember(ctx, 5, keeper.AsLearner); !errors.Is(err, keeper.ErrConfChangeInProgress) {
-		t.Fatalf("second change: %v, want ErrConfChangeInProgress", err)
+	// Two changes at once: whichever the leader takes first waits, cut
+	// off; the other is refused.
+	results := make(chan error, 2)
+	for _, id := range []uint64{4, 5} {
+		go func() { results <- l.AddMember(ctx, id, keeper.AsLearner) }()
 	}
-	if err := <-first; !errors.Is(err, keeper.ErrIndeterminate) {
-		t.Fatalf("cut-off change: %v, want ErrIndeterminate", err)
+	var refused, cut int
+	for range 2 {
+		switch err := <-results; {
+		case errors.Is(err, keeper.ErrConfChangeInProgress):
+			refused++
+		case errors.Is(err, keeper.ErrIndeterminate):
+			cut++
+		default:
+			t.Fatalf("concurrent change: %v, want ErrConfChangeInProgress or ErrIndeterminate", err)
+		}
+	}
+	if refused != 1 || cut != 1 {
+		t.Fatalf("%d changes refused and %d cut off, want one of each", refused, cut)
 	}
 	c.Heal()
 }
