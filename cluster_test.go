@@ -160,6 +160,17 @@ func (c *testCluster) closeAll() {
 }
 
 // waitFor polls cond until it holds or d passes.
+// loopStopped reports whether n's raft loop has stopped (a crash hook ended
+// it, or Close).
+func (n *Node) loopStopped() bool {
+	select {
+	case <-n.r.donec:
+		return true
+	default:
+		return false
+	}
+}
+
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)

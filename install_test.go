@@ -198,14 +198,7 @@ func TestInstallCrashMidSwap(t *testing.T) {
 	armed.Store(f)
 	startTree(c, f)
 	waitFor(t, 30*time.Second, "the crash mid-install", hit.Load)
-	waitFor(t, 10*time.Second, "the member's loop to stop", func() bool {
-		select {
-		case <-c.node(f).r.donec:
-			return true
-		default:
-			return false
-		}
-	})
+	waitFor(t, 10*time.Second, "the member's loop to stop", c.node(f).loopStopped)
 	// A read never sees a half-installed tree: it fails or sees a whole one.
 	if _, _, err := c.node(f).Get(context.Background(), "/"); err == nil {
 		t.Log("read after the stopped install succeeded (tree whole)")

@@ -48,14 +48,7 @@ func TestRepairCrash(t *testing.T) {
 			start := time.Now()
 			startTree(c, f)
 			waitFor(t, 20*time.Second, "the crash during the repair", hit.Load)
-			waitFor(t, 10*time.Second, "the member's loop to stop", func() bool {
-				select {
-				case <-c.node(f).r.donec:
-					return true
-				default:
-					return false
-				}
-			})
+			waitFor(t, 10*time.Second, "the member's loop to stop", c.node(f).loopStopped)
 			c.kill(f)
 			startTree(c, f)
 			createMany(t, c, "/m", 20)
