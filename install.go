@@ -131,11 +131,17 @@ func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) er
 		_ = storage.DiscardBuild(s.dir)
 		return ErrClosed
 	}
+	return r.decided(in.done)
+}
+
+// decided waits for the loop's decision on a received tree (a raft snapshot
+// or a repair). If the loop stops first, it returns ErrClosed: Open's
+// recovery then removes the build, or rolls a committed swap forward.
+func (r *replica) decided(done <-chan error) error {
 	select {
-	case err := <-in.done:
+	case err := <-done:
 		return err
 	case <-r.donec:
-		// The loop stopped before deciding; Open's recovery sorts it out.
 		return ErrClosed
 	}
 }

@@ -275,14 +275,7 @@ func (r *replica) receiveRepair(from uint64, header []byte, body io.Reader) erro
 		_ = storage.DiscardBuild(s.dir)
 		return ErrClosed
 	}
-	select {
-	case err := <-in.done:
-		return err
-	case <-r.donec:
-		// The loop stopped before deciding; Open's recovery removes the
-		// build, or rolls a committed swap forward.
-		return ErrClosed
-	}
+	return r.decided(in.done)
 }
 
 // stageRepair takes a received repair tree on the loop.
