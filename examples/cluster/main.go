@@ -270,7 +270,7 @@ func run() error {
 			}
 		}()
 	}
-	for during.Load() < 2000 {
+	for during.Load() < 2000 && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
 	backupFile := filepath.Join(base, "cluster-a.kbak")
