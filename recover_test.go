@@ -30,6 +30,9 @@ func testRecoverQuorum(t *testing.T, size int, survivors []uint64) {
 	c := keepertest.NewCluster(t, size)
 	// Acknowledged writes through a survivor, each confirmed there.
 	through := c.Node(survivors[len(survivors)-1])
+	if _, err := through.WaitLeader(ctx); err != nil { // it may not know the leader yet
+		t.Fatal(err)
+	}
 	var paths []string
 	for i := range 30 {
 		p := fmt.Sprintf("/w%02d", i)
