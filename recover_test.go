@@ -30,7 +30,7 @@ func testRecoverQuorum(t *testing.T, size int, survivors []uint64) {
 	c := keepertest.NewCluster(t, size)
 	// Acknowledged writes through a survivor, each confirmed there.
 	through := c.Node(survivors[len(survivors)-1])
-	if _, err := through.WaitLeader(ctx); err != nil { // it may not know the leader yet
+	if _, err := through.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var paths []string

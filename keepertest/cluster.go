@@ -108,6 +108,15 @@ func NewCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	}
 	if o.waitLeader {
 		c.WaitLeader()
+		// A new cluster has no partition: wait until every member knows the
+		// leader, so a write through any of them is proposed at once.
+		deadline := time.Now().Add(DefaultWait)
+		for !c.allKnowLeader() {
+			if time.Now().After(deadline) {
+				t.Fatalf("keepertest: not every member knows the leader after %v", DefaultWait)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
 	}
 	return c
 }
@@ -199,6 +208,16 @@ func (c *Cluster) WaitLeader() *keeper.Node {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// allKnowLeader reports whether every running member knows a leader.
+func (c *Cluster) allKnowLeader() bool {
+	for _, n := range c.Nodes() {
+		if n.Status().Leader == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Leader returns the current leader, waiting for one like WaitLeader.
