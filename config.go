@@ -32,6 +32,11 @@ const (
 	// DefaultKeepEntries is how many applied entries stay in the in-memory
 	// log and in the WAL behind the applied index, for followers catching up.
 	DefaultKeepEntries = 10000
+	// DefaultSnapshotRate is the pace, in bytes per second, of a raft
+	// snapshot sent to a follower: the whole tree, compressed. A tree of 1M
+	// small znodes (48 MB) takes about 6 s; the pace keeps the transfer
+	// and the follower's install from crowding out the writes beside them.
+	DefaultSnapshotRate = 8 << 20
 	// DefaultMinSessionTimeout is ZooKeeper's default minimum session
 	// timeout, 2 ticks of its 2 s tickTime.
 	DefaultMinSessionTimeout = 4 * time.Second
@@ -89,8 +94,17 @@ type Config struct {
 	// applied index for lagging followers. Default DefaultKeepEntries. A
 	// follower further behind catches up by a raft snapshot: the whole tree,
 	// streamed in the backup format, which needs a Transport that also
-	// implements StreamTransport (without one it stays behind).
+	// implements StreamTransport (without one it stays behind). While a
+	// follower catches up (a snapshot on its way to it, or a live follower
+	// behind), the leader keeps the in-memory entries it still needs, up
+	// to 10×KeepEntries behind the applied index, so that once installed it
+	// goes on from the log rather than needing another snapshot.
 	KeepEntries uint64
+	// SnapshotRate caps, in bytes per second, how fast a raft snapshot or a
+	// repair is streamed to a member. Default DefaultSnapshotRate; negative
+	// means no cap. Raise it where members have their own disks and the
+	// network is fast; lower it to protect write throughput further.
+	SnapshotRate int64
 
 	// MinSessionTimeout and MaxSessionTimeout bound the timeouts sessions
 	// get: a request outside is clamped into the range, never refused.
@@ -232,6 +246,10 @@ func (c Config) heartbeatTicks() int { return orDefault(c.HeartbeatTicks, Defaul
 func (c Config) maxSizePerMsg() uint64 { return orDefault(c.MaxSizePerMsg, DefaultMaxSizePerMsg) }
 
 func (c Config) maxInflightMsgs() int { return orDefault(c.MaxInflightMsgs, DefaultMaxInflightMsgs) }
+
+func (c Config) snapshotRate() int64 {
+	return max(orDefault(c.SnapshotRate, DefaultSnapshotRate), 0)
+}
 
 func (c Config) keepEntries() uint64 { return orDefault(c.KeepEntries, DefaultKeepEntries) }
 

@@ -24,7 +24,7 @@ import (
 
 const (
 	crashEnvChurn = "KEEPER_CRASH_CHURN" // "1": the child runs crashChurn
-	crashSnapKeep = 20                   // KeepEntries of the snapshot crash test
+	crashSnapKeep = 8                    // KeepEntries of the snapshot crash test
 )
 
 // crashChurn runs in the child beside the writers until the child is killed.
@@ -54,9 +54,10 @@ func crashChurn(t *testing.T, c *keepertest.Cluster, seed int64, keep uint64, em
 		others := c.Others(leader)
 		f := others[r.IntN(len(others))]
 		c.Stop(f)
-		// Enough writes that the log the member needs is released.
+		// Enough writes that the log the member needs is released: past
+		// the 10×KeepEntries the leader may keep for it (see Config).
 		from := maxApplied()
-		need := 2*keep + uint64(r.IntN(int(4*keep)))
+		need := 11*keep + uint64(r.IntN(int(4*keep)))
 		deadline := time.Now().Add(3 * time.Second)
 		for maxApplied() < from+need && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)

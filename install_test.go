@@ -262,3 +262,36 @@ func (l *lockedBuf) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestInstallUnderLoadGoesOnFromLog holds a follower's install while more
+// than KeepEntries writes land, and checks that, once installed, it catches
+// up from the leader's log: one snapshot, not one per KeepEntries of writes
+// made meanwhile (a member whose install is slower than the log moves would
+// otherwise never catch up under steady writes).
+func TestInstallUnderLoadGoesOnFromLog(t *testing.T) {
+	var armed atomic.Uint64
+	release := make(chan struct{})
+	var held atomic.Bool
+	c := newTreeCluster(t, 3, func(id uint64, p hookPoint) {
+		if p == hookMidInstall && id == armed.Load() && held.CompareAndSwap(false, true) {
+			<-release
+		}
+	})
+	f := follower(c)
+	c.stop(f)
+	createMany(t, c, "/k", 10*installKeep)
+	armed.Store(f)
+	startTree(c, f)
+	waitFor(t, 30*time.Second, "the install to start", held.Load)
+	// The leader moves 4×KeepEntries past the snapshot while it installs.
+	createMany(t, c, "/during", 4*installKeep)
+	close(release)
+	fn := c.node(f)
+	waitFor(t, 30*time.Second, "the install", func() bool { return fn.Status().SnapshotsInstalled > 0 })
+	c.waitConverged(0)
+	createMany(t, c, "/after", 2*installKeep)
+	c.waitConverged(0)
+	if n := fn.Status().SnapshotsInstalled; n != 1 {
+		t.Fatalf("follower installed %d snapshots, want 1 (then the log)", n)
+	}
+}

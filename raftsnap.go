@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/pace"
 	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -256,7 +257,7 @@ func (r *replica) transfer(ctx context.Context, to uint64, header []byte, h *hel
 	)
 	go func() {
 		defer close(done)
-		info, werr = writeSnapshotStream(ctx, h.ps, r.clusterID, pw, streamHeaderInfo{Kind: stream.KindRaftSnapshot, Member: r.id}, BackupOptions{}, nil)
+		info, werr = writeSnapshotStream(ctx, h.ps, r.clusterID, &pace.Writer{W: pw, Rate: r.cfg.snapshotRate(), Ctx: ctx}, streamHeaderInfo{Kind: stream.KindRaftSnapshot, Member: r.id}, BackupOptions{}, nil)
 		pw.CloseWithError(werr)
 	}()
 	err := r.snap.st.SendStream(ctx, to, header, pr)

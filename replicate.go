@@ -35,6 +35,7 @@ import (
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -789,8 +790,8 @@ func membersOf(cs *raftpb.ConfState) []uint64 {
 }
 
 // maybeRelease, every KeepEntries applied entries, makes the state machine
-// durable and releases the WAL and the in-memory log up to KeepEntries
-// behind the applied index.
+// durable and releases the WAL up to KeepEntries behind the applied index,
+// and the in-memory log as far as catching-up followers allow (compactIndex).
 func (r *replica) maybeRelease() error {
 	keep := r.cfg.keepEntries()
 	applied := r.sm.applied()
@@ -809,12 +810,51 @@ func (r *replica) maybeRelease() error {
 	if err := r.wal.Release(storage.Mark{Index: idx, Term: term}, r.conf.GetVoters(), r.conf.GetLearners()); err != nil {
 		return err
 	}
-	if err := r.ms.Compact(idx); err != nil && !errors.Is(err, raft.ErrCompacted) {
-		return fmt.Errorf("keeper: compact raft log: %w", err)
-	}
 	r.releasedTo = idx
+	if c := r.compactIndex(idx, applied); c > 0 {
+		if err := r.ms.Compact(c); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return fmt.Errorf("keeper: compact raft log: %w", err)
+		}
+	}
 	r.callHook(hookAfterRelease)
 	return nil
+}
+
+// catchUpFactor bounds what catching-up followers may pin: the in-memory log
+// never holds more than catchUpFactor×KeepEntries entries behind applied.
+const catchUpFactor = 10
+
+// compactIndex is where the in-memory log may be compacted to, given that
+// the WAL was released to idx. On a leader, entries a catching-up follower
+// still needs stay: those after the index of a raft snapshot being sent to
+// it (so that, installed, it goes on from the log instead of needing a newer
+// snapshot, for ever, while writes outpace its install), and those after the
+// match of a follower heard from within the election timeout (a slow but
+// live follower is not pushed to a snapshot). Nothing is pinned further than
+// catchUpFactor×KeepEntries behind applied, so memory stays bounded whatever
+// a follower does. The WAL is released regardless: entries below its
+// release point live only in memory, which is all a leader serves from.
+func (r *replica) compactIndex(idx, applied uint64) uint64 {
+	floor := idx
+	if r.role == raft.StateLeader {
+		r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+			switch {
+			case id == r.id:
+			case pr.State == tracker.StateSnapshot:
+				floor = min(floor, pr.PendingSnapshot)
+			case pr.RecentActive:
+				floor = min(floor, pr.Match)
+			}
+		})
+	}
+	if limit := r.cfg.keepEntries() * catchUpFactor; applied > limit {
+		floor = max(floor, applied-limit)
+	}
+	first, err := r.ms.FirstIndex()
+	if err != nil || floor < first {
+		return 0
+	}
+	return floor
 }
 
 // leaderChanged wakes WaitLeader callers.

@@ -123,6 +123,9 @@ func (l *Loader) Abort() {
 	_ = os.RemoveAll(l.dir)
 }
 
+// loaderBytesPerSync is how often a building sstable is written back.
+const loaderBytesPerSync = 512 << 10
+
 func (l *Loader) start() error {
 	l.path = filepath.Join(l.dir, fmt.Sprintf("%06d.sst", l.n))
 	l.n++
@@ -131,6 +134,9 @@ func (l *Loader) start() error {
 		return fmt.Errorf("storage: loader: %w", err)
 	}
 	wo := l.s.opts.MakeWriterOptions(len(l.s.opts.Levels)-1, l.s.db.TableFormat())
+	// Write back as the table grows, not all at the closing sync: a burst
+	// of dirty pages would stall the fsyncs of the raft log beside it.
+	f = vfs.NewSyncingFile(f, vfs.SyncingFileOptions{BytesPerSync: loaderBytesPerSync})
 	l.w = sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo)
 	l.bytes = 0
 	return nil
