@@ -119,6 +119,36 @@ func TestSnapshotCatchUpWipedDir(t *testing.T) {
 	c.WaitConverged()
 }
 
+// TestSnapshotCatchUpWipedFollower wipes a follower's data dir while the
+// leader stays: the leader remembers how far the member's log went, notices
+// that the member holds none of it, sends it a snapshot, and the member
+// catches up under the same leader and term.
+func TestSnapshotCatchUpWipedFollower(t *testing.T) {
+	c := snapCluster(t)
+	leader := c.WaitLeader()
+	term := leader.Status().Term
+	f := c.Others(leader.ID())[0]
+	writeMany(t, c, "/before", snapKeep)
+	c.WaitConverged()
+	c.Stop(f)
+	if err := os.RemoveAll(c.Dir(f)); err != nil {
+		t.Fatal(err)
+	}
+	writeMany(t, c, "/during", snapKeep)
+	c.Restart(f)
+	waitSnapshotInstalled(t, c, f)
+	c.WaitConverged()
+	ctx := context.Background()
+	if _, _, err := c.Node(f).Get(ctx, "/during-00000"); err != nil {
+		t.Fatalf("wiped member after catch-up: %v", err)
+	}
+	if st := c.Node(f).Status(); st.Leader != leader.ID() || st.Term != term {
+		t.Fatalf("wiped member caught up under leader %d term %d, want leader %d term %d", st.Leader, st.Term, leader.ID(), term)
+	}
+	writeMany(t, c, "/after", 10)
+	c.WaitConverged()
+}
+
 // TestSnapshotTransferCut cuts the first snapshot transfers in the middle:
 // raft sends again, the follower never holds a half-installed tree, and it
 // catches up.

@@ -289,6 +289,12 @@ type replica struct {
 	reads      map[uint64]*readRequest
 	waiting    []*readRequest // reads with a known index above applied
 	releasedTo uint64
+	// lostRejects counts, as leader, each member's rejections in a row
+	// below its match (rejoin.go).
+	lostRejects map[uint64]int
+	// lostLogLogged: the member said once that its log is behind what its
+	// leader knows (rejoin.go).
+	lostLogLogged bool
 
 	// sessions (expiry.go)
 	sessHost    sessionHost
@@ -439,6 +445,10 @@ func (r *replica) step(m *raftpb.Message) {
 	if m.GetType() == raftpb.MsgProp && !r.filterProposal(m) {
 		return
 	}
+	if m.GetType() == raftpb.MsgHeartbeat {
+		r.clampHeartbeat(m)
+	}
+	r.watchLostLog(m)
 	if err := r.rn.Step(m); err != nil {
 		r.log.Debug("raft step", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
 	}
