@@ -134,6 +134,10 @@ func (e *MultiError) Error() string {
 // Unwrap returns the failed operation's error.
 func (e *MultiError) Unwrap() error { return e.Err }
 
+// ErrNoLog reports a data dir holding no raft log, given to InspectDir or
+// RecoverQuorum. It is storage.ErrNoLog.
+var ErrNoLog = storage.ErrNoLog
+
 // ErrCorruptLog reports a raft log that cannot be read back (a torn or
 // damaged tail). It is storage.ErrCorruptLog; Open wraps it together with
 // ErrCorrupt, so errors.Is matches either.

@@ -192,10 +192,11 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		return nil, err
 	}
 	// A crash in the middle of a snapshot install is finished or undone
-	// before anything is opened (storage/install.go).
-	if err := storage.RecoverInstall(cfg.Dir); err != nil {
+	// before anything is opened (storage/install.go), and an online
+	// restore's leftover spool removed.
+	if err := errors.Join(storage.RecoverInstall(cfg.Dir), removeStaleSpools(cfg.Dir)); err != nil {
 		unlockDir(lock)
-		return nil, fmt.Errorf("keeper: recover snapshot install: %w", err)
+		return nil, fmt.Errorf("keeper: clean up after a crash: %w", err)
 	}
 	var sm stateMachine
 	var wal *storage.RaftLog

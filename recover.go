@@ -74,19 +74,24 @@ type RecoverInfo struct {
 // voters, since those can elect a leader by themselves; opts.Force overrides
 // that. Every id in opts.Members must have been a member of the old cluster.
 //
-// The runbook (docs/RUNBOOK.md, "Quorum lost"): recover the survivor with
-// the highest Status().Applied with Members = {its id} alone, Open it, and
-// AddMember the other survivors with fresh data dirs (Config.Join). Running
+// The runbook (docs/RUNBOOK.md, "Quorum lost"): stop every survivor,
+// InspectDir each, pick the best with BestSurvivor, RecoverQuorum it with
+// Members = {its id} alone, Open it, and AddMember the other survivors with
+// fresh data dirs (Config.Join); they catch up from it. Running
 // RecoverQuorum on several survivors with the same Members yields one
 // cluster only if they hold the same zxid; survivors at different zxids get
 // different cluster ids and refuse each other, which is safe but useless.
+//
+// A dir without a raft log is refused with ErrNoLog, a dir in use with
+// ErrLocked. The raft log is read as InspectDir reads it: a torn last
+// record is left out.
 func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ RecoverInfo, err error) {
 	cfg := Config{ID: opts.ID, Peers: opts.Members, Dir: dir, Transport: nopTransport{}}
 	if err := cfg.Validate(); err != nil {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
 	}
 	if !storage.LogExists(dir) {
-		return RecoverInfo{}, fmt.Errorf("keeper: recover %s: no raft log: %w", dir, storage.ErrNoLog)
+		return RecoverInfo{}, fmt.Errorf("keeper: recover %s: %w", dir, ErrNoLog)
 	}
 	lock, err := lockDir(filepath.Join(dir, lockFile))
 	if err != nil {
@@ -116,10 +121,14 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 			t.close()
 		}
 	}()
-	tail, old, err := readTail(dir, t, opts.ID, oldCluster)
+	lt, err := readTail(dir, t)
 	if err != nil {
-		return RecoverInfo{}, err
+		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
 	}
+	if lt.clusterID != oldCluster || lt.member != opts.ID {
+		return RecoverInfo{}, fmt.Errorf("%w: raft log of member %d of cluster %x, asked to recover member %d", ErrWrongCluster, lt.member, lt.clusterID, opts.ID)
+	}
+	tail, old := lt.entries, lt.conf
 	oldMembers := membersOf(old)
 	for _, id := range opts.Members {
 		if !slices.Contains(oldMembers, id) {
@@ -195,29 +204,44 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 	return info, nil
 }
 
+// logTail is what a stopped member's raft log holds beyond its tree's
+// applied index.
+type logTail struct {
+	clusterID, member uint64 // as the log's metadata records them
+	// entries are the log's entries after the tree's applied index,
+	// committed or not, converted for tree.apply.
+	entries []committed
+	conf    *raftpb.ConfState // the membership after entries
+	hs      *raftpb.HardState // the last hard state logged
+	last    storage.Mark      // the log's last entry, or its start mark if it holds none
+}
+
 // readTail reads every entry of the raft log in dir after t's applied
-// index, committed or not, converted for t.apply, and the membership after
-// them. It changes nothing.
-func readTail(dir string, t *tree, id, clusterID uint64) ([]committed, *raftpb.ConfState, error) {
-	wal, rep, err := storage.OpenLog(dir, t.applied())
+// index, and the membership after them. It writes nothing in dir
+// (storage.ReadLog). RecoverQuorum applies the entries; InspectDir reports
+// what they lead to.
+func readTail(dir string, t *tree) (logTail, error) {
+	rep, err := storage.ReadLog(dir, t.applied())
 	if err != nil {
 		if errors.Is(err, storage.ErrCorruptLog) {
-			return nil, nil, fmt.Errorf("%w: recover: %w", ErrCorrupt, err)
+			return logTail{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
-		return nil, nil, fmt.Errorf("keeper: recover: open raft log: %w", err)
+		return logTail{}, fmt.Errorf("read raft log: %w", err)
 	}
-	defer wal.Close()
-	gotCluster, gotID, initial, err := decodeLogMeta(rep.Metadata)
+	var lt logTail
+	var initial []uint64
+	lt.clusterID, lt.member, initial, err = decodeLogMeta(rep.Metadata)
 	if err != nil {
-		return nil, nil, err
+		return logTail{}, err
 	}
-	if gotCluster != clusterID || gotID != id {
-		return nil, nil, fmt.Errorf("%w: raft log of member %d of cluster %x, asked to recover member %d", ErrWrongCluster, gotID, gotCluster, id)
+	lt.hs, lt.last = rep.HardState, rep.Start
+	if n := len(rep.Entries); n > 0 {
+		lt.last = storage.Mark{Index: rep.Entries[n-1].GetIndex(), Term: rep.Entries[n-1].GetTerm()}
 	}
 	cs := &raftpb.ConfState{Voters: initial}
 	if m := t.membership(); m != nil {
 		if cs, err = decodeMembership(m); err != nil {
-			return nil, nil, err
+			return logTail{}, err
 		}
 	}
 	// A throwaway raft node computes the memberships the conf entries make.
@@ -226,16 +250,15 @@ func readTail(dir string, t *tree, id, clusterID uint64) ([]committed, *raftpb.C
 	if err := ms.ApplySnapshot(&raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
 		Index: new(max(applied, 1)), Term: new(uint64(1)), ConfState: proto.Clone(cs).(*raftpb.ConfState),
 	}}); err != nil {
-		return nil, nil, fmt.Errorf("keeper: recover: %w", err)
+		return logTail{}, err
 	}
 	rn, err := raft.NewRawNode(&raft.Config{
-		ID: id, ElectionTick: 10, HeartbeatTick: 1, Storage: ms, Applied: max(applied, 1),
+		ID: max(lt.member, 1), ElectionTick: 10, HeartbeatTick: 1, Storage: ms, Applied: max(applied, 1),
 		MaxSizePerMsg: 1, MaxInflightMsgs: 1, Logger: raftLogger{slog.New(slog.DiscardHandler)},
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("keeper: recover: %w", err)
+		return logTail{}, err
 	}
-	var group []committed
 	for _, e := range rep.Entries {
 		if e.GetIndex() <= applied {
 			continue
@@ -246,30 +269,31 @@ func readTail(dir string, t *tree, id, clusterID uint64) ([]committed, *raftpb.C
 			if len(e.GetData()) > 0 && !isCheckEntry(e.GetData()) {
 				_, _, payload, err := decodeEnvelope(e.GetData())
 				if err != nil {
-					return nil, nil, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+					return logTail{}, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 				}
 				c.Kind, c.Data = entryOp, payload
 			}
 		case raftpb.EntryConfChange:
 			var cc raftpb.ConfChange
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return nil, nil, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
+				return logTail{}, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
 			}
 			cs = rn.ApplyConfChange(&cc)
 			c.Kind, c.Data = entryConf, encodeMembership(cs)
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return nil, nil, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
+				return logTail{}, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
 			}
 			cs = rn.ApplyConfChange(&cc)
 			c.Kind, c.Data = entryConf, encodeMembership(cs)
 		default:
-			return nil, nil, fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
+			return logTail{}, fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
 		}
-		group = append(group, c)
+		lt.entries = append(lt.entries, c)
 	}
-	return group, cs, nil
+	lt.conf = cs
+	return lt, nil
 }
 
 // recoveredClusterID derives the id of a cluster recovered at zxid from

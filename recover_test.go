@@ -33,14 +33,7 @@ func testRecoverQuorum(t *testing.T, size int, survivors []uint64) {
 	if _, err := through.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var paths []string
-	for i := range 30 {
-		p := fmt.Sprintf("/w%02d", i)
-		if _, err := through.Create(ctx, p, []byte(p), keeper.Persistent); err != nil {
-			t.Fatalf("create %s: %v", p, err)
-		}
-		paths = append(paths, p)
-	}
+	paths := writeAcknowledged(ctx, t, through, 30)
 	// Kill the majority, then the survivors.
 	for _, id := range c.Others(survivors...) {
 		c.Kill(id)
@@ -109,17 +102,39 @@ func testRecoverQuorum(t *testing.T, size int, survivors []uint64) {
 		if st := n.Status(); st.ClusterID != info.ClusterID || !slices.Equal(st.Members, survivors) {
 			t.Fatalf("member %d: cluster %x members %v, want %x %v", n.ID(), st.ClusterID, st.Members, info.ClusterID, survivors)
 		}
-		for _, p := range paths {
-			data, _, err := n.Linearizable().Get(ctx, p)
-			if err != nil || string(data) != p {
-				t.Fatalf("member %d lost acknowledged write %s: %q %v", n.ID(), p, data, err)
-			}
-		}
+		checkAcknowledged(ctx, t, n, paths)
 	}
 	if _, err := nb.Create(ctx, "/after", nil, keeper.Persistent); err != nil {
 		t.Fatalf("write to the recovered cluster: %v", err)
 	}
 	if _, stat, err := nb.Linearizable().Get(ctx, "/after"); err != nil || uint64(stat.Czxid) <= info.Zxid {
 		t.Fatalf("new write at zxid %d, recovery at %d: %v", stat.Czxid, info.Zxid, err)
+	}
+}
+
+// writeAcknowledged creates count znodes through n, each holding its path,
+// and returns their paths: every write was acknowledged.
+func writeAcknowledged(ctx context.Context, t *testing.T, n *keeper.Node, count int) []string {
+	t.Helper()
+	var paths []string
+	for i := range count {
+		p := fmt.Sprintf("/w%02d", i)
+		if _, err := n.Create(ctx, p, []byte(p), keeper.Persistent); err != nil {
+			t.Fatalf("create %s: %v", p, err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+// checkAcknowledged fails the test unless every path of writeAcknowledged
+// reads back linearizably through n.
+func checkAcknowledged(ctx context.Context, t *testing.T, n *keeper.Node, paths []string) {
+	t.Helper()
+	for _, p := range paths {
+		data, _, err := n.Linearizable().Get(ctx, p)
+		if err != nil || string(data) != p {
+			t.Fatalf("member %d lost acknowledged write %s: %q %v", n.ID(), p, data, err)
+		}
 	}
 }

@@ -58,6 +58,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -130,6 +131,28 @@ type RestoreOnlineInfo struct {
 	StreamBytes int64
 }
 
+// restoreSpoolPrefix starts the name of the temp file in the data dir where
+// RestoreOnline spools the rewritten stream.
+const restoreSpoolPrefix = ".restore-online-"
+
+// removeStaleSpools removes the RestoreOnline spools a crash left in the
+// data dir dir. Open calls it holding the dir's lock, so no running
+// member's spool is removed.
+func removeStaleSpools(dir string) error {
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("keeper: remove stale restore spools: %w", err)
+	}
+	for _, e := range names {
+		if strings.HasPrefix(e.Name(), restoreSpoolPrefix) && e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("keeper: remove stale restore spool: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 // RestoreOnline replaces the running cluster's tree (or, with
 // opts.Subtree, one subtree) with the backup stream in r, atomically on every
 // member at one new zxid Z, or not at all. See the file comment of
@@ -169,7 +192,7 @@ func (n *Node) RestoreOnline(ctx context.Context, r io.Reader, opts RestoreOnlin
 	if err := validateSubtree(subtree); err != nil {
 		return out, fmt.Errorf("keeper: restore online: %w", err)
 	}
-	spool, err := os.CreateTemp(n.r.cfg.Dir, ".restore-online-*")
+	spool, err := os.CreateTemp(n.r.cfg.Dir, restoreSpoolPrefix+"*")
 	if err != nil {
 		return out, fmt.Errorf("keeper: restore online: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -553,5 +554,30 @@ func TestRestoreOnline100k(t *testing.T) {
 		info.Znodes, took, all, info.Chunks, info.StreamBytes, m0.HeapInuse>>20, m1.HeapInuse>>20)
 	if info.Znodes != binfo.Znodes || info.Removed != 202 {
 		t.Errorf("restored %d znodes (removed %d), backup has %d", info.Znodes, info.Removed, binfo.Znodes)
+	}
+}
+
+// TestOpenRemovesStaleRestoreSpool: a spool an online restore left behind
+// in a stopped member's dir (a crash mid-restore) is gone once it reopens;
+// a running member's dir is left alone.
+func TestOpenRemovesStaleRestoreSpool(t *testing.T) {
+	c := keepertest.NewCluster(t, 1)
+	spool := filepath.Join(c.Dir(1), ".restore-online-12345")
+	if err := os.WriteFile(spool, []byte("half a stream"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keeper.Open(context.Background(), c.Config(1)); !errors.Is(err, keeper.ErrLocked) {
+		t.Fatalf("second Open of a running member's dir: %v, want ErrLocked", err)
+	}
+	if _, err := os.Stat(spool); err != nil {
+		t.Fatalf("a refused Open touched the running member's spool: %v", err)
+	}
+	c.Stop(1)
+	c.Restart(1)
+	if _, err := os.Stat(spool); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale spool after reopening: %v", err)
+	}
+	if _, err := c.WaitLeader().Create(context.Background(), "/after", nil, keeper.Persistent); err != nil {
+		t.Fatalf("write after reopening: %v", err)
 	}
 }

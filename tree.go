@@ -172,6 +172,12 @@ func (t *tree) initFresh() error {
 			return err
 		}
 	}
+	if t.st.ReadOnly() {
+		// A store opened for inspection stays as it is; the tree is the
+		// fresh one Open would write.
+		t.dig.Store(sum)
+		return nil
+	}
 	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, 0)); err != nil {
 		return err
 	}

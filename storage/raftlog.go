@@ -87,7 +87,35 @@ func CreateLog(dir string, metadata []byte) (*RaftLog, error) {
 // release mark whose index is at most upTo (pass the index the state machine
 // holds durably), and reads back everything after that mark. A damaged log
 // returns an error matching ErrCorruptLog; a missing one ErrNoLog.
-func OpenLog(dir string, upTo uint64) (l *RaftLog, r *Replayed, err error) {
+func OpenLog(dir string, upTo uint64) (*RaftLog, *Replayed, error) {
+	w, r, err := openLog(dir, upTo, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &RaftLog{w: w, dir: filepath.Join(dir, walDir)}, r, nil
+}
+
+// ReadLog reads dir's raft log back as OpenLog does, without opening it for
+// appending, so it writes nothing in dir. Unlike OpenLog it accepts a torn
+// last record, as a crash in the middle of an append leaves it, and leaves
+// it out: that record was never synced, so nothing it held was
+// acknowledged. Any other damage returns an error matching ErrCorruptLog; a
+// missing log ErrNoLog.
+func ReadLog(dir string, upTo uint64) (*Replayed, error) {
+	w, r, err := openLog(dir, upTo, false)
+	if err != nil {
+		return nil, err
+	}
+	// ReadAll closed the files; Close only reports that a read-only log has
+	// no directory handle.
+	_ = w.Close()
+	return r, nil
+}
+
+// openLog opens the raft log in dir, for appending if write is set, at the
+// newest release mark whose index is at most upTo, and reads back
+// everything after that mark.
+func openLog(dir string, upTo uint64, write bool) (w *wal.WAL, r *Replayed, err error) {
 	d := filepath.Join(dir, walDir)
 	if !wal.Exist(d) {
 		return nil, nil, ErrNoLog
@@ -96,7 +124,7 @@ func OpenLog(dir string, upTo uint64) (l *RaftLog, r *Replayed, err error) {
 	// does not decode; that is corruption, not a reason to crash the host.
 	defer func() {
 		if p := recover(); p != nil {
-			l, r = nil, nil
+			w, r = nil, nil
 			err = fmt.Errorf("%w: %v", ErrCorruptLog, p)
 		}
 	}()
@@ -110,7 +138,11 @@ func OpenLog(dir string, upTo uint64) (l *RaftLog, r *Replayed, err error) {
 			start = m
 		}
 	}
-	w, err := wal.Open(zap.NewNop(), d, &walpb.Snapshot{Index: new(start.GetIndex()), Term: new(start.GetTerm())})
+	open := wal.OpenForRead
+	if write {
+		open = wal.Open
+	}
+	w, err = open(zap.NewNop(), d, &walpb.Snapshot{Index: new(start.GetIndex()), Term: new(start.GetTerm())})
 	if err != nil {
 		return nil, nil, corrupt("open", err)
 	}
@@ -119,7 +151,7 @@ func OpenLog(dir string, upTo uint64) (l *RaftLog, r *Replayed, err error) {
 		w.Close()
 		return nil, nil, corrupt("read", err)
 	}
-	return &RaftLog{w: w, dir: d}, &Replayed{
+	return w, &Replayed{
 		Metadata:  meta,
 		Start:     Mark{Index: start.GetIndex(), Term: start.GetTerm()},
 		HardState: hs,

@@ -43,6 +43,11 @@ type Options struct {
 	// CacheSize is the block cache size in bytes; 0 means 64 MiB. Memory use
 	// is bounded by it and Pebble's memtables, not by the tree's size.
 	CacheSize int64
+	// ReadOnly opens an existing tree without writing anything in dir: the
+	// tree must hold its format marker and cluster id, ClusterID is not
+	// checked (Store.ClusterID reports the recorded one), and every write
+	// fails.
+	ReadOnly bool
 }
 
 // defaultCacheSize is the block cache size when Options.CacheSize is 0.
@@ -54,6 +59,7 @@ type Store struct {
 	opts      *pebble.Options
 	dir       string // the Pebble dir, dir/tree
 	clusterID uint64
+	readOnly  bool
 }
 
 // Open opens (creating it if needed) the tree database under dir/tree and
@@ -69,6 +75,7 @@ func Open(dir string, o Options) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
 		Cache:              cache,
+		ReadOnly:           o.ReadOnly,
 	}
 	// Bloom filters make the miss of every create's existence check cheap.
 	for i := range opts.Levels {
@@ -78,11 +85,17 @@ func Open(dir string, o Options) (*Store, error) {
 	// builds sstables with the same options as the store's own.
 	opts.EnsureDefaults()
 	dbDir := filepath.Join(dir, "tree")
+	if _, err := os.Stat(dbDir); o.ReadOnly && errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("storage: %s holds no tree: %w", dir, ErrCorrupt)
+	}
 	db, err := pebble.Open(dbDir, opts)
 	if err != nil {
+		if pebble.IsCorruptionError(err) {
+			return nil, fmt.Errorf("storage: open %s: %w: %w", dir, ErrCorrupt, err)
+		}
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, opts: opts, dir: dbDir}
+	s := &Store{db: db, opts: opts, dir: dbDir, readOnly: o.ReadOnly}
 	if err := s.checkMarkers(o); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -122,7 +135,7 @@ func (s *Store) checkMarkers(o Options) error {
 	case haveFormat && !haveCluster:
 		return fmt.Errorf("storage: data dir has a format marker but no cluster id: %w", ErrCorrupt)
 	case haveFormat:
-		if cluster != o.ClusterID {
+		if cluster != o.ClusterID && !o.ReadOnly {
 			return fmt.Errorf("storage: data dir holds cluster %x, asked for %x: %w", cluster, o.ClusterID, ErrWrongCluster)
 		}
 		s.clusterID = cluster
@@ -141,6 +154,9 @@ func (s *Store) checkMarkers(o Options) error {
 	if nonEmpty {
 		return fmt.Errorf("storage: data dir holds keys but no format marker: %w", ErrCorrupt)
 	}
+	if o.ReadOnly {
+		return fmt.Errorf("storage: data dir holds no tree: %w", ErrCorrupt)
+	}
 	b := s.NewBatch()
 	defer b.Close()
 	var buf [binary.MaxVarintLen64]byte
@@ -156,6 +172,9 @@ func (s *Store) checkMarkers(o Options) error {
 	s.clusterID = o.ClusterID
 	return nil
 }
+
+// ReadOnly reports whether the store was opened with Options.ReadOnly.
+func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // ClusterID returns the cluster id recorded in the store.
 func (s *Store) ClusterID() uint64 { return s.clusterID }
