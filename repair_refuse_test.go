@@ -182,6 +182,8 @@ func checkServes(t *testing.T, c *testCluster, id uint64, before Status, repairs
 	t.Helper()
 	n := c.node(id)
 	c.waitConverged(0)
+	// The sender learns the outcome before the member counts the install.
+	waitFor(t, 10*time.Second, "the member's count of repairs", func() bool { return n.Status().RepairsInstalled >= repairs })
 	st := n.Status()
 	if st.Digest != before.Digest || st.Corrupt || st.RepairsInstalled != repairs {
 		t.Fatalf("member %d: digest %x (was %x), corrupt %v, repairs installed %d (want %d)",
