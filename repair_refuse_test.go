@@ -380,8 +380,11 @@ func TestRepairRefusedConfChange(t *testing.T) {
 		if err := l.RemoveMember(ctx, 4); err != nil {
 			t.Fatal(err)
 		}
-		c.waitConverged(0)
-		if m := c.node(victim).Status().Members; !slices.Equal(m, c.ids) {
+		var removed uint64
+		onLoopOf(t, l, func(r *replica) { removed = r.sm.applied() })
+		vn := c.node(victim)
+		waitFor(t, 10*time.Second, "the victim to apply both changes", func() bool { return vn.Status().Applied >= removed })
+		if m := vn.Status().Members; !slices.Equal(m, c.ids) {
 			t.Fatalf("victim's members after the changes: %v", m)
 		}
 	})
