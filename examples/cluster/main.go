@@ -54,6 +54,7 @@ func (c *cluster) open(ctx context.Context, id uint64) error {
 	n, err := keeper.Open(ctx, keeper.Config{
 		ID: id, Dir: c.dirs[id], Peers: c.peers, Transport: c.net.Endpoint(id),
 		CheckInterval: 250 * time.Millisecond, // a consistency check four times a second, for the story
+		KeepEntries:   exampleKeep,            // a short log, so a member down for a while needs a snapshot
 	})
 	if err != nil {
 		return fmt.Errorf("open member %d: %w", id, err)
@@ -119,6 +120,45 @@ func (c *cluster) figures(ctx context.Context) {
 // not have happened (the leader died with it in flight), so after one a
 // retry that finds the node there counts as done. Sequential creates are
 // not retried after ErrIndeterminate: a retry could create a second node.
+// exampleKeep is the members' KeepEntries: small, for the story (the
+// default is 10,000).
+const exampleKeep = 200
+
+// load is 8 writers creating znodes through a member until stopped.
+type load struct {
+	done atomic.Int64
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startLoad(ctx context.Context, n *keeper.Node) *load {
+	ld := &load{quit: make(chan struct{})}
+	for w := 0; w < 8; w++ {
+		ld.wg.Add(1)
+		go func() {
+			defer ld.wg.Done()
+			for {
+				select {
+				case <-ld.quit:
+					return
+				case <-ctx.Done():
+					return
+				default:
+				}
+				if _, err := n.Create(ctx, "/load/n-", make([]byte, 100), keeper.PersistentSequential); err == nil {
+					ld.done.Add(1)
+				}
+			}
+		}()
+	}
+	return ld
+}
+
+func (ld *load) stop() {
+	close(ld.quit)
+	ld.wg.Wait()
+}
+
 func write(ctx context.Context, n *keeper.Node, path string, data []byte, mode keeper.CreateMode) (string, error) {
 	unsure := false
 	for {
@@ -251,38 +291,19 @@ func run() error {
 			break
 		}
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var during atomic.Int64
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := l.Create(ctx, "/load/n-", make([]byte, 100), keeper.PersistentSequential); err == nil {
-					during.Add(1)
-				}
-			}
-		}()
-	}
-	for during.Load() < 2000 && ctx.Err() == nil {
+	during := startLoad(ctx, l)
+	for during.done.Load() < 2000 && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
 	backupFile := filepath.Join(base, "cluster-a.kbak")
 	info, err := backupToFile(ctx, follower, backupFile)
-	close(stop)
-	wg.Wait()
+	during.stop()
 	if err != nil {
 		return err
 	}
 	fmt.Printf("   member %d wrote %s at zxid %d: %d znodes, %d bytes, digest %016x\n",
 		follower.ID(), filepath.Base(backupFile), info.Zxid, info.Znodes, info.Bytes, info.Digest)
-	fmt.Printf("   8 writers created %d znodes under /load meanwhile; the backup holds the tree exactly at its zxid\n", during.Load())
+	fmt.Printf("   8 writers created %d znodes under /load meanwhile; the backup holds the tree exactly at its zxid\n", during.done.Load())
 	v, err := withFile(backupFile, func(f *os.File) (keeper.BackupInfo, error) {
 		return keeper.VerifyBackup(ctx, f, keeper.VerifyOptions{})
 	})
@@ -327,14 +348,30 @@ func run() error {
 	}
 	watcher.Close(ctx)
 
-	fmt.Printf("7. Restart member %d from its data dir: it catches up\n", old)
+	fmt.Printf("7. While member %d is down, the log moves on past what the leader keeps for it; restart it\n", old)
+	from := l.Status().Applied
+	more := startLoad(ctx, l)
+	for l.Status().Applied < from+(10+1)*exampleKeep && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	more.stop()
+	fmt.Printf("   %d more writes; the leader keeps %d entries (KeepEntries), up to 10×%d for a member catching up\n",
+		more.done.Load(), exampleKeep, exampleKeep)
+	restarted := time.Now()
 	if err := a.open(ctx, old); err != nil {
 		return err
 	}
-	if err := a.nodes[old].Sync(ctx, "/"); err != nil {
+	back := a.nodes[old]
+	for (back.Status().SnapshotsInstalled == 0 || back.Status().Applied < l.Status().Applied) && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	bst := back.Status()
+	fmt.Printf("   member %d caught up by a raft snapshot (the tree streamed from the leader, %d installed) in %v: zxid %d, digest %016x\n",
+		old, bst.SnapshotsInstalled, time.Since(restarted).Round(time.Millisecond), bst.Applied, bst.Digest)
+	if err := back.Sync(ctx, "/"); err != nil {
 		return err
 	}
-	if _, ok, _ := a.nodes[old].Exists(ctx, "/app/after-failover"); ok {
+	if _, ok, _ := back.Exists(ctx, "/app/after-failover"); ok {
 		fmt.Printf("   member %d sees the write made while it was down\n", old)
 	}
 	a.figures(ctx)
