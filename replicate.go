@@ -309,6 +309,13 @@ type replica struct {
 	cons  consistency
 	callc chan func()
 	rep   repairState // repair.go
+
+	// forwarded membership changes (membership_forward.go): fwd is
+	// loop-owned, the leader's record of requests it finished; fwdWaits
+	// holds this member's calls waiting for the leader's reply.
+	fwd      fwdState
+	fwdMu    sync.Mutex
+	fwdWaits map[uint64]chan fwdReply
 }
 
 // raftLeader is raft's leader state, named for expiry.go.
@@ -620,6 +627,10 @@ func (r *replica) send(msgs []*raftpb.Message) {
 func (r *replica) deliver(from uint64, frame []byte) {
 	if len(frame) < 8 || binary.BigEndian.Uint64(frame) != r.clusterID {
 		r.log.Warn("dropping frame of another cluster", "from", from)
+		return
+	}
+	if len(frame) > 9 && frame[8] == memberMarker {
+		r.deliverMember(from, frame[8:])
 		return
 	}
 	m := &raftpb.Message{}
