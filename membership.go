@@ -356,14 +356,14 @@ func (r *replica) proposeConf(id uint64, typ raftpb.ConfChangeType, check func(r
 }
 
 // confApplied completes the waiting change whose context cc carries.
-func (r *replica) confApplied(cc raftpb.ConfChangeI) {
+func (r *replica) confApplied(index uint64, cc raftpb.ConfChangeI) {
 	w := r.cons.conf
 	if w == nil {
 		return
 	}
 	ctx := cc.AsV2().GetContext()
 	if len(ctx) == 8 && binary.BigEndian.Uint64(ctx) == w.id {
-		r.endConfWait(nil)
+		r.endConfWait(nil, index)
 	}
 }
 
@@ -385,17 +385,17 @@ func (r *replica) expireConfWait() {
 
 func (r *replica) failConfWait(err error) {
 	if r.cons.conf != nil {
-		r.endConfWait(err)
+		r.endConfWait(err, 0)
 	}
 }
 
-// endConfWait ends the waiting change with err: its caller is told, or the
-// member that forwarded it is sent the reply.
-func (r *replica) endConfWait(err error) {
+// endConfWait ends the waiting change with err (index: where it applied):
+// its caller is told, or the member that forwarded it is sent the reply.
+func (r *replica) endConfWait(err error, index uint64) {
 	w := r.cons.conf
 	r.cons.conf = nil
 	w.done <- err
 	if w.remote.from != 0 {
-		r.replyConf(w.remote, err, true)
+		r.replyConf(w.remote, err, true, index)
 	}
 }

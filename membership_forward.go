@@ -10,7 +10,10 @@ package keeper
 // a valid protobuf tag), a kind byte, a version byte and a fixed body:
 //
 //	request: request id (8) | op (1) | target member id (8)
-//	reply:   request id (8) | code (1) | leader id (8) | text length (2) | text
+//	reply:   request id (8) | code (1) | leader id (8) | index (8) | text length (2) | text
+//
+// A reply's index is the log index at which the change applied (0 for a
+// refusal); the requester returns once it applied that index itself.
 //
 // All integers are big-endian. The request id is the requester's next
 // sequence number (replica.seq, random per Open), so it is unique per
@@ -62,7 +65,7 @@ const (
 // Lengths of membership frames, counted from the marker.
 const (
 	memberRequestLen = 1 + 1 + 1 + 8 + 1 + 8
-	memberReplyHead  = 1 + 1 + 1 + 8 + 1 + 8 + 2
+	memberReplyHead  = 1 + 1 + 1 + 8 + 1 + 8 + 8 + 2
 	// maxReplyText bounds a reply's error text; longer texts are cut.
 	maxReplyText = 512
 )
@@ -163,6 +166,7 @@ type memberFrame struct {
 	// reply
 	code   uint8
 	leader uint64
+	index  uint64 // where the change applied
 	text   string
 }
 
@@ -182,6 +186,7 @@ func encodeMemberFrame(clusterID uint64, f memberFrame) []byte {
 	}
 	b = append(b, f.code)
 	b = binary.BigEndian.AppendUint64(b, f.leader)
+	b = binary.BigEndian.AppendUint64(b, f.index)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(text)))
 	return append(b, text...)
 }
@@ -216,7 +221,8 @@ func decodeMemberFrame(b []byte) (memberFrame, error) {
 		f.id = binary.BigEndian.Uint64(b[3:])
 		f.code = b[11]
 		f.leader = binary.BigEndian.Uint64(b[12:])
-		n := int(binary.BigEndian.Uint16(b[20:]))
+		f.index = binary.BigEndian.Uint64(b[20:])
+		n := int(binary.BigEndian.Uint16(b[28:]))
 		if f.code > maxCode {
 			return f, fmt.Errorf("%w: code %d", errBadMemberFrame, f.code)
 		}
@@ -344,28 +350,28 @@ func (r *replica) serveConf(from uint64, q memberFrame) {
 		return
 	}
 	if r.role != raft.StateLeader {
-		r.replyConf(k, notLeader(r.lead), false)
+		r.replyConf(k, notLeader(r.lead), false, 0)
 		return
 	}
 	if q.target == 0 {
-		r.replyConf(k, fmt.Errorf("%w: member id 0", ErrBadArguments), true)
+		r.replyConf(k, fmt.Errorf("%w: member id 0", ErrBadArguments), true, 0)
 		return
 	}
 	typ, check := confChange(q.op, q.target)
 	w, err := r.proposeConf(q.target, typ, check)
 	if err != nil {
 		// A leader not ready yet is asked again; anything else is final.
-		r.replyConf(k, err, err != errConfNotReady)
+		r.replyConf(k, err, err != errConfNotReady, 0)
 		return
 	}
 	w.remote = k
 	w.tick = r.ticks
 }
 
-// replyConf sends the reply to forwarded request k and, if final, keeps it
-// for a duplicate of the request.
-func (r *replica) replyConf(k fwdKey, err error, final bool) {
-	reply := memberFrame{kind: memberKindReply, id: k.id, code: codeOf(err)}
+// replyConf sends the reply to forwarded request k (index: where the change
+// applied) and, if final, keeps it for a duplicate of the request.
+func (r *replica) replyConf(k fwdKey, err error, final bool, index uint64) {
+	reply := memberFrame{kind: memberKindReply, id: k.id, code: codeOf(err), index: index}
 	if err != nil {
 		reply.text = err.Error()
 	}
@@ -424,7 +430,7 @@ func (n *Node) forwardConf(ctx context.Context, op confOp, id uint64) error {
 					wait.Reset(r.ticker)
 					continue
 				}
-				return n.settleConf(ctx, op, id, sent, r.id, err)
+				return n.settleConf(ctx, op, id, sent, r.id, 0, err)
 			case target == raft.None:
 				if len(sent) == 0 && time.Since(noLeaderSince) > election {
 					return fmt.Errorf("%w: membership change not sent", ErrNoLeader)
@@ -450,7 +456,7 @@ func (n *Node) forwardConf(ctx context.Context, op confOp, id uint64) error {
 				stopTimer(wait)
 				wait.Reset(r.ticker)
 			default:
-				return n.settleConf(ctx, op, id, sent, rep.from, f.replyErr())
+				return n.settleConf(ctx, op, id, sent, rep.from, f.index, f.replyErr())
 			}
 		case <-ctx.Done():
 			if len(sent) > 0 {
@@ -477,12 +483,12 @@ func stopTimer(t *time.Timer) {
 }
 
 // settleConf turns the leader's answer to a forwarded change into the
-// call's result. A success waits until the change applied here too, so
-// Members on this member shows it (if ctx ends first the call still
-// returns nil: the change applied on the leader). A refusal saying the
-// change is already in place, given while another member that may have
+// call's result. A success waits until this member applied index, where
+// the change applied, so Members here shows it (if ctx ends first the call
+// still returns nil: the change applied on the leader). A refusal saying
+// the change is already in place, given while another member that may have
 // proposed it had the request, is indeterminate.
-func (n *Node) settleConf(ctx context.Context, op confOp, id uint64, sent map[uint64]bool, from uint64, err error) error {
+func (n *Node) settleConf(ctx context.Context, op confOp, id uint64, sent map[uint64]bool, from, index uint64, err error) error {
 	if err != nil {
 		if !alreadyDone(op, err) {
 			return err
@@ -499,7 +505,7 @@ func (n *Node) settleConf(ctx context.Context, op confOp, id uint64, sent map[ui
 	}
 	tick := time.NewTicker(n.r.ticker)
 	defer tick.Stop()
-	for !confVisible(n.r.status.Load(), op, id) {
+	for n.r.status.Load().Applied < index {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
@@ -521,21 +527,6 @@ func alreadyDone(op confOp, err error) bool {
 		return errors.Is(err, ErrUnknownMember)
 	}
 	return false
-}
-
-// confVisible reports whether st's membership shows op on id done.
-func confVisible(st *Status, op confOp, id uint64) bool {
-	member := slices.Contains(st.Members, id)
-	learner := slices.Contains(st.Learners, id)
-	switch op {
-	case opAddLearner:
-		return learner
-	case opAddVoter, opPromote:
-		return member && !learner
-	case opRemove:
-		return !member
-	}
-	return true
 }
 
 // transferFrom asks the leader to hand leadership to to, from a member that

@@ -14,7 +14,7 @@ func FuzzMembershipFrame(f *testing.F) {
 	seeds := []memberFrame{
 		{kind: memberKindRequest, id: 1, op: opAddLearner, target: 4},
 		{kind: memberKindRequest, id: 1<<63 + 5, op: opTransfer, target: 2},
-		{kind: memberKindReply, id: 7},
+		{kind: memberKindReply, id: 7, index: 42},
 		{kind: memberKindReply, id: 7, code: codeNotLeader, leader: 3, text: "keeper: not the leader: member 3 leads"},
 		{kind: memberKindReply, id: 9, code: codeOther, text: string(make([]byte, maxReplyText))},
 	}

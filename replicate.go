@@ -724,13 +724,13 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
 			}
-			c.Kind, c.Data = entryConf, r.applyConf(&cc)
+			c.Kind, c.Data = entryConf, r.applyConf(e.GetIndex(), &cc)
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
 			}
-			c.Kind, c.Data = entryConf, r.applyConf(&cc)
+			c.Kind, c.Data = entryConf, r.applyConf(e.GetIndex(), &cc)
 		default:
 			return fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
 		}
@@ -796,11 +796,11 @@ func (r *replica) releaseReads() {
 
 // applyConf applies a configuration change to raft and returns the encoded
 // membership that results.
-func (r *replica) applyConf(cc raftpb.ConfChangeI) []byte {
+func (r *replica) applyConf(index uint64, cc raftpb.ConfChangeI) []byte {
 	cs := r.rn.ApplyConfChange(cc)
 	r.conf = cs
 	r.members = membersOf(cs)
-	r.confApplied(cc)
+	r.confApplied(index, cc)
 	return encodeMembership(cs)
 }
 
