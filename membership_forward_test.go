@@ -154,9 +154,6 @@ func TestForwardLastVoter(t *testing.T) {
 // that ran again late (a duplicate re-applied after the opposite change)
 // would leave it otherwise.
 func TestForwardUnderFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow under faults")
-	}
 	c := keepertest.NewCluster(t, 3)
 	t.Logf("seed %d", c.Seed())
 	ids := c.IDs()
