@@ -97,8 +97,10 @@ var (
 	// writes until it is repaired. Other members may serve the call. It
 	// matches ErrCorrupt.
 	ErrReplicaCorrupt = fmt.Errorf("keeper: this replica failed a consistency check: %w", ErrCorrupt)
-	// ErrNotLeader reports a membership call made on a member that does not
-	// lead; the message names the leader when one is known. Retry on it.
+	// ErrNotLeader reports that a member does not lead; the message names the
+	// leader when one is known. Membership calls made off the leader follow
+	// the leader by themselves; TransferLeadership returns it when no leader
+	// is known. Retry on it.
 	ErrNotLeader = errors.New("keeper: not the leader")
 	// ErrConfChangeInProgress reports a membership change refused because
 	// another one has not applied yet. Retry once it has.

@@ -5,9 +5,10 @@ package keeper
 // hand leadership to another voter. Every change is one raft ConfChangeV2
 // with a single step, so raft applies it without a joint configuration.
 //
-// The calls run on the leader (elsewhere they return ErrNotLeader naming the
-// leader), one change at a time, and return once the change applied on the
-// leader. The Transport is the host's: before AddMember the host must make
+// The calls may be made on any member: a member that does not lead sends
+// the request to the leader over the Transport (membership_forward.go). The
+// leader runs one change at a time; a call returns once the change applied
+// on the leader and, called elsewhere, on the calling member too. The Transport is the host's: before AddMember the host must make
 // the new member reachable under its id (transport.Memory: an Endpoint per
 // id; TCP: its address in the host's peer table), and after RemoveMember the
 // host Closes the removed member and may forget its address.
@@ -22,6 +23,7 @@ package keeper
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -70,6 +72,10 @@ type confWait struct {
 	id   uint64 // carried in the change's Context
 	term uint64
 	done chan error
+	// remote names the forwarded request the change runs for
+	// (membership_forward.go); zero for a call made on the leader.
+	remote fwdKey
+	tick   uint64 // loop tick a forwarded change was proposed at
 }
 
 // Members returns the cluster's members as of this member's applied index,
@@ -84,74 +90,94 @@ func (n *Node) Members() []Member {
 	return ms
 }
 
-// AddMember adds member id to the cluster as kind. It fails with
-// ErrMemberExists if id is a member already, ErrNotLeader off the leader,
+// AddMember adds member id to the cluster as kind. It may be called on any
+// member: off the leader it sends the request to the leader (see
+// PromoteMember). It fails with ErrMemberExists if id is a member already,
 // ErrConfChangeInProgress while another change is pending.
 func (n *Node) AddMember(ctx context.Context, id uint64, kind MemberKind) error {
-	if id == 0 {
-		return fmt.Errorf("%w: member id 0", ErrBadArguments)
-	}
-	typ := raftpb.ConfChangeType_ConfChangeAddLearnerNode
+	op := opAddLearner
 	if kind == AsVoter {
-		typ = raftpb.ConfChangeType_ConfChangeAddNode
+		op = opAddVoter
 	}
-	return n.changeConf(ctx, id, typ, func(r *replica) error {
-		if slices.Contains(r.members, id) {
-			return fmt.Errorf("%w: %d", ErrMemberExists, id)
-		}
-		return nil
-	})
+	return n.changeConf(ctx, op, id)
 }
 
 // PromoteMember makes learner id a voter. It refuses an id that is not a
 // learner (ErrUnknownMember) and a learner the leader has not heard from
 // within the election timeout or that is more than a thousand entries
 // behind (ErrUnsafeConfChange): wait for it to catch up and retry.
+//
+// Like AddMember and RemoveMember it may be called on any member. Off the
+// leader, the call sends the request to the leader this member knows,
+// follows it when leadership moves, resends it every election timeout until
+// ctx ends (the leader runs it once however often it arrives), and returns
+// the leader's result with the same errors as on the leader, once the change
+// applied on the leader and on this member (or ctx ended after it applied on
+// the leader). If no leader is known for an election timeout before the
+// request was sent, it returns ErrNoLeader; once sent, an end of ctx without
+// a reply returns ErrIndeterminate.
 func (n *Node) PromoteMember(ctx context.Context, id uint64) error {
-	return n.changeConf(ctx, id, raftpb.ConfChangeType_ConfChangeAddNode, func(r *replica) error {
-		if !slices.Contains(r.conf.GetLearners(), id) {
-			return fmt.Errorf("%w: %d is not a learner", ErrUnknownMember, id)
-		}
-		var match uint64
-		r.rn.WithProgress(func(pid uint64, _ raft.ProgressType, pr tracker.Progress) {
-			if pid == id {
-				match = pr.Match
-			}
-		})
-		t, heard := r.heard[id]
-		if !heard || r.ticks-t > uint64(r.cfg.electionTicks()) {
-			return fmt.Errorf("%w: learner %d is not reachable", ErrUnsafeConfChange, id)
-		}
-		if match+promoteLag < r.commit {
-			return fmt.Errorf("%w: learner %d holds the log to %d, the leader committed %d", ErrUnsafeConfChange, id, match, r.commit)
-		}
-		return nil
-	})
+	return n.changeConf(ctx, opPromote, id)
 }
 
 // RemoveMember removes member id. It refuses an unknown id
-// (ErrUnknownMember), the last voter, and the leader itself
-// (ErrUnsafeConfChange: TransferLeadership first, then remove it from the
-// new leader). The removed member stops taking part; the host Closes it.
+// (ErrUnknownMember), the last voter, and the leader (ErrUnsafeConfChange:
+// TransferLeadership first, then remove it). It may be called on any member
+// (see PromoteMember), the removed one included. The removed member stops
+// taking part; the host Closes it.
 func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
-	return n.changeConf(ctx, id, raftpb.ConfChangeType_ConfChangeRemoveNode, func(r *replica) error {
-		if !slices.Contains(r.members, id) {
-			return fmt.Errorf("%w: %d", ErrUnknownMember, id)
+	return n.changeConf(ctx, opRemove, id)
+}
+
+// checkAdd is AddMember's check on the leader's loop.
+func (r *replica) checkAdd(id uint64) error {
+	if slices.Contains(r.members, id) {
+		return fmt.Errorf("%w: %d", ErrMemberExists, id)
+	}
+	return nil
+}
+
+// checkPromote is PromoteMember's check on the leader's loop.
+func (r *replica) checkPromote(id uint64) error {
+	if !slices.Contains(r.conf.GetLearners(), id) {
+		return fmt.Errorf("%w: %d is not a learner", ErrUnknownMember, id)
+	}
+	var match uint64
+	r.rn.WithProgress(func(pid uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if pid == id {
+			match = pr.Match
 		}
-		if id == r.id {
-			return fmt.Errorf("%w: the leader cannot remove itself; transfer leadership first", ErrUnsafeConfChange)
-		}
-		voters := r.conf.GetVoters()
-		if slices.Contains(voters, id) && len(voters) == 1 {
-			return fmt.Errorf("%w: %d is the last voter", ErrUnsafeConfChange, id)
-		}
-		return nil
 	})
+	t, heard := r.heard[id]
+	if !heard || r.ticks-t > uint64(r.cfg.electionTicks()) {
+		return fmt.Errorf("%w: learner %d is not reachable", ErrUnsafeConfChange, id)
+	}
+	if match+promoteLag < r.commit {
+		return fmt.Errorf("%w: learner %d holds the log to %d, the leader committed %d", ErrUnsafeConfChange, id, match, r.commit)
+	}
+	return nil
+}
+
+// checkRemove is RemoveMember's check on the leader's loop.
+func (r *replica) checkRemove(id uint64) error {
+	if !slices.Contains(r.members, id) {
+		return fmt.Errorf("%w: %d", ErrUnknownMember, id)
+	}
+	if id == r.id {
+		return fmt.Errorf("%w: the leader cannot remove itself; transfer leadership first", ErrUnsafeConfChange)
+	}
+	voters := r.conf.GetVoters()
+	if slices.Contains(voters, id) && len(voters) == 1 {
+		return fmt.Errorf("%w: %d is the last voter", ErrUnsafeConfChange, id)
+	}
+	return nil
 }
 
 // TransferLeadership hands leadership to voter to and waits until this
-// member sees to lead, or ctx ends. Called on the leader; to == the leader
-// is a no-op.
+// member sees to lead, or ctx ends. It may be called on any member: off the
+// leader it asks the leader this member knows, and fails with ErrNotLeader
+// when no leader is known. to == the leader is a no-op; an id that is not a
+// voter in this member's membership fails with ErrUnknownMember.
 func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 	if n.isClosed() {
 		return ErrClosed
@@ -160,14 +186,17 @@ func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 	ok := n.r.onLoop(ctx, func() {
 		r := n.r
 		switch {
-		case r.role != raft.StateLeader:
-			errc <- notLeader(r.lead)
-		case to == r.id:
+		case to == r.lead && r.lead != raft.None:
 			errc <- nil
 		case !slices.Contains(r.conf.GetVoters(), to):
 			errc <- fmt.Errorf("%w: %d is not a voter", ErrUnknownMember, to)
-		default:
+		case r.role == raft.StateLeader:
 			r.rn.TransferLeader(to)
+			errc <- nil
+		case r.lead == raft.None:
+			errc <- notLeader(r.lead)
+		default:
+			r.transferFrom(to)
 			errc <- nil
 		}
 	})
@@ -186,12 +215,14 @@ func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 		if st.Leader == to {
 			return nil
 		}
-		if st.Role == RoleLeader && time.Since(last) > retry {
+		if time.Since(last) > retry {
 			// raft gives a transfer up after an election timeout; ask again.
 			last = time.Now()
 			n.r.onLoop(ctx, func() {
 				if n.r.role == raft.StateLeader {
 					n.r.rn.TransferLeader(to)
+				} else {
+					n.r.transferFrom(to)
 				}
 			})
 		}
@@ -205,17 +236,31 @@ func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 	}
 }
 
-// changeConf proposes one single-step configuration change once check
-// passes on the leader's loop, and waits for it to apply here. While the
-// leader has not yet applied an entry of its own term it retries every tick
-// (raft would silently drop the change meanwhile).
-func (n *Node) changeConf(ctx context.Context, id uint64, typ raftpb.ConfChangeType, check func(r *replica) error) error {
+// changeConf runs op on id: here if this member leads, else through the
+// leader (membership_forward.go).
+func (n *Node) changeConf(ctx context.Context, op confOp, id uint64) error {
 	if n.isClosed() {
 		return ErrClosed
 	}
 	if id == 0 {
 		return fmt.Errorf("%w: member id 0", ErrBadArguments)
 	}
+	if n.r.status.Load().Role == RoleLeader {
+		err := n.changeConfHere(ctx, op, id)
+		if !errors.Is(err, ErrNotLeader) {
+			return err
+		}
+	}
+	return n.forwardConf(ctx, op, id)
+}
+
+// changeConfHere proposes op on id as one single-step configuration change
+// once its check passes on the leader's loop, and waits for it to apply
+// here. While the leader has not yet applied an entry of its own term it
+// retries every tick (raft would silently drop the change meanwhile). Off
+// the leader it returns ErrNotLeader, having done nothing.
+func (n *Node) changeConfHere(ctx context.Context, op confOp, id uint64) error {
+	typ, check := confChange(op, id)
 	for {
 		errc := make(chan error, 1)
 		var w *confWait
@@ -311,15 +356,14 @@ func (r *replica) proposeConf(id uint64, typ raftpb.ConfChangeType, check func(r
 }
 
 // confApplied completes the waiting change whose context cc carries.
-func (r *replica) confApplied(cc raftpb.ConfChangeI) {
+func (r *replica) confApplied(index uint64, cc raftpb.ConfChangeI) {
 	w := r.cons.conf
 	if w == nil {
 		return
 	}
 	ctx := cc.AsV2().GetContext()
 	if len(ctx) == 8 && binary.BigEndian.Uint64(ctx) == w.id {
-		r.cons.conf = nil
-		w.done <- nil
+		r.endConfWait(nil, index)
 	}
 }
 
@@ -333,12 +377,25 @@ func (r *replica) expireConfWait() {
 		r.failConfWait(fmt.Errorf("%w: term moved from %d to %d during a membership change", ErrIndeterminate, w.term, r.term))
 	case r.role != raft.StateLeader:
 		r.failConfWait(fmt.Errorf("%w: lost leadership during a membership change", ErrIndeterminate))
+	case w.remote.from != 0 && r.ticks-w.tick > uint64(pendingTimeoutElections*r.cfg.electionTicks()):
+		// Nobody's context bounds a forwarded change; this does.
+		r.failConfWait(fmt.Errorf("%w: membership change not applied after %d ticks", ErrIndeterminate, r.ticks-w.tick))
 	}
 }
 
 func (r *replica) failConfWait(err error) {
-	if w := r.cons.conf; w != nil {
-		r.cons.conf = nil
-		w.done <- err
+	if r.cons.conf != nil {
+		r.endConfWait(err, 0)
+	}
+}
+
+// endConfWait ends the waiting change with err (index: where it applied):
+// its caller is told, or the member that forwarded it is sent the reply.
+func (r *replica) endConfWait(err error, index uint64) {
+	w := r.cons.conf
+	r.cons.conf = nil
+	w.done <- err
+	if w.remote.from != 0 {
+		r.replyConf(w.remote, err, true, index)
 	}
 }

@@ -70,8 +70,8 @@ func TestMembershipLifecycle(t *testing.T) {
 		}
 	}
 	follower := c.Node(c.Others(l.ID())[0])
-	if err := follower.AddMember(ctx, 4, keeper.AsLearner); !errors.Is(err, keeper.ErrNotLeader) {
-		t.Fatalf("AddMember on a follower: %v, want ErrNotLeader", err)
+	if err := follower.AddMember(ctx, 2, keeper.AsLearner); !errors.Is(err, keeper.ErrMemberExists) {
+		t.Fatalf("AddMember of a member on a follower: %v, want ErrMemberExists", err)
 	}
 	if err := l.AddMember(ctx, 2, keeper.AsLearner); !errors.Is(err, keeper.ErrMemberExists) {
 		t.Fatalf("AddMember of a member: %v, want ErrMemberExists", err)

@@ -309,6 +309,13 @@ type replica struct {
 	cons  consistency
 	callc chan func()
 	rep   repairState // repair.go
+
+	// forwarded membership changes (membership_forward.go): fwd is
+	// loop-owned, the leader's record of requests it finished; fwdWaits
+	// holds this member's calls waiting for the leader's reply.
+	fwd      fwdState
+	fwdMu    sync.Mutex
+	fwdWaits map[uint64]chan fwdReply
 }
 
 // raftLeader is raft's leader state, named for expiry.go.
@@ -622,6 +629,10 @@ func (r *replica) deliver(from uint64, frame []byte) {
 		r.log.Warn("dropping frame of another cluster", "from", from)
 		return
 	}
+	if len(frame) > 9 && frame[8] == memberMarker {
+		r.deliverMember(from, frame[8:])
+		return
+	}
 	m := &raftpb.Message{}
 	if err := proto.Unmarshal(frame[8:], m); err != nil {
 		r.log.Warn("dropping undecodable frame", "from", from, "err", err)
@@ -713,13 +724,13 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
 			}
-			c.Kind, c.Data = entryConf, r.applyConf(&cc)
+			c.Kind, c.Data = entryConf, r.applyConf(e.GetIndex(), &cc)
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
 			}
-			c.Kind, c.Data = entryConf, r.applyConf(&cc)
+			c.Kind, c.Data = entryConf, r.applyConf(e.GetIndex(), &cc)
 		default:
 			return fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
 		}
@@ -785,11 +796,11 @@ func (r *replica) releaseReads() {
 
 // applyConf applies a configuration change to raft and returns the encoded
 // membership that results.
-func (r *replica) applyConf(cc raftpb.ConfChangeI) []byte {
+func (r *replica) applyConf(index uint64, cc raftpb.ConfChangeI) []byte {
 	cs := r.rn.ApplyConfChange(cc)
 	r.conf = cs
 	r.members = membersOf(cs)
-	r.confApplied(cc)
+	r.confApplied(index, cc)
 	return encodeMembership(cs)
 }
 
