@@ -75,9 +75,11 @@ const viewEvery = 5
 type CheckResult int
 
 const (
-	// CheckUnknown: no check applied yet, or the member has not reached it.
+	// CheckUnknown: no check applied yet, or the member is behind the check
+	// before the last one.
 	CheckUnknown CheckResult = iota
-	// CheckMatch: the member applied the last check and reported no damage.
+	// CheckMatch: the member holds the last check, or the one before it
+	// while the last is on its way to it, and reported no damage.
 	CheckMatch
 	// CheckMismatch: the member reported its tree corrupt.
 	CheckMismatch
@@ -192,6 +194,7 @@ type consistency struct {
 
 	lastPropose uint64            // tick of the leader's last check proposal
 	lastCheck   uint64            // zxid of the last check entry applied
+	prevCheck   uint64            // zxid of the one before it
 	recorded    map[uint64]uint64 // check zxid -> running digest there
 	verified    uint64            // last check zxid whose scan matched here
 	verDigest   uint64            // the digest there
@@ -298,12 +301,25 @@ func (r *replica) refreshView() {
 		case r.cons.reports[id] != 0 || (id == r.id && r.cons.corrupt.Load()):
 			m.Check = CheckMismatch
 		case r.cons.lastCheck == 0:
-		case id == r.id || m.Match >= r.cons.lastCheck:
+		case id == r.id || m.Match >= r.cons.matchFloor():
 			m.Check = CheckMatch
 		}
 		view = append(view, m)
 	}
 	r.cons.view = view
+}
+
+// matchFloor is the index a member must hold to count as consistent in the
+// leader's view: the check before the last one, once there is one. A
+// healthy follower has not always acknowledged the last check by the time
+// the leader applies it (the leader needs one follower for the quorum, not
+// all); counting it unknown until it does would dip Consistency for a
+// moment at every check.
+func (c *consistency) matchFloor() uint64 {
+	if c.prevCheck != 0 {
+		return c.prevCheck
+	}
+	return c.lastCheck
 }
 
 // figures counts the leader's view: members, reachable, consistent.
@@ -375,7 +391,7 @@ func (r *replica) applyCheck(index uint64, data []byte) {
 	case checkKindCheck:
 	}
 	dig := r.sm.digest()
-	r.cons.lastCheck = index
+	r.cons.prevCheck, r.cons.lastCheck = r.cons.lastCheck, index
 	r.cons.learned = c
 	r.cons.recorded[index] = dig
 	if len(r.cons.recorded) > recordedChecks {

@@ -155,3 +155,35 @@ func TestCheckOff(t *testing.T) {
 		t.Fatalf("leader view without checks: %+v", st)
 	}
 }
+
+// TestConsistencySteadyWhenHealthy polls the leader's figures on a healthy
+// cluster under writes, with a check every 20ms: once every member has
+// passed a check, Consistency stays 1, also in the moments after a new
+// check applied on the leader and before the followers acknowledged it.
+func TestConsistencySteadyWhenHealthy(t *testing.T) {
+	c := keepertest.NewCluster(t, 3, keepertest.WithConfig(func(cfg *keeper.Config) {
+		cfg.CheckInterval = 20 * time.Millisecond
+	}))
+	l := c.WaitLeader()
+	waitFor(t, 10*time.Second, "a first check with 3 of 3", func() bool { return l.Status().ConsistentMembers == 3 })
+	w := startWriter(c, "/steady")
+	defer w.halt()
+	checks := 0
+	last := l.Status().CheckZxid
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+		st := l.Status()
+		if st.Role != keeper.RoleLeader {
+			t.Skip("leadership moved; the figures are the new leader's to build")
+		}
+		if st.ConsistentMembers != 3 || st.Consistency != 1 {
+			t.Fatalf("healthy cluster at check zxid %d: consistent %d, Consistency %v, view %+v", st.CheckZxid, st.ConsistentMembers, st.Consistency, st.View)
+		}
+		if st.CheckZxid != last {
+			checks, last = checks+1, st.CheckZxid
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if checks < 5 {
+		t.Fatalf("only %d checks in 2s with a 20ms interval", checks)
+	}
+}
