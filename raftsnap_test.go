@@ -149,6 +149,66 @@ func TestSnapshotCatchUpWipedFollower(t *testing.T) {
 	c.WaitConverged()
 }
 
+// TestWipedMemberDoesNotVote: in a 5-member cluster, writes are committed
+// by the leader L, a follower F and a third member B while A1 and A2 are cut
+// off. F loses its data dir and comes back: it hears from L, so it knows it
+// lost what it acknowledged, but its snapshot transfers are cut. L and B
+// die and A1, A2 return: with F's vote they would be three of five and
+// elect a leader missing the writes. F does not vote, so no one is elected;
+// once L and B are back, a leader holding the writes is elected, F catches
+// up, and every write is there.
+func TestWipedMemberDoesNotVote(t *testing.T) {
+	c := keepertest.NewCluster(t, 5, keepertest.WithConfig(func(cfg *keeper.Config) { cfg.KeepEntries = snapKeep }))
+	t.Logf("seed %d", c.Seed())
+	ctx := context.Background()
+	l := c.WaitLeader()
+	lead := l.ID()
+	others := c.Others(lead)
+	f, b, a1, a2 := others[0], others[1], others[2], others[3]
+	c.Partition([]uint64{lead, f, b}, []uint64{a1, a2})
+	for i := range 20 {
+		if _, err := l.Create(ctx, fmt.Sprintf("/x-%02d", i), nil, keeper.Persistent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Stop(f)
+	if err := os.RemoveAll(c.Dir(f)); err != nil {
+		t.Fatal(err)
+	}
+	c.Network().CutStreams(1_000_000, 0)
+	c.Restart(f)
+	// L starts a transfer once F rejected its appends, which F does after
+	// the heartbeat that told it what it lost.
+	deadline := time.Now().Add(10 * time.Second)
+	for started, _ := c.Network().StreamStats(); started == 0; started, _ = c.Network().StreamStats() {
+		if time.Now().After(deadline) {
+			t.Fatal("the leader sent the wiped member no snapshot")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.Kill(lead)
+	c.Kill(b)
+	c.Heal()
+	// Ten election timeouts (the default 10 ticks of 20ms) without a leader.
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+		for _, id := range []uint64{f, a1, a2} {
+			if st := c.Node(id).Status(); st.Role == keeper.RoleLeader {
+				t.Fatalf("member %d was elected while the wiped member %d could only vote from an empty log (term %d)", id, f, st.Term)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Network().CutStreams(0, 0)
+	c.Restart(lead)
+	c.Restart(b)
+	c.WaitConverged()
+	for _, id := range c.IDs() {
+		if n, err := c.Node(id).AllChildrenNumber(ctx, "/"); err != nil || n < 20 {
+			t.Fatalf("member %d holds %d znodes (%v), want the 20 acknowledged", id, n, err)
+		}
+	}
+}
+
 // TestSnapshotTransferCut cuts the first snapshot transfers in the middle:
 // raft sends again, the follower never holds a half-installed tree, and it
 // catches up.

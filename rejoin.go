@@ -24,14 +24,19 @@ package keeper
 // On the member's side, raft stops with a panic when a heartbeat names a
 // commit index beyond its log (the leader sends min(match, commit)); such a
 // heartbeat is stepped with the commit the member already has, so it still
-// answers, and the leader's next append draws the rejections above.
+// answers, and the member also answers it with a rejection as above (the
+// leader sends no append to draw one while no writes come).
 //
 // A false alarm (duplicated or delayed rejections) costs one transfer the
 // member ignores: raft refuses a snapshot at or below its commit index.
 //
-// Until it has caught up, a member that lost its log votes from an empty
-// log; see docs/RUNBOOK.md ("Disk lost") for the stricter replacement by
-// RemoveMember and AddMember.
+// A member that knows it lost its log does not vote until it holds the
+// log its leader said it had acknowledged (lostLogVotes): its acknowledgements
+// counted in quorums it no longer remembers, and a vote from its empty log
+// could elect a member that misses writes those quorums committed. Before
+// its first heartbeat it does not know, so the window from its restart to
+// that heartbeat remains; see docs/RUNBOOK.md ("Disk lost") for the
+// stricter replacement by RemoveMember and AddMember.
 
 import (
 	"go.etcd.io/raft/v3"
@@ -97,10 +102,41 @@ func (r *replica) clampHeartbeat(m *raftpb.Message) {
 	if err != nil || m.GetCommit() <= last {
 		return
 	}
-	if !r.lostLogLogged {
-		r.lostLogLogged = true
-		r.log.Warn("the leader knows this member acknowledged more of the raft log than it holds (its data dir was lost or replaced); waiting for a snapshot",
+	if r.lostLogTo == 0 {
+		r.log.Warn("the leader knows this member acknowledged more of the raft log than it holds (its data dir was lost or replaced); it waits for a snapshot and does not vote meanwhile",
 			"leader", m.GetFrom(), "commit", m.GetCommit(), "last", last)
 	}
+	r.lostLogTo = max(r.lostLogTo, m.GetCommit())
+	// The leader sends appends only when it has entries this member lacks
+	// by its count: with no writes, none come, and nor do the rejections
+	// that make it send a snapshot. Reject one here, as the member would.
+	r.send([]*raftpb.Message{{
+		Type:       raftpb.MsgAppResp.Enum(),
+		To:         new(m.GetFrom()),
+		From:       new(r.id),
+		Term:       new(m.GetTerm()),
+		Index:      new(m.GetCommit()),
+		Reject:     new(true),
+		RejectHint: new(last),
+	}})
 	m.Commit = new(min(r.commit, last))
+}
+
+// lostLogVotes reports whether vote request m is to be dropped: this
+// member learned it lost log it had acknowledged and does not hold it yet.
+// It runs on the loop goroutine.
+func (r *replica) lostLogVotes(m *raftpb.Message) bool {
+	if r.lostLogTo == 0 {
+		return false
+	}
+	if t := m.GetType(); t != raftpb.MsgVote && t != raftpb.MsgPreVote {
+		return false
+	}
+	if last, err := r.ms.LastIndex(); err == nil && last >= r.lostLogTo {
+		r.lostLogTo = 0
+		r.log.Info("this member holds the log it had lost again; it votes again")
+		return false
+	}
+	r.log.Debug("not voting: this member lost log it had acknowledged", "candidate", m.GetFrom(), "until", r.lostLogTo)
+	return true
 }

@@ -292,9 +292,9 @@ type replica struct {
 	// lostRejects counts, as leader, each member's rejections in a row
 	// below its match (rejoin.go).
 	lostRejects map[uint64]int
-	// lostLogLogged: the member said once that its log is behind what its
-	// leader knows (rejoin.go).
-	lostLogLogged bool
+	// lostLogTo: the log index a leader said this member acknowledged, above
+	// what it holds; 0 when none (rejoin.go).
+	lostLogTo uint64
 
 	// sessions (expiry.go)
 	sessHost    sessionHost
@@ -454,6 +454,9 @@ func (r *replica) step(m *raftpb.Message) {
 	}
 	if m.GetType() == raftpb.MsgHeartbeat {
 		r.clampHeartbeat(m)
+	}
+	if r.lostLogVotes(m) {
+		return
 	}
 	r.watchLostLog(m)
 	if err := r.rn.Step(m); err != nil {
