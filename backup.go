@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -24,11 +25,15 @@ import (
 // Cancelling ctx stops it promptly; an error from w is returned wrapped. A
 // failed backup writes no footer, so it can never verify.
 //
-// Close waits for a Backup in progress; cancel its ctx to end it sooner.
+// Close ends a Backup in progress, which then returns an error matching
+// ErrClosed (a write to w that blocks is waited for).
 func (n *Node) Backup(ctx context.Context, w io.Writer, opts BackupOptions) (BackupInfo, error) {
 	if n.isClosed() {
 		return BackupInfo{}, ErrClosed
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(n.closing, cancel)()
 	if opts.Linearizable {
 		if err := n.barrier(ctx); err != nil {
 			return BackupInfo{}, err
@@ -40,6 +45,9 @@ func (n *Node) Backup(ctx context.Context, w io.Writer, opts BackupOptions) (Bac
 		info, err = t.writeStream(ctx, w, streamHeaderInfo{Kind: stream.KindBackup, Member: n.ID(), Time: time.Now()}, opts, nil)
 		return err
 	})
+	if err != nil && n.closing.Err() != nil && !errors.Is(err, ErrClosed) {
+		return BackupInfo{}, fmt.Errorf("%w: backup ended by Close: %w", ErrClosed, err)
+	}
 	return info, err
 }
 

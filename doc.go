@@ -37,7 +37,7 @@
 // Every method of Node, Client and Session is safe for concurrent use and
 // takes a context that bounds how long the caller waits, never whether an
 // apply happens. Close stops the member, syncs its data and releases its
-// dir; later calls return ErrClosed. Close waits for a Backup in progress.
+// dir; later calls return ErrClosed, and a Backup in progress ends with it.
 // The library never listens, never installs signal handlers, never exits
 // the process, and logs only to the *slog.Logger in Config.
 //

@@ -158,6 +158,10 @@ type Node struct {
 	useMu   sync.RWMutex
 	closeMu sync.Mutex
 	closed  atomic.Bool
+	// closing ends when Close begins, so long calls holding useMu (Backup)
+	// stop instead of holding Close up.
+	closing       context.Context
+	cancelClosing context.CancelFunc
 }
 
 // lockFile is the flock'ed file guarding a data dir.
@@ -402,6 +406,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		}
 	}
 	node := &Node{r: r, lock: lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
+	node.closing, node.cancelClosing = context.WithCancel(context.Background())
 	node.Client = Client{n: node}
 	r.snap.lockReads = func() func() {
 		wm.vis.Lock()
@@ -570,6 +575,7 @@ func (n *Node) stop() bool {
 	if n.closed.Load() {
 		return false
 	}
+	n.cancelClosing()
 	n.useMu.Lock()
 	n.closed.Store(true)
 	n.useMu.Unlock()
