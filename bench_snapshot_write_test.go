@@ -1,12 +1,8 @@
 package keeper_test
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,13 +27,7 @@ import (
 //
 //	go test -run '^$' -bench WriteDuringSnapshot -benchtime 1x .
 func BenchmarkWriteDuringSnapshot(b *testing.B) {
-	n := 100_000
-	if v := os.Getenv("KEEPER_BENCH_SNAPWRITE_ZNODES"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n := envInt(b, "KEEPER_BENCH_SNAPWRITE_ZNODES", 100_000)
 	phase := 3 * time.Second
 	if v := os.Getenv("KEEPER_BENCH_SNAPWRITE_PHASE"); v != "" {
 		var err error
@@ -53,12 +43,12 @@ func BenchmarkWriteDuringSnapshot(b *testing.B) {
 		load(b, c.WaitLeader(), n, data)
 		c.WaitConverged()
 		b.StartTimer()
-		w := startWriters(b, c, fmt.Sprintf("/w%d", i), 64)
-		from := w.done.Load()
+		w := startWriters(c, fmt.Sprintf("/w%d", i), 64)
+		from := w.n.Load()
 		time.Sleep(phase)
-		quiet += float64(w.done.Load()-from) / phase.Seconds()
+		quiet += float64(w.n.Load()-from) / phase.Seconds()
 		k, writes, d := churnFollower(b, c, w, time.Now().Add(phase))
-		w.stop()
+		w.halt()
 		b.StopTimer()
 		if k == 0 {
 			b.Fatal("no raft snapshot installed while writing")
@@ -73,49 +63,6 @@ func BenchmarkWriteDuringSnapshot(b *testing.B) {
 	b.ReportMetric(busy/quiet, "ratio")
 	b.ReportMetric(installs/float64(b.N), "installs")
 	b.ReportMetric(window/float64(b.N), "s-in-transfer")
-}
-
-// writers creates znodes through the cluster's leader until stopped.
-type writers struct {
-	done atomic.Int64
-	quit chan struct{}
-	wg   sync.WaitGroup
-}
-
-// startWriters starts n writers creating znodes under prefix.
-func startWriters(b *testing.B, c *keepertest.Cluster, prefix string, n int) *writers {
-	b.Helper()
-	ctx := context.Background()
-	if _, err := c.WaitLeader().Create(ctx, prefix, nil, keeper.Persistent); err != nil {
-		b.Fatal(err)
-	}
-	w := &writers{quit: make(chan struct{})}
-	for k := range n {
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			for j := 0; ; j++ {
-				select {
-				case <-w.quit:
-					return
-				default:
-				}
-				l := c.Leader()
-				if l == nil {
-					continue
-				}
-				if _, err := l.Create(ctx, fmt.Sprintf("%s/w%02d-%07d", prefix, k, j), []byte("x"), keeper.Persistent); err == nil {
-					w.done.Add(1)
-				}
-			}
-		}()
-	}
-	return w
-}
-
-func (w *writers) stop() {
-	close(w.quit)
-	w.wg.Wait()
 }
 
 // snapWriteKeep is BenchmarkWriteDuringSnapshot's KeepEntries.
@@ -137,7 +84,7 @@ func churnFollower(b *testing.B, c *keepertest.Cluster, w *writers, deadline tim
 			time.Sleep(time.Millisecond)
 		}
 		c.Restart(f)
-		start, before := time.Now(), w.done.Load()
+		start, before := time.Now(), w.n.Load()
 		fn := c.Node(f)
 		for fn.Status().SnapshotsInstalled == 0 {
 			if time.Since(start) > time.Minute {
@@ -146,7 +93,7 @@ func churnFollower(b *testing.B, c *keepertest.Cluster, w *writers, deadline tim
 			time.Sleep(time.Millisecond)
 		}
 		d += time.Since(start)
-		writes += w.done.Load() - before
+		writes += w.n.Load() - before
 		installs++
 	}
 	return installs, writes, d

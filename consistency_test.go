@@ -166,7 +166,7 @@ func TestConsistencySteadyWhenHealthy(t *testing.T) {
 	}))
 	l := c.WaitLeader()
 	waitFor(t, 10*time.Second, "a first check with 3 of 3", func() bool { return l.Status().ConsistentMembers == 3 })
-	w := startWriter(c, "/steady")
+	w := startWriters(c, "/steady", 1)
 	defer w.halt()
 	checks := 0
 	last := l.Status().CheckZxid

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -23,25 +22,13 @@ import (
 //	go test -run '^$' -bench SnapshotCatchUp -benchtime 1x .
 //	KEEPER_BENCH_CATCHUP_ZNODES=1000000 go test -run '^$' -bench SnapshotCatchUp -benchtime 1x -timeout 30m .
 func BenchmarkSnapshotCatchUp(b *testing.B) {
-	n := 100_000
-	if v := os.Getenv("KEEPER_BENCH_CATCHUP_ZNODES"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n := envInt(b, "KEEPER_BENCH_CATCHUP_ZNODES", 100_000)
 	data := make([]byte, 64)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		c := keepertest.NewCluster(b, 3, keepertest.WithConfig(func(cfg *keeper.Config) { cfg.KeepEntries = 10 }))
 		leader := c.WaitLeader()
-		var f uint64
-		for _, id := range c.IDs() {
-			if id != leader.ID() {
-				f = id
-				break
-			}
-		}
+		f := c.Others(leader.ID())[0]
 		c.Stop(f)
 		load(b, leader, n, data)
 		runtime.GC()

@@ -216,26 +216,23 @@ func TestSnapshotTransferCut(t *testing.T) {
 	c := snapCluster(t)
 	ctx := context.Background()
 	leader := c.WaitLeader()
-	var f uint64
-	for _, id := range c.IDs() {
-		if id != leader.ID() {
-			f = id
-			break
-		}
-	}
+	f := c.Others(leader.ID())[0]
 	c.Stop(f)
 	writeMany(t, c, "/c", 10*snapKeep)
 	c.Network().CutStreams(3, 300)
 	c.Restart(f)
 	// While the cut transfers fail, the follower serves its old tree whole.
 	n := c.Node(f)
+	deadline := time.Now().Add(30 * time.Second)
 	for n.Status().SnapshotsInstalled == 0 {
 		if _, _, err := n.Get(ctx, "/"); err != nil {
 			t.Fatalf("read during failed transfers: %v", err)
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member %d installed no raft snapshot: %+v", f, n.Status())
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	_ = leader
 	if started, broken := c.Network().StreamStats(); broken < 3 || started < 4 {
 		t.Fatalf("streams started %d, broken %d; want at least 3 cut and one more", started, broken)
 	}
@@ -248,13 +245,7 @@ func TestSnapshotTransferCut(t *testing.T) {
 func TestSnapshotCatchUpLossyNetwork(t *testing.T) {
 	c := snapCluster(t)
 	leader := c.WaitLeader()
-	var f uint64
-	for _, id := range c.IDs() {
-		if id != leader.ID() {
-			f = id
-			break
-		}
-	}
+	f := c.Others(leader.ID())[0]
 	c.Stop(f)
 	writeMany(t, c, "/l", 10*snapKeep)
 	c.Network().DropAll(0.2)

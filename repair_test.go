@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,52 +43,6 @@ func damageDigest(t *testing.T, dir string) {
 	}
 }
 
-// writer creates znodes through the leader until stopped, counting the
-// successes; the repair tests check writes go on during a repair.
-type writer struct {
-	n    atomic.Int64
-	stop chan struct{}
-	wg   sync.WaitGroup
-}
-
-func startWriter(c *keepertest.Cluster, prefix string) *writer {
-	w := &writer{stop: make(chan struct{})}
-	w.wg.Go(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			<-w.stop
-			cancel()
-		}()
-		for i := 0; ; i++ {
-			select {
-			case <-w.stop:
-				return
-			default:
-			}
-			l := c.Leader()
-			if l == nil {
-				time.Sleep(5 * time.Millisecond)
-				continue
-			}
-			wctx, wcancel := context.WithTimeout(ctx, time.Second)
-			_, err := l.Create(wctx, fmt.Sprintf("%s-%06d", prefix, i), []byte("v"), keeper.Persistent)
-			wcancel()
-			if err == nil {
-				w.n.Add(1)
-			} else {
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
-	})
-	return w
-}
-
-func (w *writer) halt() {
-	close(w.stop)
-	w.wg.Wait()
-}
-
 // repairCase damages one follower's store with damage while it is stopped,
 // restarts it with writes going on, and checks the leader's view goes to
 // 2/3 (the member marked corrupt) and back to 3/3 once the member repaired
@@ -121,7 +73,7 @@ func repairCase(t *testing.T, damage func(t *testing.T, dir string)) {
 	damage(t, c.Dir(victim))
 	c.Restart(victim)
 	start := time.Now()
-	w := startWriter(c, "/w")
+	w := startWriters(c, "/w", 1)
 	defer func() {
 		select {
 		case <-w.stop:

@@ -1,0 +1,80 @@
+package keeper_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/keepertest"
+)
+
+// writers create znodes through the cluster's leader until halted,
+// counting the successes: the load beside a repair, a check or a snapshot.
+type writers struct {
+	n    atomic.Int64
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// startWriters starts k writers creating znodes named prefix-<writer>-<i>.
+// A create that fails (no leader, a leader change) is retried after a
+// pause, each bounded by a second.
+func startWriters(c *keepertest.Cluster, prefix string, k int) *writers {
+	w := &writers{stop: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.wg.Go(func() {
+		<-w.stop
+		cancel()
+	})
+	for g := range k {
+		w.wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-w.stop:
+					return
+				default:
+				}
+				l := c.Leader()
+				if l == nil {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				wctx, wcancel := context.WithTimeout(ctx, time.Second)
+				_, err := l.Create(wctx, fmt.Sprintf("%s-%02d-%06d", prefix, g, i), []byte("v"), keeper.Persistent)
+				wcancel()
+				if err == nil {
+					w.n.Add(1)
+				} else {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		})
+	}
+	return w
+}
+
+// halt stops the writers and waits for them.
+func (w *writers) halt() {
+	close(w.stop)
+	w.wg.Wait()
+}
+
+// envInt is the integer in environment variable name, or def if unset.
+func envInt(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		tb.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return n
+}
