@@ -136,6 +136,12 @@ func (e *MultiError) Error() string {
 // Unwrap returns the failed operation's error.
 func (e *MultiError) Unwrap() error { return e.Err }
 
+// ErrInstallPending reports a data dir given to InspectDir or RecoverQuorum
+// whose member stopped in the middle of installing a raft snapshot it had
+// decided to take: its tree is being replaced. Open finishes the install;
+// open and close the member once, then call again.
+var ErrInstallPending = errors.New("keeper: a raft snapshot install is pending in this data dir; open and close the member once to finish it")
+
 // ErrNoLog reports a data dir holding no raft log, given to InspectDir or
 // RecoverQuorum. It is storage.ErrNoLog.
 var ErrNoLog = storage.ErrNoLog

@@ -56,8 +56,8 @@ type DirInfo struct {
 // damaged one with an error matching ErrCorrupt (a raft log torn in its last
 // record, as a crash in the middle of an append leaves it, is read up to
 // that record, as RecoverQuorum reads it). A dir left in the middle of a
-// raft snapshot install is reported as its live tree; Open finishes the
-// install first.
+// raft snapshot install is refused with ErrInstallPending: Open finishes
+// the install.
 //
 // Use it on every survivor of a lost quorum and BestSurvivor to choose the
 // one to pass to RecoverQuorum.
@@ -73,6 +73,9 @@ func InspectDir(ctx context.Context, dir string) (info DirInfo, err error) {
 		return DirInfo{}, err
 	}
 	defer unlockDir(lock)
+	if storage.HasStaged(dir) {
+		return DirInfo{}, fmt.Errorf("inspect %s: %w", dir, ErrInstallPending)
+	}
 	// Decoders of damaged data are meant to return errors; should one panic
 	// all the same, the dir is damaged, which is no reason to crash the host.
 	defer func() {

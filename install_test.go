@@ -204,6 +204,13 @@ func TestInstallCrashMidSwap(t *testing.T) {
 		t.Log("read after the stopped install succeeded (tree whole)")
 	}
 	c.kill(f)
+	// The offline calls refuse the dir until Open has finished the install.
+	if _, err := InspectDir(context.Background(), c.dirs[f]); !errors.Is(err, ErrInstallPending) {
+		t.Fatalf("InspectDir mid-install = %v, want ErrInstallPending", err)
+	}
+	if _, err := RecoverQuorum(context.Background(), c.dirs[f], RecoverOptions{ID: f, Members: []uint64{f}, Force: true}); !errors.Is(err, ErrInstallPending) {
+		t.Fatalf("RecoverQuorum mid-install = %v, want ErrInstallPending", err)
+	}
 	startTree(c, f)
 	createMany(t, c, "/m", 10)
 	c.waitConverged(0)

@@ -83,7 +83,8 @@ type RecoverInfo struct {
 // different cluster ids and refuse each other, which is safe but useless.
 //
 // A dir without a raft log is refused with ErrNoLog, a dir in use with
-// ErrLocked. The raft log is read as InspectDir reads it: a torn last
+// ErrLocked, one left in the middle of a raft snapshot install with
+// ErrInstallPending (Open finishes it). The raft log is read as InspectDir reads it: a torn last
 // record is left out.
 func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ RecoverInfo, err error) {
 	cfg := Config{ID: opts.ID, Peers: opts.Members, Dir: dir, Transport: nopTransport{}}
@@ -104,6 +105,9 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 		}
 	}()
 
+	if storage.HasStaged(dir) {
+		return RecoverInfo{}, fmt.Errorf("keeper: recover %s: %w", dir, ErrInstallPending)
+	}
 	oldCluster, ok, err := storage.PeekClusterID(dir)
 	if err != nil {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
