@@ -28,7 +28,7 @@ func rotZnode(t *testing.T, dir, path string) {
 func TestCheckFindsBitRot(t *testing.T) {
 	ctx := context.Background()
 	c := keepertest.NewCluster(t, 3, keepertest.WithConfig(func(cfg *keeper.Config) {
-		cfg.CheckInterval = 100 * time.Millisecond
+		cfg.CheckInterval = 50 * time.Millisecond
 		cfg.OnCorrupt = keeper.AlarmCorrupt
 	}))
 	l := c.Leader()
@@ -95,7 +95,7 @@ func TestCheckFindsBitRot(t *testing.T) {
 func TestCheckDigestDrift(t *testing.T) {
 	ctx := context.Background()
 	c := keepertest.NewCluster(t, 3, keepertest.WithConfig(func(cfg *keeper.Config) {
-		cfg.CheckInterval = 100 * time.Millisecond
+		cfg.CheckInterval = 50 * time.Millisecond
 		cfg.OnCorrupt = keeper.AlarmCorrupt
 	}))
 	l := c.Leader()
@@ -157,12 +157,12 @@ func TestCheckOff(t *testing.T) {
 }
 
 // TestConsistencySteadyWhenHealthy polls the leader's figures on a healthy
-// cluster under writes, with a check every 20ms: once every member has
+// cluster under writes, with a check every 50ms: once every member has
 // passed a check, Consistency stays 1, also in the moments after a new
 // check applied on the leader and before the followers acknowledged it.
 func TestConsistencySteadyWhenHealthy(t *testing.T) {
 	c := keepertest.NewCluster(t, 3, keepertest.WithConfig(func(cfg *keeper.Config) {
-		cfg.CheckInterval = 20 * time.Millisecond
+		cfg.CheckInterval = 50 * time.Millisecond
 	}))
 	l := c.WaitLeader()
 	waitFor(t, 10*time.Second, "a first check with 3 of 3", func() bool { return l.Status().ConsistentMembers == 3 })
@@ -170,7 +170,7 @@ func TestConsistencySteadyWhenHealthy(t *testing.T) {
 	defer w.halt()
 	checks := 0
 	last := l.Status().CheckZxid
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
 		st := l.Status()
 		if st.Role != keeper.RoleLeader {
 			t.Skip("leadership moved; the figures are the new leader's to build")
@@ -184,6 +184,6 @@ func TestConsistencySteadyWhenHealthy(t *testing.T) {
 		time.Sleep(100 * time.Microsecond)
 	}
 	if checks < 5 {
-		t.Fatalf("only %d checks in 2s with a 20ms interval", checks)
+		t.Fatalf("only %d checks in 3s with a 50ms interval", checks)
 	}
 }
