@@ -233,7 +233,7 @@ func (r *replica) stopConsistency() {
 		r.cons.cancel()
 	}
 	r.cons.wg.Wait()
-	r.failConfWait(fmt.Errorf("%w: %w", ErrIndeterminate, ErrClosed))
+	r.failConfWait(fmt.Errorf("%w: member %d closed during a membership change: %w", ErrIndeterminate, r.id, ErrClosed))
 }
 
 // onLoop runs f on the loop goroutine, or reports false if the loop is gone
