@@ -11,7 +11,6 @@ import (
 // Close has begun, as a slow backup destination would be while the host
 // shuts the member down.
 type closeOnWrite struct {
-	t      *testing.T
 	n      *Node
 	closed chan error
 	first  bool
@@ -21,7 +20,15 @@ func (w *closeOnWrite) Write(p []byte) (int, error) {
 	if !w.first {
 		w.first = true
 		go func() { w.closed <- w.n.Close() }()
-		waitFor(w.t, 10*time.Second, "Close to begin", func() bool { return w.n.closing.Err() != nil })
+		// Runs on the backup's goroutine: a timeout fails the Backup, which
+		// the test checks, rather than the test from here.
+		deadline := time.Now().Add(10 * time.Second)
+		for w.n.closing.Err() == nil {
+			if time.Now().After(deadline) {
+				return 0, errors.New("Close did not begin within 10s")
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 	return len(p), nil
 }
@@ -41,7 +48,7 @@ func TestCloseEndsBackup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w := &closeOnWrite{t: t, n: n, closed: make(chan error, 1)}
+	w := &closeOnWrite{n: n, closed: make(chan error, 1)}
 	_, err := n.Backup(ctx, w, BackupOptions{NoCompression: true})
 	if !errors.Is(err, ErrClosed) {
 		t.Fatalf("Backup during Close = %v, want ErrClosed", err)

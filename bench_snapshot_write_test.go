@@ -79,8 +79,12 @@ func churnFollower(b *testing.B, c *keepertest.Cluster, w *writers, deadline tim
 		f := c.Others(leader.ID())[0]
 		c.Stop(f)
 		from := leader.Status().Applied
-		// Past the 10×KeepEntries a catching-up follower may pin.
-		for leader.Status().Applied < from+11*snapWriteKeep {
+		// Past what the leader may keep for a catching-up follower.
+		past := time.Now().Add(time.Minute)
+		for leader.Status().Applied < from+(keeper.CatchUpFactor+1)*snapWriteKeep {
+			if time.Now().After(past) {
+				b.Fatalf("the log did not move past member %d's in a minute", f)
+			}
 			time.Sleep(time.Millisecond)
 		}
 		c.Restart(f)

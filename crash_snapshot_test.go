@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper"
 	"github.com/keeper-go/keeper/keepertest"
 )
 
@@ -55,9 +56,9 @@ func crashChurn(t *testing.T, c *keepertest.Cluster, seed int64, keep uint64, em
 		f := others[r.IntN(len(others))]
 		c.Stop(f)
 		// Enough writes that the log the member needs is released: past
-		// the 10×KeepEntries the leader may keep for it (see Config).
+		// what the leader may keep for a catching-up follower.
 		from := maxApplied()
-		need := 11*keep + uint64(r.IntN(int(4*keep)))
+		need := (keeper.CatchUpFactor+1)*keep + uint64(r.IntN(int(4*keep)))
 		deadline := time.Now().Add(3 * time.Second)
 		for maxApplied() < from+need && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
