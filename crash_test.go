@@ -154,7 +154,14 @@ type crashRun struct {
 func runCrashChild(t *testing.T, root string, members int, keep uint64, seed int64, killAfter int, jitter time.Duration, env ...string) crashRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=2m")
+	// The child's own temp dirs (t.TempDir) go under root, which this test
+	// removes: a child killed with SIGKILL never removes its own.
+	tmp := filepath.Join(root, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	cmd.Env = append(os.Environ(),
+		"TMPDIR="+tmp,
 		crashEnvChild+"=1",
 		crashEnvDir+"="+root,
 		crashEnvSeed+"="+strconv.FormatInt(seed, 10),

@@ -76,17 +76,44 @@ func createMany(t *testing.T, c *testCluster, prefix string, n int) {
 	t.Helper()
 	ctx := ctxTimeout(t, 60*time.Second)
 	for i := 0; i < n; i++ {
-		p := fmt.Sprintf("%s-%05d", prefix, i)
-		for {
-			_, err := c.waitLeader().Create(ctx, p, nil, Persistent)
-			if err == nil || errors.Is(err, ErrNodeExists) {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("create %s: %v", p, err)
-			}
-			time.Sleep(10 * time.Millisecond)
+		createRetry(ctx, t, c.leaderFunc(), fmt.Sprintf("%s-%05d", prefix, i))
+	}
+}
+
+// leaderFunc returns c.waitLeader with no arguments.
+func (c *testCluster) leaderFunc() func() *Node { return func() *Node { return c.waitLeader() } }
+
+// createRetry creates p on the member leader returns, retrying until it
+// exists or ctx ends.
+func createRetry(ctx context.Context, t *testing.T, leader func() *Node, p string) {
+	t.Helper()
+	for {
+		_, err := leader().Create(ctx, p, nil, Persistent)
+		if err == nil || errors.Is(err, ErrNodeExists) {
+			return
 		}
+		if ctx.Err() != nil {
+			t.Fatalf("create %s: %v", p, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// createPastLog creates znodes under prefix on the member leader returns
+// until the leader's in-memory log starts beyond everything a member cut off
+// before the call holds, so that member can be caught up by a raft snapshot
+// only. It first creates one znode: the leader's applied index after it
+// bounds the cut-off member's log.
+func createPastLog(t *testing.T, leader func() *Node, prefix string) {
+	t.Helper()
+	ctx := ctxTimeout(t, 60*time.Second)
+	createRetry(ctx, t, leader, prefix)
+	behind := leader().Status().Applied
+	for i := 0; leader().LogFirst() <= behind+1; i++ {
+		if ctx.Err() != nil {
+			t.Fatalf("the leader's log still starts at %d, want beyond %d", leader().LogFirst(), behind+1)
+		}
+		createRetry(ctx, t, leader, fmt.Sprintf("%s-%05d", prefix, i))
 	}
 }
 
@@ -144,6 +171,7 @@ func TestInstallWatchesResynced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	createPastLog(t, func() *Node { return leader }, "/past")
 	c.net.Heal()
 	waitFor(t, 30*time.Second, "the install", func() bool { return fn.Status().SnapshotsInstalled > 0 })
 	c.waitConverged(0)
@@ -195,6 +223,7 @@ func TestInstallCrashMidSwap(t *testing.T) {
 	f := follower(c)
 	c.stop(f)
 	createMany(t, c, "/k", 10*installKeep)
+	createPastLog(t, c.leaderFunc(), "/past")
 	armed.Store(f)
 	startTree(c, f)
 	waitFor(t, 30*time.Second, "the crash mid-install", hit.Load)
@@ -243,6 +272,7 @@ func TestNoStreamTransportStaysBehind(t *testing.T) {
 	f := follower(c)
 	c.stop(f)
 	createMany(t, c, "/q", 10*installKeep)
+	createPastLog(t, c.leaderFunc(), "/past")
 	startTree(c, f)
 	waitFor(t, 10*time.Second, "the leader's error", func() bool {
 		return strings.Contains(logs.String(), "cannot stream")
@@ -287,6 +317,7 @@ func TestInstallUnderLoadGoesOnFromLog(t *testing.T) {
 	f := follower(c)
 	c.stop(f)
 	createMany(t, c, "/k", 10*installKeep)
+	createPastLog(t, c.leaderFunc(), "/past")
 	armed.Store(f)
 	startTree(c, f)
 	waitFor(t, 30*time.Second, "the install to start", held.Load)

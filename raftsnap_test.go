@@ -43,6 +43,23 @@ func writeMany(t *testing.T, c *keepertest.Cluster, prefix string, n int) {
 	}
 }
 
+// writePastLog writes znodes under prefix until the leader's in-memory log
+// starts beyond everything a member cut off before the call holds, so that
+// member can be caught up by a raft snapshot only. It first writes one znode:
+// the leader's applied index after it bounds the cut-off member's log.
+func writePastLog(t *testing.T, c *keepertest.Cluster, prefix string) {
+	t.Helper()
+	writeMany(t, c, prefix+"-first", 1)
+	behind := c.WaitLeader().Status().Applied
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; c.WaitLeader().LogFirst() <= behind+1; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("the leader's log still starts at %d, want beyond %d", c.WaitLeader().LogFirst(), behind+1)
+		}
+		writeMany(t, c, fmt.Sprintf("%s-%d", prefix, i), snapKeep)
+	}
+}
+
 // waitSnapshotInstalled waits until member id installed a raft snapshot.
 func waitSnapshotInstalled(t *testing.T, c *keepertest.Cluster, id uint64) {
 	t.Helper()
@@ -85,6 +102,7 @@ func TestSnapshotCatchUpAfterStop(t *testing.T) {
 				c.Stop(f)
 			}
 			writeMany(t, c, "/a", 10*snapKeep)
+			writePastLog(t, c, "/past")
 			c.Restart(f)
 			waitSnapshotInstalled(t, c, f)
 			c.WaitConverged()
@@ -219,6 +237,7 @@ func TestSnapshotTransferCut(t *testing.T) {
 	f := c.Others(leader.ID())[0]
 	c.Stop(f)
 	writeMany(t, c, "/c", 10*snapKeep)
+	writePastLog(t, c, "/past")
 	c.Network().CutStreams(3, 300)
 	c.Restart(f)
 	// While the cut transfers fail, the follower serves its old tree whole.
@@ -248,6 +267,7 @@ func TestSnapshotCatchUpLossyNetwork(t *testing.T) {
 	f := c.Others(leader.ID())[0]
 	c.Stop(f)
 	writeMany(t, c, "/l", 10*snapKeep)
+	writePastLog(t, c, "/past")
 	c.Network().DropAll(0.2)
 	c.Restart(f)
 	waitSnapshotInstalled(t, c, f)

@@ -315,6 +315,7 @@ func restoreWhileDown(t *testing.T, bySnap bool) {
 	c.WaitConverged()
 	if bySnap {
 		writeMany(t, c, "/more", 10*snapKeep)
+		writePastLog(t, c, "/past")
 	}
 	c.Restart(down)
 	if bySnap {
