@@ -1,0 +1,219 @@
+package keeper
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// This file encodes the fixed values of golden_test.go with keeper's
+// encoders. The values never change; only the names of the encoders they
+// are handed to may.
+
+// goldenTime is the proposer's clock in every golden request (ms).
+const goldenTime = 1_700_000_000_000
+
+// goldenRequests are request payloads of every kind.
+func goldenRequests() []goldenCase {
+	acl := []ACL{{Perms: PermAll, Scheme: "digest", ID: "user:c2VjcmV0"}, {Perms: PermRead, Scheme: "world", ID: "anyone"}}
+	reqs := []struct {
+		name string
+		r    request
+	}{
+		{"create", request{Time: goldenTime, Ops: []Op{CreateOp("/app", []byte("hello"), Persistent)}}},
+		{"create-acl-auth", request{Time: goldenTime + 1, Session: 4, Auth: []Identity{{Scheme: "digest", ID: "user:c2VjcmV0"}},
+			Ops: []Op{CreateOp("/app/e", nil, EphemeralSequential, WithACL(acl...))}}},
+		{"create-ttl", request{Time: goldenTime, Ops: []Op{CreateOp("/t", []byte{0, 1, 2}, PersistentWithTTL, WithTTL(90*time.Second))}}},
+		{"set", request{Time: -5, Ops: []Op{SetOp("/app", []byte("v2"), 3)}}},
+		{"delete", request{Time: goldenTime, Ops: []Op{DeleteOp("/app", -1)}}},
+		{"setacl", request{Time: goldenTime, Ops: []Op{SetACLOp("/app", acl, 7)}}},
+		{"multi", request{Time: goldenTime, Session: 1 << 40, Multi: true, Ops: []Op{
+			CheckOp("/", -1), CreateOp("/m", nil, Container), SetOp("/m", []byte("x"), 0), DeleteOp("/m", 1),
+		}}},
+		{"multi-empty", request{Time: goldenTime, Multi: true}},
+		{"create-session", request{Kind: reqCreateSession, Time: goldenTime, Timeout: 30000, Owner: 2, Nonce: 77}},
+		{"close-session", request{Kind: reqCloseSession, Time: goldenTime, Session: 4}},
+		{"expire-session", request{Kind: reqCloseSession, Time: goldenTime, Session: 1 << 50, Expire: true}},
+		{"restore-chunk", request{Kind: reqRestoreChunk, Time: goldenTime, RestoreID: 9, Seq: 3, Chunk: []byte("chunk bytes")}},
+		{"restore-commit", request{Kind: reqRestoreCommit, Time: goldenTime, RestoreID: 9, Count: 4, Sum: 0xfedcba9876543210, Subtree: "/app", Foreign: true}},
+	}
+	var out []goldenCase
+	for _, c := range reqs {
+		out = append(out, goldenCase{c.name, appendRequest(nil, &c.r)})
+	}
+	return out
+}
+
+// goldenEnvelopes are proposal envelopes.
+func goldenEnvelopes() []goldenCase {
+	return []goldenCase{
+		{"member1-seq0-empty", encodeEnvelope(1, 0, nil)},
+		{"member3-seq-high", encodeEnvelope(3, 1<<63+5, []byte("payload"))},
+		{"max", encodeEnvelope(^uint64(0), ^uint64(0), []byte{1})},
+	}
+}
+
+// goldenChecks are consistency entries.
+func goldenChecks() []goldenCase {
+	return []goldenCase{
+		{"check", (&checkEntry{kind: checkKindCheck, prevZxid: 42, prevDigest: 1<<63 | 7, members: 5, reachable: 4, consistent: 3}).encode()},
+		{"check-zero", (&checkEntry{kind: checkKindCheck}).encode()},
+		{"report-corrupt", (&checkEntry{kind: checkKindReport, member: 3, zxid: 99, corrupt: true}).encode()},
+		{"report-repair", (&checkEntry{kind: checkKindReport, member: 3, zxid: 99, corrupt: true, repair: true}).encode()},
+		{"report-repaired", (&checkEntry{kind: checkKindReport, member: 3, zxid: 100}).encode()},
+	}
+}
+
+// goldenMemberships are stored memberships (meta key members, entryConf data).
+func goldenMemberships() []goldenCase {
+	return []goldenCase{
+		{"empty", encodeMembership(&raftpb.ConfState{})},
+		{"one", encodeMembership(&raftpb.ConfState{Voters: []uint64{1}})},
+		{"joint", encodeMembership(&raftpb.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{9}, VotersOutgoing: []uint64{1, 2, 4}, LearnersNext: []uint64{4}, AutoLeave: proto.Bool(true)})},
+		{"large-ids", encodeMembership(&raftpb.ConfState{Voters: []uint64{1 << 62, ^uint64(0)}})},
+	}
+}
+
+// goldenLogMetas are WAL metadata records.
+func goldenLogMetas() []goldenCase {
+	return []goldenCase{
+		{"three", encodeLogMeta(0x1122334455667788, 2, []uint64{3, 1, 2})},
+		{"join", encodeLogMeta(7, 4, nil)},
+	}
+}
+
+// goldenSnapDescs are raft snapshot descriptors.
+func goldenSnapDescs() []goldenCase {
+	return []goldenCase{
+		{"desc", encodeSnapDesc(snapDesc{zxid: 1234, clusterID: 0xabcdef, digest: 1<<63 + 1})},
+		{"zero", encodeSnapDesc(snapDesc{})},
+	}
+}
+
+// goldenMessage is a raft message carrying entries.
+func goldenMessage() *raftpb.Message {
+	return &raftpb.Message{
+		Type: raftpb.MsgApp.Enum(), To: proto.Uint64(2), From: proto.Uint64(1), Term: proto.Uint64(3),
+		LogTerm: proto.Uint64(3), Index: proto.Uint64(10), Commit: proto.Uint64(9),
+		Entries: []*raftpb.Entry{{Term: proto.Uint64(3), Index: proto.Uint64(11), Type: raftpb.EntryNormal.Enum(), Data: encodeEnvelope(1, 5, []byte{1, 2})}},
+	}
+}
+
+// goldenStreamHeaders are the headers of StreamTransport transfers: a raft
+// snapshot's (cluster id, marshalled MsgSnap) and a repair's.
+func goldenStreamHeaders(t testing.TB) []goldenCase {
+	m := &raftpb.Message{
+		Type: raftpb.MsgSnap.Enum(), To: proto.Uint64(2), From: proto.Uint64(1), Term: proto.Uint64(4),
+		Snapshot: &raftpb.Snapshot{
+			Data:     encodeSnapDesc(snapDesc{zxid: 500, clusterID: 0x42, digest: 99}),
+			Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(500), Term: proto.Uint64(4), ConfState: &raftpb.ConfState{Voters: []uint64{1, 2, 3}}},
+		},
+	}
+	snap, err := proto.MarshalOptions{}.MarshalAppend(binary.BigEndian.AppendUint64(nil, 0x42), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []goldenCase{
+		{"raft-snapshot", snap},
+		{"repair", encodeRepairHeader(0x42, repairHeader{zxid: 500, term: 4, digest: 0xdeadbeef})},
+	}
+}
+
+// goldenFrames are transport frames: raft messages and membership frames.
+func goldenFrames(t testing.TB) []goldenCase {
+	var out []goldenCase
+	for _, c := range []struct {
+		name string
+		m    *raftpb.Message
+	}{
+		{"raft-app", goldenMessage()},
+		{"raft-heartbeat", &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), To: proto.Uint64(3), From: proto.Uint64(1), Term: proto.Uint64(3), Commit: proto.Uint64(9)}},
+		{"raft-readindex", &raftpb.Message{Type: raftpb.MsgReadIndex.Enum(), To: proto.Uint64(1), From: proto.Uint64(2),
+			Entries: []*raftpb.Entry{{Data: binary.BigEndian.AppendUint64(nil, 77)}}}},
+	} {
+		b, err := proto.MarshalOptions{}.MarshalAppend(binary.BigEndian.AppendUint64(nil, 0x42), c.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, goldenCase{c.name, b})
+	}
+	return append(out,
+		goldenCase{"member-request", encodeMemberFrame(0x42, memberFrame{kind: memberKindRequest, id: 1<<63 + 5, op: opAddVoter, target: 4})},
+		goldenCase{"member-transfer", encodeMemberFrame(0x42, memberFrame{kind: memberKindRequest, id: 6, op: opTransfer, target: 2})},
+		goldenCase{"member-reply-ok", encodeMemberFrame(0x42, memberFrame{kind: memberKindReply, id: 7, index: 42})},
+		goldenCase{"member-reply-notleader", encodeMemberFrame(0x42, memberFrame{kind: memberKindReply, id: 7, code: codeNotLeader, leader: 3, text: "keeper: not the leader: member 3 leads"})},
+	)
+}
+
+// goldenProgress are online-restore progress records.
+func goldenProgress() []goldenCase {
+	return []goldenCase{
+		{"empty", (&restoreProgress{zxid: 10, id: 9, dig: 0x0102030405060708, removed: 3}).encode()},
+		{"ephemerals", (&restoreProgress{zxid: 1 << 40, id: 1, dig: ^uint64(0), removed: 0, rootWas: true, ephemerals: []keptNode{
+			{path: "/a/e1", value: []byte{1, 2, 3}}, {path: "/a/e2", value: nil},
+		}}).encode()},
+	}
+}
+
+// goldenReadContexts are ReadIndex request contexts.
+func goldenReadContexts() []goldenCase {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], 0x0102030405060708)
+	return []goldenCase{{"id", b[:]}}
+}
+
+// goldenEntry is one raft entry of the golden workload.
+type goldenEntry struct {
+	typ  raftpb.EntryType
+	term uint64
+	data []byte
+}
+
+// goldenWorkload is the raft log of the golden data dir: a single-member
+// cluster's bootstrap entry, then every kind of entry a member writes.
+func goldenWorkload(t testing.TB) []goldenEntry {
+	marshal := func(m proto.Message) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	op := func(member, seq uint64, r request) []byte { return encodeEnvelope(member, seq, appendRequest(nil, &r)) }
+	acl := []ACL{{Perms: PermAll, Scheme: "digest", ID: "user:c2VjcmV0"}}
+	return []goldenEntry{
+		{raftpb.EntryConfChange, 1, marshal(&raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(1)})},
+		{raftpb.EntryNormal, 2, nil},
+		{raftpb.EntryNormal, 2, op(1, 1000, request{Time: goldenTime, Ops: []Op{CreateOp("/app", []byte("hello"), Persistent)}})},
+		// Session 4, owned by member 2 with a long timeout: the leader
+		// started afresh will not expire it while a test runs.
+		{raftpb.EntryNormal, 2, op(1, 1001, request{Kind: reqCreateSession, Time: goldenTime + 1, Timeout: 30000, Owner: 2, Nonce: 77})},
+		{raftpb.EntryNormal, 2, op(2, 5, request{Time: goldenTime + 2, Session: 4, Ops: []Op{CreateOp("/app/eph", []byte("e"), Ephemeral)}})},
+		{raftpb.EntryNormal, 2, (&checkEntry{kind: checkKindCheck, members: 1, reachable: 1, consistent: 1}).encode()},
+		{raftpb.EntryConfChangeV2, 2, marshal(&raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(2)}}})},
+		{raftpb.EntryNormal, 2, op(1, 1002, request{Time: goldenTime + 3, Multi: true, Auth: []Identity{{Scheme: "digest", ID: "user:c2VjcmV0"}}, Ops: []Op{
+			CreateOp("/app/seq-", []byte("s"), PersistentSequential, WithACL(acl...)),
+			SetOp("/app", []byte("hello again"), 0),
+			CheckOp("/app", 1),
+			CreateOp("/app/ttl", nil, PersistentWithTTL, WithTTL(time.Minute)),
+			CreateOp("/app/box", nil, Container),
+		}})},
+		{raftpb.EntryNormal, 2, (&checkEntry{kind: checkKindReport, member: 2, zxid: 6}).encode()},
+		{raftpb.EntryNormal, 2, op(1, 1003, request{Time: goldenTime + 4, Ops: []Op{SetACLOp("/app", acl, 0)}})},
+		{raftpb.EntryNormal, 2, op(1, 1004, request{Time: goldenTime + 5, Ops: []Op{CreateOp("/gone", nil, Persistent)}})},
+		{raftpb.EntryNormal, 2, op(1, 1005, request{Time: goldenTime + 6, Ops: []Op{DeleteOp("/gone", 0)}})},
+		// A damaged request: apply reports ErrCorruptEntry for it and
+		// advances.
+		{raftpb.EntryNormal, 2, encodeEnvelope(1, 1006, []byte{1, 0xff})},
+		{raftpb.EntryNormal, 2, op(1, 1007, request{Kind: reqRestoreChunk, Time: goldenTime + 7, RestoreID: 9, Seq: 0, Chunk: []byte("staged chunk")})},
+		{raftpb.EntryNormal, 2, op(1, 1008, request{Kind: reqCreateSession, Time: goldenTime + 8, Timeout: 4000, Owner: 1, Nonce: 5})},
+		{raftpb.EntryNormal, 2, op(1, 1009, request{Time: goldenTime + 9, Session: 15, Auth: []Identity{{Scheme: "digest", ID: "user:c2VjcmV0"}}, Ops: []Op{CreateOp("/app/mine", nil, Ephemeral)}})},
+		{raftpb.EntryNormal, 2, op(1, 0, request{Kind: reqCloseSession, Time: goldenTime + 10, Session: 15, Expire: true})},
+	}
+}
+
+// goldenLogMeta is the golden data dir's raft log metadata.
+func goldenLogMeta(clusterID uint64) []byte { return encodeLogMeta(clusterID, 1, []uint64{1}) }
