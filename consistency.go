@@ -49,7 +49,7 @@ import (
 )
 
 // checkEnvelope is the first byte of a consistency entry. Client proposals
-// start with envelopeVersion, so the two never mix.
+// start with wire.EnvelopeVersion, so the two never mix.
 const checkEnvelope = 0xC4
 
 // Kinds of consistency entries.

@@ -1,6 +1,10 @@
 package keeper
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/keeper-go/keeper/internal/wire"
+)
 
 // TestCheckEntryRoundTrip: consistency entries decode to what was encoded,
 // and damaged ones are refused.
@@ -23,7 +27,7 @@ func TestCheckEntryRoundTrip(t *testing.T) {
 			t.Fatalf("%+v: truncated entry accepted", c)
 		}
 	}
-	if isCheckEntry(encodeEnvelope(1, 2, []byte("x"))) {
+	if isCheckEntry(wire.EncodeEnvelope(1, 2, []byte("x"))) {
 		t.Fatal("a client envelope taken for a consistency entry")
 	}
 	if filterCheckProposal(2, (&checkEntry{kind: checkKindReport, member: 3, corrupt: true}).encode()) {

@@ -1,6 +1,10 @@
 package keeper
 
-import "go.etcd.io/raft/v3/raftpb"
+import (
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/keeper-go/keeper/internal/wire"
+)
 
 // The Transport may duplicate frames, so a proposal a follower forwards to
 // the leader (a raft MsgProp) can arrive twice; raft would append it twice
@@ -76,8 +80,8 @@ func (r *replica) filterProposal(m *raftpb.Message) bool {
 				continue
 			}
 		} else if e.GetType() == raftpb.EntryNormal && len(e.Data) > 0 {
-			member, seq, _, err := decodeEnvelope(e.Data)
-			if err != nil || member != m.GetFrom() || !r.seen.fresh(member, seq) {
+			env, err := wire.DecodeEnvelope(e.Data)
+			if err != nil || env.Member != m.GetFrom() || !r.seen.fresh(env.Member, env.Seq) {
 				continue
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -70,7 +71,7 @@ var (
 	// ErrCorrupt reports damaged local data (a bad WAL tail, an undecodable record).
 	ErrCorrupt = storage.ErrCorrupt
 	// ErrCorruptEntry reports a log entry that cannot be decoded.
-	ErrCorruptEntry = fmt.Errorf("keeper: corrupt entry: %w", ErrCorrupt)
+	ErrCorruptEntry = wire.ErrCorruptEntry
 
 	// ErrCorruptBackup reports a backup stream that cannot be trusted: damaged,
 	// truncated, not a keeper stream at all, written by a newer keeper, or whose

@@ -1,6 +1,10 @@
 package keeper
 
-import "time"
+import (
+	"time"
+
+	"github.com/keeper-go/keeper/internal/wire"
+)
 
 // This file is the raft loop's part of sessions (see session.go for the
 // model): the leader's expiry of sessions whose member it no longer hears,
@@ -75,7 +79,7 @@ func (r *replica) checkSessions() {
 // proposeClose proposes ending session id from the loop; no caller waits.
 func (r *replica) proposeClose(id int64, expire bool) {
 	req := request{Kind: reqCloseSession, Time: time.Now().UnixMilli(), Session: id, Expire: expire}
-	if err := r.rn.Propose(encodeEnvelope(r.id, 0, appendRequest(nil, &req))); err != nil {
+	if err := r.rn.Propose(wire.EncodeEnvelope(r.id, 0, appendRequest(nil, &req))); err != nil {
 		r.log.Debug("propose session close", "session", id, "err", err)
 		return
 	}

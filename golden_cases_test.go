@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -50,9 +51,9 @@ func goldenRequests() []goldenCase {
 // goldenEnvelopes are proposal envelopes.
 func goldenEnvelopes() []goldenCase {
 	return []goldenCase{
-		{"member1-seq0-empty", encodeEnvelope(1, 0, nil)},
-		{"member3-seq-high", encodeEnvelope(3, 1<<63+5, []byte("payload"))},
-		{"max", encodeEnvelope(^uint64(0), ^uint64(0), []byte{1})},
+		{"member1-seq0-empty", wire.EncodeEnvelope(1, 0, nil)},
+		{"member3-seq-high", wire.EncodeEnvelope(3, 1<<63+5, []byte("payload"))},
+		{"max", wire.EncodeEnvelope(^uint64(0), ^uint64(0), []byte{1})},
 	}
 }
 
@@ -98,7 +99,7 @@ func goldenMessage() *raftpb.Message {
 	return &raftpb.Message{
 		Type: raftpb.MsgApp.Enum(), To: proto.Uint64(2), From: proto.Uint64(1), Term: proto.Uint64(3),
 		LogTerm: proto.Uint64(3), Index: proto.Uint64(10), Commit: proto.Uint64(9),
-		Entries: []*raftpb.Entry{{Term: proto.Uint64(3), Index: proto.Uint64(11), Type: raftpb.EntryNormal.Enum(), Data: encodeEnvelope(1, 5, []byte{1, 2})}},
+		Entries: []*raftpb.Entry{{Term: proto.Uint64(3), Index: proto.Uint64(11), Type: raftpb.EntryNormal.Enum(), Data: wire.EncodeEnvelope(1, 5, []byte{1, 2})}},
 	}
 }
 
@@ -182,7 +183,9 @@ func goldenWorkload(t testing.TB) []goldenEntry {
 		}
 		return b
 	}
-	op := func(member, seq uint64, r request) []byte { return encodeEnvelope(member, seq, appendRequest(nil, &r)) }
+	op := func(member, seq uint64, r request) []byte {
+		return wire.EncodeEnvelope(member, seq, appendRequest(nil, &r))
+	}
 	acl := []ACL{{Perms: PermAll, Scheme: "digest", ID: "user:c2VjcmV0"}}
 	return []goldenEntry{
 		{raftpb.EntryConfChange, 1, marshal(&raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(1)})},
@@ -207,7 +210,7 @@ func goldenWorkload(t testing.TB) []goldenEntry {
 		{raftpb.EntryNormal, 2, op(1, 1005, request{Time: goldenTime + 6, Ops: []Op{DeleteOp("/gone", 0)}})},
 		// A damaged request: apply reports ErrCorruptEntry for it and
 		// advances.
-		{raftpb.EntryNormal, 2, encodeEnvelope(1, 1006, []byte{1, 0xff})},
+		{raftpb.EntryNormal, 2, wire.EncodeEnvelope(1, 1006, []byte{1, 0xff})},
 		{raftpb.EntryNormal, 2, op(1, 1007, request{Kind: reqRestoreChunk, Time: goldenTime + 7, RestoreID: 9, Seq: 0, Chunk: []byte("staged chunk")})},
 		{raftpb.EntryNormal, 2, op(1, 1008, request{Kind: reqCreateSession, Time: goldenTime + 8, Timeout: 4000, Owner: 1, Nonce: 5})},
 		{raftpb.EntryNormal, 2, op(1, 1009, request{Time: goldenTime + 9, Session: 15, Auth: []Identity{{Scheme: "digest", ID: "user:c2VjcmV0"}}, Ops: []Op{CreateOp("/app/mine", nil, Ephemeral)}})},

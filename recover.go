@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -271,11 +272,11 @@ func readTail(dir string, t *tree) (logTail, error) {
 		switch e.GetType() {
 		case raftpb.EntryNormal:
 			if len(e.GetData()) > 0 && !isCheckEntry(e.GetData()) {
-				_, _, payload, err := decodeEnvelope(e.GetData())
+				env, err := wire.DecodeEnvelope(e.GetData())
 				if err != nil {
 					return logTail{}, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 				}
-				c.Kind, c.Data = entryOp, payload
+				c.Kind, c.Data = entryOp, env.Payload
 			}
 		case raftpb.EntryConfChange:
 			var cc raftpb.ConfChange

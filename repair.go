@@ -67,6 +67,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -404,11 +405,11 @@ func (r *replica) reapply(ents []*raftpb.Entry) error {
 			}
 			continue
 		default:
-			_, _, payload, err := decodeEnvelope(data)
+			env, err := wire.DecodeEnvelope(data)
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 			}
-			c.Kind, c.Data = entryOp, payload
+			c.Kind, c.Data = entryOp, env.Payload
 		}
 		group = append(group, c)
 	}

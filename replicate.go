@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -92,37 +93,6 @@ const (
 	// or read lost by the network would otherwise wait for a term change.
 	pendingTimeoutElections = 50
 )
-
-// envelopeVersion is the first byte of every proposed normal entry.
-const envelopeVersion = 1
-
-// encodeEnvelope wraps a payload with the proposing member and its sequence
-// number, so that member can hand the apply result to its waiting caller.
-func encodeEnvelope(member, seq uint64, payload []byte) []byte {
-	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(payload))
-	b = append(b, envelopeVersion)
-	b = binary.AppendUvarint(b, member)
-	b = binary.AppendUvarint(b, seq)
-	return append(b, payload...)
-}
-
-// decodeEnvelope is the inverse of encodeEnvelope.
-func decodeEnvelope(b []byte) (member, seq uint64, payload []byte, err error) {
-	if len(b) == 0 || b[0] != envelopeVersion {
-		return 0, 0, nil, fmt.Errorf("%w: unknown envelope version", ErrCorruptEntry)
-	}
-	b = b[1:]
-	member, n := binary.Uvarint(b)
-	if n <= 0 {
-		return 0, 0, nil, fmt.Errorf("%w: bad envelope member", ErrCorruptEntry)
-	}
-	b = b[n:]
-	seq, n = binary.Uvarint(b)
-	if n <= 0 {
-		return 0, 0, nil, fmt.Errorf("%w: bad envelope sequence", ErrCorruptEntry)
-	}
-	return member, seq, b[n:], nil
-}
 
 // membershipVersion is the first byte of an encoded membership.
 const membershipVersion = 1
@@ -714,13 +684,13 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 				r.applyCheck(e.GetIndex(), e.GetData())
 				continue
 			}
-			member, seq, payload, err := decodeEnvelope(e.GetData())
+			env, err := wire.DecodeEnvelope(e.GetData())
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 			}
-			c.Kind, c.Data = entryOp, payload
-			if member == r.id {
-				owner = seq
+			c.Kind, c.Data = entryOp, env.Payload
+			if env.Member == r.id {
+				owner = env.Seq
 			}
 		case raftpb.EntryConfChange:
 			var cc raftpb.ConfChange
@@ -924,7 +894,7 @@ func (r *replica) proposeWait(ctx context.Context, payload []byte) (*applyResult
 		return nil, ErrNoLeader
 	}
 	seq := r.seq.Add(1)
-	p := &proposal{seq: seq, data: encodeEnvelope(r.id, seq, payload), resc: make(chan proposalResult, 1)}
+	p := &proposal{seq: seq, data: wire.EncodeEnvelope(r.id, seq, payload), resc: make(chan proposalResult, 1)}
 	select {
 	case r.propc <- p:
 	case <-ctx.Done():

@@ -36,16 +36,7 @@ func mustPropose(t testing.TB, n *Node, p []byte) uint64 {
 	return uint64(res.Ops[0].Stat.Mzxid)
 }
 
-func TestEnvelopeAndMembershipRoundTrip(t *testing.T) {
-	m, s, p, err := decodeEnvelope(encodeEnvelope(7, 1<<40, []byte("x")))
-	if err != nil || m != 7 || s != 1<<40 || string(p) != "x" {
-		t.Fatalf("envelope: %d %d %q %v", m, s, p, err)
-	}
-	for _, b := range [][]byte{nil, {9}, {1}, {1, 0x80}} {
-		if _, _, _, err := decodeEnvelope(b); !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("decodeEnvelope(%v) = %v", b, err)
-		}
-	}
+func TestMembershipAndClusterID(t *testing.T) {
 	if _, err := decodeMembership([]byte{1, 5}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("decodeMembership of garbage: %v", err)
 	}
