@@ -35,7 +35,6 @@ package keeper
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,26 +42,10 @@ import (
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/tracker"
-)
-
-// checkEnvelope is the first byte of a consistency entry. Client proposals
-// start with wire.EnvelopeVersion, so the two never mix.
-const checkEnvelope = 0xC4
-
-// Kinds of consistency entries.
-const (
-	checkKindCheck  = 1 // the leader's periodic check
-	checkKindReport = 2 // a member reports its own check result
-)
-
-// The last byte of a report entry.
-const (
-	reportRepaired = 0 // the member's tree is whole again
-	reportCorrupt  = 1 // corrupt; the member only raises the alarm
-	reportRepair   = 2 // corrupt; the member asks the leader for its tree
 )
 
 // recordedChecks is how many past checks' digests a member keeps.
@@ -112,81 +95,6 @@ type MemberStatus struct {
 	Check CheckResult
 }
 
-// checkEntry is a decoded consistency entry.
-type checkEntry struct {
-	kind uint8
-	// check: the leader's verified digest at an earlier check (prevZxid 0:
-	// none), and the leader's counts when it proposed the entry.
-	prevZxid, prevDigest           uint64
-	members, reachable, consistent uint64
-	// report: member found corrupt (or repaired) at zxid; repair: it wants
-	// the leader's tree (Config.OnCorrupt == RepairCorrupt, repair.go).
-	member, zxid    uint64
-	corrupt, repair bool
-}
-
-func isCheckEntry(b []byte) bool { return len(b) > 0 && b[0] == checkEnvelope }
-
-func (c *checkEntry) encode() []byte {
-	b := []byte{checkEnvelope, c.kind}
-	switch c.kind {
-	case checkKindCheck:
-		b = binary.AppendUvarint(b, c.prevZxid)
-		b = binary.BigEndian.AppendUint64(b, c.prevDigest)
-		b = binary.AppendUvarint(b, c.members)
-		b = binary.AppendUvarint(b, c.reachable)
-		b = binary.AppendUvarint(b, c.consistent)
-	case checkKindReport:
-		b = binary.AppendUvarint(b, c.member)
-		b = binary.AppendUvarint(b, c.zxid)
-		switch {
-		case c.corrupt && c.repair:
-			b = append(b, reportRepair)
-		case c.corrupt:
-			b = append(b, reportCorrupt)
-		default:
-			b = append(b, reportRepaired)
-		}
-	}
-	return b
-}
-
-func decodeCheckEntry(b []byte) (checkEntry, error) {
-	bad := fmt.Errorf("%w: bad consistency entry", ErrCorruptEntry)
-	if len(b) < 2 || b[0] != checkEnvelope {
-		return checkEntry{}, bad
-	}
-	c := checkEntry{kind: b[1]}
-	b = b[2:]
-	uv := func(dst *uint64) bool {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			return false
-		}
-		*dst, b = v, b[n:]
-		return true
-	}
-	switch c.kind {
-	case checkKindCheck:
-		if !uv(&c.prevZxid) || len(b) < 8 {
-			return checkEntry{}, bad
-		}
-		c.prevDigest, b = binary.BigEndian.Uint64(b), b[8:]
-		if !uv(&c.members) || !uv(&c.reachable) || !uv(&c.consistent) || len(b) != 0 {
-			return checkEntry{}, bad
-		}
-	case checkKindReport:
-		if !uv(&c.member) || !uv(&c.zxid) || len(b) != 1 {
-			return checkEntry{}, bad
-		}
-		c.corrupt = b[0] != reportRepaired
-		c.repair = b[0] == reportRepair
-	default:
-		return checkEntry{}, bad
-	}
-	return c, nil
-}
-
 // consistency is the replica's check state. Fields not marked otherwise
 // are owned by the raft loop.
 type consistency struct {
@@ -201,7 +109,7 @@ type consistency struct {
 	reports     map[uint64]uint64 // member -> zxid it reported itself corrupt
 	// repairWanted holds the members among reports that asked for a repair.
 	repairWanted map[uint64]bool
-	learned      checkEntry     // the counts carried by the last check entry
+	learned      wire.Check     // the counts carried by the last check entry
 	view         []MemberStatus // the leader's member view; replaced whole
 	reportedAt   uint64         // tick this member last proposed its report
 
@@ -273,11 +181,11 @@ func (r *replica) tickConsistency() {
 	}
 	r.cons.lastPropose = r.ticks
 	members, reachable, consistent := r.figures()
-	c := checkEntry{kind: checkKindCheck, members: members, reachable: reachable, consistent: consistent}
+	c := wire.Check{Kind: wire.CheckPeriodic, Members: members, Reachable: reachable, Consistent: consistent}
 	if r.cons.verified != 0 && !r.cons.corrupt.Load() {
-		c.prevZxid, c.prevDigest = r.cons.verified, r.cons.verDigest
+		c.PrevZxid, c.PrevDigest = r.cons.verified, r.cons.verDigest
 	}
-	if err := r.rn.Propose(c.encode()); err != nil {
+	if err := r.rn.Propose(c.Encode()); err != nil {
 		r.log.Debug("propose consistency check", "err", err)
 	}
 }
@@ -350,7 +258,7 @@ func (r *replica) fillStatus(st *Status) {
 		members, reachable, consistent = r.figures()
 	} else {
 		l := r.cons.learned
-		members, reachable, consistent = l.members, l.reachable, l.consistent
+		members, reachable, consistent = l.Members, l.Reachable, l.Consistent
 	}
 	st.MemberCount, st.ReachableMembers, st.ConsistentMembers = int(members), int(reachable), int(consistent)
 	if members > 0 {
@@ -362,33 +270,33 @@ func (r *replica) fillStatus(st *Status) {
 // applyCheck runs a consistency entry at index, which the state machine has
 // just applied (with everything before it): sm.digest() is the digest there.
 func (r *replica) applyCheck(index uint64, data []byte) {
-	c, err := decodeCheckEntry(data)
+	c, err := wire.DecodeCheck(data)
 	if err != nil {
 		r.log.Warn("skipping undecodable consistency entry", "index", index, "err", err)
 		return
 	}
-	switch c.kind {
-	case checkKindReport:
-		if c.corrupt {
-			r.cons.reports[c.member] = max(c.zxid, 1)
-			if c.repair {
-				r.cons.repairWanted[c.member] = true
+	switch c.Kind {
+	case wire.CheckReport:
+		if c.Corrupt {
+			r.cons.reports[c.Member] = max(c.Zxid, 1)
+			if c.Repair {
+				r.cons.repairWanted[c.Member] = true
 			} else {
-				delete(r.cons.repairWanted, c.member)
+				delete(r.cons.repairWanted, c.Member)
 			}
-			r.log.Warn("member reported its tree corrupt", "reporter", c.member, "zxid", c.zxid, "repair", c.repair)
+			r.log.Warn("member reported its tree corrupt", "reporter", c.Member, "zxid", c.Zxid, "repair", c.Repair)
 		} else {
-			delete(r.cons.reports, c.member)
-			delete(r.cons.repairWanted, c.member)
+			delete(r.cons.reports, c.Member)
+			delete(r.cons.repairWanted, c.Member)
 		}
 		if r.role == raft.StateLeader {
 			r.refreshView()
-			if c.repair {
-				r.maybeRepair(c.member, true)
+			if c.Repair {
+				r.maybeRepair(c.Member, true)
 			}
 		}
 		return
-	case checkKindCheck:
+	case wire.CheckPeriodic:
 	}
 	dig := r.sm.digest()
 	r.cons.prevCheck, r.cons.lastCheck = r.cons.lastCheck, index
@@ -401,9 +309,9 @@ func (r *replica) applyCheck(index uint64, data []byte) {
 		}
 		delete(r.cons.recorded, oldest)
 	}
-	if c.prevZxid != 0 {
-		if mine, ok := r.cons.recorded[c.prevZxid]; ok && mine != c.prevDigest {
-			r.markCorrupt(fmt.Sprintf("digest at zxid %d is %x here, %x on the leader", c.prevZxid, mine, c.prevDigest))
+	if c.PrevZxid != 0 {
+		if mine, ok := r.cons.recorded[c.PrevZxid]; ok && mine != c.PrevDigest {
+			r.markCorrupt(fmt.Sprintf("digest at zxid %d is %x here, %x on the leader", c.PrevZxid, mine, c.PrevDigest))
 		}
 	}
 	if r.cons.corrupt.Load() {
@@ -555,8 +463,8 @@ func (r *replica) maybeReport() {
 	if r.cons.reportedAt != 0 && r.ticks-r.cons.reportedAt < uint64(r.cfg.electionTicks()) {
 		return
 	}
-	c := checkEntry{kind: checkKindReport, member: r.id, zxid: r.cons.lastCheck, corrupt: true, repair: r.cfg.OnCorrupt == RepairCorrupt}
-	if err := r.rn.Propose(c.encode()); err != nil {
+	c := wire.Check{Kind: wire.CheckReport, Member: r.id, Zxid: r.cons.lastCheck, Corrupt: true, Repair: r.cfg.OnCorrupt == RepairCorrupt}
+	if err := r.rn.Propose(c.Encode()); err != nil {
 		r.log.Debug("propose corrupt report", "err", err)
 		return
 	}
@@ -605,8 +513,8 @@ func (r *replica) resyncDone() {
 
 // proposeRepaired proposes this member's "repaired" report.
 func (r *replica) proposeRepaired() {
-	c := checkEntry{kind: checkKindReport, member: r.id, zxid: r.sm.applied(), corrupt: false}
-	if err := r.rn.Propose(c.encode()); err != nil {
+	c := wire.Check{Kind: wire.CheckReport, Member: r.id, Zxid: r.sm.applied(), Corrupt: false}
+	if err := r.rn.Propose(c.Encode()); err != nil {
 		r.log.Debug("propose repaired report", "err", err)
 	}
 }
@@ -614,6 +522,6 @@ func (r *replica) proposeRepaired() {
 // filterCheckProposal says whether a consistency entry forwarded by member
 // from may be proposed: only reports, and only about the sender itself.
 func filterCheckProposal(from uint64, data []byte) bool {
-	c, err := decodeCheckEntry(data)
-	return err == nil && c.kind == checkKindReport && c.member == from
+	c, err := wire.DecodeCheck(data)
+	return err == nil && c.Kind == wire.CheckReport && c.Member == from
 }

@@ -6,34 +6,16 @@ import (
 	"github.com/keeper-go/keeper/internal/wire"
 )
 
-// TestCheckEntryRoundTrip: consistency entries decode to what was encoded,
-// and damaged ones are refused.
-func TestCheckEntryRoundTrip(t *testing.T) {
-	for _, c := range []checkEntry{
-		{kind: checkKindCheck, prevZxid: 42, prevDigest: 1<<63 | 7, members: 5, reachable: 4, consistent: 3},
-		{kind: checkKindCheck},
-		{kind: checkKindReport, member: 3, zxid: 99, corrupt: true},
-		{kind: checkKindReport, member: 3, zxid: 100},
-	} {
-		b := c.encode()
-		if !isCheckEntry(b) {
-			t.Fatalf("%+v: not recognised", c)
-		}
-		got, err := decodeCheckEntry(b)
-		if err != nil || got != c {
-			t.Fatalf("round trip of %+v: %+v %v", c, got, err)
-		}
-		if _, err := decodeCheckEntry(b[:len(b)-1]); err == nil {
-			t.Fatalf("%+v: truncated entry accepted", c)
-		}
+// TestFilterCheckProposal: a consistency entry forwarded by a follower is
+// proposed only if it is a report about that follower itself.
+func TestFilterCheckProposal(t *testing.T) {
+	if !filterCheckProposal(3, (&wire.Check{Kind: wire.CheckReport, Member: 3, Corrupt: true}).Encode()) {
+		t.Fatal("a report about the sender refused")
 	}
-	if isCheckEntry(wire.EncodeEnvelope(1, 2, []byte("x"))) {
-		t.Fatal("a client envelope taken for a consistency entry")
-	}
-	if filterCheckProposal(2, (&checkEntry{kind: checkKindReport, member: 3, corrupt: true}).encode()) {
+	if filterCheckProposal(2, (&wire.Check{Kind: wire.CheckReport, Member: 3, Corrupt: true}).Encode()) {
 		t.Fatal("a report about another member accepted")
 	}
-	if filterCheckProposal(2, (&checkEntry{kind: checkKindCheck}).encode()) {
+	if filterCheckProposal(2, (&wire.Check{Kind: wire.CheckPeriodic}).Encode()) {
 		t.Fatal("a check proposed by a follower accepted")
 	}
 }

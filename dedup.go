@@ -75,7 +75,7 @@ func (r *replica) filterProposal(m *raftpb.Message) bool {
 	}
 	kept := m.Entries[:0]
 	for _, e := range m.Entries {
-		if e.GetType() == raftpb.EntryNormal && isCheckEntry(e.Data) {
+		if e.GetType() == raftpb.EntryNormal && wire.IsCheck(e.Data) {
 			if !filterCheckProposal(m.GetFrom(), e.Data) {
 				continue
 			}

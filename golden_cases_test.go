@@ -60,11 +60,11 @@ func goldenEnvelopes() []goldenCase {
 // goldenChecks are consistency entries.
 func goldenChecks() []goldenCase {
 	return []goldenCase{
-		{"check", (&checkEntry{kind: checkKindCheck, prevZxid: 42, prevDigest: 1<<63 | 7, members: 5, reachable: 4, consistent: 3}).encode()},
-		{"check-zero", (&checkEntry{kind: checkKindCheck}).encode()},
-		{"report-corrupt", (&checkEntry{kind: checkKindReport, member: 3, zxid: 99, corrupt: true}).encode()},
-		{"report-repair", (&checkEntry{kind: checkKindReport, member: 3, zxid: 99, corrupt: true, repair: true}).encode()},
-		{"report-repaired", (&checkEntry{kind: checkKindReport, member: 3, zxid: 100}).encode()},
+		{"check", (&wire.Check{Kind: wire.CheckPeriodic, PrevZxid: 42, PrevDigest: 1<<63 | 7, Members: 5, Reachable: 4, Consistent: 3}).Encode()},
+		{"check-zero", (&wire.Check{Kind: wire.CheckPeriodic}).Encode()},
+		{"report-corrupt", (&wire.Check{Kind: wire.CheckReport, Member: 3, Zxid: 99, Corrupt: true}).Encode()},
+		{"report-repair", (&wire.Check{Kind: wire.CheckReport, Member: 3, Zxid: 99, Corrupt: true, Repair: true}).Encode()},
+		{"report-repaired", (&wire.Check{Kind: wire.CheckReport, Member: 3, Zxid: 100}).Encode()},
 	}
 }
 
@@ -195,7 +195,7 @@ func goldenWorkload(t testing.TB) []goldenEntry {
 		// started afresh will not expire it while a test runs.
 		{raftpb.EntryNormal, 2, op(1, 1001, request{Kind: reqCreateSession, Time: goldenTime + 1, Timeout: 30000, Owner: 2, Nonce: 77})},
 		{raftpb.EntryNormal, 2, op(2, 5, request{Time: goldenTime + 2, Session: 4, Ops: []Op{CreateOp("/app/eph", []byte("e"), Ephemeral)}})},
-		{raftpb.EntryNormal, 2, (&checkEntry{kind: checkKindCheck, members: 1, reachable: 1, consistent: 1}).encode()},
+		{raftpb.EntryNormal, 2, (&wire.Check{Kind: wire.CheckPeriodic, Members: 1, Reachable: 1, Consistent: 1}).Encode()},
 		{raftpb.EntryConfChangeV2, 2, marshal(&raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(2)}}})},
 		{raftpb.EntryNormal, 2, op(1, 1002, request{Time: goldenTime + 3, Multi: true, Auth: []Identity{{Scheme: "digest", ID: "user:c2VjcmV0"}}, Ops: []Op{
 			CreateOp("/app/seq-", []byte("s"), PersistentSequential, WithACL(acl...)),
@@ -204,7 +204,7 @@ func goldenWorkload(t testing.TB) []goldenEntry {
 			CreateOp("/app/ttl", nil, PersistentWithTTL, WithTTL(time.Minute)),
 			CreateOp("/app/box", nil, Container),
 		}})},
-		{raftpb.EntryNormal, 2, (&checkEntry{kind: checkKindReport, member: 2, zxid: 6}).encode()},
+		{raftpb.EntryNormal, 2, (&wire.Check{Kind: wire.CheckReport, Member: 2, Zxid: 6}).Encode()},
 		{raftpb.EntryNormal, 2, op(1, 1003, request{Time: goldenTime + 4, Ops: []Op{SetACLOp("/app", acl, 0)}})},
 		{raftpb.EntryNormal, 2, op(1, 1004, request{Time: goldenTime + 5, Ops: []Op{CreateOp("/gone", nil, Persistent)}})},
 		{raftpb.EntryNormal, 2, op(1, 1005, request{Time: goldenTime + 6, Ops: []Op{DeleteOp("/gone", 0)}})},

@@ -271,7 +271,7 @@ func readTail(dir string, t *tree) (logTail, error) {
 		c := committed{Index: e.GetIndex(), Kind: entryNoop}
 		switch e.GetType() {
 		case raftpb.EntryNormal:
-			if len(e.GetData()) > 0 && !isCheckEntry(e.GetData()) {
+			if len(e.GetData()) > 0 && !wire.IsCheck(e.GetData()) {
 				env, err := wire.DecodeEnvelope(e.GetData())
 				if err != nil {
 					return logTail{}, fmt.Errorf("entry %d: %w", e.GetIndex(), err)

@@ -395,7 +395,7 @@ func (r *replica) reapply(ents []*raftpb.Entry) error {
 		c := committed{Index: e.GetIndex(), Kind: entryNoop}
 		switch data := e.GetData(); {
 		case len(data) == 0:
-		case isCheckEntry(data):
+		case wire.IsCheck(data):
 			group = append(group, c)
 			if err := flush(); err != nil {
 				return err

@@ -672,7 +672,7 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 				c.Kind = entryNoop
 				break
 			}
-			if isCheckEntry(e.GetData()) {
+			if wire.IsCheck(e.GetData()) {
 				// A consistency entry ends its apply group, so the state
 				// machine is exactly at its index when it runs.
 				group = append(group, committed{Index: e.GetIndex(), Kind: entryNoop})
