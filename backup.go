@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -106,7 +107,7 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	o.seedLog = func(tmp string, info RestoreInfo) error {
 		return seedRaftLog(tmp, info.ClusterID, opts.ID, opts.Peers, info.Backup.Zxid)
 	}
-	o.membership = encodeMembership(confStateOf(opts.Peers))
+	o.membership = wire.EncodeMembership(confStateOf(opts.Peers))
 	if o.ClusterID == 0 && !o.KeepClusterID {
 		o.deriveClusterID = func(h BackupInfo) uint64 { return restoredClusterID(h, opts.Peers) }
 	}

@@ -71,10 +71,10 @@ func goldenChecks() []goldenCase {
 // goldenMemberships are stored memberships (meta key members, entryConf data).
 func goldenMemberships() []goldenCase {
 	return []goldenCase{
-		{"empty", encodeMembership(&raftpb.ConfState{})},
-		{"one", encodeMembership(&raftpb.ConfState{Voters: []uint64{1}})},
-		{"joint", encodeMembership(&raftpb.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{9}, VotersOutgoing: []uint64{1, 2, 4}, LearnersNext: []uint64{4}, AutoLeave: proto.Bool(true)})},
-		{"large-ids", encodeMembership(&raftpb.ConfState{Voters: []uint64{1 << 62, ^uint64(0)}})},
+		{"empty", wire.EncodeMembership(&raftpb.ConfState{})},
+		{"one", wire.EncodeMembership(&raftpb.ConfState{Voters: []uint64{1}})},
+		{"joint", wire.EncodeMembership(&raftpb.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{9}, VotersOutgoing: []uint64{1, 2, 4}, LearnersNext: []uint64{4}, AutoLeave: proto.Bool(true)})},
+		{"large-ids", wire.EncodeMembership(&raftpb.ConfState{Voters: []uint64{1 << 62, ^uint64(0)}})},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/keeper-go/keeper/internal/crashtest"
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -296,7 +297,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			}
 		}
 		if m := sm.membership(); m != nil {
-			cs, err := decodeMembership(m)
+			cs, err := wire.DecodeMembership(m)
 			if err != nil {
 				return nil, err
 			}
@@ -634,7 +635,7 @@ func finishInstall(sm stateMachine, wal *storage.RaftLog, rep *storage.Replayed)
 		if ok && m.Index == t.applied() && rep.Start.Index < m.Index {
 			cs := &raftpb.ConfState{}
 			if b := t.membership(); b != nil {
-				if cs, err = decodeMembership(b); err != nil {
+				if cs, err = wire.DecodeMembership(b); err != nil {
 					return err
 				}
 			}

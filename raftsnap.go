@@ -35,6 +35,7 @@ import (
 
 	"github.com/keeper-go/keeper/internal/pace"
 	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -184,7 +185,7 @@ func (r *replica) raftSnapshot() (*raftpb.Snapshot, error) {
 	}
 	cs := r.conf
 	if m := t.membership(); m != nil {
-		if cs, err = decodeMembership(m); err != nil {
+		if cs, err = wire.DecodeMembership(m); err != nil {
 			return nil, err
 		}
 	}

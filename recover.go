@@ -245,7 +245,7 @@ func readTail(dir string, t *tree) (logTail, error) {
 	}
 	cs := &raftpb.ConfState{Voters: initial}
 	if m := t.membership(); m != nil {
-		if cs, err = decodeMembership(m); err != nil {
+		if cs, err = wire.DecodeMembership(m); err != nil {
 			return logTail{}, err
 		}
 	}
@@ -284,14 +284,14 @@ func readTail(dir string, t *tree) (logTail, error) {
 				return logTail{}, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
 			}
 			cs = rn.ApplyConfChange(&cc)
-			c.Kind, c.Data = entryConf, encodeMembership(cs)
+			c.Kind, c.Data = entryConf, wire.EncodeMembership(cs)
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return logTail{}, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
 			}
 			cs = rn.ApplyConfChange(&cc)
-			c.Kind, c.Data = entryConf, encodeMembership(cs)
+			c.Kind, c.Data = entryConf, wire.EncodeMembership(cs)
 		default:
 			return logTail{}, fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
 		}

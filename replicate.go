@@ -94,58 +94,6 @@ const (
 	pendingTimeoutElections = 50
 )
 
-// membershipVersion is the first byte of an encoded membership.
-const membershipVersion = 1
-
-// encodeMembership encodes a raft configuration as stored by the state
-// machine for entryConf: a version byte, four uvarint-counted id lists
-// (voters, learners, outgoing voters, next learners) and the auto-leave flag.
-func encodeMembership(cs *raftpb.ConfState) []byte {
-	b := []byte{membershipVersion}
-	for _, ids := range [][]uint64{cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext()} {
-		b = binary.AppendUvarint(b, uint64(len(ids)))
-		for _, id := range ids {
-			b = binary.AppendUvarint(b, id)
-		}
-	}
-	if cs.GetAutoLeave() {
-		return append(b, 1)
-	}
-	return append(b, 0)
-}
-
-// decodeMembership is the inverse of encodeMembership.
-func decodeMembership(b []byte) (*raftpb.ConfState, error) {
-	bad := fmt.Errorf("%w: bad membership record", ErrCorrupt)
-	if len(b) == 0 || b[0] != membershipVersion {
-		return nil, bad
-	}
-	b = b[1:]
-	var lists [4][]uint64
-	for i := range lists {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)) {
-			return nil, bad
-		}
-		b = b[k:]
-		for j := uint64(0); j < n; j++ {
-			id, k := binary.Uvarint(b)
-			if k <= 0 {
-				return nil, bad
-			}
-			b = b[k:]
-			lists[i] = append(lists[i], id)
-		}
-	}
-	if len(b) != 1 {
-		return nil, bad
-	}
-	return &raftpb.ConfState{
-		Voters: lists[0], Learners: lists[1], VotersOutgoing: lists[2], LearnersNext: lists[3],
-		AutoLeave: proto.Bool(b[0] == 1),
-	}, nil
-}
-
 // deriveClusterID hashes the sorted peer ids, so members given the same
 // peers derive the same cluster id.
 func deriveClusterID(peers []uint64) uint64 {
@@ -774,7 +722,7 @@ func (r *replica) applyConf(index uint64, cc raftpb.ConfChangeI) []byte {
 	r.conf = cs
 	r.members = membersOf(cs)
 	r.confApplied(index, cc)
-	return encodeMembership(cs)
+	return wire.EncodeMembership(cs)
 }
 
 func membersOf(cs *raftpb.ConfState) []uint64 {

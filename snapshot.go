@@ -10,6 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -328,7 +329,7 @@ func countNodes(ctx context.Context, snap *storage.Snapshot) (int64, error) {
 func (i *BackupInfo) setMembership(b []byte) {
 	i.membership = append([]byte{}, b...)
 	i.Members = nil
-	if cs, err := decodeMembership(b); err == nil {
+	if cs, err := wire.DecodeMembership(b); err == nil {
 		i.Members = membersOf(cs)
 	}
 }
