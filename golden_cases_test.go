@@ -81,8 +81,8 @@ func goldenMemberships() []goldenCase {
 // goldenLogMetas are WAL metadata records.
 func goldenLogMetas() []goldenCase {
 	return []goldenCase{
-		{"three", encodeLogMeta(0x1122334455667788, 2, []uint64{3, 1, 2})},
-		{"join", encodeLogMeta(7, 4, nil)},
+		{"three", wire.EncodeLogMeta(0x1122334455667788, 2, []uint64{3, 1, 2})},
+		{"join", wire.EncodeLogMeta(7, 4, nil)},
 	}
 }
 
@@ -219,4 +219,4 @@ func goldenWorkload(t testing.TB) []goldenEntry {
 }
 
 // goldenLogMeta is the golden data dir's raft log metadata.
-func goldenLogMeta(clusterID uint64) []byte { return encodeLogMeta(clusterID, 1, []uint64{1}) }
+func goldenLogMeta(clusterID uint64) []byte { return wire.EncodeLogMeta(clusterID, 1, []uint64{1}) }

@@ -2,7 +2,6 @@ package keeper
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -235,11 +234,11 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	}
 	applied := sm.applied()
 	ms := &raftStorage{MemoryStorage: raft.NewMemoryStorage(), cs: &raftpb.ConfState{}}
-	meta := encodeLogMeta(clusterID, cfg.ID, cfg.Peers)
+	meta := wire.EncodeLogMeta(clusterID, cfg.ID, cfg.Peers)
 	if cfg.Join {
 		// A joining member has no initial membership: it learns it from the
 		// leader's log, bootstrap entries included.
-		meta = encodeLogMeta(clusterID, cfg.ID, nil)
+		meta = wire.EncodeLogMeta(clusterID, cfg.ID, nil)
 	}
 
 	var hs *raftpb.HardState
@@ -253,7 +252,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			}
 			return nil, fmt.Errorf("keeper: open raft log: %w", err)
 		}
-		gotCluster, gotID, initial, err := decodeLogMeta(rep.Metadata)
+		gotCluster, gotID, initial, err := wire.DecodeLogMeta(rep.Metadata)
 		if err != nil {
 			return nil, err
 		}
@@ -420,31 +419,6 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	r.start()
 	node.reaper = startReaper(node, cfg.reapInterval())
 	return node, nil
-}
-
-// encodeLogMeta encodes the raft log's metadata: the cluster id, this
-// member's id and the sorted initial peers, as big-endian uint64s.
-func encodeLogMeta(clusterID, id uint64, peers []uint64) []byte {
-	b := make([]byte, 0, 8*(2+len(peers)))
-	b = binary.BigEndian.AppendUint64(b, clusterID)
-	b = binary.BigEndian.AppendUint64(b, id)
-	for _, p := range slices.Sorted(slices.Values(peers)) {
-		b = binary.BigEndian.AppendUint64(b, p)
-	}
-	return b
-}
-
-// decodeLogMeta is the inverse of encodeLogMeta.
-func decodeLogMeta(b []byte) (clusterID, id uint64, peers []uint64, err error) {
-	if len(b) < 16 || len(b)%8 != 0 {
-		return 0, 0, nil, fmt.Errorf("%w: raft log metadata has %d bytes", ErrCorrupt, len(b))
-	}
-	clusterID = binary.BigEndian.Uint64(b)
-	id = binary.BigEndian.Uint64(b[8:])
-	for b = b[16:]; len(b) > 0; b = b[8:] {
-		peers = append(peers, binary.BigEndian.Uint64(b))
-	}
-	return clusterID, id, peers, nil
 }
 
 // ID returns this member's id.

@@ -235,7 +235,7 @@ func readTail(dir string, t *tree) (logTail, error) {
 	}
 	var lt logTail
 	var initial []uint64
-	lt.clusterID, lt.member, initial, err = decodeLogMeta(rep.Metadata)
+	lt.clusterID, lt.member, initial, err = wire.DecodeLogMeta(rep.Metadata)
 	if err != nil {
 		return logTail{}, err
 	}

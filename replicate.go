@@ -956,7 +956,7 @@ const restoredTerm = 1
 // its metadata, a release mark at (zxid, restoredTerm) and a hard state that
 // commits it, so that Open replays nothing and applies from zxid+1.
 func seedRaftLog(dir string, clusterID, id uint64, peers []uint64, zxid uint64) error {
-	wal, err := storage.CreateLog(dir, encodeLogMeta(clusterID, id, peers))
+	wal, err := storage.CreateLog(dir, wire.EncodeLogMeta(clusterID, id, peers))
 	if err != nil {
 		return err
 	}
