@@ -89,8 +89,8 @@ func goldenLogMetas() []goldenCase {
 // goldenSnapDescs are raft snapshot descriptors.
 func goldenSnapDescs() []goldenCase {
 	return []goldenCase{
-		{"desc", encodeSnapDesc(snapDesc{zxid: 1234, clusterID: 0xabcdef, digest: 1<<63 + 1})},
-		{"zero", encodeSnapDesc(snapDesc{})},
+		{"desc", wire.EncodeSnapDesc(wire.SnapDesc{Zxid: 1234, ClusterID: 0xabcdef, Digest: 1<<63 + 1})},
+		{"zero", wire.EncodeSnapDesc(wire.SnapDesc{})},
 	}
 }
 
@@ -109,7 +109,7 @@ func goldenStreamHeaders(t testing.TB) []goldenCase {
 	m := &raftpb.Message{
 		Type: raftpb.MsgSnap.Enum(), To: proto.Uint64(2), From: proto.Uint64(1), Term: proto.Uint64(4),
 		Snapshot: &raftpb.Snapshot{
-			Data:     encodeSnapDesc(snapDesc{zxid: 500, clusterID: 0x42, digest: 99}),
+			Data:     wire.EncodeSnapDesc(wire.SnapDesc{Zxid: 500, ClusterID: 0x42, Digest: 99}),
 			Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(500), Term: proto.Uint64(4), ConfState: &raftpb.ConfState{Voters: []uint64{1, 2, 3}}},
 		},
 	}

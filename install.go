@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -87,13 +88,13 @@ func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) er
 		return fmt.Errorf("%w: raft snapshot header is not a snapshot for member %d", ErrCorrupt, r.id)
 	}
 	meta := m.GetSnapshot().GetMetadata()
-	desc, err := decodeSnapDesc(m.GetSnapshot().GetData())
+	desc, err := wire.DecodeSnapDesc(m.GetSnapshot().GetData())
 	if err != nil {
 		return err
 	}
-	if desc.clusterID != r.clusterID || desc.zxid != meta.GetIndex() {
+	if desc.ClusterID != r.clusterID || desc.Zxid != meta.GetIndex() {
 		return fmt.Errorf("%w: raft snapshot descriptor (cluster %x, zxid %d) does not match (cluster %x, index %d)",
-			ErrCorrupt, desc.clusterID, desc.zxid, r.clusterID, meta.GetIndex())
+			ErrCorrupt, desc.ClusterID, desc.Zxid, r.clusterID, meta.GetIndex())
 	}
 	if _, ok := r.sm.(*tree); !ok {
 		return fmt.Errorf("%w: this member's state machine cannot install snapshots", ErrUnimplemented)
@@ -109,15 +110,15 @@ func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) er
 	info, err := restoreTree(s.ctx, body, storage.BuildDir(s.dir), RestoreOptions{
 		KeepClusterID: true,
 		checkHeader: func(h BackupInfo) error {
-			if h.ClusterID != r.clusterID || h.Zxid != desc.zxid {
-				return corruptf("raft snapshot stream of cluster %x at zxid %d, expected cluster %x at %d", h.ClusterID, h.Zxid, r.clusterID, desc.zxid)
+			if h.ClusterID != r.clusterID || h.Zxid != desc.Zxid {
+				return corruptf("raft snapshot stream of cluster %x at zxid %d, expected cluster %x at %d", h.ClusterID, h.Zxid, r.clusterID, desc.Zxid)
 			}
 			return nil
 		},
 		installed: storage.Mark{Index: meta.GetIndex(), Term: meta.GetTerm()},
 	})
-	if err == nil && info.Backup.Digest != desc.digest {
-		err = corruptf("raft snapshot digest %x, descriptor says %x", info.Backup.Digest, desc.digest)
+	if err == nil && info.Backup.Digest != desc.Digest {
+		err = corruptf("raft snapshot digest %x, descriptor says %x", info.Backup.Digest, desc.Digest)
 	}
 	if err != nil {
 		_ = storage.DiscardBuild(s.dir)

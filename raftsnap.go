@@ -6,7 +6,7 @@ package keeper
 //
 // Raft snapshots are descriptors, never the tree: raftStorage.Snapshot returns
 // one at the state machine's applied index, with the membership there, and
-// whose Data is encodeSnapDesc's few bytes. The tree itself streams, in the
+// whose Data is a descriptor of a few bytes (wire.SnapDesc). The tree itself streams, in the
 // backup format (KindRaftSnapshot, compressed, not encrypted), from a Pebble
 // snapshot to the follower over the transport's optional StreamTransport.
 //
@@ -27,7 +27,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -42,12 +41,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// snapDescVersion is the first byte of a snapshot descriptor.
-const snapDescVersion = 1
-
-// snapDescLen is the length of a version-1 descriptor.
-const snapDescLen = 1 + 3*8
-
 // maxTransfers bounds the snapshot transfers running at once (one per
 // follower at most).
 const maxTransfers = 16
@@ -55,35 +48,6 @@ const maxTransfers = 16
 // snapNoStreamLogEvery is how often, in ticks, a leader whose transport
 // cannot stream logs that it cannot send a snapshot raft asked for.
 const snapNoStreamLogEvery = 1000
-
-// snapDesc is the Data of a raft snapshot: what the follower must receive.
-type snapDesc struct {
-	zxid      uint64 // the snapshot's index, the stream's zxid
-	clusterID uint64
-	digest    uint64 // the tree digest at zxid
-}
-
-func encodeSnapDesc(d snapDesc) []byte {
-	b := make([]byte, 0, snapDescLen)
-	b = append(b, snapDescVersion)
-	b = binary.BigEndian.AppendUint64(b, d.zxid)
-	b = binary.BigEndian.AppendUint64(b, d.clusterID)
-	return binary.BigEndian.AppendUint64(b, d.digest)
-}
-
-func decodeSnapDesc(b []byte) (snapDesc, error) {
-	if len(b) == 0 || b[0] != snapDescVersion {
-		return snapDesc{}, fmt.Errorf("%w: unknown raft snapshot descriptor version", ErrFormatTooNew)
-	}
-	if len(b) != snapDescLen {
-		return snapDesc{}, fmt.Errorf("%w: raft snapshot descriptor of %d bytes", ErrCorrupt, len(b))
-	}
-	return snapDesc{
-		zxid:      binary.BigEndian.Uint64(b[1:]),
-		clusterID: binary.BigEndian.Uint64(b[9:]),
-		digest:    binary.BigEndian.Uint64(b[17:]),
-	}, nil
-}
 
 // heldSnap is a snapshot given to raft and the Pebble snapshot its transfers
 // stream from. refs (loop-owned) counts the holder (snapState.held) and the
@@ -190,7 +154,7 @@ func (r *replica) raftSnapshot() (*raftpb.Snapshot, error) {
 		}
 	}
 	snap := &raftpb.Snapshot{
-		Data: encodeSnapDesc(snapDesc{zxid: applied, clusterID: r.clusterID, digest: t.digest()}),
+		Data: wire.EncodeSnapDesc(wire.SnapDesc{Zxid: applied, ClusterID: r.clusterID, Digest: t.digest()}),
 		Metadata: &raftpb.SnapshotMetadata{
 			Index:     new(applied),
 			Term:      new(term),
