@@ -113,13 +113,13 @@ func goldenStreamHeaders(t testing.TB) []goldenCase {
 			Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(500), Term: proto.Uint64(4), ConfState: &raftpb.ConfState{Voters: []uint64{1, 2, 3}}},
 		},
 	}
-	snap, err := proto.MarshalOptions{}.MarshalAppend(binary.BigEndian.AppendUint64(nil, 0x42), m)
+	snap, err := wire.EncodeSnapshotHeader(0x42, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return []goldenCase{
 		{"raft-snapshot", snap},
-		{"repair", encodeRepairHeader(0x42, repairHeader{zxid: 500, term: 4, digest: 0xdeadbeef})},
+		{"repair", wire.EncodeRepairHeader(0x42, wire.RepairHeader{Zxid: 500, Term: 4, Digest: 0xdeadbeef})},
 	}
 }
 
@@ -135,17 +135,17 @@ func goldenFrames(t testing.TB) []goldenCase {
 		{"raft-readindex", &raftpb.Message{Type: raftpb.MsgReadIndex.Enum(), To: proto.Uint64(1), From: proto.Uint64(2),
 			Entries: []*raftpb.Entry{{Data: binary.BigEndian.AppendUint64(nil, 77)}}}},
 	} {
-		b, err := proto.MarshalOptions{}.MarshalAppend(binary.BigEndian.AppendUint64(nil, 0x42), c.m)
+		b, err := wire.EncodeRaftFrame(0x42, c.m)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, goldenCase{c.name, b})
 	}
 	return append(out,
-		goldenCase{"member-request", encodeMemberFrame(0x42, memberFrame{kind: memberKindRequest, id: 1<<63 + 5, op: opAddVoter, target: 4})},
-		goldenCase{"member-transfer", encodeMemberFrame(0x42, memberFrame{kind: memberKindRequest, id: 6, op: opTransfer, target: 2})},
-		goldenCase{"member-reply-ok", encodeMemberFrame(0x42, memberFrame{kind: memberKindReply, id: 7, index: 42})},
-		goldenCase{"member-reply-notleader", encodeMemberFrame(0x42, memberFrame{kind: memberKindReply, id: 7, code: codeNotLeader, leader: 3, text: "keeper: not the leader: member 3 leads"})},
+		goldenCase{"member-request", wire.EncodeMemberFrame(0x42, wire.MemberFrame{Kind: wire.MemberRequest, ID: 1<<63 + 5, Op: wire.MemberAddVoter, Target: 4})},
+		goldenCase{"member-transfer", wire.EncodeMemberFrame(0x42, wire.MemberFrame{Kind: wire.MemberRequest, ID: 6, Op: wire.MemberTransfer, Target: 2})},
+		goldenCase{"member-reply-ok", wire.EncodeMemberFrame(0x42, wire.MemberFrame{Kind: wire.MemberReply, ID: 7, Index: 42})},
+		goldenCase{"member-reply-notleader", wire.EncodeMemberFrame(0x42, wire.MemberFrame{Kind: wire.MemberReply, ID: 7, Code: wire.ReplyNotLeader, Leader: 3, Text: "keeper: not the leader: member 3 leads"})},
 	)
 }
 

@@ -74,15 +74,16 @@ func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) er
 	}
 	defer s.receiving.Store(false)
 
-	if len(header) < 8 || binary.BigEndian.Uint64(header) != r.clusterID {
+	cluster, kind, hbody, ok := wire.SplitStreamHeader(header)
+	if !ok || cluster != r.clusterID {
 		return fmt.Errorf("%w: raft snapshot from another cluster", ErrWrongCluster)
 	}
-	if isRepairHeader(header) {
-		return r.receiveRepair(from, header, body)
+	if kind == wire.StreamRepair {
+		return r.receiveRepair(from, hbody, body)
 	}
-	m := &raftpb.Message{}
-	if err := proto.Unmarshal(header[8:], m); err != nil {
-		return fmt.Errorf("%w: raft snapshot header: %w", ErrCorrupt, err)
+	m, err := wire.DecodeRaftMessage(hbody)
+	if err != nil {
+		return fmt.Errorf("keeper: raft snapshot header: %w", err)
 	}
 	if m.GetType() != raftpb.MsgSnap || m.GetFrom() != from || m.GetTo() != r.id || m.GetSnapshot() == nil {
 		return fmt.Errorf("%w: raft snapshot header is not a snapshot for member %d", ErrCorrupt, r.id)

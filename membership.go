@@ -28,6 +28,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
@@ -95,9 +96,9 @@ func (n *Node) Members() []Member {
 // PromoteMember). It fails with ErrMemberExists if id is a member already,
 // ErrConfChangeInProgress while another change is pending.
 func (n *Node) AddMember(ctx context.Context, id uint64, kind MemberKind) error {
-	op := opAddLearner
+	op := wire.MemberAddLearner
 	if kind == AsVoter {
-		op = opAddVoter
+		op = wire.MemberAddVoter
 	}
 	return n.changeConf(ctx, op, id)
 }
@@ -117,7 +118,7 @@ func (n *Node) AddMember(ctx context.Context, id uint64, kind MemberKind) error 
 // request was sent, it returns ErrNoLeader; once sent, an end of ctx without
 // a reply returns ErrIndeterminate.
 func (n *Node) PromoteMember(ctx context.Context, id uint64) error {
-	return n.changeConf(ctx, opPromote, id)
+	return n.changeConf(ctx, wire.MemberPromote, id)
 }
 
 // RemoveMember removes member id. It refuses an unknown id
@@ -126,7 +127,7 @@ func (n *Node) PromoteMember(ctx context.Context, id uint64) error {
 // (see PromoteMember), the removed one included. The removed member stops
 // taking part; the host Closes it.
 func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
-	return n.changeConf(ctx, opRemove, id)
+	return n.changeConf(ctx, wire.MemberRemove, id)
 }
 
 // checkAdd is AddMember's check on the leader's loop.
@@ -238,7 +239,7 @@ func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 
 // changeConf runs op on id: here if this member leads, else through the
 // leader (membership_forward.go).
-func (n *Node) changeConf(ctx context.Context, op confOp, id uint64) error {
+func (n *Node) changeConf(ctx context.Context, op wire.MemberOp, id uint64) error {
 	if n.isClosed() {
 		return ErrClosed
 	}
@@ -259,7 +260,7 @@ func (n *Node) changeConf(ctx context.Context, op confOp, id uint64) error {
 // here. While the leader has not yet applied an entry of its own term it
 // retries every tick (raft would silently drop the change meanwhile). Off
 // the leader it returns ErrNotLeader, having done nothing.
-func (n *Node) changeConfHere(ctx context.Context, op confOp, id uint64) error {
+func (n *Node) changeConfHere(ctx context.Context, op wire.MemberOp, id uint64) error {
 	typ, check := confChange(op, id)
 	for {
 		errc := make(chan error, 1)

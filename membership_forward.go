@@ -5,17 +5,11 @@ package keeper
 // the request to the leader it knows over the Transport, as a small frame
 // beside the raft messages, and waits for the leader's reply.
 //
-// A membership frame is the cluster id (8 bytes, big-endian), the marker
-// byte 0x00 (a marshalled raft message never starts with it: field 0 is not
-// a valid protobuf tag), a kind byte, a version byte and a fixed body:
-//
-//	request: request id (8) | op (1) | target member id (8)
-//	reply:   request id (8) | code (1) | leader id (8) | index (8) | text length (2) | text
-//
-// A reply's index is the log index at which the change applied (0 for a
-// refusal); the requester returns once it applied that index itself.
-//
-// All integers are big-endian. The request id is the requester's next
+// The request and reply travel as membership frames (wire.MemberFrame,
+// internal/wire/memberframe.go): a transport frame whose cluster id is
+// followed by wire.MemberFrameMarker. A reply's index is the log index at
+// which the change applied (0 for a refusal); the requester returns once it
+// applied that index itself. The request id is the requester's next
 // sequence number (replica.seq, random per Open), so it is unique per
 // requester; the leader keys requests by (requester, request id).
 //
@@ -40,34 +34,14 @@ package keeper
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
-)
-
-// memberMarker follows the cluster id in a membership frame.
-const memberMarker = 0x00
-
-// memberFrameVersion follows the kind byte.
-const memberFrameVersion = 1
-
-// Kinds of membership frames.
-const (
-	memberKindRequest = 1
-	memberKindReply   = 2
-)
-
-// Lengths of membership frames, counted from the marker.
-const (
-	memberRequestLen = 1 + 1 + 1 + 8 + 1 + 8
-	memberReplyHead  = 1 + 1 + 1 + 8 + 1 + 8 + 8 + 2
-	// maxReplyText bounds a reply's error text; longer texts are cut.
-	maxReplyText = 512
 )
 
 // fwdResultCache is how many finished requests the leader remembers.
@@ -76,164 +50,39 @@ const fwdResultCache = 64
 // fwdReplyQueue is how many replies a waiting requester buffers.
 const fwdReplyQueue = 8
 
-// errBadMemberFrame reports a membership frame that cannot be decoded.
-var errBadMemberFrame = fmt.Errorf("keeper: bad membership frame: %w", ErrCorrupt)
-
-// confOp is a membership operation.
-type confOp uint8
-
-const (
-	opAddLearner confOp = 1
-	opAddVoter   confOp = 2
-	opPromote    confOp = 3
-	opRemove     confOp = 4
-	opTransfer   confOp = 5
-)
-
-func (op confOp) String() string {
-	switch op {
-	case opAddLearner:
-		return "add learner"
-	case opAddVoter:
-		return "add voter"
-	case opPromote:
-		return "promote"
-	case opRemove:
-		return "remove"
-	case opTransfer:
-		return "transfer leadership"
-	}
-	return fmt.Sprintf("confOp(%d)", uint8(op))
-}
-
-// Reply codes: 0 is success, one code per sentinel error.
-const (
-	codeOK            = 0
-	codeNotLeader     = 1 // ErrNotLeader; the reply names the leader
-	codeMemberExists  = 2
-	codeUnknownMember = 3
-	codeUnsafe        = 4
-	codeInProgress    = 5 // ErrConfChangeInProgress: another change is pending
-	codeIndeterminate = 6
-	codeBadArguments  = 7
-	codeNoLeader      = 8
-	codeNotReady      = 9 // the leader has not applied an entry of its term; resend
-	codeOther         = 10
-	maxCode           = codeOther
-)
-
-// codeErrors maps each code but codeOK and codeOther to its sentinel.
+// codeErrors maps each reply code but wire.ReplyOK and wire.ReplyOther to
+// its sentinel.
 var codeErrors = [...]error{
-	codeNotLeader:     ErrNotLeader,
-	codeMemberExists:  ErrMemberExists,
-	codeUnknownMember: ErrUnknownMember,
-	codeUnsafe:        ErrUnsafeConfChange,
-	codeInProgress:    ErrConfChangeInProgress,
-	codeIndeterminate: ErrIndeterminate,
-	codeBadArguments:  ErrBadArguments,
-	codeNoLeader:      ErrNoLeader,
-	codeNotReady:      ErrConfChangeInProgress,
-	codeOther:         nil,
+	wire.ReplyNotLeader:     ErrNotLeader,
+	wire.ReplyMemberExists:  ErrMemberExists,
+	wire.ReplyUnknownMember: ErrUnknownMember,
+	wire.ReplyUnsafe:        ErrUnsafeConfChange,
+	wire.ReplyInProgress:    ErrConfChangeInProgress,
+	wire.ReplyIndeterminate: ErrIndeterminate,
+	wire.ReplyBadArguments:  ErrBadArguments,
+	wire.ReplyNoLeader:      ErrNoLeader,
+	wire.ReplyNotReady:      ErrConfChangeInProgress,
+	wire.ReplyOther:         nil,
 }
 
 // codeOf is the reply code for err. The order matters where one error
 // matches two sentinels: errConfNotReady matches ErrConfChangeInProgress,
 // an indeterminate outcome may wrap ErrClosed.
-func codeOf(err error) uint8 {
+func codeOf(err error) wire.ReplyCode {
 	switch {
 	case err == nil:
-		return codeOK
+		return wire.ReplyOK
 	case errors.Is(err, errConfNotReady):
-		return codeNotReady
+		return wire.ReplyNotReady
 	case errors.Is(err, ErrIndeterminate):
-		return codeIndeterminate
+		return wire.ReplyIndeterminate
 	}
 	for code, sentinel := range codeErrors {
-		if sentinel != nil && code != codeNotReady && errors.Is(err, sentinel) {
-			return uint8(code)
+		if sentinel != nil && wire.ReplyCode(code) != wire.ReplyNotReady && errors.Is(err, sentinel) {
+			return wire.ReplyCode(code)
 		}
 	}
-	return codeOther
-}
-
-// memberFrame is a decoded membership frame (after the cluster id).
-type memberFrame struct {
-	kind uint8
-	id   uint64 // request id
-	// request
-	op     confOp
-	target uint64
-	// reply
-	code   uint8
-	leader uint64
-	index  uint64 // where the change applied
-	text   string
-}
-
-// encodeMemberFrame returns the frame for f, prefixed with clusterID.
-func encodeMemberFrame(clusterID uint64, f memberFrame) []byte {
-	b := make([]byte, 0, 8+memberReplyHead+len(f.text))
-	b = binary.BigEndian.AppendUint64(b, clusterID)
-	b = append(b, memberMarker, f.kind, memberFrameVersion)
-	b = binary.BigEndian.AppendUint64(b, f.id)
-	if f.kind == memberKindRequest {
-		b = append(b, byte(f.op))
-		return binary.BigEndian.AppendUint64(b, f.target)
-	}
-	text := f.text
-	if len(text) > maxReplyText {
-		text = text[:maxReplyText]
-	}
-	b = append(b, f.code)
-	b = binary.BigEndian.AppendUint64(b, f.leader)
-	b = binary.BigEndian.AppendUint64(b, f.index)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(text)))
-	return append(b, text...)
-}
-
-// decodeMemberFrame decodes b, a frame without its cluster id (b starts at
-// the marker). It returns an error matching errBadMemberFrame for anything
-// encodeMemberFrame would not produce.
-func decodeMemberFrame(b []byte) (memberFrame, error) {
-	var f memberFrame
-	if len(b) < 3 || b[0] != memberMarker {
-		return f, fmt.Errorf("%w: no marker", errBadMemberFrame)
-	}
-	if b[2] != memberFrameVersion {
-		return f, fmt.Errorf("%w: version %d", errBadMemberFrame, b[2])
-	}
-	f.kind = b[1]
-	switch f.kind {
-	case memberKindRequest:
-		if len(b) != memberRequestLen {
-			return f, fmt.Errorf("%w: request of %d bytes", errBadMemberFrame, len(b))
-		}
-		f.id = binary.BigEndian.Uint64(b[3:])
-		f.op = confOp(b[11])
-		f.target = binary.BigEndian.Uint64(b[12:])
-		if f.op < opAddLearner || f.op > opTransfer {
-			return f, fmt.Errorf("%w: op %d", errBadMemberFrame, f.op)
-		}
-	case memberKindReply:
-		if len(b) < memberReplyHead {
-			return f, fmt.Errorf("%w: reply of %d bytes", errBadMemberFrame, len(b))
-		}
-		f.id = binary.BigEndian.Uint64(b[3:])
-		f.code = b[11]
-		f.leader = binary.BigEndian.Uint64(b[12:])
-		f.index = binary.BigEndian.Uint64(b[20:])
-		n := int(binary.BigEndian.Uint16(b[28:]))
-		if f.code > maxCode {
-			return f, fmt.Errorf("%w: code %d", errBadMemberFrame, f.code)
-		}
-		if n > maxReplyText || len(b) != memberReplyHead+n {
-			return f, fmt.Errorf("%w: text of %d bytes in a reply of %d", errBadMemberFrame, n, len(b))
-		}
-		f.text = string(b[memberReplyHead:])
-	default:
-		return f, fmt.Errorf("%w: kind %d", errBadMemberFrame, f.kind)
-	}
-	return f, nil
+	return wire.ReplyOther
 }
 
 // remoteError is an error the leader returned to a forwarded request: its
@@ -247,15 +96,15 @@ func (e *remoteError) Error() string { return e.text }
 func (e *remoteError) Unwrap() error { return e.sentinel }
 
 // replyErr rebuilds the error a reply carries, nil for success.
-func (f memberFrame) replyErr() error {
-	if f.code == codeOK {
+func replyErr(f wire.MemberFrame) error {
+	if f.Code == wire.ReplyOK {
 		return nil
 	}
-	text := f.text
+	text := f.Text
 	if text == "" {
 		text = "keeper: membership change refused by the leader"
 	}
-	return &remoteError{sentinel: codeErrors[f.code], text: text}
+	return &remoteError{sentinel: codeErrors[f.Code], text: text}
 }
 
 // fwdKey names a forwarded request on the leader.
@@ -264,15 +113,15 @@ type fwdKey struct{ from, id uint64 }
 // fwdState is the loop-owned state of forwarded requests on the leader:
 // the recent results, oldest first in order.
 type fwdState struct {
-	done  map[fwdKey]memberFrame
+	done  map[fwdKey]wire.MemberFrame
 	order []fwdKey
 }
 
 // remember records a finished request's reply, forgetting the oldest
 // beyond fwdResultCache.
-func (s *fwdState) remember(k fwdKey, reply memberFrame) {
+func (s *fwdState) remember(k fwdKey, reply wire.MemberFrame) {
 	if s.done == nil {
-		s.done = make(map[fwdKey]memberFrame)
+		s.done = make(map[fwdKey]wire.MemberFrame)
 	}
 	if _, ok := s.done[k]; !ok {
 		if len(s.order) == fwdResultCache {
@@ -287,13 +136,13 @@ func (s *fwdState) remember(k fwdKey, reply memberFrame) {
 // confChange is an operation's raft change type and the check that must
 // pass on the leader's loop before it is proposed. Local and forwarded calls
 // both take them from here.
-func confChange(op confOp, id uint64) (typ raftpb.ConfChangeType, check func(r *replica) error) {
+func confChange(op wire.MemberOp, id uint64) (typ raftpb.ConfChangeType, check func(r *replica) error) {
 	switch op {
-	case opAddLearner:
+	case wire.MemberAddLearner:
 		return raftpb.ConfChangeType_ConfChangeAddLearnerNode, func(r *replica) error { return r.checkAdd(id) }
-	case opAddVoter:
+	case wire.MemberAddVoter:
 		return raftpb.ConfChangeType_ConfChangeAddNode, func(r *replica) error { return r.checkAdd(id) }
-	case opPromote:
+	case wire.MemberPromote:
 		return raftpb.ConfChangeType_ConfChangeAddNode, func(r *replica) error { return r.checkPromote(id) }
 	default:
 		return raftpb.ConfChangeType_ConfChangeRemoveNode, func(r *replica) error { return r.checkRemove(id) }
@@ -304,14 +153,14 @@ func confChange(op confOp, id uint64) (typ raftpb.ConfChangeType, check func(r *
 // transport goroutine: a reply goes to its waiting caller, a request to the
 // loop. Either is dropped if nobody can take it now; the requester resends.
 func (r *replica) deliverMember(from uint64, b []byte) {
-	f, err := decodeMemberFrame(b)
+	f, err := wire.DecodeMemberFrame(b)
 	if err != nil {
 		r.log.Warn("dropping membership frame", "from", from, "err", err)
 		return
 	}
-	if f.kind == memberKindReply {
+	if f.Kind == wire.MemberReply {
 		r.fwdMu.Lock()
-		ch := r.fwdWaits[f.id]
+		ch := r.fwdWaits[f.ID]
 		r.fwdMu.Unlock()
 		if ch != nil {
 			select {
@@ -330,35 +179,35 @@ func (r *replica) deliverMember(from uint64, b []byte) {
 // fwdReply is a reply as a waiting requester receives it.
 type fwdReply struct {
 	from  uint64
-	frame memberFrame
+	frame wire.MemberFrame
 }
 
 // serveConf runs a forwarded request on the loop.
-func (r *replica) serveConf(from uint64, q memberFrame) {
-	if q.op == opTransfer {
-		if r.role == raft.StateLeader && q.target != r.id && slices.Contains(r.conf.GetVoters(), q.target) {
-			r.rn.TransferLeader(q.target)
+func (r *replica) serveConf(from uint64, q wire.MemberFrame) {
+	if q.Op == wire.MemberTransfer {
+		if r.role == raft.StateLeader && q.Target != r.id && slices.Contains(r.conf.GetVoters(), q.Target) {
+			r.rn.TransferLeader(q.Target)
 		}
 		return
 	}
-	k := fwdKey{from, q.id}
+	k := fwdKey{from, q.ID}
 	if w := r.cons.conf; w != nil && w.remote == k {
 		return // running: the reply comes when it ends
 	}
 	if reply, ok := r.fwd.done[k]; ok {
-		r.tr.Send(from, encodeMemberFrame(r.clusterID, reply))
+		r.tr.Send(from, wire.EncodeMemberFrame(r.clusterID, reply))
 		return
 	}
 	if r.role != raft.StateLeader {
 		r.replyConf(k, notLeader(r.lead), false, 0)
 		return
 	}
-	if q.target == 0 {
+	if q.Target == 0 {
 		r.replyConf(k, fmt.Errorf("%w: member id 0", ErrBadArguments), true, 0)
 		return
 	}
-	typ, check := confChange(q.op, q.target)
-	w, err := r.proposeConf(q.target, typ, check)
+	typ, check := confChange(q.Op, q.Target)
+	w, err := r.proposeConf(q.Target, typ, check)
 	if err != nil {
 		// A leader not ready yet is asked again; anything else is final.
 		r.replyConf(k, err, err != errConfNotReady, 0)
@@ -371,17 +220,17 @@ func (r *replica) serveConf(from uint64, q memberFrame) {
 // replyConf sends the reply to forwarded request k (index: where the change
 // applied) and, if final, keeps it for a duplicate of the request.
 func (r *replica) replyConf(k fwdKey, err error, final bool, index uint64) {
-	reply := memberFrame{kind: memberKindReply, id: k.id, code: codeOf(err), index: index}
+	reply := wire.MemberFrame{Kind: wire.MemberReply, ID: k.id, Code: codeOf(err), Index: index}
 	if err != nil {
-		reply.text = err.Error()
+		reply.Text = err.Error()
 	}
-	if reply.code == codeNotLeader {
-		reply.leader = r.lead
+	if reply.Code == wire.ReplyNotLeader {
+		reply.Leader = r.lead
 	}
 	if final {
 		r.fwd.remember(k, reply)
 	}
-	r.tr.Send(k.from, encodeMemberFrame(r.clusterID, reply))
+	r.tr.Send(k.from, wire.EncodeMemberFrame(r.clusterID, reply))
 }
 
 // forwardConf runs a membership change on the leader from a member that
@@ -389,7 +238,7 @@ func (r *replica) replyConf(k fwdKey, err error, final bool, index uint64) {
 // request went to that may have proposed it: a refusal saying the change is
 // already in place, from another member, then means the change may have
 // applied under the first one, so the call reports ErrIndeterminate.
-func (n *Node) forwardConf(ctx context.Context, op confOp, id uint64) error {
+func (n *Node) forwardConf(ctx context.Context, op wire.MemberOp, id uint64) error {
 	r := n.r
 	reqID := r.seq.Add(1)
 	replies := make(chan fwdReply, fwdReplyQueue)
@@ -438,25 +287,25 @@ func (n *Node) forwardConf(ctx context.Context, op confOp, id uint64) error {
 				wait.Reset(r.ticker)
 				continue
 			}
-			r.tr.Send(target, encodeMemberFrame(r.clusterID, memberFrame{kind: memberKindRequest, id: reqID, op: op, target: id}))
+			r.tr.Send(target, wire.EncodeMemberFrame(r.clusterID, wire.MemberFrame{Kind: wire.MemberRequest, ID: reqID, Op: op, Target: id}))
 			sent[target] = true
 			wait.Reset(election)
 		case rep := <-replies:
 			f := rep.frame
-			switch f.code {
-			case codeNotLeader:
+			switch f.Code {
+			case wire.ReplyNotLeader:
 				// It has no record of the request, so it never proposed it.
 				delete(sent, rep.from)
-				if f.leader != rep.from {
-					hint, hintFrom = f.leader, rep.from
+				if f.Leader != rep.from {
+					hint, hintFrom = f.Leader, rep.from
 				}
 				stopTimer(wait)
 				wait.Reset(r.ticker)
-			case codeNotReady:
+			case wire.ReplyNotReady:
 				stopTimer(wait)
 				wait.Reset(r.ticker)
 			default:
-				return n.settleConf(ctx, op, id, sent, rep.from, f.index, f.replyErr())
+				return n.settleConf(ctx, op, id, sent, rep.from, f.Index, replyErr(f))
 			}
 		case <-ctx.Done():
 			if len(sent) > 0 {
@@ -488,7 +337,7 @@ func stopTimer(t *time.Timer) {
 // still returns nil: the change applied on the leader). A refusal saying
 // the change is already in place, given while another member that may have
 // proposed it had the request, is indeterminate.
-func (n *Node) settleConf(ctx context.Context, op confOp, id uint64, sent map[uint64]bool, from, index uint64, err error) error {
+func (n *Node) settleConf(ctx context.Context, op wire.MemberOp, id uint64, sent map[uint64]bool, from, index uint64, err error) error {
 	if err != nil {
 		if !alreadyDone(op, err) {
 			return err
@@ -500,7 +349,7 @@ func (n *Node) settleConf(ctx context.Context, op confOp, id uint64, sent map[ui
 		}
 		return err
 	}
-	if op == opRemove && id == n.r.id {
+	if op == wire.MemberRemove && id == n.r.id {
 		return nil // a removed member may never learn its removal
 	}
 	tick := time.NewTicker(n.r.ticker)
@@ -519,11 +368,11 @@ func (n *Node) settleConf(ctx context.Context, op confOp, id uint64, sent map[ui
 
 // alreadyDone reports whether err is op's refusal for a change already in
 // place: adding a member, removing or promoting a non-member (or a voter).
-func alreadyDone(op confOp, err error) bool {
+func alreadyDone(op wire.MemberOp, err error) bool {
 	switch op {
-	case opAddLearner, opAddVoter:
+	case wire.MemberAddLearner, wire.MemberAddVoter:
 		return errors.Is(err, ErrMemberExists)
-	case opPromote, opRemove:
+	case wire.MemberPromote, wire.MemberRemove:
 		return errors.Is(err, ErrUnknownMember)
 	}
 	return false
@@ -533,6 +382,6 @@ func alreadyDone(op confOp, err error) bool {
 // does not lead; TransferLeadership calls it again while it waits.
 func (r *replica) transferFrom(to uint64) {
 	if r.lead != raft.None && r.lead != r.id {
-		r.tr.Send(r.lead, encodeMemberFrame(r.clusterID, memberFrame{kind: memberKindRequest, id: r.seq.Add(1), op: opTransfer, target: to}))
+		r.tr.Send(r.lead, wire.EncodeMemberFrame(r.clusterID, wire.MemberFrame{Kind: wire.MemberRequest, ID: r.seq.Add(1), Op: wire.MemberTransfer, Target: to}))
 	}
 }

@@ -25,7 +25,6 @@ package keeper
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"sync"
@@ -195,7 +194,7 @@ func (r *replica) sendSnapshot(m *raftpb.Message) {
 		r.rn.ReportSnapshot(to, raft.SnapshotFailure)
 		return
 	}
-	header, err := proto.MarshalOptions{}.MarshalAppend(binary.BigEndian.AppendUint64(make([]byte, 0, 8+proto.Size(m)), r.clusterID), m)
+	header, err := wire.EncodeSnapshotHeader(r.clusterID, m)
 	if err != nil {
 		r.log.Error("marshal raft snapshot message", "err", err)
 		r.rn.ReportSnapshot(to, raft.SnapshotFailure)

@@ -18,11 +18,12 @@ package keeper
 //     leader's store at its applied index A, with A's term and the digest
 //     there, and streams it off the loop with StreamTransport.SendStream,
 //     exactly as a raft snapshot (raftsnap.go's transfer), under a repair
-//     header: the cluster id, then a zero byte (which never starts a
-//     marshalled raft message, the raft snapshot header), then A, its term
-//     and the digest. Close cancels it with every other transfer.
+//     header (wire.RepairHeader: the cluster id, then wire.RepairMarker,
+//     which never starts the marshalled MsgSnap of a raft snapshot's
+//     header, then A, its term and the digest). Close cancels it with every
+//     other transfer.
 //  3. Build. The member's stream receiver (install.go's receiveSnapshot)
-//     sees the zero byte and runs receiveRepair: the loop is asked first
+//     sees the repair marker and runs receiveRepair: the loop is asked first
 //     whether a repair is wanted (see wantRepair); then the stream is built
 //     into storage.BuildDir with restoreTree, verified chunk by chunk, and
 //     its zxid and digest must equal the header's. Unlike a raft snapshot the
@@ -60,7 +61,6 @@ package keeper
 // verified its tree, refuses the transfer and files the "repaired" report.
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -72,17 +72,6 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 )
-
-// repairMarker is the byte after the cluster id in a repair transfer's
-// stream header; a raft snapshot's header has a marshalled raft message
-// there, which never starts with a zero byte.
-const repairMarker = 0x00
-
-// repairHeaderVersion follows repairMarker.
-const repairHeaderVersion = 1
-
-// repairHeaderLen is the length of a version-1 repair header.
-const repairHeaderLen = 8 + 1 + 1 + 3*8
 
 // repairRetryElections is how often, in election timeouts, the leader
 // retries a repair while the member's corrupt report stands.
@@ -98,43 +87,11 @@ var (
 	errRepairRefused   = errors.New("keeper: repair transfer cannot be installed here")
 )
 
-// repairHeader is what a repair transfer announces.
-type repairHeader struct {
-	zxid, term, digest uint64
-}
-
-func encodeRepairHeader(clusterID uint64, h repairHeader) []byte {
-	b := make([]byte, 0, repairHeaderLen)
-	b = binary.BigEndian.AppendUint64(b, clusterID)
-	b = append(b, repairMarker, repairHeaderVersion)
-	b = binary.BigEndian.AppendUint64(b, h.zxid)
-	b = binary.BigEndian.AppendUint64(b, h.term)
-	return binary.BigEndian.AppendUint64(b, h.digest)
-}
-
-// isRepairHeader reports whether a stream header (cluster id checked by the
-// caller) announces a repair transfer.
-func isRepairHeader(b []byte) bool { return len(b) > 8 && b[8] == repairMarker }
-
-func decodeRepairHeader(b []byte) (repairHeader, error) {
-	if len(b) < 10 || b[9] != repairHeaderVersion {
-		return repairHeader{}, fmt.Errorf("%w: unknown repair header version", ErrFormatTooNew)
-	}
-	if len(b) != repairHeaderLen {
-		return repairHeader{}, fmt.Errorf("%w: repair header of %d bytes", ErrCorrupt, len(b))
-	}
-	return repairHeader{
-		zxid:   binary.BigEndian.Uint64(b[10:]),
-		term:   binary.BigEndian.Uint64(b[18:]),
-		digest: binary.BigEndian.Uint64(b[26:]),
-	}, nil
-}
-
 // stagedRepair is a received, verified repair tree waiting in
 // storage.BuildDir for the loop.
 type stagedRepair struct {
 	from     uint64
-	h        repairHeader
+	h        wire.RepairHeader
 	deadline uint64     // loop tick after which a wait for A gives up
 	done     chan error // buffered; the loop's verdict
 }
@@ -184,7 +141,7 @@ func (r *replica) startRepair(to uint64) {
 		r.log.Warn("repair transfer: term of applied index", "index", applied, "err", err)
 		return
 	}
-	header := encodeRepairHeader(r.clusterID, repairHeader{zxid: applied, term: term, digest: t.digest()})
+	header := wire.EncodeRepairHeader(r.clusterID, wire.RepairHeader{Zxid: applied, Term: term, Digest: t.digest()})
 	h := &heldSnap{ps: t.newSnapshot(), refs: 1}
 	s.repairing[to] = true
 	r.log.Warn("sending the tree to repair a corrupt member", "to", to, "index", applied)
@@ -229,10 +186,11 @@ func (r *replica) wantRepair(from uint64) error {
 }
 
 // receiveRepair receives a repair transfer (receiveSnapshot has checked the
-// cluster id and holds the one-receiver slot): see the file comment.
+// cluster id and holds the one-receiver slot): header is the stream
+// header's body after the cluster id. See the file comment.
 func (r *replica) receiveRepair(from uint64, header []byte, body io.Reader) error {
 	s := r.snap
-	h, err := decodeRepairHeader(header)
+	h, err := wire.DecodeRepairHeader(header)
 	if err != nil {
 		return err
 	}
@@ -251,25 +209,25 @@ func (r *replica) receiveRepair(from uint64, header []byte, body io.Reader) erro
 	case <-r.donec:
 		return ErrClosed
 	}
-	r.log.Warn("receiving the leader's tree to repair this member", "from", from, "index", h.zxid)
+	r.log.Warn("receiving the leader's tree to repair this member", "from", from, "index", h.Zxid)
 	if err := storage.DiscardBuild(s.dir); err != nil {
 		return err
 	}
 	info, err := restoreTree(s.ctx, body, storage.BuildDir(s.dir), RestoreOptions{
 		KeepClusterID: true,
 		checkHeader: func(b BackupInfo) error {
-			if b.ClusterID != r.clusterID || b.Zxid != h.zxid {
-				return corruptf("repair stream of cluster %x at zxid %d, expected cluster %x at %d", b.ClusterID, b.Zxid, r.clusterID, h.zxid)
+			if b.ClusterID != r.clusterID || b.Zxid != h.Zxid {
+				return corruptf("repair stream of cluster %x at zxid %d, expected cluster %x at %d", b.ClusterID, b.Zxid, r.clusterID, h.Zxid)
 			}
 			return nil
 		},
 	})
-	if err == nil && info.Backup.Digest != h.digest {
-		err = corruptf("repair stream digest %x, header says %x", info.Backup.Digest, h.digest)
+	if err == nil && info.Backup.Digest != h.Digest {
+		err = corruptf("repair stream digest %x, header says %x", info.Backup.Digest, h.Digest)
 	}
 	if err != nil {
 		_ = storage.DiscardBuild(s.dir)
-		return fmt.Errorf("keeper: receive repair tree at %d: %w", h.zxid, err)
+		return fmt.Errorf("keeper: receive repair tree at %d: %w", h.Zxid, err)
 	}
 	in := &stagedRepair{from: from, h: h, done: make(chan error, 1)}
 	if !r.onLoop(s.ctx, func() { r.stageRepair(in) }) {
@@ -295,7 +253,7 @@ func (r *replica) refuseRepair(err error) {
 	in := r.rep.staged
 	r.rep.staged = nil
 	_ = storage.DiscardBuild(r.snap.dir)
-	r.log.Warn("repair transfer refused; the leader retries", "index", in.h.zxid, "err", err)
+	r.log.Warn("repair transfer refused; the leader retries", "index", in.h.Zxid, "err", err)
 	in.done <- err
 }
 
@@ -308,7 +266,7 @@ func (r *replica) tryRepair() error {
 	if in == nil {
 		return nil
 	}
-	a := in.h.zxid
+	a := in.h.Zxid
 	applied := r.sm.applied()
 	if a > applied {
 		if r.ticks > in.deadline {
@@ -324,8 +282,8 @@ func (r *replica) tryRepair() error {
 		r.refuseRepair(fmt.Errorf("%w: tree at %d is below the in-memory log (first index %d)", errRepairRefused, a, first))
 		return nil
 	}
-	if term, err := r.ms.Term(a); err != nil || term != in.h.term {
-		r.refuseRepair(fmt.Errorf("%w: entry %d has term %d here (%v), %d on the leader", errRepairRefused, a, term, err, in.h.term))
+	if term, err := r.ms.Term(a); err != nil || term != in.h.Term {
+		r.refuseRepair(fmt.Errorf("%w: entry %d has term %d here (%v), %d on the leader", errRepairRefused, a, term, err, in.h.Term))
 		return nil
 	}
 	var ents []*raftpb.Entry

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"github.com/keeper-go/keeper/transport"
 )
@@ -21,7 +22,7 @@ import (
 // receiver returned.
 type repairOutcome struct {
 	from uint64
-	h    repairHeader
+	h    wire.RepairHeader
 	err  error
 }
 
@@ -33,7 +34,7 @@ type repairOutcome struct {
 type repairSpy struct {
 	*transport.Endpoint
 	stop    chan struct{} // closed at cleanup: held transfers go on
-	arrived chan repairHeader
+	arrived chan wire.RepairHeader
 
 	mu       sync.Mutex
 	holds    map[int]chan struct{}
@@ -44,7 +45,7 @@ type repairSpy struct {
 
 func (s *repairSpy) AttachStream(receive func(from uint64, header []byte, body io.Reader) error) error {
 	return s.Endpoint.AttachStream(func(from uint64, header []byte, body io.Reader) error {
-		if !isRepairHeader(header) {
+		if _, ok := repairHeaderOf(header); !ok {
 			return receive(from, header, body)
 		}
 		s.mu.Lock()
@@ -54,7 +55,7 @@ func (s *repairSpy) AttachStream(receive func(from uint64, header []byte, body i
 		rewrite := s.rewrite
 		s.mu.Unlock()
 		if hold != nil {
-			h, _ := decodeRepairHeader(header)
+			h, _ := repairHeaderOf(header)
 			s.arrived <- h
 			select {
 			case <-hold:
@@ -65,12 +66,23 @@ func (s *repairSpy) AttachStream(receive func(from uint64, header []byte, body i
 			header = rewrite(slices.Clone(header))
 		}
 		err := receive(from, header, body)
-		h, _ := decodeRepairHeader(header)
+		h, _ := repairHeaderOf(header)
 		s.mu.Lock()
 		s.outcomes = append(s.outcomes, repairOutcome{from: from, h: h, err: err})
 		s.mu.Unlock()
 		return err
 	})
+}
+
+// repairHeaderOf decodes a stream header that announces a repair
+// transfer, and reports whether it does (a damaged one decodes as zero).
+func repairHeaderOf(header []byte) (wire.RepairHeader, bool) {
+	_, kind, body, ok := wire.SplitStreamHeader(header)
+	if !ok || kind != wire.StreamRepair {
+		return wire.RepairHeader{}, false
+	}
+	h, _ := wire.DecodeRepairHeader(body)
+	return h, true
 }
 
 // hold makes repair transfer n wait until the returned channel is closed.
@@ -99,14 +111,14 @@ func (s *repairSpy) outcome(t *testing.T, n int) repairOutcome {
 }
 
 // nextArrival waits for the header of the next held repair transfer.
-func (s *repairSpy) nextArrival(t *testing.T) repairHeader {
+func (s *repairSpy) nextArrival(t *testing.T) wire.RepairHeader {
 	t.Helper()
 	select {
 	case h := <-s.arrived:
 		return h
 	case <-time.After(20 * time.Second):
 		t.Fatal("timed out waiting for a repair transfer")
-		return repairHeader{}
+		return wire.RepairHeader{}
 	}
 }
 
@@ -127,7 +139,7 @@ func newSpiedCluster(t *testing.T, set func(*Config)) (*testCluster, map[uint64]
 		s, ok := spies[cfg.ID]
 		if !ok {
 			s = &repairSpy{Endpoint: cfg.Transport.(*transport.Endpoint), stop: stop,
-				arrived: make(chan repairHeader, 8), holds: make(map[int]chan struct{})}
+				arrived: make(chan wire.RepairHeader, 8), holds: make(map[int]chan struct{})}
 			spies[cfg.ID] = s
 		}
 		cfg.Transport = s
@@ -266,7 +278,7 @@ func TestRepairNotWanted(t *testing.T) {
 // leaving the member corrupt with its own tree; transfer 1, at a newer
 // index when newer is set, must repair it, and the leader's view returns to
 // 3 of 3 consistent.
-func refusalCase(t *testing.T, keep uint64, why string, newer bool, rewrite func([]byte) []byte, during func(c *testCluster, victim uint64, h repairHeader)) {
+func refusalCase(t *testing.T, keep uint64, why string, newer bool, rewrite func([]byte) []byte, during func(c *testCluster, victim uint64, h wire.RepairHeader)) {
 	c, spies := newSpiedCluster(t, func(cfg *Config) { cfg.KeepEntries = keep })
 	victim := follower(c)
 	spy := spies[victim]
@@ -291,7 +303,7 @@ func refusalCase(t *testing.T, keep uint64, why string, newer bool, rewrite func
 	close(release0)
 	o := spy.outcome(t, 0)
 	if !errors.Is(o.err, errRepairRefused) || !strings.Contains(o.err.Error(), why) {
-		t.Fatalf("repair transfer at %d: %v, want errRepairRefused (%s)", h0.zxid, o.err, why)
+		t.Fatalf("repair transfer at %d: %v, want errRepairRefused (%s)", h0.Zxid, o.err, why)
 	}
 	st := vn.Status()
 	if !st.Corrupt || st.RepairsInstalled != 0 || st.Digest != before.Digest {
@@ -309,12 +321,12 @@ func refusalCase(t *testing.T, keep uint64, why string, newer bool, rewrite func
 	}
 
 	h1 := spy.nextArrival(t)
-	if newer && h1.zxid <= h0.zxid {
-		t.Fatalf("the leader retried at %d, refused at %d", h1.zxid, h0.zxid)
+	if newer && h1.Zxid <= h0.Zxid {
+		t.Fatalf("the leader retried at %d, refused at %d", h1.Zxid, h0.Zxid)
 	}
 	close(release1)
 	if o := spy.outcome(t, 1); o.err != nil {
-		t.Fatalf("retried repair transfer at %d: %v", h1.zxid, o.err)
+		t.Fatalf("retried repair transfer at %d: %v", h1.Zxid, o.err)
 	}
 	waitFor(t, 20*time.Second, "the leader's view back to 3 of 3", func() bool {
 		st := c.waitLeader().Status()
@@ -339,15 +351,15 @@ func refusalCase(t *testing.T, keep uint64, why string, newer bool, rewrite func
 // transfer, and the leader's retry at a newer index repairs it.
 func TestRepairRefusedBelowLog(t *testing.T) {
 	const keep = 20
-	refusalCase(t, keep, "below the in-memory log", true, nil, func(c *testCluster, victim uint64, h repairHeader) {
+	refusalCase(t, keep, "below the in-memory log", true, nil, func(c *testCluster, victim uint64, h wire.RepairHeader) {
 		first := func() uint64 {
 			var i uint64
 			onLoopOf(t, c.node(victim), func(r *replica) { i, _ = r.ms.FirstIndex() })
 			return i
 		}
-		for i := 0; first() <= h.zxid+1; i++ {
+		for i := 0; first() <= h.Zxid+1; i++ {
 			if i == 20 {
-				t.Fatalf("the victim's log still starts at %d, the transfer is at %d", first(), h.zxid)
+				t.Fatalf("the victim's log still starts at %d, the transfer is at %d", first(), h.Zxid)
 			}
 			createMany(t, c, fmt.Sprintf("/w%d", i), keep)
 			c.waitConverged(0)
@@ -371,7 +383,7 @@ func TestRepairRefusedTermMismatch(t *testing.T) {
 // after A, refuses the transfer, and the leader's retry at a newer index
 // repairs it.
 func TestRepairRefusedConfChange(t *testing.T) {
-	refusalCase(t, 0, "configuration change", true, nil, func(c *testCluster, victim uint64, _ repairHeader) {
+	refusalCase(t, 0, "configuration change", true, nil, func(c *testCluster, victim uint64, _ wire.RepairHeader) {
 		ctx := ctxTimeout(t, 20*time.Second)
 		l := c.waitLeader()
 		if err := l.AddMember(ctx, 4, AsLearner); err != nil {

@@ -534,7 +534,7 @@ func (r *replica) send(msgs []*raftpb.Message) {
 			r.sendSnapshot(m)
 			continue
 		}
-		b, err := proto.MarshalOptions{}.MarshalAppend(binary.BigEndian.AppendUint64(make([]byte, 0, 8+proto.Size(m)), r.clusterID), m)
+		b, err := wire.EncodeRaftFrame(r.clusterID, m)
 		if err != nil {
 			r.log.Error("marshal raft message", "err", err)
 			continue
@@ -546,16 +546,17 @@ func (r *replica) send(msgs []*raftpb.Message) {
 // deliver is the transport's callback: decode a frame and queue it for the
 // loop, dropping it if the loop is behind (raft recovers lost messages).
 func (r *replica) deliver(from uint64, frame []byte) {
-	if len(frame) < 8 || binary.BigEndian.Uint64(frame) != r.clusterID {
+	cluster, kind, body, ok := wire.SplitFrame(frame)
+	if !ok || cluster != r.clusterID {
 		r.log.Warn("dropping frame of another cluster", "from", from)
 		return
 	}
-	if len(frame) > 9 && frame[8] == memberMarker {
-		r.deliverMember(from, frame[8:])
+	if kind == wire.FrameMember {
+		r.deliverMember(from, body)
 		return
 	}
-	m := &raftpb.Message{}
-	if err := proto.Unmarshal(frame[8:], m); err != nil {
+	m, err := wire.DecodeRaftMessage(body)
+	if err != nil {
 		r.log.Warn("dropping undecodable frame", "from", from, "err", err)
 		return
 	}
