@@ -152,10 +152,10 @@ func goldenFrames(t testing.TB) []goldenCase {
 // goldenProgress are online-restore progress records.
 func goldenProgress() []goldenCase {
 	return []goldenCase{
-		{"empty", (&restoreProgress{zxid: 10, id: 9, dig: 0x0102030405060708, removed: 3}).encode()},
-		{"ephemerals", (&restoreProgress{zxid: 1 << 40, id: 1, dig: ^uint64(0), removed: 0, rootWas: true, ephemerals: []keptNode{
-			{path: "/a/e1", value: []byte{1, 2, 3}}, {path: "/a/e2", value: nil},
-		}}).encode()},
+		{"empty", (&wire.RestoreProgress{Zxid: 10, ID: 9, Digest: 0x0102030405060708, Removed: 3}).Encode()},
+		{"ephemerals", (&wire.RestoreProgress{Zxid: 1 << 40, ID: 1, Digest: ^uint64(0), Removed: 0, RootWas: true, Ephemerals: []wire.KeptNode{
+			{Path: "/a/e1", Value: []byte{1, 2, 3}}, {Path: "/a/e2", Value: nil},
+		}}).Encode()},
 	}
 }
 

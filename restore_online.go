@@ -64,6 +64,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -656,10 +657,10 @@ type restoreCommit struct {
 	root    string
 	foreign bool
 
-	prog    restoreProgress
+	prog    wire.RestoreProgress
 	dig     uint64
 	info    RestoreOnlineInfo
-	kept    []keptNode       // live sessions' ephemerals put back
+	kept    []wire.KeptNode  // live sessions' ephemerals put back
 	delta   map[string]int32 // child count changes, by parent path
 	rootNow bool             // the subtree root exists after the restore
 	// rootDropped: the backup's subtree root was an ephemeral of a dead
@@ -677,77 +678,6 @@ func (t *tree) restoreStep(step int) error {
 		return nil
 	}
 	return t.restoreHook(step)
-}
-
-type keptNode struct {
-	path  string
-	value []byte
-}
-
-// restoreProgress is what a restore commit learned of its scope before
-// changing it; its first write records it under MetaRestoring so that a
-// replay after a crash does not have to read the scope it changed.
-type restoreProgress struct {
-	zxid    uint64
-	id      uint64
-	dig     uint64 // the digest without the scope's znodes
-	removed uint64
-	rootWas bool
-	// ephemerals are the ephemerals in scope, in key order.
-	ephemerals []keptNode
-}
-
-func (p *restoreProgress) encode() []byte {
-	b := binary.BigEndian.AppendUint64(nil, p.zxid)
-	b = binary.BigEndian.AppendUint64(b, p.id)
-	b = binary.BigEndian.AppendUint64(b, p.dig)
-	b = binary.BigEndian.AppendUint64(b, p.removed)
-	if p.rootWas {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
-	}
-	for _, e := range p.ephemerals {
-		b = binary.AppendUvarint(b, uint64(len(e.path)))
-		b = append(b, e.path...)
-		b = binary.AppendUvarint(b, uint64(len(e.value)))
-		b = append(b, e.value...)
-	}
-	return b
-}
-
-func decodeProgress(b []byte) (restoreProgress, error) {
-	var p restoreProgress
-	if len(b) < 33 {
-		return p, fmt.Errorf("restore progress record: too short: %w", ErrCorrupt)
-	}
-	p.zxid = binary.BigEndian.Uint64(b)
-	p.id = binary.BigEndian.Uint64(b[8:])
-	p.dig = binary.BigEndian.Uint64(b[16:])
-	p.removed = binary.BigEndian.Uint64(b[24:])
-	p.rootWas = b[32] == 1
-	b = b[33:]
-	next := func() ([]byte, bool) {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			return nil, false
-		}
-		v := b[k : k+int(n)]
-		b = b[k+int(n):]
-		return v, true
-	}
-	for len(b) > 0 {
-		path, ok := next()
-		if !ok {
-			return p, fmt.Errorf("restore progress record: bad length: %w", ErrCorrupt)
-		}
-		v, ok := next()
-		if !ok {
-			return p, fmt.Errorf("restore progress record: bad length: %w", ErrCorrupt)
-		}
-		p.ephemerals = append(p.ephemerals, keptNode{path: string(path), value: bytes.Clone(v)})
-	}
-	return p, nil
 }
 
 // storageErr marks err as a storage failure.
@@ -787,11 +717,11 @@ func (c *restoreCommit) run() (*applyResult, error) {
 			return nil, err
 		}
 	}
-	c.info.Removed = int64(c.prog.removed)
+	c.info.Removed = int64(c.prog.Removed)
 	if err := c.verify(); err != nil {
 		return nil, err
 	}
-	c.dig = c.prog.dig
+	c.dig = c.prog.Digest
 	events := []treeEvent{{Type: evRestored, Zxid: c.zxid, Path: c.root}}
 	write := func() error {
 		t.snapMu.Lock()
@@ -817,11 +747,11 @@ func (c *restoreCommit) run() (*applyResult, error) {
 // loadProgress takes the scope from the record an earlier attempt of this
 // commit left, if any, and reports whether it did.
 func (c *restoreCommit) loadProgress() (bool, error) {
-	var p restoreProgress
+	var p wire.RestoreProgress
 	found := false
 	err := c.t.st.Get(storage.MetaKey(storage.MetaRestoring), func(v []byte) error {
 		var err error
-		p, err = decodeProgress(v)
+		p, err = wire.DecodeRestoreProgress(v)
 		found = true
 		return err
 	})
@@ -831,7 +761,7 @@ func (c *restoreCommit) loadProgress() (bool, error) {
 	if err != nil {
 		return false, storageErr(err)
 	}
-	if !found || p.zxid != uint64(c.zxid) || p.id != c.id {
+	if !found || p.Zxid != uint64(c.zxid) || p.ID != c.id {
 		return false, nil
 	}
 	c.prog = p
@@ -872,7 +802,7 @@ func (c *restoreCommit) indexSpans() [][2][]byte {
 // their count, whether the subtree root exists and the ephemerals.
 func (c *restoreCommit) scanScope() error {
 	t := c.t
-	c.prog = restoreProgress{zxid: uint64(c.zxid), id: c.id, dig: t.dig.Load()}
+	c.prog = wire.RestoreProgress{Zxid: uint64(c.zxid), ID: c.id, Digest: t.dig.Load()}
 	var n znode
 	for _, s := range c.scopeSpans() {
 		it, err := t.st.NewIter(s[0], s[1])
@@ -894,14 +824,14 @@ func (c *restoreCommit) scanScope() error {
 				_ = it.Close()
 				return fmt.Errorf("%w: znode %s: %w", errStorage, path, err)
 			}
-			c.prog.dig -= nodeHash(t.h, path, v)
+			c.prog.Digest -= nodeHash(t.h, path, v)
 			if path == c.root {
-				c.prog.rootWas = true
+				c.prog.RootWas = true
 			}
 			if n.stat.EphemeralOwner != 0 {
-				c.prog.ephemerals = append(c.prog.ephemerals, keptNode{path: path, value: bytes.Clone(v)})
+				c.prog.Ephemerals = append(c.prog.Ephemerals, wire.KeptNode{Path: path, Value: bytes.Clone(v)})
 			}
-			c.prog.removed++
+			c.prog.Removed++
 		}
 		if err := it.Close(); err != nil {
 			return storageErr(err)
@@ -953,19 +883,19 @@ func (c *restoreCommit) verify() error {
 	// The live ephemerals in scope may be kept: they must not be in the
 	// stream, and their parent must be written and not ephemeral.
 	cand := make(map[string]int)
-	blocked := make([]bool, len(c.prog.ephemerals))
+	blocked := make([]bool, len(c.prog.Ephemerals))
 	parents := make(map[string]uint8) // 0 not written, 1 written, 2 ephemeral
 	var n znode
-	for i, e := range c.prog.ephemerals {
-		if err := decodeZnode(e.value, &n); err != nil {
-			return fmt.Errorf("%w: znode %s: %w", errStorage, e.path, err)
+	for i, e := range c.prog.Ephemerals {
+		if err := decodeZnode(e.Value, &n); err != nil {
+			return fmt.Errorf("%w: znode %s: %w", errStorage, e.Path, err)
 		}
 		if c.dead(&n) {
 			continue
 		}
-		cand[e.path] = i
-		if e.path != c.root {
-			p, _ := parentOf(e.path)
+		cand[e.Path] = i
+		if e.Path != c.root {
+			p, _ := parentOf(e.Path)
 			parents[p] = 0
 		}
 	}
@@ -1012,14 +942,14 @@ func (c *restoreCommit) verify() error {
 			return corruptf("ephemeral %s has children", p)
 		}
 	}
-	for i, e := range c.prog.ephemerals {
-		if _, ok := cand[e.path]; !ok || blocked[i] {
+	for i, e := range c.prog.Ephemerals {
+		if _, ok := cand[e.Path]; !ok || blocked[i] {
 			continue
 		}
-		if e.path == c.root {
+		if e.Path == c.root {
 			c.rootNow = true // the root's parent is fixed in write
 		} else {
-			p, _ := parentOf(e.path)
+			p, _ := parentOf(e.Path)
 			if parents[p] != 1 {
 				continue
 			}
@@ -1037,7 +967,7 @@ func (c *restoreCommit) write(parentPath string) error {
 	t := c.t
 	b := t.st.NewBatch()
 	defer func() { _ = b.Close() }()
-	if err := b.Set(storage.MetaKey(storage.MetaRestoring), c.prog.encode()); err != nil {
+	if err := b.Set(storage.MetaKey(storage.MetaRestoring), c.prog.Encode()); err != nil {
 		return err
 	}
 	for _, s := range append(c.scopeSpans(), c.indexSpans()...) {
@@ -1046,11 +976,11 @@ func (c *restoreCommit) write(parentPath string) error {
 		}
 	}
 	var n znode
-	for _, e := range c.prog.ephemerals {
-		if err := decodeZnode(e.value, &n); err != nil {
-			return fmt.Errorf("znode %s: %w", e.path, err)
+	for _, e := range c.prog.Ephemerals {
+		if err := decodeZnode(e.Value, &n); err != nil {
+			return fmt.Errorf("znode %s: %w", e.Path, err)
 		}
-		if err := b.Delete(storage.EphemeralKey(c.key[:0], n.stat.EphemeralOwner, e.path)); err != nil {
+		if err := b.Delete(storage.EphemeralKey(c.key[:0], n.stat.EphemeralOwner, e.Path)); err != nil {
 			return err
 		}
 	}
@@ -1099,14 +1029,14 @@ func (c *restoreCommit) write(parentPath string) error {
 		return err
 	}
 	for _, k := range c.kept {
-		if err := decodeZnode(k.value, &n); err != nil {
-			return fmt.Errorf("znode %s: %w", k.path, err)
+		if err := decodeZnode(k.Value, &n); err != nil {
+			return fmt.Errorf("znode %s: %w", k.Path, err)
 		}
-		if err := c.put(b, k.path, storage.NodeKey(nil, k.path), k.value, &n); err != nil {
+		if err := c.put(b, k.Path, storage.NodeKey(nil, k.Path), k.Value, &n); err != nil {
 			return err
 		}
 	}
-	if c.root != "/" && c.prog.rootWas != c.rootNow {
+	if c.root != "/" && c.prog.RootWas != c.rootNow {
 		parent, h, err := t.load(parentPath)
 		if err != nil {
 			return err
