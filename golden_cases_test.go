@@ -1,7 +1,6 @@
 package keeper
 
 import (
-	"encoding/binary"
 	"testing"
 	"time"
 
@@ -133,7 +132,7 @@ func goldenFrames(t testing.TB) []goldenCase {
 		{"raft-app", goldenMessage()},
 		{"raft-heartbeat", &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), To: proto.Uint64(3), From: proto.Uint64(1), Term: proto.Uint64(3), Commit: proto.Uint64(9)}},
 		{"raft-readindex", &raftpb.Message{Type: raftpb.MsgReadIndex.Enum(), To: proto.Uint64(1), From: proto.Uint64(2),
-			Entries: []*raftpb.Entry{{Data: binary.BigEndian.AppendUint64(nil, 77)}}}},
+			Entries: []*raftpb.Entry{{Data: wire.EncodeReadContext(77)}}}},
 	} {
 		b, err := wire.EncodeRaftFrame(0x42, c.m)
 		if err != nil {
@@ -161,9 +160,7 @@ func goldenProgress() []goldenCase {
 
 // goldenReadContexts are ReadIndex request contexts.
 func goldenReadContexts() []goldenCase {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], 0x0102030405060708)
-	return []goldenCase{{"id", b[:]}}
+	return []goldenCase{{"id", wire.EncodeReadContext(0x0102030405060708)}}
 }
 
 // goldenEntry is one raft entry of the golden workload.

@@ -387,11 +387,9 @@ func (r *replica) readIndex(q *readRequest) {
 		q.resc <- ErrNoLeader
 		return
 	}
-	var ctx [8]byte
-	binary.BigEndian.PutUint64(ctx[:], q.id)
 	q.tick = r.ticks
 	r.reads[q.id] = q
-	r.rn.ReadIndex(ctx[:])
+	r.rn.ReadIndex(wire.EncodeReadContext(q.id))
 }
 
 // expire fails proposals and reads that waited too long with no news.
@@ -578,10 +576,10 @@ func (r *replica) deliver(from uint64, frame []byte) {
 
 // readState records a read index reported by raft.
 func (r *replica) readState(rs raft.ReadState) {
-	if len(rs.RequestCtx) != 8 {
+	id, err := wire.DecodeReadContext(rs.RequestCtx)
+	if err != nil {
 		return
 	}
-	id := binary.BigEndian.Uint64(rs.RequestCtx)
 	q, ok := r.reads[id]
 	if !ok {
 		return
