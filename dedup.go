@@ -1,9 +1,8 @@
 package keeper
 
 import (
-	"go.etcd.io/raft/v3/raftpb"
-
 	"github.com/keeper-go/keeper/internal/wire"
+	"go.etcd.io/raft/v3/raftpb"
 )
 
 // The Transport may duplicate frames, so a proposal a follower forwards to
@@ -75,15 +74,18 @@ func (r *replica) filterProposal(m *raftpb.Message) bool {
 	}
 	kept := m.Entries[:0]
 	for _, e := range m.Entries {
-		if e.GetType() == raftpb.EntryNormal && wire.IsCheck(e.Data) {
-			if !filterCheckProposal(m.GetFrom(), e.Data) {
-				continue
-			}
-		} else if e.GetType() == raftpb.EntryNormal && len(e.Data) > 0 {
-			env, err := wire.DecodeEnvelope(e.Data)
-			if err != nil || env.Member != m.GetFrom() || !r.seen.fresh(env.Member, env.Seq) {
-				continue
-			}
+		if e.GetType() != raftpb.EntryNormal {
+			kept = append(kept, e) // configuration changes are not filtered
+			continue
+		}
+		d, err := wire.DecodeEntry(e)
+		switch {
+		case err != nil:
+			continue
+		case d.Kind == wire.EntryCheck && !filterCheckProposal(m.GetFrom(), d.Check):
+			continue
+		case d.Kind == wire.EntryProposal && (d.Proposal.Member != m.GetFrom() || !r.seen.fresh(d.Proposal.Member, d.Proposal.Seq)):
+			continue
 		}
 		kept = append(kept, e)
 	}

@@ -268,32 +268,19 @@ func readTail(dir string, t *tree) (logTail, error) {
 		if e.GetIndex() <= applied {
 			continue
 		}
-		c := committed{Index: e.GetIndex(), Kind: entryNoop}
-		switch e.GetType() {
-		case raftpb.EntryNormal:
-			if len(e.GetData()) > 0 && !wire.IsCheck(e.GetData()) {
-				env, err := wire.DecodeEnvelope(e.GetData())
-				if err != nil {
-					return logTail{}, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
-				}
-				c.Kind, c.Data = entryOp, env.Payload
-			}
-		case raftpb.EntryConfChange:
-			var cc raftpb.ConfChange
-			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return logTail{}, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
-			}
-			cs = rn.ApplyConfChange(&cc)
+		d, err := wire.DecodeEntry(e)
+		if err != nil {
+			return logTail{}, err
+		}
+		// Consistency entries are noops here: no member is running to
+		// check or report anything, whether they decode or not.
+		c := committed{Index: d.Index, Kind: entryNoop}
+		switch d.Kind {
+		case wire.EntryProposal:
+			c.Kind, c.Data = entryOp, d.Proposal.Payload
+		case wire.EntryConfChange:
+			cs = rn.ApplyConfChange(d.Conf)
 			c.Kind, c.Data = entryConf, wire.EncodeMembership(cs)
-		case raftpb.EntryConfChangeV2:
-			var cc raftpb.ConfChangeV2
-			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return logTail{}, fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
-			}
-			cs = rn.ApplyConfChange(&cc)
-			c.Kind, c.Data = entryConf, wire.EncodeMembership(cs)
-		default:
-			return logTail{}, fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
 		}
 		lt.entries = append(lt.entries, c)
 	}

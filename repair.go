@@ -350,24 +350,29 @@ func (r *replica) reapply(ents []*raftpb.Entry) error {
 		return nil
 	}
 	for _, e := range ents {
-		c := committed{Index: e.GetIndex(), Kind: entryNoop}
-		switch data := e.GetData(); {
-		case len(data) == 0:
-		case wire.IsCheck(data):
+		d, err := wire.DecodeEntry(e)
+		if err != nil {
+			return err
+		}
+		c := committed{Index: d.Index, Kind: entryNoop}
+		switch d.Kind {
+		case wire.EntryCheck:
+			// Whether it decodes or not, the check records the digest
+			// at its index if this member recorded one there before.
 			group = append(group, c)
 			if err := flush(); err != nil {
 				return err
 			}
-			if _, ok := r.cons.recorded[e.GetIndex()]; ok {
-				r.cons.recorded[e.GetIndex()] = r.sm.digest()
+			if _, ok := r.cons.recorded[d.Index]; ok {
+				r.cons.recorded[d.Index] = r.sm.digest()
 			}
 			continue
-		default:
-			env, err := wire.DecodeEnvelope(data)
-			if err != nil {
-				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
-			}
-			c.Kind, c.Data = entryOp, env.Payload
+		case wire.EntryProposal:
+			c.Kind, c.Data = entryOp, d.Proposal.Payload
+		case wire.EntryConfChange:
+			// tryRepair refuses a repair whose re-applied range holds one:
+			// raft applied it already.
+			return fmt.Errorf("%w: entry %d is a configuration change", errRepairRefused, d.Index)
 		}
 		group = append(group, c)
 	}

@@ -37,7 +37,6 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
-	"google.golang.org/protobuf/proto"
 )
 
 // hookPoint names a place in the raft loop where a crash test may stop the
@@ -611,48 +610,35 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 			// ahead from applying anything twice.
 			continue
 		}
-		c := committed{Index: e.GetIndex()}
+		d, err := wire.DecodeEntry(e)
+		if err != nil {
+			// The member stops: its log holds what it cannot apply.
+			return err
+		}
+		c := committed{Index: d.Index}
 		var owner uint64
-		switch e.GetType() {
-		case raftpb.EntryNormal:
-			if len(e.GetData()) == 0 {
-				c.Kind = entryNoop
-				break
+		switch d.Kind {
+		case wire.EntryEmpty:
+			c.Kind = entryNoop
+		case wire.EntryCheck:
+			// A consistency entry ends its apply group, so the state
+			// machine is exactly at its index when it runs. One that does
+			// not decode is skipped with a warning (applyCheck).
+			group = append(group, committed{Index: d.Index, Kind: entryNoop})
+			owners = append(owners, 0)
+			if err := r.applyGroup(group, owners); err != nil {
+				return err
 			}
-			if wire.IsCheck(e.GetData()) {
-				// A consistency entry ends its apply group, so the state
-				// machine is exactly at its index when it runs.
-				group = append(group, committed{Index: e.GetIndex(), Kind: entryNoop})
-				owners = append(owners, 0)
-				if err := r.applyGroup(group, owners); err != nil {
-					return err
-				}
-				group, owners = group[:0], owners[:0]
-				r.applyCheck(e.GetIndex(), e.GetData())
-				continue
+			group, owners = group[:0], owners[:0]
+			r.applyCheck(d.Index, d.Check)
+			continue
+		case wire.EntryProposal:
+			c.Kind, c.Data = entryOp, d.Proposal.Payload
+			if d.Proposal.Member == r.id {
+				owner = d.Proposal.Seq
 			}
-			env, err := wire.DecodeEnvelope(e.GetData())
-			if err != nil {
-				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
-			}
-			c.Kind, c.Data = entryOp, env.Payload
-			if env.Member == r.id {
-				owner = env.Seq
-			}
-		case raftpb.EntryConfChange:
-			var cc raftpb.ConfChange
-			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
-			}
-			c.Kind, c.Data = entryConf, r.applyConf(e.GetIndex(), &cc)
-		case raftpb.EntryConfChangeV2:
-			var cc raftpb.ConfChangeV2
-			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return fmt.Errorf("%w: entry %d: %w", ErrCorruptEntry, e.GetIndex(), err)
-			}
-			c.Kind, c.Data = entryConf, r.applyConf(e.GetIndex(), &cc)
-		default:
-			return fmt.Errorf("%w: entry %d has unknown type %d", ErrCorruptEntry, e.GetIndex(), e.GetType())
+		case wire.EntryConfChange:
+			c.Kind, c.Data = entryConf, r.applyConf(d.Index, d.Conf)
 		}
 		group = append(group, c)
 		owners = append(owners, owner)
