@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"encoding/binary"
 	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -217,3 +218,11 @@ func goldenWorkload(t testing.TB) []goldenEntry {
 
 // goldenLogMeta is the golden data dir's raft log metadata.
 func goldenLogMeta(clusterID uint64) []byte { return wire.EncodeLogMeta(clusterID, 1, []uint64{1}) }
+
+// goldenInstallMarks are raft snapshot install marks (meta key installed).
+func goldenInstallMarks() []goldenCase {
+	return []goldenCase{
+		{"mark", binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 500), 4)},
+		{"max", binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, ^uint64(0)), 1)},
+	}
+}

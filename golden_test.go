@@ -89,6 +89,7 @@ func TestGoldenFormats(t *testing.T) {
 		{"frame", goldenFrames(t)},
 		{"progress", goldenProgress()},
 		{"readctx", goldenReadContexts()},
+		{"installmark", goldenInstallMarks()},
 	} {
 		checkGolden(t, f.name+".golden", caseLines(f.cases))
 	}
