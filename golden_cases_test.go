@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"encoding/binary"
 	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -222,7 +221,7 @@ func goldenLogMeta(clusterID uint64) []byte { return wire.EncodeLogMeta(clusterI
 // goldenInstallMarks are raft snapshot install marks (meta key installed).
 func goldenInstallMarks() []goldenCase {
 	return []goldenCase{
-		{"mark", binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 500), 4)},
-		{"max", binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, ^uint64(0)), 1)},
+		{"mark", wire.EncodeInstallMark(500, 4)},
+		{"max", wire.EncodeInstallMark(^uint64(0), 1)},
 	}
 }

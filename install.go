@@ -33,7 +33,6 @@ package keeper
 // then (the crash fell between the swap and RaftLog.Install).
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -283,12 +282,9 @@ func (t *tree) reload(st *storage.Store) error {
 func (t *tree) installedMark() (storage.Mark, bool, error) {
 	var m storage.Mark
 	err := t.st.Get(storage.MetaKey(storage.MetaInstalled), func(v []byte) error {
-		if len(v) != 16 {
-			return fmt.Errorf("%w: install mark %x", ErrCorrupt, v)
-		}
-		m.Index = binary.BigEndian.Uint64(v)
-		m.Term = binary.BigEndian.Uint64(v[8:])
-		return nil
+		var err error
+		m.Index, m.Term, err = wire.DecodeInstallMark(v)
+		return err
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return m, false, nil

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -212,8 +213,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		}
 	}
 	if opts.installed.Index != 0 {
-		v := binary.BigEndian.AppendUint64(nil, opts.installed.Index)
-		v = binary.BigEndian.AppendUint64(v, opts.installed.Term)
+		v := wire.EncodeInstallMark(opts.installed.Index, opts.installed.Term)
 		if err := b.Set(storage.MetaKey(storage.MetaInstalled), v); err != nil {
 			return res, err
 		}
