@@ -19,8 +19,9 @@
 //     (check.go), a configuration change). The proposal's payload, the tree
 //     request, is encoded by the root package (entry.go there), since it is
 //     made of the public Op, ACL and Identity types.
-//   - Meta keys of the tree's store: the membership (membership.go) and the
-//     online restore's progress record (restoreprogress.go).
+//   - Meta keys of the tree's store: the membership (membership.go), the
+//     raft snapshot install mark (installmark.go) and the online restore's
+//     progress record (restoreprogress.go).
 //   - The raft log's metadata (logmeta.go) and the ReadIndex request context
 //     (readctx.go).
 //
