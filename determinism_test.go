@@ -63,18 +63,7 @@ func TestDeterminism(t *testing.T) {
 // dumpStore returns every key and value of the store, in key order.
 func dumpStore(t testing.TB, h *harness) []byte {
 	t.Helper()
-	it, err := h.st.NewIter(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
 	var out []byte
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = appendBytes(appendBytes(out, it.Key()), v)
-	}
+	scanStore(t, h.st, func(k, v []byte) { out = appendBytes(appendBytes(out, k), v) })
 	return out
 }

@@ -272,22 +272,8 @@ func walBytes(t *testing.T, dir string) []byte {
 // dumpTree returns every key and value of st in key order, one per line.
 func dumpTree(t *testing.T, st *storage.Store) []byte {
 	t.Helper()
-	it, err := st.NewIter(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
 	var out []byte
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.Value()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = fmt.Appendf(out, "%q %x\n", it.Key(), v)
-	}
-	if err := it.Error(); err != nil {
-		t.Fatal(err)
-	}
+	scanStore(t, st, func(k, v []byte) { out = fmt.Appendf(out, "%q %x\n", k, v) })
 	return out
 }
 

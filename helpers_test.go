@@ -76,6 +76,26 @@ func (h *harness) must(op Op, auth ...Identity) OpResult {
 	return res.Ops[0]
 }
 
+// scanStore calls fn with every key and value of st, in key order.
+func scanStore(t testing.TB, st *storage.Store, fn func(k, v []byte)) {
+	t.Helper()
+	it, err := st.NewIter(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(it.Key(), v)
+	}
+	if err := it.Error(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // scanNodes calls fn with every node's path and stored value, in key order.
 func scanNodes(t testing.TB, h *harness, fn func(path string, v []byte)) {
 	t.Helper()
