@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"encoding/binary"
 	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -224,4 +225,10 @@ func goldenInstallMarks() []goldenCase {
 		{"mark", wire.EncodeInstallMark(500, 4)},
 		{"max", wire.EncodeInstallMark(^uint64(0), 1)},
 	}
+}
+
+// goldenConfContexts are the contexts of membership changes this member
+// proposed (ConfChangeV2.Context).
+func goldenConfContexts() []goldenCase {
+	return []goldenCase{{"id", binary.BigEndian.AppendUint64(nil, 0x0a0b0c0d0e0f1011)}}
 }

@@ -90,6 +90,7 @@ func TestGoldenFormats(t *testing.T) {
 		{"progress", goldenProgress()},
 		{"readctx", goldenReadContexts()},
 		{"installmark", goldenInstallMarks()},
+		{"confcontext", goldenConfContexts()},
 	} {
 		checkGolden(t, f.name+".golden", caseLines(f.cases))
 	}
