@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"encoding/binary"
 	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -230,5 +229,5 @@ func goldenInstallMarks() []goldenCase {
 // goldenConfContexts are the contexts of membership changes this member
 // proposed (ConfChangeV2.Context).
 func goldenConfContexts() []goldenCase {
-	return []goldenCase{{"id", binary.BigEndian.AppendUint64(nil, 0x0a0b0c0d0e0f1011)}}
+	return []goldenCase{{"id", wire.EncodeConfContext(0x0a0b0c0d0e0f1011)}}
 }

@@ -22,7 +22,6 @@ package keeper
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -347,7 +346,7 @@ func (r *replica) proposeConf(id uint64, typ raftpb.ConfChangeType, check func(r
 	w := &confWait{id: r.seq.Add(1), term: r.term, done: make(chan error, 1)}
 	cc := &raftpb.ConfChangeV2{
 		Changes: []*raftpb.ConfChangeSingle{{Type: typ.Enum(), NodeId: new(id)}},
-		Context: binary.BigEndian.AppendUint64(nil, w.id),
+		Context: wire.EncodeConfContext(w.id),
 	}
 	if err := r.rn.ProposeConfChange(cc); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoLeader, err)
@@ -362,8 +361,7 @@ func (r *replica) confApplied(index uint64, cc raftpb.ConfChangeI) {
 	if w == nil {
 		return
 	}
-	ctx := cc.AsV2().GetContext()
-	if len(ctx) == 8 && binary.BigEndian.Uint64(ctx) == w.id {
+	if id, err := wire.DecodeConfContext(cc.AsV2().GetContext()); err == nil && id == w.id {
 		r.endConfWait(nil, index)
 	}
 }

@@ -22,8 +22,8 @@
 //   - Meta keys of the tree's store: the membership (membership.go), the
 //     raft snapshot install mark (installmark.go) and the online restore's
 //     progress record (restoreprogress.go).
-//   - The raft log's metadata (logmeta.go) and the ReadIndex request context
-//     (readctx.go).
+//   - The raft log's metadata (logmeta.go), the context of a membership
+//     change (confcontext.go) and of a ReadIndex request (readctx.go).
 //
 // # Guarantees
 //
