@@ -44,7 +44,7 @@
 // # Caveats
 //
 // A session lives as long as the member that created it; close sessions
-// that are no longer used. Membership changes are made on the leader.
-// Raft snapshots, and so the catch-up of a member that fell far behind,
-// need a Transport that also implements StreamTransport.
+// that are no longer used. Raft snapshots, and so the catch-up of a member that fell far behind,
+// need a Transport that also implements StreamTransport. keeper builds on
+// unix systems only (Linux, the BSDs, macOS): the data dir lock is flock.
 package keeper
