@@ -38,7 +38,9 @@ func TestNewTCPRefusesMisconfiguration(t *testing.T) {
 		{"peer address with a bad port", func(c *TCPConfig) { c.Peers[2] = "h:http" }, ErrBadConfig},
 		{"peer id zero", func(c *TCPConfig) { c.Peers[0] = "127.0.0.1:1" }, ErrBadConfig},
 		{"negative tuning", func(c *TCPConfig) { c.QueueBytes = -1 }, ErrBadConfig},
-		{"unreadable file", func(c *TCPConfig) { c.TLS = TLSFiles{CA: files.CA, Cert: files.Cert, Key: filepath.Join(dir, "missing")} }, ErrBadCertificate},
+		{"unreadable file", func(c *TCPConfig) {
+			c.TLS = TLSFiles{CA: files.CA, Cert: files.Cert, Key: filepath.Join(dir, "missing")}
+		}, ErrBadCertificate},
 		{"empty path", func(c *TCPConfig) { c.TLS = TLSFiles{CA: files.CA, Cert: files.Cert} }, ErrBadCertificate},
 		{"key of another certificate", func(c *TCPConfig) { c.TLS = TLSPEM{CA: good.CA, Cert: good.Cert, Key: other.Key} }, ErrBadCertificate},
 		{"garbage certificate", func(c *TCPConfig) { c.TLS = TLSPEM{CA: good.CA, Cert: []byte("nope"), Key: good.Key} }, ErrBadCertificate},
