@@ -15,6 +15,7 @@ import (
 // TestNewTCPRefusesMisconfiguration checks that each kind of bad config or
 // TLS material is a typed error from NewTCP, and the listener stays open.
 func TestNewTCPRefusesMisconfiguration(t *testing.T) {
+	noLeaks(t)
 	p := newPKI(t, testCluster)
 	good := p.member(t, 1)
 	other := p.member(t, 2)

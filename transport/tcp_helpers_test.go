@@ -172,14 +172,18 @@ type node struct {
 	tls  TLSPEM
 }
 
+// noLeaks makes the test fail if goroutines the transport started outlive
+// it. Call it first, so its check runs after every other cleanup.
+func noLeaks(t *testing.T) {
+	t.Cleanup(leakcheck.Start(t))
+}
+
 // network starts TCP endpoints for ids on loopback, each a peer of the
 // others, with material from p (Insecure when p is nil). edit adjusts each
 // config before NewTCP. The endpoints close, and goroutines are checked
 // for leaks, when the test ends.
 func network(t *testing.T, p *pki, ids []uint64, edit func(*TCPConfig)) map[uint64]*node {
 	t.Helper()
-	leaks := leakcheck.Start(t)
-	t.Cleanup(leaks)
 	nodes := make(map[uint64]*node)
 	lns := make(map[uint64]net.Listener)
 	for _, id := range ids {

@@ -66,6 +66,7 @@ func appendUvarint(b []byte, v uint64) []byte {
 // client is refused with the counted reason, its connection is closed, and
 // nothing it sent is delivered.
 func TestTCPRefusals(t *testing.T) {
+	noLeaks(t)
 	p := newPKI(t, testCluster)
 	foreign := newPKI(t, testCluster)
 	nodes := network(t, p, []uint64{1, 2}, func(c *TCPConfig) {
@@ -166,6 +167,7 @@ func TestTCPRefusals(t *testing.T) {
 // 2 answers (member 2's certificate claiming to be 3, the dialler side):
 // the dialler refuses, Send to 3 drops, and member 2 receives nothing.
 func TestTCPRefusesWrongMemberAtAddress(t *testing.T) {
+	noLeaks(t)
 	p := newPKI(t, testCluster)
 	nodes := network(t, p, []uint64{1, 2}, nil)
 	nodes[1].tcp.SetPeer(3, nodes[2].addr)

@@ -9,6 +9,7 @@ import (
 // over mutual TLS: each arrives once, unaltered, from the certified
 // sender, on the lane its kind belongs to.
 func TestTCPDeliversByLane(t *testing.T) {
+	noLeaks(t)
 	nodes := network(t, newPKI(t, testCluster), []uint64{1, 2, 3}, nil)
 	waitUp(t, nodes)
 	const n = 200
