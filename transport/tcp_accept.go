@@ -84,10 +84,10 @@ func (t *TCP) admit(lc *liveConn, remote string) (uint64, preamble, *progressCon
 			t.stats.refused(t.log, remote, re)
 			return 0, preamble{}, nil, nil, re
 		}
-		lc.chain = tc.ConnectionState().PeerCertificates
-		lc.conn = tc
+		chain := tc.ConnectionState().PeerCertificates
+		t.setChain(lc, chain)
 		conn = tc
-		_, certified, _ = identity.Find(lc.chain[0].URIs) // verified in VerifyConnection
+		_, certified, _ = identity.Find(chain[0].URIs) // verified in VerifyConnection
 	}
 	timeout := DeadPings * t.cfg.PingInterval
 	pc := newProgressConn(conn, timeout)
@@ -164,14 +164,14 @@ func (t *TCP) claim(lc *liveConn, pre preamble) *RefusalError {
 
 // release gives back a stream slot taken by claim.
 func (t *TCP) release(lc *liveConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if lc.lane != laneStream {
 		return
 	}
-	t.mu.Lock()
 	if t.streams[lc.peer]--; t.streams[lc.peer] <= 0 {
 		delete(t.streams, lc.peer)
 	}
-	t.mu.Unlock()
 }
 
 // readBufferSize is the read buffer of an incoming frame lane.
