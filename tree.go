@@ -431,8 +431,14 @@ func (t *tree) emit(ev treeEvent) {
 // applyEntry stops the apply rather than failing the request.
 var errStorage = errors.New("keeper: storage failure during apply")
 
-// lookup returns the node at path as the current entry sees it, or nil.
+// lookup returns the node at path as the current entry sees it, or nil. A
+// multi's op reaches the tree with its path checked only as ZooKeeper's
+// server checks it, so path may be any string with a "/"; one that does not
+// start with "/" (the parent of "a/b") names no znode.
 func (t *tree) lookup(path string) (*znode, error) {
+	if !strings.HasPrefix(path, "/") {
+		return nil, nil
+	}
 	if n, ok := t.entry[path]; ok {
 		return n, nil
 	}
