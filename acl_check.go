@@ -165,3 +165,30 @@ func fixupACL(acl []ACL, auth []Identity) ([]ACL, error) {
 	}
 	return out, nil
 }
+
+// redactDigest hides the hash of a digest id as ZooKeeper 3.8's getACL does
+// for a caller without ADMIN, id.replaceAll(":.*", ":x"): from each ":" to
+// the next line terminator (where Java's "." stops) or the end becomes ":x".
+func redactDigest(id string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(id, ':')
+		if i < 0 {
+			b.WriteString(id)
+			return b.String()
+		}
+		b.WriteString(id[:i])
+		b.WriteString(":x")
+		id = id[i+1:]
+		j := strings.IndexFunc(id, isLineTerminator)
+		if j < 0 {
+			return b.String()
+		}
+		id = id[j:]
+	}
+}
+
+// isLineTerminator reports whether Java's regular expressions end a line at r.
+func isLineTerminator(r rune) bool {
+	return r == '\n' || r == '\r' || r == '\u0085' || r == '\u2028' || r == '\u2029'
+}

@@ -164,6 +164,14 @@ func wantMulti(t *testing.T, res *applyResult, i int, want error) {
 	}
 }
 
+func TestRedactDigest(t *testing.T) {
+	for id, want := range map[string]string{"alice:hash": "alice:x", "u": "u", ":h": ":x", "u:h:": "u:x", "u:a\nb:c": "u:x\nb:x", "u:a\r\nb": "u:x\r\nb", "u:a\u2028": "u:x\u2028"} {
+		if got := redactDigest(id); got != want {
+			t.Errorf("redactDigest(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
+
 func TestJavaSplitCount(t *testing.T) {
 	for s, want := range map[string]int{"": 1, "u": 1, "u:h": 2, ":h": 2, "u:h:": 2, "u:h::": 2, "u:": 1, ":": 0, "::": 0, "u:h:x": 3, "::h": 3} {
 		if got := javaSplitCount(s, ":"); got != want {

@@ -764,8 +764,7 @@ func (t *tree) getACL(path string, auth []Identity) ([]ACL, Stat, error) {
 	if checkACL(n.acl, PermAdmin, auth) != nil {
 		for i := range acl {
 			if acl[i].Scheme == schemeDigest {
-				user, _, _ := strings.Cut(acl[i].ID, ":")
-				acl[i].ID = user + ":x"
+				acl[i].ID = redactDigest(acl[i].ID)
 			}
 		}
 	}
