@@ -175,7 +175,7 @@ func (g *zdGen) acl() []keeper.ACL {
 	var acl []keeper.ACL
 	for range 1 + g.rng.IntN(3) {
 		var a keeper.ACL
-		switch g.rng.IntN(6) {
+		switch g.rng.IntN(7) {
 		case 0, 1:
 			a = keeper.ACL{Perms: g.perms(), Scheme: "world", ID: "anyone"}
 		case 2:
@@ -184,9 +184,12 @@ func (g *zdGen) acl() []keeper.ACL {
 			a = keeper.DigestACL(g.perms(), "alice", "pa")
 		case 4:
 			a = keeper.DigestACL(g.perms(), "bob", "pb")
-		default:
+		case 5:
 			// Valid in both: Java's split(":") drops the trailing empty part.
 			a = keeper.ACL{Perms: g.perms(), Scheme: "digest", ID: "carol:h:"}
+		default:
+			// getACL without ADMIN hides the hash only up to the line end.
+			a = keeper.ACL{Perms: g.perms(), Scheme: "digest", ID: "dave:h\nz"}
 		}
 		acl = append(acl, a)
 		if g.rng.IntN(8) == 0 {
