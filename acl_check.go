@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -88,8 +89,9 @@ func checkACL(acl []ACL, perm Perm, auth []Identity) error {
 }
 
 // validateACL checks the shape of an ACL as given by a caller, without the
-// caller's identities: not empty, and every entry world:anyone, auth, or a
-// digest user:hash.
+// caller's identities, as ZooKeeper's fixupACL does: not empty, and every
+// entry world:anyone, auth (any id), or a digest id that Java's
+// id.split(":") cuts into exactly two parts.
 func validateACL(acl []ACL) error {
 	if len(acl) == 0 {
 		return fmt.Errorf("%w: empty ACL", ErrInvalidACL)
@@ -102,10 +104,7 @@ func validateACL(acl []ACL) error {
 			}
 		case schemeAuth:
 		case schemeDigest:
-			// ZooKeeper splits on ":" and wants exactly two parts, the
-			// second non-empty.
-			_, hash, ok := strings.Cut(a.ID, ":")
-			if !ok || hash == "" || strings.Contains(hash, ":") {
+			if javaSplitCount(a.ID, ":") != 2 {
 				return fmt.Errorf("%w: digest id must be user:hash, not %q", ErrInvalidACL, a.ID)
 			}
 		default:
@@ -115,10 +114,27 @@ func validateACL(acl []ACL) error {
 	return nil
 }
 
-// fixupACL is ZooKeeper's fixupACL: it validates acl and replaces each auth
-// entry by one entry per identity of the caller (super excepted), with the
-// same perms; with no such identity it fails with ErrInvalidACL. Duplicates
-// are dropped, first one kept. acl is returned as is when it needs no change.
+// javaSplitCount is the length of Java's s.split(sep) for a literal sep:
+// s itself when sep does not occur, else the parts with trailing empty ones
+// dropped (so "u:h:" has two parts and ":" none).
+func javaSplitCount(s, sep string) int {
+	parts := strings.Split(s, sep)
+	if len(parts) == 1 {
+		return 1
+	}
+	n := len(parts)
+	for n > 0 && parts[n-1] == "" {
+		n--
+	}
+	return n
+}
+
+// fixupACL is ZooKeeper's fixupACL: it drops repeated entries of acl (the
+// first is kept), validates it, and replaces each auth entry by one entry per
+// identity of the caller (super excepted), with the same perms; with no such
+// identity it fails with ErrInvalidACL. As in ZooKeeper, the result is not
+// deduplicated again: an explicit entry equal to an auth expansion appears
+// twice. acl is returned as is when it needs no change.
 func fixupACL(acl []ACL, auth []Identity) ([]ACL, error) {
 	if err := validateACL(acl); err != nil {
 		return nil, err
@@ -127,17 +143,12 @@ func fixupACL(acl []ACL, auth []Identity) ([]ACL, error) {
 		return acl, nil
 	}
 	out := make([]ACL, 0, len(acl))
-	add := func(a ACL) {
-		for _, b := range out {
-			if a == b {
-				return
-			}
+	for i, a := range acl {
+		if slices.Contains(acl[:i], a) {
+			continue
 		}
-		out = append(out, a)
-	}
-	for _, a := range acl {
 		if a.Scheme != schemeAuth {
-			add(a)
+			out = append(out, a)
 			continue
 		}
 		n := 0
@@ -145,7 +156,7 @@ func fixupACL(acl []ACL, auth []Identity) ([]ACL, error) {
 			if id.Scheme == schemeSuper || id.Scheme == schemeWorld {
 				continue
 			}
-			add(ACL{Perms: a.Perms, Scheme: id.Scheme, ID: id.ID})
+			out = append(out, ACL{Perms: a.Perms, Scheme: id.Scheme, ID: id.ID})
 			n++
 		}
 		if n == 0 {
@@ -153,4 +164,31 @@ func fixupACL(acl []ACL, auth []Identity) ([]ACL, error) {
 		}
 	}
 	return out, nil
+}
+
+// redactDigest hides the hash of a digest id as ZooKeeper 3.8's getACL does
+// for a caller without ADMIN, id.replaceAll(":.*", ":x"): from each ":" to
+// the next line terminator (where Java's "." stops) or the end becomes ":x".
+func redactDigest(id string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(id, ':')
+		if i < 0 {
+			b.WriteString(id)
+			return b.String()
+		}
+		b.WriteString(id[:i])
+		b.WriteString(":x")
+		id = id[i+1:]
+		j := strings.IndexFunc(id, isLineTerminator)
+		if j < 0 {
+			return b.String()
+		}
+		id = id[j:]
+	}
+}
+
+// isLineTerminator reports whether Java's regular expressions end a line at r.
+func isLineTerminator(r rune) bool {
+	return r == '\n' || r == '\r' || r == '\u0085' || r == '\u2028' || r == '\u2029'
 }

@@ -26,10 +26,17 @@ type Client struct {
 // (see DigestIdentity); if it matches the host's Config.SuperDigest the
 // Client is a super user, allowed everything. The "super" scheme cannot be
 // claimed directly. An identity of an unknown scheme makes every later call
-// fail with ErrBadArguments.
+// fail with ErrBadArguments. An identity the Client already has is not added
+// again (ZooKeeper's addAuthInfo), so an auth ACL expands to each identity
+// once.
 func (c *Client) WithAuth(ids ...Identity) *Client {
 	d := *c
 	d.auth = slices.Clone(c.auth)
+	add := func(id Identity) {
+		if !slices.Contains(d.auth, id) {
+			d.auth = append(d.auth, id)
+		}
+	}
 	for _, id := range ids {
 		if id.Scheme == schemeSuper {
 			continue
@@ -37,13 +44,13 @@ func (c *Client) WithAuth(ids ...Identity) *Client {
 		got, err := authenticate([]Identity{id})
 		if err != nil {
 			// Keep the refusal for the call that uses it.
-			d.auth = append(d.auth, Identity{Scheme: id.Scheme, ID: "\x00invalid"})
+			add(Identity{Scheme: id.Scheme, ID: "\x00invalid"})
 			continue
 		}
-		d.auth = append(d.auth, got...)
 		if c.n.superDigest != "" && got[0].Scheme == schemeDigest && got[0].ID == c.n.superDigest {
-			d.auth = append(d.auth, Identity{Scheme: schemeSuper})
+			add(Identity{Scheme: schemeSuper})
 		}
+		add(got[0])
 	}
 	return &d
 }
@@ -107,9 +114,14 @@ func (c *Client) writeOne(ctx context.Context, op Op) (OpResult, error) {
 }
 
 // Create makes a znode holding data and returns its path, which for a
-// sequential mode carries the 10-digit suffix. The parent must exist and
-// grant CREATE. Options set the ACL (default OpenACL) and the TTL of TTL
-// modes. Ephemeral modes need a session.
+// sequential mode carries the 10-digit suffix. Options set the ACL (default
+// OpenACL) and the TTL of TTL modes. Ephemeral modes need a session.
+//
+// The checks, in ZooKeeper's order: the path (ErrInvalidPath), mode, TTL
+// and data size (ErrBadArguments), the ACL given (ErrInvalidACL), the parent
+// exists (ErrNoNode) and grants CREATE (ErrNoAuth), the path is not under
+// /zookeeper (ErrBadArguments) and does not exist (ErrNodeExists), the
+// parent is not ephemeral (ErrNoChildrenForEphemerals).
 func (c *Client) Create(ctx context.Context, path string, data []byte, mode CreateMode, opts ...CreateOption) (string, error) {
 	res, err := c.writeOne(ctx, CreateOp(path, data, mode, opts...))
 	return res.Path, err
@@ -122,38 +134,77 @@ func (c *Client) Create2(ctx context.Context, path string, data []byte, mode Cre
 }
 
 // Set replaces the data of path if its version is version (AnyVersion: any)
-// and returns the new Stat. It needs WRITE.
+// and returns the new Stat. The checks, in ZooKeeper's order: the path
+// (ErrInvalidPath; under /zookeeper ErrBadArguments), the znode exists
+// (ErrNoNode), WRITE (ErrNoAuth), version (ErrBadVersion).
 func (c *Client) Set(ctx context.Context, path string, data []byte, version int32) (Stat, error) {
 	res, err := c.writeOne(ctx, SetOp(path, data, version))
 	return res.Stat, err
 }
 
 // Delete removes path, which must have no children, if its version is
-// version (AnyVersion: any). The parent must grant DELETE.
+// version (AnyVersion: any). The checks, in ZooKeeper's order: the path
+// (ErrInvalidPath; "/" and /zookeeper and below: ErrBadArguments), the
+// parent exists (ErrNoNode) and grants DELETE (ErrNoAuth), path exists
+// (ErrNoNode), version (ErrBadVersion), no children (ErrNotEmpty). So a
+// caller the parent denies DELETE gets ErrNoAuth whether or not path exists.
 func (c *Client) Delete(ctx context.Context, path string, version int32) error {
 	_, err := c.writeOne(ctx, DeleteOp(path, version))
 	return err
 }
 
 // SetACL replaces the ACL of path if its ACL version (Aversion) is version
-// (AnyVersion: any) and returns the new Stat. It needs ADMIN.
+// (AnyVersion: any) and returns the new Stat. The checks, in ZooKeeper's
+// order: the path (ErrInvalidPath; under /zookeeper ErrBadArguments), the
+// ACL given (ErrInvalidACL: empty, an unknown scheme, world with an id other
+// than anyone, a digest id that is not user:hash, auth while the caller has
+// no identity), the znode exists (ErrNoNode), ADMIN (ErrNoAuth), Aversion
+// (ErrBadVersion). Repeated entries of acl are dropped; each auth entry
+// becomes one entry per identity of the caller.
 func (c *Client) SetACL(ctx context.Context, path string, acl []ACL, version int32) (Stat, error) {
 	res, err := c.writeOne(ctx, SetACLOp(path, acl, version))
 	return res.Stat, err
 }
 
 // Multi runs ops as one transaction at one zxid: all take effect or none do.
-// On success it returns one result per op. If an op fails, the error is a
-// *MultiError naming it (errors.Is matches its cause) and the results say,
-// as ZooKeeper does, what each op would have done: nil for those before it,
-// its error, ErrRuntimeInconsistency for those after.
+// On success it returns one result per op, as the op alone would have
+// (Path and Stat for a create, Stat for a set or setACL).
+//
+// The ops are checked one after the other, each in ZooKeeper's order (path,
+// then the ACL given, then permissions, then existence and versions), and
+// each sees the changes of the ops before it. If op k fails, nothing takes
+// effect; the error is a *MultiError with Index k (errors.Is matches its
+// cause) and there is still one result per op, as ZooKeeper 3.8 reports
+// them: a zero OpResult for each op before k, op k's error at k, and
+// ErrRuntimeInconsistency for each op after it. This holds whether op k
+// failed on the tree or on its own arguments. Unlike a single call's, an
+// op's path is checked only when its turn comes, and as ZooKeeper's server
+// checks it: a create's parent is looked up before its whole path is
+// validated, and a delete's path only needs a "/", so such an op with a path
+// that is not valid may fail with ErrNoNode or ErrNoAuth rather than
+// ErrInvalidPath. An op that cannot be sent at all (the zero Op, data above
+// 1 MiB, a TTL out of range) fails the Multi at that op before any op is
+// checked, as ZooKeeper's client refuses such an op.
+//
+// Any other error (ErrNoLeader, ErrIndeterminate, session and connection
+// errors) comes with nil results: the ops were not run, or their outcome is
+// unknown.
 func (c *Client) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
 	res, err := c.write(ctx, true, ops...)
+	if me := (*MultiError)(nil); errors.As(err, &me) {
+		// Refused before it was proposed.
+		results := make([]OpResult, len(ops))
+		failedResults(results, me.Index, me.Err)
+		return results, err
+	}
 	if err != nil {
 		return nil, err
+	}
+	if res.Err != nil && !errors.As(res.Err, new(*MultiError)) {
+		return nil, res.Err
 	}
 	return res.Ops, res.Err
 }

@@ -5,8 +5,9 @@
 // # Basics
 //
 // Each instance of the host service opens one member with Open, giving its
-// id, a data dir, the initial members and a Transport (transport.Memory in
-// one process, or the host's own network). The returned *Node carries the
+// id, a data dir, the initial members and a Transport (transport.TCP
+// between processes, with mutual TLS; transport.Memory in one process; or
+// the host's own). The returned *Node carries the
 // tree operations (Create, Get, Set, Delete, Exists, Children, Multi,
 // SetACL, GetACL, Sync) through its embedded Client; WithAuth and
 // Linearizable derive Clients with identities or linearizable reads.
@@ -44,7 +45,7 @@
 // # Caveats
 //
 // A session lives as long as the member that created it; close sessions
-// that are no longer used. Membership changes are made on the leader.
-// Raft snapshots, and so the catch-up of a member that fell far behind,
-// need a Transport that also implements StreamTransport.
+// that are no longer used. Raft snapshots, and so the catch-up of a member that fell far behind,
+// need a Transport that also implements StreamTransport. keeper builds on
+// unix systems only (Linux, the BSDs, macOS): the data dir lock is flock.
 package keeper

@@ -175,7 +175,11 @@ func appendRequest(dst []byte, r *request) []byte {
 	return dst
 }
 
-// validateRequest checks what needs no tree. A multi's failure comes as a
+// validateRequest checks what needs no tree, so that a proposer refuses at
+// once what apply would refuse before reading the tree. For tree ops that is
+// preTree of a single op; for a multi, sendable of every op and then preTree
+// of op 0 only, since a later op's checks come after the earlier ops' tree
+// checks (apply makes them in that order). A multi's failure comes as a
 // *MultiError, as apply would report it.
 func validateRequest(r *request) error {
 	switch r.Kind {
@@ -203,61 +207,24 @@ func validateRequest(r *request) error {
 	default:
 		return fmt.Errorf("%w: unknown request kind %d", ErrBadArguments, r.Kind)
 	}
-	if !r.Multi && len(r.Ops) != 1 {
-		return fmt.Errorf("%w: a single request carries one op, not %d", ErrBadArguments, len(r.Ops))
+	if !r.Multi {
+		if len(r.Ops) != 1 {
+			return fmt.Errorf("%w: a single request carries one op, not %d", ErrBadArguments, len(r.Ops))
+		}
+		_, err := preTree(r, &r.Ops[0])
+		return err
 	}
 	for i := range r.Ops {
-		if err := validateOp(&r.Ops[i], r.Session); err != nil {
-			if r.Multi {
-				return &MultiError{Index: i, Err: err}
-			}
-			return err
+		if err := sendable(&r.Ops[i]); err != nil {
+			return &MultiError{Index: i, Err: err}
+		}
+	}
+	if len(r.Ops) > 0 {
+		if _, err := preTree(r, &r.Ops[0]); err != nil {
+			return &MultiError{Index: 0, Err: err}
 		}
 	}
 	return nil
-}
-
-// validateOp checks one op without the tree; apply runs it again.
-func validateOp(op *Op, session int64) error {
-	switch op.kind {
-	case opCreate:
-		if op.mode > PersistentSequentialWithTTL {
-			return fmt.Errorf("%w: unknown create mode %d", ErrBadArguments, op.mode)
-		}
-		ms := int64(op.ttl / time.Millisecond)
-		if op.mode.IsTTL() {
-			if ms <= 0 || ms > maxTTL {
-				return fmt.Errorf("%w: TTL %v out of range (1ms to %dms)", ErrBadArguments, op.ttl, int64(maxTTL))
-			}
-		} else if op.ttl != 0 {
-			return fmt.Errorf("%w: TTL given for mode %v", ErrBadArguments, op.mode)
-		}
-		if op.mode.IsEphemeral() && session == 0 {
-			return fmt.Errorf("%w: ephemeral create without a session", ErrBadArguments)
-		}
-		if len(op.data) > maxDataSize {
-			return fmt.Errorf("%w: data of %d bytes exceeds %d", ErrBadArguments, len(op.data), maxDataSize)
-		}
-		if err := validatePath(op.path, op.mode.IsSequential()); err != nil {
-			return err
-		}
-		if op.aclSet {
-			return validateACL(op.acl)
-		}
-		return nil
-	case opSet:
-		if len(op.data) > maxDataSize {
-			return fmt.Errorf("%w: data of %d bytes exceeds %d", ErrBadArguments, len(op.data), maxDataSize)
-		}
-	case opSetACL:
-		if err := validateACL(op.acl); err != nil {
-			return err
-		}
-	case opDelete, opCheck:
-	default:
-		return fmt.Errorf("%w: unknown op kind %d", ErrBadArguments, op.kind)
-	}
-	return validatePath(op.path, false)
 }
 
 // decodeRequest decodes an encoded request. Op data aliases b.

@@ -80,3 +80,45 @@ func seedRequests() []request {
 		{Kind: reqRestoreCommit, Time: 13, RestoreID: 2, Count: 1, Subtree: "/"},
 	}
 }
+
+// FuzzApplyOps checks that apply never panics and never fails on a request
+// it can decode, whatever its ops and paths: a multi's op reaches the tree
+// with its path checked only as ZooKeeper's server checks it. Refusals land
+// in the result; the tree's digest stays the sum over its nodes.
+func FuzzApplyOps(f *testing.F) {
+	for _, r := range seedRequests() {
+		if r.Kind == reqOps {
+			f.Add(appendRequest(nil, &r))
+		}
+	}
+	for _, p := range []string{"a/", "a", "", "a/b", "//", "/a//b", "/a/../b", "/a/", "/.", "/x/..", "/a\x01", "/"} {
+		for _, op := range []Op{CreateOp(p, nil, Persistent), CreateOp(p, nil, PersistentSequential), DeleteOp(p, AnyVersion),
+			SetOp(p, nil, AnyVersion), CheckOp(p, AnyVersion)} {
+			f.Add(appendRequest(nil, &request{Time: 1, Session: 5, Multi: true, Ops: []Op{CheckOp("/", AnyVersion), op}}))
+		}
+	}
+	h := newHarness(f)
+	h.must(CreateOp("/a", nil, Persistent))
+	h.must(CreateOp("/a/b", nil, Persistent))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeRequest(b)
+		if err != nil || r.Kind != reqOps {
+			return
+		}
+		ents := []committed{{Index: h.tr.applied() + 1, Kind: entryOp, Data: b}}
+		res, err := h.tr.apply(ents)
+		if err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		if res[0].Err == nil && len(res[0].Ops) != len(r.Ops) {
+			t.Fatalf("%d results for %d ops", len(res[0].Ops), len(r.Ops))
+		}
+		var me *MultiError
+		if errors.As(res[0].Err, &me) && len(res[0].Ops) != len(r.Ops) {
+			t.Fatalf("multi failed at %d with %d results for %d ops", me.Index, len(res[0].Ops), len(r.Ops))
+		}
+		if got := fullDigest(t, h); got != h.tr.digest() {
+			t.Fatalf("digest: full %x, incremental %x", got, h.tr.digest())
+		}
+	})
+}

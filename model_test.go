@@ -22,17 +22,27 @@ var (
 // refNode is a znode of the reference tree: a plain map, written only for this
 // test, following the Programmer's Guide directly.
 type refNode struct {
-	stat     Stat
+	stat     Stat // stat.Cversion counts creates of children: it names sequential ones
 	data     string
 	acl      []ACL
 	children map[string]bool
+	// changes counts changes to the child list (creates and deletes),
+	// less the children the node started with: the Cversion callers read.
+	changes int32
+}
+
+// view is the Stat a read of n returns.
+func (n *refNode) view() Stat {
+	s := n.stat
+	s.Cversion = n.changes
+	return s
 }
 
 type refTree map[string]*refNode
 
 func newRefTree() refTree {
 	return refTree{
-		"/":          {stat: Stat{NumChildren: 1}, acl: OpenACL(), children: map[string]bool{"zookeeper": true}},
+		"/":          {stat: Stat{NumChildren: 1}, acl: OpenACL(), children: map[string]bool{"zookeeper": true}, changes: -1},
 		"/zookeeper": {acl: OpenACL(), children: map[string]bool{}},
 	}
 }
@@ -109,20 +119,24 @@ func (r refTree) do(req *request, op *Op, zxid int64) (OpResult, error) {
 		_, name := refParent(path)
 		parent.children[name] = true
 		parent.stat.Cversion++
+		parent.changes++
 		parent.stat.Pzxid = zxid
 		parent.stat.NumChildren = int32(len(parent.children))
-		return OpResult{Path: path, Stat: n.stat}, nil
+		return OpResult{Path: path, Stat: n.view()}, nil
 	case opDelete:
 		if op.path == "/" || refReserved(op.path) {
 			return OpResult{}, ErrBadArguments
 		}
 		pp, name := refParent(op.path)
 		parent, n := r[pp], r[op.path]
-		if parent == nil || n == nil {
+		if parent == nil {
 			return OpResult{}, ErrNoNode
 		}
 		if !refAllowed(parent.acl, PermDelete, req.Auth) {
 			return OpResult{}, ErrNoAuth
+		}
+		if n == nil {
+			return OpResult{}, ErrNoNode
 		}
 		if op.version != -1 && op.version != n.stat.Version {
 			return OpResult{}, ErrBadVersion
@@ -132,6 +146,7 @@ func (r refTree) do(req *request, op *Op, zxid int64) (OpResult, error) {
 		}
 		delete(r, op.path)
 		delete(parent.children, name)
+		parent.changes++
 		parent.stat.NumChildren = int32(len(parent.children))
 		parent.stat.Pzxid = zxid
 		return OpResult{}, nil
@@ -152,7 +167,7 @@ func (r refTree) do(req *request, op *Op, zxid int64) (OpResult, error) {
 		n.data = string(op.data)
 		n.stat.Version++
 		n.stat.Mzxid, n.stat.Mtime, n.stat.DataLength = zxid, req.Time, int32(len(op.data))
-		return OpResult{Stat: n.stat}, nil
+		return OpResult{Stat: n.view()}, nil
 	case opSetACL:
 		if refReserved(op.path) {
 			return OpResult{}, ErrBadArguments
@@ -169,7 +184,7 @@ func (r refTree) do(req *request, op *Op, zxid int64) (OpResult, error) {
 		}
 		n.acl = op.acl
 		n.stat.Aversion++
-		return OpResult{Stat: n.stat}, nil
+		return OpResult{Stat: n.view()}, nil
 	case opCheck:
 		n := r[op.path]
 		if n == nil {
@@ -402,11 +417,11 @@ func compareTrees(t *testing.T, h *harness, ref refTree, fail func(string, ...an
 	eph := map[int64][]string{}
 	for p, n := range ref {
 		data, st, err := h.tr.get(p, super)
-		if err != nil || st != n.stat || string(data) != n.data {
-			fail("get %s: %q %+v %v; reference %q %+v", p, data, st, err, n.data, n.stat)
+		if err != nil || st != n.view() || string(data) != n.data {
+			fail("get %s: %q %+v %v; reference %q %+v", p, data, st, err, n.data, n.view())
 		}
 		kids, st2, err := h.tr.children(p, super)
-		if err != nil || st2 != n.stat || !slices.Equal(kids, slices.Sorted(maps.Keys(n.children))) {
+		if err != nil || st2 != n.view() || !slices.Equal(kids, slices.Sorted(maps.Keys(n.children))) {
 			fail("children %s: %v %v; reference %v", p, kids, err, slices.Sorted(maps.Keys(n.children)))
 		}
 		acl, _, err := h.tr.getACL(p, super)

@@ -85,6 +85,12 @@ func TestWritesFromEveryMember(t *testing.T) {
 	if data, _, _ := n2.Get(ctx, "/app"); string(data) != "v1" {
 		t.Fatalf("a failed multi changed /app to %q", data)
 	}
+	// A multi refused before it is proposed has a result per op too.
+	res, err = n2.Multi(ctx, keeper.CreateOp("/app/c", nil, keeper.Persistent, keeper.WithACL()), keeper.CheckOp("/app", 0))
+	if !errors.As(err, &me) || me.Index != 0 || !errors.Is(err, keeper.ErrInvalidACL) || len(res) != 2 ||
+		!errors.Is(res[0].Err, keeper.ErrInvalidACL) || !errors.Is(res[1].Err, keeper.ErrRuntimeInconsistency) {
+		t.Fatalf("multi refused by its proposer: %v %+v", err, res)
+	}
 	// Linearizable reads see every acknowledged write, on any member.
 	st, err := n1.Set(ctx, "/app", []byte("v3"), keeper.AnyVersion)
 	if err != nil {

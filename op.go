@@ -75,6 +75,23 @@ type OpResult struct {
 	Err error
 	// Path is the created path for a create (with its sequence suffix).
 	Path string
-	// Stat is the znode's Stat after a create, set or setACL (zero otherwise).
+	// Stat is the znode's Stat after a create, set or setACL, as a read
+	// would return it then (zero otherwise).
 	Stat Stat
+}
+
+// failedResults sets res, the results of a request that failed at op i with
+// err, as ZooKeeper reports a failed multi: a zero result (nil Err) for each
+// op before i, err at i, ErrRuntimeInconsistency for each op after it.
+func failedResults(res []OpResult, i int, err error) {
+	for j := range res {
+		switch {
+		case j < i:
+			res[j] = OpResult{}
+		case j == i:
+			res[j] = OpResult{Err: err}
+		default:
+			res[j] = OpResult{Err: ErrRuntimeInconsistency}
+		}
+	}
 }

@@ -21,7 +21,9 @@ type RestoreOptions struct {
 	Key []byte
 	// ClusterID is the restored cluster's id. A restored cluster gets a new
 	// identity, so that its members and the original's never mistake each
-	// other's data dirs: zero means a random id, unless KeepClusterID is set.
+	// other's data dirs. Zero means an id derived from the backup (its
+	// cluster id, zxid and time) and Peers, so every member's Restore picks
+	// the same one without coordination, unless KeepClusterID is set.
 	ClusterID uint64
 	// KeepClusterID restores under the backup's own cluster id, for rebuilding
 	// a cluster that is gone rather than cloning one that still runs.

@@ -394,16 +394,7 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 		if errors.Is(err, errStorage) {
 			return nil, err
 		}
-		for j := range res.Ops {
-			switch {
-			case j < i:
-				res.Ops[j] = OpResult{}
-			case j == i:
-				res.Ops[j] = OpResult{Err: err}
-			default:
-				res.Ops[j] = OpResult{Err: ErrRuntimeInconsistency}
-			}
-		}
+		failedResults(res.Ops, i, err)
 		if r.Multi {
 			res.Err = &MultiError{Index: i, Err: err}
 		} else {
@@ -440,8 +431,14 @@ func (t *tree) emit(ev treeEvent) {
 // applyEntry stops the apply rather than failing the request.
 var errStorage = errors.New("keeper: storage failure during apply")
 
-// lookup returns the node at path as the current entry sees it, or nil.
+// lookup returns the node at path as the current entry sees it, or nil. A
+// multi's op reaches the tree with its path checked only as ZooKeeper's
+// server checks it, so path may be any string with a "/"; one that does not
+// start with "/" (the parent of "a/b") names no znode.
 func (t *tree) lookup(path string) (*znode, error) {
+	if !strings.HasPrefix(path, "/") {
+		return nil, nil
+	}
 	if n, ok := t.entry[path]; ok {
 		return n, nil
 	}
@@ -507,35 +504,31 @@ func refuseReserved(path string) error {
 }
 
 // applyOp runs one op against the overlays, in ZooKeeper's order of checks
-// (PrepRequestProcessor), and fills out on success.
+// (preTree, then the op's own tree checks), and fills out on success.
 func (t *tree) applyOp(r *request, op *Op, zxid int64, out *OpResult) error {
-	if err := validateOp(op, r.Session); err != nil {
+	acl, err := preTree(r, op)
+	if err != nil {
 		return err
 	}
 	switch op.kind {
 	case opCreate:
-		return t.create(r, op, zxid, out)
+		return t.create(r, op, acl, zxid, out)
 	case opDelete:
 		return t.delete(r, op, zxid)
 	case opSet:
 		return t.setData(r, op, zxid, out)
 	case opSetACL:
-		return t.setACL(r, op, out)
+		return t.setACL(r, op, acl, out)
 	case opCheck:
 		return t.check(r, op)
 	}
 	return fmt.Errorf("%w: unknown op kind %d", ErrBadArguments, op.kind)
 }
 
-func (t *tree) create(r *request, op *Op, zxid int64, out *OpResult) error {
-	acl := op.acl
-	if !op.aclSet {
-		acl = openACLShared
-	}
-	acl, err := fixupACL(acl, r.Auth)
-	if err != nil {
-		return err
-	}
+// create runs a create after preTree: parent exists (NoNode), CREATE on the
+// parent (NoAuth), the sequence suffix, the whole path valid, not reserved,
+// not existing (NodeExists), parent not ephemeral (NoChildrenForEphemerals).
+func (t *tree) create(r *request, op *Op, acl []ACL, zxid int64, out *OpResult) error {
 	parentPath, _ := parentOf(op.path)
 	parent, err := t.existing(parentPath)
 	if err != nil {
@@ -547,6 +540,9 @@ func (t *tree) create(r *request, op *Op, zxid int64, out *OpResult) error {
 	path := op.path
 	if op.mode.IsSequential() {
 		path = sequentialName(path, parent.stat.Cversion)
+	}
+	if err := validatePath(path, false); err != nil {
+		return err
 	}
 	if err := refuseReserved(path); err != nil {
 		return err
@@ -586,7 +582,7 @@ func (t *tree) create(r *request, op *Op, zxid int64, out *OpResult) error {
 	t.emit(treeEvent{Type: evNodeCreated, Path: path})
 	t.emit(treeEvent{Type: evNodeChildrenChanged, Path: parentPath})
 	out.Path = path
-	out.Stat = n.stat
+	out.Stat = reported(n.stat)
 	return nil
 }
 
@@ -611,24 +607,22 @@ func sequentialName(prefix string, cversion int32) string {
 	return string(append(b, digits...))
 }
 
+// delete runs a delete after preTree in ZooKeeper's order: the parent
+// exists (NoNode), grants DELETE (NoAuth), the node exists (NoNode), version
+// (BadVersion), no children (NotEmpty). A caller without DELETE on the
+// parent learns nothing of the child.
 func (t *tree) delete(r *request, op *Op, zxid int64) error {
-	if op.path == "/" {
-		return fmt.Errorf("%w: the root cannot be deleted", ErrBadArguments)
-	}
-	if err := refuseReserved(op.path); err != nil {
-		return err
-	}
 	parentPath, _ := parentOf(op.path)
 	parent, err := t.existing(parentPath)
 	if err != nil {
 		return err
 	}
+	if err := checkACL(parent.acl, PermDelete, r.Auth); err != nil {
+		return fmt.Errorf("%w: delete in %s", err, parentPath)
+	}
 	n, err := t.existing(op.path)
 	if err != nil {
 		return err
-	}
-	if err := checkACL(parent.acl, PermDelete, r.Auth); err != nil {
-		return fmt.Errorf("%w: delete in %s", err, parentPath)
 	}
 	if err := checkVersion(op.version, n.stat.Version, op.path); err != nil {
 		return err
@@ -661,9 +655,6 @@ func (t *tree) removeNode(path string, zxid int64) error {
 }
 
 func (t *tree) setData(r *request, op *Op, zxid int64, out *OpResult) error {
-	if err := refuseReserved(op.path); err != nil {
-		return err
-	}
 	n, err := t.existing(op.path)
 	if err != nil {
 		return err
@@ -682,18 +673,11 @@ func (t *tree) setData(r *request, op *Op, zxid int64, out *OpResult) error {
 	c.data = op.data
 	t.put(op.path, c)
 	t.emit(treeEvent{Type: evNodeDataChanged, Path: op.path})
-	out.Stat = c.stat
+	out.Stat = reported(c.stat)
 	return nil
 }
 
-func (t *tree) setACL(r *request, op *Op, out *OpResult) error {
-	if err := refuseReserved(op.path); err != nil {
-		return err
-	}
-	acl, err := fixupACL(op.acl, r.Auth)
-	if err != nil {
-		return err
-	}
+func (t *tree) setACL(r *request, op *Op, acl []ACL, out *OpResult) error {
 	n, err := t.existing(op.path)
 	if err != nil {
 		return err
@@ -708,7 +692,7 @@ func (t *tree) setACL(r *request, op *Op, out *OpResult) error {
 	c.stat.Aversion++
 	c.acl = acl
 	t.put(op.path, c)
-	out.Stat = c.stat
+	out.Stat = reported(c.stat)
 	return nil
 }
 
@@ -754,7 +738,7 @@ func (t *tree) get(path string, auth []Identity) ([]byte, Stat, error) {
 	if err := checkACL(n.acl, PermRead, auth); err != nil {
 		return nil, Stat{}, fmt.Errorf("%w: get %s", err, path)
 	}
-	return n.data, n.stat, nil
+	return n.data, reported(n.stat), nil
 }
 
 // exists returns the Stat of path or ErrNoNode; it needs no permission.
@@ -763,7 +747,7 @@ func (t *tree) exists(path string) (Stat, error) {
 	if err != nil {
 		return Stat{}, err
 	}
-	return n.stat, nil
+	return reported(n.stat), nil
 }
 
 // getACL returns the ACL and Stat of path. As ZooKeeper 3.8, it needs READ or
@@ -780,12 +764,11 @@ func (t *tree) getACL(path string, auth []Identity) ([]ACL, Stat, error) {
 	if checkACL(n.acl, PermAdmin, auth) != nil {
 		for i := range acl {
 			if acl[i].Scheme == schemeDigest {
-				user, _, _ := strings.Cut(acl[i].ID, ":")
-				acl[i].ID = user + ":x"
+				acl[i].ID = redactDigest(acl[i].ID)
 			}
 		}
 	}
-	return acl, n.stat, nil
+	return acl, reported(n.stat), nil
 }
 
 // children returns the sorted child names and the Stat of path; auth needs
@@ -826,7 +809,7 @@ func (t *tree) children(path string, auth []Identity) ([]string, Stat, error) {
 	if err := it.Error(); err != nil {
 		return nil, Stat{}, err
 	}
-	return names, n.stat, nil
+	return names, reported(n.stat), nil
 }
 
 // allChildrenNumber returns the number of descendants of path (all depths,

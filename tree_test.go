@@ -161,7 +161,7 @@ func TestOps(t *testing.T) {
 			req: single(CreateOp("/a\x00b", nil, Persistent)), want: ErrInvalidPath},
 		{name: "reserved", guide: "Znodes: the token \"zookeeper\" is reserved",
 			req: single(CreateOp("/zookeeper/x", nil, Persistent)), want: ErrBadArguments},
-		{name: "delete", guide: "delete: removes the node; the parent's numChildren drops and its pzxid is the delete's zxid",
+		{name: "delete", guide: "delete: removes the node; the parent's numChildren drops, its pzxid is the delete's zxid and its cversion counts the change (ZooKeeper: 2 × creates − numChildren)",
 			setup: func(h *harness) { base(h); h.must(CreateOp("/a/b", nil, Persistent)) },
 			req:   single(DeleteOp("/a/b", 0)),
 			check: func(t *testing.T, h *harness, res *applyResult) {
@@ -169,7 +169,7 @@ func TestOps(t *testing.T) {
 					t.Fatalf("exists after delete: %v", err)
 				}
 				p := statOf(t, h, "/a")
-				if p.NumChildren != 0 || p.Cversion != 1 || p.Pzxid != int64(h.tr.applied()) {
+				if p.NumChildren != 0 || p.Cversion != 2 || p.Pzxid != int64(h.tr.applied()) {
 					t.Fatalf("parent %+v", p)
 				}
 			}},
@@ -317,7 +317,7 @@ func TestOps(t *testing.T) {
 			check: func(t *testing.T, h *harness, res *applyResult) {
 				z := int64(h.tr.applied())
 				st := statOf(t, h, "/m")
-				if st.Czxid != z || st.Pzxid != z || st.Cversion != 1 || st.NumChildren != 0 {
+				if st.Czxid != z || st.Pzxid != z || st.Cversion != 2 || st.NumChildren != 0 {
 					t.Fatalf("stat %+v", st)
 				}
 			}},
@@ -449,8 +449,15 @@ func TestRequestRoundTrip(t *testing.T) {
 		t.Fatalf("encode validation: %v", err)
 	}
 	var me *MultiError
-	if _, err := encodeRequest(nil, &request{Multi: true, Ops: []Op{CheckOp("/", -1), SetOp("/x/", nil, -1)}}); !errors.As(err, &me) || me.Index != 1 {
-		t.Fatalf("multi encode validation: %v", err)
+	if _, err := encodeRequest(nil, &request{Multi: true, Ops: []Op{SetOp("/x/", nil, -1), CheckOp("/", -1)}}); !errors.As(err, &me) || me.Index != 0 || !errors.Is(err, ErrInvalidPath) {
+		t.Fatalf("multi encode validation of op 0: %v", err)
+	}
+	// A later op's path is checked by apply, after the ops before it.
+	if _, err := encodeRequest(nil, &request{Multi: true, Ops: []Op{CheckOp("/", -1), SetOp("/x/", nil, -1)}}); err != nil {
+		t.Fatalf("multi with a bad path at op 1: %v", err)
+	}
+	if _, err := encodeRequest(nil, &request{Multi: true, Ops: []Op{CheckOp("/", -1), SetOp("/x/", make([]byte, maxDataSize+1), -1)}}); !errors.As(err, &me) || me.Index != 1 {
+		t.Fatalf("multi encode validation of data size: %v", err)
 	}
 }
 

@@ -1,0 +1,8 @@
+package zkserver
+
+import "syscall"
+
+// sysProcAttr makes the kernel kill the server if the test process dies.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
