@@ -22,8 +22,10 @@ import (
 // Header is the length of the envelope before the payload: the cluster id.
 const Header = 8
 
-// memberMarker follows the cluster id in a membership frame.
-const memberMarker = 0x00
+// MemberMarker follows the cluster id in a membership frame; no marshalled
+// raft message starts with it (field number 0 is not a valid protobuf tag).
+// internal/wire encodes and decodes the membership frame itself.
+const MemberMarker = 0x00
 
 // Raft message types that carry log entries (raftpb.MessageType values).
 const (
@@ -49,7 +51,7 @@ func Cluster(frame []byte) (uint64, bool) {
 // and frames it cannot read) is control traffic, which must never wait
 // behind entries.
 func Bulk(frame []byte) bool {
-	if len(frame) <= Header || frame[Header] == memberMarker {
+	if len(frame) <= Header || frame[Header] == MemberMarker {
 		return false
 	}
 	t, ok := messageType(frame[Header:])

@@ -99,7 +99,7 @@ func FuzzBulk(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got := Bulk(b)
-		if len(b) <= Header || b[Header] == memberMarker {
+		if len(b) <= Header || b[Header] == MemberMarker {
 			if got {
 				t.Fatal("short or membership frame is bulk")
 			}

@@ -8,7 +8,9 @@
 //
 //   - Transport frames (Transport.Send), frame.go: the cluster id, then a
 //     marshalled raft message or a membership frame (memberframe.go), whose
-//     first byte MemberFrameMarker no raft message starts with.
+//     first byte MemberFrameMarker no raft message starts with. The
+//     envelope's constants come from internal/frame, which transports use to
+//     route frames without raft's types.
 //   - Stream transfer headers (StreamTransport.SendStream), streamheader.go:
 //     the cluster id, then a marshalled raft MsgSnap (whose snapshot data is
 //     a descriptor, snapdesc.go) or a repair header, whose first byte
@@ -34,5 +36,6 @@
 // says; testdata in the root package holds the bytes they wrote before this
 // package existed, and the root's golden tests compare them.
 //
-// The package imports no part of keeper but storage's error sentinels.
+// The package imports no part of keeper but storage's error sentinels and
+// internal/frame's envelope constants.
 package wire

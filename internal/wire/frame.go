@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/keeper-go/keeper/internal/frame"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -16,13 +17,14 @@ import (
 // shape on another channel.
 
 // clusterIDLen is the length of the cluster id that starts every frame and
-// stream header.
-const clusterIDLen = 8
+// stream header. internal/frame, which transports use to route a frame
+// without raft's types, reads the same envelope.
+const clusterIDLen = frame.Header
 
 // MemberFrameMarker is the byte after the cluster id that marks a
 // membership frame on the transport frame channel. RepairMarker is the same
 // byte on the stream header channel.
-const MemberFrameMarker = 0x00
+const MemberFrameMarker = frame.MemberMarker
 
 // FrameKind says what a transport frame carries after the cluster id.
 type FrameKind uint8
@@ -46,14 +48,15 @@ func EncodeRaftFrame(clusterID uint64, m *raftpb.Message) ([]byte, error) {
 // a raft message (and fails to decode as one). ok is false for a frame too
 // short to hold a cluster id.
 func SplitFrame(b []byte) (clusterID uint64, kind FrameKind, body []byte, ok bool) {
-	if len(b) < clusterIDLen {
+	clusterID, ok = frame.Cluster(b)
+	if !ok {
 		return 0, 0, nil, false
 	}
 	kind = FrameRaft
 	if len(b) > clusterIDLen+1 && b[clusterIDLen] == MemberFrameMarker {
 		kind = FrameMember
 	}
-	return binary.BigEndian.Uint64(b), kind, b[clusterIDLen:], true
+	return clusterID, kind, b[clusterIDLen:], true
 }
 
 // DecodeRaftMessage decodes a marshalled raft message: the body of a
