@@ -286,6 +286,9 @@ func (n *Node) changeConfHere(ctx context.Context, op wire.MemberOp, id uint64) 
 		}
 		select {
 		case err := <-w.done:
+			if err == nil {
+				n.r.waitPublished(ctx)
+			}
 			return err
 		case <-ctx.Done():
 			n.r.onLoop(context.Background(), func() {
@@ -302,6 +305,22 @@ func (n *Node) changeConfHere(ctx context.Context, op wire.MemberOp, id uint64) 
 			}
 			return n.r.stoppedErr()
 		}
+	}
+}
+
+// waitPublished returns once the loop has published the Status of the Ready
+// it is handling (or ctx ends, or the loop stops): a change applied in that
+// Ready, such as a membership change whose caller was just told, is then
+// visible to Status and Members.
+func (r *replica) waitPublished(ctx context.Context) {
+	ran := make(chan struct{})
+	if !r.onLoop(ctx, func() { close(ran) }) {
+		return
+	}
+	select {
+	case <-ran:
+	case <-ctx.Done():
+	case <-r.donec:
 	}
 }
 
