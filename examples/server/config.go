@@ -15,8 +15,9 @@ import (
 	"time"
 )
 
-// errUsage marks a bad command line or config file.
-var errUsage = errors.New("server: bad usage")
+// errUsage marks a bad command line or config file (main prints the
+// program's name before every error).
+var errUsage = errors.New("bad usage")
 
 // config is what one member needs to run. Every field is a flag; a config
 // file holds the same names as "name = value" lines, and flags given on the

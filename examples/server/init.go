@@ -56,8 +56,11 @@ func runInit(args []string, stderr io.Writer) error {
 	}
 	for _, id := range ids {
 		for _, f := range memberFiles(*dir, id) {
-			if _, err := os.Stat(f); !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("init: %s exists (or cannot be checked: %v); member files are never overwritten", f, err)
+			switch _, err := os.Stat(f); {
+			case err == nil:
+				return fmt.Errorf("init: %s exists; member files are never overwritten", f)
+			case !errors.Is(err, fs.ErrNotExist):
+				return fmt.Errorf("init: %w", err)
 			}
 		}
 	}
@@ -101,6 +104,9 @@ func loadOrMintCA(dir string, clusterID uint64, validFor time.Duration, stderr i
 		ca, err := certs.LoadCA(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("init: %s: %w", caFile, err)
+		}
+		if ca.ClusterID() != clusterID {
+			return nil, fmt.Errorf("%w: the CA in %s signs cluster %d, not %d", errUsage, caFile, ca.ClusterID(), clusterID)
 		}
 		fmt.Fprintf(stderr, "issuing with the CA in %s\n", caFile)
 		return ca, nil

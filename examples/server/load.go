@@ -157,7 +157,16 @@ func (a *admin) loadGet(w http.ResponseWriter, r *http.Request) {
 	}
 	data := make([]byte, size)
 	key := func(i int) string { return fmt.Sprintf("/load-read/k%05d", i) }
+	// Only the missing znodes are created, so runs on several members at
+	// once start reading together once one of them made the znodes.
+	if err := a.node.Sync(ctx, "/load-read"); err != nil {
+		writeError(w, err)
+		return
+	}
 	if fill := runLoad(ctx, 16, readKeys, func(ctx context.Context, _, seq int) error {
+		if _, ok, err := a.node.Exists(ctx, key(seq)); err != nil || ok {
+			return err
+		}
 		return ensure(ctx, a.node, key(seq), data)
 	}); fill.Errors > 0 {
 		writeError(w, fmt.Errorf("creating the znodes to read: %d failed, first: %s", fill.Errors, fill.FirstEr))
