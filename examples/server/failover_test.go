@@ -19,7 +19,8 @@ import (
 // network: the members keep only 10 entries behind their applied index, and
 // hundreds of writes were acknowledged while it was down. At the end every
 // member holds the same tree (applied index and digest) and every
-// acknowledged write is in each member's local copy.
+// acknowledged write is in each member's local copy; SIGTERM then closes
+// every member with exit status 0.
 //
 // KEEPER_LONG=1 kills the leader five times, with more writes each time.
 func TestKillLeaderProcess(t *testing.T) {
@@ -65,6 +66,10 @@ func TestKillLeaderProcess(t *testing.T) {
 	checkAcked(t, c, acked, true)
 	c.converged(30 * time.Second)
 	checkAcked(t, c, acked, false)
+	// SIGTERM closes each member cleanly: exit status 0.
+	for _, id := range c.ids {
+		c.stop(id)
+	}
 }
 
 // checkAcked reads every acknowledged write back, spread over the running
