@@ -50,15 +50,18 @@ func newAdmin(n *keeper.Node, reload func() error, log *slog.Logger) http.Handle
 	return mux
 }
 
-// statusJSON is Status with its Role spelled out.
+// statusJSON is Status with its Role spelled out and its Digest as 16 hex
+// digits (as examples/backup prints it; a JSON number loses a uint64's low
+// bits in most decoders).
 type statusJSON struct {
 	keeper.Status
-	Role string
+	Role   string
+	Digest string
 }
 
 func (a *admin) status(w http.ResponseWriter, r *http.Request) {
 	st := a.node.Status()
-	writeJSON(w, http.StatusOK, statusJSON{Status: st, Role: st.Role.String()})
+	writeJSON(w, http.StatusOK, statusJSON{Status: st, Role: st.Role.String(), Digest: fmt.Sprintf("%016x", st.Digest)})
 }
 
 func (a *admin) backup(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -93,8 +94,9 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	var raw map[string]any
 	_ = json.Unmarshal(expect("GET", "/status", "", 200), &raw)
-	if raw["Role"] != "leader" {
-		t.Errorf("status JSON Role %v, want the word", raw["Role"])
+	now := n.Status() // the digest is compared unless an entry applied in between
+	if raw["Role"] != "leader" || (raw["Applied"] == float64(now.Applied) && raw["Digest"] != fmt.Sprintf("%016x", now.Digest)) {
+		t.Errorf("status JSON Role %v, Digest %v: want the word and 16 hex digits", raw["Role"], raw["Digest"])
 	}
 
 	// A backup verifies and restores online over a changed tree.
