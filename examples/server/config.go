@@ -151,6 +151,11 @@ func parseConfig(args []string, usage io.Writer) (*config, error) {
 	c := &config{logLevel: "info"}
 	fs := newFlagSet("server", usage)
 	c.bind(fs)
+	fs.Usage = func() {
+		fmt.Fprint(usage, "usage: server -id N -dir DIR -cluster-id X -peers ID=HOST:PORT,... -certs DIR [-admin 127.0.0.1:PORT] [flags]\n"+
+			"       server -init DIR -cluster-id X -members 1,2,3   (mint a cluster CA and member certificates)\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
