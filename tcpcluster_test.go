@@ -28,7 +28,7 @@ type tcpCluster struct {
 	tls       map[uint64]transport.TLSPEM
 	dirs      map[uint64]string
 	opt       tcpOptions
-	rng       *rand.Rand             // the nemesis's choices (stall or reset)
+	rng       *rand.Rand               // the nemesis's choices (stall or reset)
 	proxies   map[[2]uint64]*linkProxy // (from, to)
 
 	mu    sync.Mutex
