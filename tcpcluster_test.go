@@ -60,6 +60,9 @@ func newTCPCluster(t testing.TB, n int, o tcpOptions) *tcpCluster {
 		tls: map[uint64]transport.TLSPEM{}, dirs: map[uint64]string{}, proxies: map[[2]uint64]*linkProxy{},
 		addrs: map[uint64]string{}, lns: map[uint64]net.Listener{}, nodes: map[uint64]*keeper.Node{}, trs: map[uint64]*transport.TCP{},
 	}
+	for i := 1; i <= n; i++ {
+		c.dirs[uint64(i)] = t.TempDir() // removed after the cleanup below ran
+	}
 	t.Cleanup(func() {
 		c.shutdown()
 		leaks()
@@ -76,7 +79,6 @@ func newTCPCluster(t testing.TB, n int, o tcpOptions) *tcpCluster {
 		}
 		c.ids = append(c.ids, id)
 		c.tls[id] = transport.TLSPEM{CA: ca.CertPEM(), Cert: cert, Key: key}
-		c.dirs[id] = t.TempDir()
 		// Every address is known before the first member dials.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
