@@ -82,12 +82,13 @@ type TCP struct {
 }
 
 // liveConn is a connection the TCP tracks, to close it on Close,
-// RemovePeer or a CA change.
+// RemovePeer or a CA change. conn and inbound never change; the other
+// fields are written and read under TCP.mu.
 type liveConn struct {
-	conn    net.Conn
+	conn    net.Conn // the TCP connection (closing it ends TLS above it too)
+	inbound bool
 	peer    uint64 // 0 until known
 	lane    laneKind
-	inbound bool
 	chain   []*x509.Certificate // the peer's verified chain; nil if Insecure
 }
 
@@ -306,13 +307,9 @@ func (t *TCP) untrack(lc *liveConn) {
 	t.mu.Unlock()
 }
 
-// liveConns returns the tracked connections.
-func (t *TCP) liveConns() []*liveConn {
+// setChain records the peer chain a connection was verified with.
+func (t *TCP) setChain(lc *liveConn, chain []*x509.Certificate) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]*liveConn, 0, len(t.live))
-	for lc := range t.live {
-		out = append(out, lc)
-	}
-	return out
+	lc.chain = chain
+	t.mu.Unlock()
 }

@@ -53,12 +53,8 @@ func (t *TCP) serveConn(lc *liveConn) {
 	defer t.untrack(lc)
 	defer lc.conn.Close()
 	remote := lc.remote()
-	from, pre, pc, br, err := t.admit(lc)
+	from, pre, pc, br, err := t.admit(lc, remote)
 	if err != nil {
-		var re *RefusalError
-		if errors.As(err, &re) {
-			t.stats.refused(t.log, remote, re)
-		}
 		return
 	}
 	switch pre.lane {
@@ -75,21 +71,23 @@ func (t *TCP) serveConn(lc *liveConn) {
 
 // admit runs the acceptor's side of a new connection up to the ack. It
 // returns the sending member (the certified one, or the announced one in
-// Insecure mode), or a *RefusalError after telling the dialler why when it
-// can.
-func (t *TCP) admit(lc *liveConn) (uint64, preamble, *progressConn, *bufio.Reader, error) {
+// Insecure mode), or an error; a refusal is counted, and the dialler told
+// why when the handshake got that far, before admit returns.
+func (t *TCP) admit(lc *liveConn, remote string) (uint64, preamble, *progressConn, *bufio.Reader, error) {
 	conn := lc.conn
 	conn.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
 	var certified uint64
 	if !t.cfg.Insecure {
 		tc := tls.Server(conn, t.srv)
 		if err := tc.HandshakeContext(t.ctx); err != nil {
-			return 0, preamble{}, nil, nil, handshakeRefusal(0, err)
+			re := handshakeRefusal(0, err)
+			t.stats.refused(t.log, remote, re)
+			return 0, preamble{}, nil, nil, re
 		}
-		lc.chain = tc.ConnectionState().PeerCertificates
-		lc.conn = tc
+		chain := tc.ConnectionState().PeerCertificates
+		t.setChain(lc, chain)
 		conn = tc
-		_, certified, _ = identity.Find(lc.chain[0].URIs) // verified in VerifyConnection
+		_, certified, _ = identity.Find(chain[0].URIs) // verified in VerifyConnection
 	}
 	timeout := DeadPings * t.cfg.PingInterval
 	pc := newProgressConn(conn, timeout)
@@ -97,7 +95,9 @@ func (t *TCP) admit(lc *liveConn) (uint64, preamble, *progressConn, *bufio.Reade
 	pre, err := readPreamble(br)
 	if err != nil {
 		if errors.Is(err, errGarbage) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, pre, nil, nil, refuse(certified, ReasonGarbage, err)
+			re := refuse(certified, ReasonGarbage, err)
+			t.stats.refused(t.log, remote, re)
+			return 0, pre, nil, nil, re
 		}
 		return 0, pre, nil, nil, fmt.Errorf("transport: preamble: %w", err)
 	}
@@ -107,6 +107,7 @@ func (t *TCP) admit(lc *liveConn) (uint64, preamble, *progressConn, *bufio.Reade
 		re = t.claim(lc, pre)
 	}
 	if re != nil {
+		t.stats.refused(t.log, remote, re)
 		bw := bufio.NewWriterSize(conn, 512)
 		writeAck(bw, fmt.Sprintf("%s: %v", re.Reason, re.Err))
 		return 0, pre, nil, nil, re
@@ -163,14 +164,14 @@ func (t *TCP) claim(lc *liveConn, pre preamble) *RefusalError {
 
 // release gives back a stream slot taken by claim.
 func (t *TCP) release(lc *liveConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if lc.lane != laneStream {
 		return
 	}
-	t.mu.Lock()
 	if t.streams[lc.peer]--; t.streams[lc.peer] <= 0 {
 		delete(t.streams, lc.peer)
 	}
-	t.mu.Unlock()
 }
 
 // readBufferSize is the read buffer of an incoming frame lane.

@@ -58,8 +58,7 @@ func (t *TCP) handshake(ctx context.Context, lc *liveConn, to uint64, kind laneK
 			stop()
 			return nil, handshakeRefusal(to, err)
 		}
-		lc.chain = tc.ConnectionState().PeerCertificates
-		lc.conn = tc
+		t.setChain(lc, tc.ConnectionState().PeerCertificates)
 		conn = tc
 	}
 	pc := newProgressConn(conn, timeout)

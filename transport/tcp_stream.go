@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -120,7 +121,7 @@ func (t *TCP) sendStream(ctx context.Context, to uint64, header []byte, body io.
 	case verdictNoReceiver:
 		return fmt.Errorf("%w: member %d", ErrNoReceiver, to)
 	case verdictBroken:
-		return fmt.Errorf("%w: member %d: %s", ErrStreamBroken, to, v.text)
+		return fmt.Errorf("%w: member %d: %s", ErrStreamBroken, to, strings.TrimPrefix(v.text, ErrStreamBroken.Error()+": "))
 	default:
 		return fmt.Errorf("transport: member %d did not take the stream: %s", to, v.text)
 	}
@@ -138,19 +139,26 @@ func (t *TCP) writeStream(pc *progressConn, header []byte, body io.Reader, verdi
 		return fmt.Errorf("%w: %w", ErrStreamBroken, err)
 	}
 	buf := make([]byte, size)
+	// A chunk goes out when full, or when the body is slow and a quarter
+	// of the progress timeout passed since the last one, so the receiver
+	// sees progress as long as the body makes some.
+	flushAfter := t.cfg.StreamChunkTimeout / 4
 	var total uint64
+	filled, last := 0, time.Now()
 	for {
-		n, rerr := io.ReadFull(body, buf)
-		if n > 0 {
-			if err := writeChunk(bw, buf[:n]); err != nil {
+		n, rerr := body.Read(buf[filled:])
+		filled += n
+		if filled > 0 && (filled == len(buf) || rerr != nil || time.Since(last) >= flushAfter) {
+			if err := writeChunk(bw, buf[:filled]); err != nil {
 				return fmt.Errorf("%w: %w", ErrStreamBroken, err)
 			}
 			if err := bw.Flush(); err != nil {
 				return fmt.Errorf("%w: %w", ErrStreamBroken, err)
 			}
-			total += uint64(n)
+			total += uint64(filled)
+			filled, last = 0, time.Now()
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {

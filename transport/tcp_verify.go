@@ -118,7 +118,9 @@ func handshakeRefusal(peer uint64, err error) *RefusalError {
 // the material m just swapped in.
 func (t *TCP) revoke(m *material) {
 	now := time.Now()
-	for _, lc := range t.liveConns() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for lc := range t.live {
 		if len(lc.chain) == 0 {
 			continue
 		}

@@ -56,18 +56,11 @@ func Bulk(frame []byte) bool {
 	return ok && (t == msgApp || t == msgProp)
 }
 
-// messageType returns the value of field 1 of a marshalled message. The
-// encoder writes it first, so the common case reads two bytes; otherwise it
-// walks the top-level fields, skipping each by its wire type, and takes the
-// last field 1 it finds, as protobuf decoding does.
+// messageType returns the value of the first field 1 of a marshalled
+// message (a marshaller writes it once, and first). It walks the top-level
+// fields up to that one, skipping each by its wire type and length without
+// reading inside it.
 func messageType(b []byte) (uint64, bool) {
-	if len(b) >= 2 && b[0] == typeField<<3|byte(protowire.VarintType) && b[1] < 0x80 {
-		return uint64(b[1]), true
-	}
-	var (
-		t     uint64
-		found bool
-	)
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -76,12 +69,7 @@ func messageType(b []byte) (uint64, bool) {
 		b = b[n:]
 		if num == typeField && typ == protowire.VarintType {
 			v, m := protowire.ConsumeVarint(b)
-			if m < 0 {
-				return 0, false
-			}
-			t, found = v, true
-			b = b[m:]
-			continue
+			return v, m >= 0
 		}
 		m := protowire.ConsumeFieldValue(num, typ, b)
 		if m < 0 {
@@ -89,5 +77,5 @@ func messageType(b []byte) (uint64, bool) {
 		}
 		b = b[m:]
 	}
-	return t, found
+	return 0, false
 }
