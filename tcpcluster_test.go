@@ -2,7 +2,6 @@ package keeper_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -11,31 +10,28 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper"
-	"github.com/keeper-go/keeper/internal/crashtest"
-	"github.com/keeper-go/keeper/internal/leakcheck"
+	"github.com/keeper-go/keeper/keepertest"
 	"github.com/keeper-go/keeper/transport"
 	"github.com/keeper-go/keeper/transport/certs"
 )
 
-// tcpCluster runs members in this process, each over its own transport.TCP
-// with mutual TLS on loopback: members as they run on separate machines,
-// with the network in between. With proxied, every directed link goes
-// through a linkProxy that partitions, delays and cuts connections.
+// tcpCluster is a keepertest cluster whose members run over their own
+// transport.TCP with mutual TLS on loopback, as members on separate
+// machines do, with the network in between. With proxied, every directed
+// link goes through a linkProxy, and Partition and Heal act on those.
 type tcpCluster struct {
+	*keepertest.Cluster
 	t         testing.TB
 	clusterID uint64
 	ids       []uint64
-	tls       map[uint64]transport.TLSPEM
-	dirs      map[uint64]string
 	opt       tcpOptions
+	tls       map[uint64]transport.TLSPEM
 	rng       *rand.Rand               // the nemesis's choices (stall or reset)
 	proxies   map[[2]uint64]*linkProxy // (from, to)
 
 	mu    sync.Mutex
-	addrs map[uint64]string // each member's listen address
-	lns   map[uint64]net.Listener
-	nodes map[uint64]*keeper.Node
-	trs   map[uint64]*transport.TCP
+	addrs map[uint64]string       // each member's listen address
+	lns   map[uint64]net.Listener // opened before the first start
 }
 
 // tcpOptions configures newTCPCluster.
@@ -49,35 +45,26 @@ type tcpOptions struct {
 	wrap func(id uint64, tr *transport.TCP) keeper.Transport
 }
 
-// newTCPCluster starts n members and waits until every one knows the
-// leader. Cleanup closes members, transports and proxies, and fails the
-// test if goroutines of keeper outlive them.
+// newTCPCluster starts n members over TCP and waits until every one knows
+// the leader.
 func newTCPCluster(t testing.TB, n int, o tcpOptions) *tcpCluster {
 	t.Helper()
-	leaks := leakcheck.Start(t)
 	c := &tcpCluster{
 		t: t, clusterID: 0x7c9, opt: o, rng: rand.New(rand.NewPCG(uint64(o.seed), 0x7c9)),
-		tls: map[uint64]transport.TLSPEM{}, dirs: map[uint64]string{}, proxies: map[[2]uint64]*linkProxy{},
-		addrs: map[uint64]string{}, lns: map[uint64]net.Listener{}, nodes: map[uint64]*keeper.Node{}, trs: map[uint64]*transport.TCP{},
+		tls: map[uint64]transport.TLSPEM{}, proxies: map[[2]uint64]*linkProxy{},
+		addrs: map[uint64]string{}, lns: map[uint64]net.Listener{},
 	}
-	for i := 1; i <= n; i++ {
-		c.dirs[uint64(i)] = t.TempDir() // removed after the cleanup below ran
-	}
-	t.Cleanup(func() {
-		c.shutdown()
-		leaks()
-	})
 	ca, err := certs.NewCA(c.clusterID, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= n; i++ {
 		id := uint64(i)
+		c.ids = append(c.ids, id)
 		cert, key, err := ca.Issue(id, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.ids = append(c.ids, id)
 		c.tls[id] = transport.TLSPEM{CA: ca.CertPEM(), Cert: cert, Key: key}
 		// Every address is known before the first member dials.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -100,21 +87,27 @@ func newTCPCluster(t testing.TB, n int, o tcpOptions) *tcpCluster {
 			}
 		}
 	}
-	for _, id := range c.ids {
-		c.open(id)
-	}
-	deadline := time.Now().Add(keepertestWait)
-	for c.agreedLeader() == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("tcp cluster: no leader known to every member after %v", keepertestWait)
+	c.Cluster = keepertest.NewCluster(t, n, keepertest.WithSeed(o.seed),
+		keepertest.WithTransport(c.newTransport),
+		keepertest.WithConfig(func(cfg *keeper.Config) {
+			cfg.ClusterID = c.clusterID
+			if o.config != nil {
+				o.config(cfg)
+			}
+		}))
+	// Runs before the cluster's cleanup and its goroutine-leak check.
+	t.Cleanup(func() {
+		for _, p := range c.proxies {
+			p.Close()
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		c.mu.Lock()
+		for _, ln := range c.lns {
+			ln.Close()
+		}
+		c.mu.Unlock()
+	})
 	return c
 }
-
-// keepertestWait bounds the waits for a leader and for convergence.
-const keepertestWait = 20 * time.Second
 
 func (c *tcpCluster) addr(id uint64) string {
 	c.mu.Lock()
@@ -122,22 +115,21 @@ func (c *tcpCluster) addr(id uint64) string {
 	return c.addrs[id]
 }
 
-// open starts member id: a listener (its first one, or a new one on the
-// same address, or on any address behind proxies), its TCP and its Node.
-func (c *tcpCluster) open(id uint64) {
-	c.t.Helper()
+// newTransport makes member id's TCP: on its first listener, or on a new
+// one on the same address (behind proxies, on any address).
+func (c *tcpCluster) newTransport(id uint64) (keeper.Transport, error) {
 	c.mu.Lock()
 	ln := c.lns[id]
 	delete(c.lns, id)
+	where := c.addrs[id]
 	c.mu.Unlock()
+	if c.opt.proxied {
+		where = "127.0.0.1:0"
+	}
 	if ln == nil {
-		where := c.addr(id)
-		if c.opt.proxied {
-			where = "127.0.0.1:0"
-		}
 		var err error
 		if ln, err = net.Listen("tcp", where); err != nil {
-			c.t.Fatalf("tcp cluster: member %d listen: %v", id, err)
+			return nil, err
 		}
 	}
 	peers := map[uint64]string{}
@@ -163,152 +155,15 @@ func (c *tcpCluster) open(id uint64) {
 	})
 	if err != nil {
 		ln.Close()
-		c.t.Fatalf("tcp cluster: member %d transport: %v", id, err)
+		return nil, err
 	}
-	var kt keeper.Transport = tr
+	c.mu.Lock()
+	c.addrs[id] = ln.Addr().String()
+	c.mu.Unlock()
 	if c.opt.wrap != nil {
-		kt = c.opt.wrap(id, tr)
+		return c.opt.wrap(id, tr), nil
 	}
-	cfg := keeper.Config{ID: id, Dir: c.dirs[id], Peers: slices.Clone(c.ids), ClusterID: c.clusterID, Transport: kt}
-	if c.opt.config != nil {
-		c.opt.config(&cfg)
-	}
-	n, err := keeper.Open(context.Background(), cfg)
-	if err != nil {
-		tr.Close()
-		c.t.Fatalf("tcp cluster: open member %d: %v", id, err)
-	}
-	c.mu.Lock()
-	c.addrs[id], c.nodes[id], c.trs[id] = ln.Addr().String(), n, tr
-	c.mu.Unlock()
-}
-
-// take removes running member id and its transport from the cluster.
-func (c *tcpCluster) take(id uint64) (*keeper.Node, *transport.TCP) {
-	c.t.Helper()
-	c.mu.Lock()
-	n, tr := c.nodes[id], c.trs[id]
-	delete(c.nodes, id)
-	delete(c.trs, id)
-	c.mu.Unlock()
-	if n == nil {
-		c.t.Fatalf("tcp cluster: member %d is not running", id)
-	}
-	return n, tr
-}
-
-// Stop closes member id and its transport.
-func (c *tcpCluster) Stop(id uint64) {
-	c.t.Helper()
-	n, tr := c.take(id)
-	if err := n.Close(); err != nil {
-		c.t.Errorf("tcp cluster: close member %d: %v", id, err)
-	}
-	tr.Close()
-}
-
-// Kill stops member id as a crash would, and closes its transport.
-func (c *tcpCluster) Kill(id uint64) {
-	c.t.Helper()
-	n, tr := c.take(id)
-	n.Crash(crashtest.New())
-	tr.Close()
-}
-
-// Restart opens a stopped or killed member again from its data dir.
-func (c *tcpCluster) Restart(id uint64) {
-	c.t.Helper()
-	if c.Node(id) != nil {
-		c.t.Fatalf("tcp cluster: member %d is running", id)
-	}
-	c.open(id)
-}
-
-// Transport returns running member id's TCP, or nil.
-func (c *tcpCluster) Transport(id uint64) *transport.TCP {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.trs[id]
-}
-
-func (c *tcpCluster) IDs() []uint64 { return slices.Clone(c.ids) }
-
-func (c *tcpCluster) Others(except ...uint64) []uint64 {
-	return slices.DeleteFunc(c.IDs(), func(id uint64) bool { return slices.Contains(except, id) })
-}
-
-func (c *tcpCluster) Node(id uint64) *keeper.Node {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nodes[id]
-}
-
-// Nodes returns the running members in id order.
-func (c *tcpCluster) Nodes() []*keeper.Node {
-	var ns []*keeper.Node
-	for _, id := range c.ids {
-		if n := c.Node(id); n != nil {
-			ns = append(ns, n)
-		}
-	}
-	return ns
-}
-
-// WaitLeader waits until a running member leads and every running member
-// names it, and returns it.
-func (c *tcpCluster) WaitLeader() *keeper.Node {
-	c.t.Helper()
-	deadline := time.Now().Add(keepertestWait)
-	for {
-		if n := c.agreedLeader(); n != nil {
-			return n
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("tcp cluster: no leader after %v", keepertestWait)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func (c *tcpCluster) Leader() *keeper.Node { c.t.Helper(); return c.WaitLeader() }
-
-func (c *tcpCluster) agreedLeader() *keeper.Node {
-	ns := c.Nodes()
-	var leader *keeper.Node
-	var term uint64
-	for _, n := range ns {
-		if st := n.Status(); st.Role == keeper.RoleLeader && st.Term >= term {
-			leader, term = n, st.Term
-		}
-	}
-	for _, n := range ns {
-		if leader == nil || n.Status().Leader != leader.ID() {
-			return nil
-		}
-	}
-	return leader
-}
-
-// WaitConverged waits until every running member has applied the same
-// index with the same digest, and returns that index.
-func (c *tcpCluster) WaitConverged() uint64 {
-	c.t.Helper()
-	deadline := time.Now().Add(keepertestWait)
-	for {
-		var sts []keeper.Status
-		for _, n := range c.Nodes() {
-			sts = append(sts, n.Status())
-		}
-		if len(sts) > 0 && !slices.ContainsFunc(sts, func(st keeper.Status) bool {
-			return st.Applied != sts[0].Applied || st.Digest != sts[0].Digest
-		}) {
-			return sts[0].Applied
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("tcp cluster: members did not converge within %v: %s", keepertestWait, fmt.Sprint(sts))
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	return tr, nil
 }
 
 // Partition blocks every link between members of different groups (members
@@ -350,18 +205,4 @@ func (c *tcpCluster) Weather(delay, jitter time.Duration, cut float64) {
 	for _, p := range c.proxies {
 		p.Weather(delay, jitter, cut)
 	}
-}
-
-func (c *tcpCluster) shutdown() {
-	for _, n := range c.Nodes() {
-		c.Stop(n.ID())
-	}
-	for _, p := range c.proxies {
-		p.Close()
-	}
-	c.mu.Lock()
-	for _, ln := range c.lns {
-		ln.Close()
-	}
-	c.mu.Unlock()
 }

@@ -133,9 +133,15 @@ func (a *admin) loadCreate(w http.ResponseWriter, r *http.Request) {
 		_, err := a.node.Create(ctx, "/load/k-", data, keeper.PersistentSequential)
 		return err
 	}
-	runLoad(ctx, callers, warm, create)
-	res := runLoad(ctx, callers, n, create)
-	res.Op, res.Member, res.Size = "create", a.node.ID(), size
+	a.measure(ctx, w, "create", callers, warm, n, size, create)
+}
+
+// measure runs fn warm times unmeasured, then n times measured, and
+// answers with the figures.
+func (a *admin) measure(ctx context.Context, w http.ResponseWriter, op string, callers, warm, n, size int, fn func(ctx context.Context, caller, seq int) error) {
+	runLoad(ctx, callers, warm, fn)
+	res := runLoad(ctx, callers, n, fn)
+	res.Op, res.Member, res.Size = op, a.node.ID(), size
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -180,10 +186,7 @@ func (a *admin) loadGet(w http.ResponseWriter, r *http.Request) {
 		_, _, err := a.node.Get(ctx, key(rngs[caller].IntN(readKeys)))
 		return err
 	}
-	runLoad(ctx, callers, warm, get)
-	res := runLoad(ctx, callers, n, get)
-	res.Op, res.Member, res.Size = "get", a.node.ID(), size
-	writeJSON(w, http.StatusOK, res)
+	a.measure(ctx, w, "get", callers, warm, n, size, get)
 }
 
 // fillBatch is how many creates /load/fill puts in one transaction.
