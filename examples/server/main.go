@@ -114,7 +114,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("open member %d: %w", c.id, err)
 	}
-	log.Info("member running", "id", c.id, "peers", c.listen, "admin", addrOf(aln), "dir", c.dir)
+	log.Info("member running", "id", c.id, "listen", c.listen, "admin", addrOf(aln), "dir", c.dir)
 
 	reload := func() error {
 		if err := tr.Reload(); err != nil {
