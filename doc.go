@@ -5,8 +5,9 @@
 // # Basics
 //
 // Each instance of the host service opens one member with Open, giving its
-// id, a data dir, the initial members and a Transport (transport.Memory in
-// one process, or the host's own network). The returned *Node carries the
+// id, a data dir, the initial members and a Transport (transport.TCP
+// between processes, with mutual TLS; transport.Memory in one process; or
+// the host's own). The returned *Node carries the
 // tree operations (Create, Get, Set, Delete, Exists, Children, Multi,
 // SetACL, GetACL, Sync) through its embedded Client; WithAuth and
 // Linearizable derive Clients with identities or linearizable reads.

@@ -6,8 +6,11 @@ import (
 )
 
 // Transport moves byte frames between the members of one cluster. The host
-// implements it over whatever network it has (or uses transport.Memory in one
-// process); keeper never listens or dials by itself.
+// uses transport.TCP (between processes: TCP with mutual TLS, member
+// identities bound to certificates), transport.Memory (in one process), or
+// implements it over whatever network it has; keeper itself never listens.
+// An implementation should send frames for which BulkFrame reports true on a
+// lane of their own, so control traffic never waits behind them.
 //
 // Frames are opaque and self-contained. A transport may lose, delay, reorder or
 // duplicate them: raft tolerates all four. It must not alter a frame's bytes

@@ -1,10 +1,16 @@
 // Package transport holds ready implementations of keeper's Transport contract.
 //
+// TCP connects members in different processes or machines: TCP with mutual
+// TLS 1.3, each connection bound to the member identity in its peer's
+// certificate (package transport/certs mints such certificates), separate
+// lanes for control traffic, log entries and snapshot streams, bounded
+// send queues, liveness pings and certificate reload (tcp*.go).
+//
 // Memory is an in-process network for tests and single-process clusters, with
 // seeded fault injection (partitions, drops, delays with jitter, duplicates).
-// The package does not import keeper: its endpoints satisfy keeper.Transport
-// structurally (Attach, Send, Detach), and keeper.StreamTransport
-// (AttachStream, SendStream; stream.go) for raft snapshots.
+// The package does not import keeper: TCP and Memory's endpoints satisfy
+// keeper.Transport structurally (Attach, Send, Detach), and
+// keeper.StreamTransport (AttachStream, SendStream) for raft snapshots.
 package transport
 
 import (

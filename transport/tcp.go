@@ -173,8 +173,8 @@ func (t *TCP) Detach() {
 
 // Send queues frame for member to on the lane its kind belongs to. It never
 // blocks: the frame is dropped (and counted in Stats) when to is not a peer,
-// when the peer is down, or when the lane's queue is full. The TCP owns
-// frame after the call.
+// when the peer is down, when the lane's queue is full, or when the frame
+// is over MaxFrame. The TCP owns frame after the call.
 func (t *TCP) Send(to uint64, frame []byte) {
 	lane := laneControl
 	if isBulk(frame) {

@@ -191,26 +191,12 @@ func (t *TCP) readFrames(lc *liveConn, pc *progressConn, br *bufio.Reader, from 
 	defer close(done)
 	c := &t.stats.lanes[lane]
 	for {
-		kind, err := br.ReadByte()
+		f, err := t.nextFrame(br, from)
 		if err != nil {
 			if isTimeout(err) {
 				t.stats.deadLinks.Add(1)
 			}
 			return err
-		}
-		switch kind {
-		case recPing:
-			continue
-		case recFrame:
-		default:
-			return refuse(from, ReasonGarbage, fmt.Errorf("record %#x on a frame lane", kind))
-		}
-		f, err := readBody(br, t.cfg.MaxFrame)
-		if err != nil {
-			return bodyRefusal(from, err)
-		}
-		if cid, ok := frame.Cluster(f); !ok || cid != t.cfg.ClusterID {
-			return refuse(from, ReasonGarbage, errors.New("frame does not name this cluster"))
 		}
 		c.received.Add(1)
 		t.deliverMu.RLock()
@@ -218,6 +204,34 @@ func (t *TCP) readFrames(lc *liveConn, pc *progressConn, br *bufio.Reader, from 
 			d(from, f)
 		}
 		t.deliverMu.RUnlock()
+	}
+}
+
+// nextFrame reads records from an incoming frame lane up to the next
+// frame, skipping pings. A record that is not a ping or a frame, a frame
+// over MaxFrame or one that does not name this cluster is a
+// *RefusalError.
+func (t *TCP) nextFrame(br *bufio.Reader, from uint64) ([]byte, error) {
+	for {
+		kind, err := br.ReadByte()
+		if err != nil {
+			return nil, err
+		}
+		switch kind {
+		case recPing:
+			continue
+		case recFrame:
+		default:
+			return nil, refuse(from, ReasonGarbage, fmt.Errorf("record %#x on a frame lane", kind))
+		}
+		f, err := readBody(br, t.cfg.MaxFrame)
+		if err != nil {
+			return nil, bodyRefusal(from, err)
+		}
+		if cid, ok := frame.Cluster(f); !ok || cid != t.cfg.ClusterID {
+			return nil, refuse(from, ReasonGarbage, errors.New("frame does not name this cluster"))
+		}
+		return f, nil
 	}
 }
 

@@ -137,30 +137,14 @@ type TCPConfig struct {
 // withDefaults returns a copy of c with zero tuning fields set to their
 // defaults. Peers is copied too.
 func (c TCPConfig) withDefaults() TCPConfig {
-	if c.MaxFrame == 0 {
-		c.MaxFrame = DefaultMaxFrame
-	}
-	if c.QueueFrames == 0 {
-		c.QueueFrames = DefaultQueueFrames
-	}
-	if c.QueueBytes == 0 {
-		c.QueueBytes = DefaultQueueBytes
-	}
-	if c.PingInterval == 0 {
-		c.PingInterval = DefaultPingInterval
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
-	if c.MaxRedialBackoff == 0 {
-		c.MaxRedialBackoff = DefaultMaxRedialBackoff
-	}
-	if c.StreamChunkTimeout == 0 {
-		c.StreamChunkTimeout = DefaultStreamChunkTimeout
-	}
-	if c.MaxStreamsPerPeer == 0 {
-		c.MaxStreamsPerPeer = DefaultMaxStreamsPerPeer
-	}
+	orDefault(&c.MaxFrame, DefaultMaxFrame)
+	orDefault(&c.QueueFrames, DefaultQueueFrames)
+	orDefault(&c.QueueBytes, DefaultQueueBytes)
+	orDefault(&c.PingInterval, DefaultPingInterval)
+	orDefault(&c.DialTimeout, DefaultDialTimeout)
+	orDefault(&c.MaxRedialBackoff, DefaultMaxRedialBackoff)
+	orDefault(&c.StreamChunkTimeout, DefaultStreamChunkTimeout)
+	orDefault(&c.MaxStreamsPerPeer, DefaultMaxStreamsPerPeer)
 	if c.Dial == nil {
 		var d net.Dialer
 		c.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
@@ -175,6 +159,14 @@ func (c TCPConfig) withDefaults() TCPConfig {
 	}
 	c.Peers = peers
 	return c
+}
+
+// orDefault sets *v to d when *v is zero.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // validate reports every invalid field of c at once, each error matching

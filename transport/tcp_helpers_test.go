@@ -184,6 +184,12 @@ func noLeaks(t *testing.T) {
 // for leaks, when the test ends.
 func network(t *testing.T, p *pki, ids []uint64, edit func(*TCPConfig)) map[uint64]*node {
 	t.Helper()
+	return networkTB(t, p, ids, edit)
+}
+
+// networkTB is network for tests and benchmarks.
+func networkTB(t testing.TB, p *pki, ids []uint64, edit func(*TCPConfig)) map[uint64]*node {
+	t.Helper()
 	nodes := make(map[uint64]*node)
 	lns := make(map[uint64]net.Listener)
 	for _, id := range ids {

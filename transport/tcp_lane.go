@@ -89,11 +89,12 @@ type lane struct {
 	qBytes int
 }
 
-// push queues a frame or drops it. It never blocks.
+// push queues a frame or drops it. It never blocks. A frame over MaxFrame
+// is dropped here: the peer would refuse it and close the connection.
 func (l *lane) push(f []byte) {
 	cfg := &l.p.t.cfg
 	l.mu.Lock()
-	if l.state == laneDown || len(l.q) >= cfg.QueueFrames || l.qBytes+len(f) > cfg.QueueBytes {
+	if l.state == laneDown || len(l.q) >= cfg.QueueFrames || l.qBytes+len(f) > cfg.QueueBytes || len(f) > cfg.MaxFrame {
 		l.mu.Unlock()
 		l.c.dropped.Add(1)
 		return

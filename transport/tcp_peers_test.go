@@ -119,7 +119,7 @@ func TestTCPDropsWhilePeerDown(t *testing.T) {
 
 // TestLaneQueueBounds checks a lane's queue bounds by frames and bytes.
 func TestLaneQueueBounds(t *testing.T) {
-	tr := &TCP{cfg: TCPConfig{QueueFrames: 3, QueueBytes: 100}}
+	tr := &TCP{cfg: TCPConfig{QueueFrames: 3, QueueBytes: 100, MaxFrame: 80}}
 	l := &lane{p: &peer{t: tr}, c: &tr.stats.lanes[laneData], wake: make(chan struct{}, 1), state: laneUp}
 	for range 3 {
 		l.push(make([]byte, 10))
@@ -133,7 +133,7 @@ func TestLaneQueueBounds(t *testing.T) {
 	}
 	l.push(make([]byte, 60))
 	l.push(make([]byte, 60)) // over the byte bound
-	l.push(make([]byte, 101))
+	l.push(make([]byte, 81)) // over MaxFrame
 	if got := l.c.dropped.Load(); got != 3 {
 		t.Fatalf("dropped %d, want 3", got)
 	}

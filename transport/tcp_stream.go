@@ -95,11 +95,25 @@ func (t *TCP) sendStream(ctx context.Context, to uint64, header []byte, body io.
 	}()
 	werr := t.writeStream(d.pc, header, body, verdict)
 	var v verdictResult
-	if werr != nil {
-		// Whatever the receiver said first explains the failure best.
-		d.lc.conn.Close()
+	if werr != nil && !errors.Is(werr, errBodyRead) {
+		// A write failed: the receiver may have answered before it
+		// closed (a refusal explains the failure best); wait a moment.
+		tm := time.NewTimer(drainTime)
+		select {
+		case v = <-verdict:
+		case <-tm.C:
+			d.lc.conn.Close()
+			v = <-verdict
+		}
+		tm.Stop()
+	} else {
+		if werr != nil {
+			// The body failed: cut the stream so the receiver sees it
+			// broken, never complete.
+			d.lc.conn.Close()
+		}
+		v = <-verdict
 	}
-	v = <-verdict
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrStreamBroken, err)
 	}

@@ -131,19 +131,13 @@ func readPreamble(r io.Reader) (preamble, error) {
 	return p, nil
 }
 
-// appendRecord appends a record with a body.
-func appendRecord(b []byte, kind byte, body []byte) []byte {
-	b = append(b, kind)
-	b = binary.AppendUvarint(b, uint64(len(body)))
-	return append(b, body...)
-}
-
-// writeRecord writes a record with a body to w.
+// writeRecord writes a record with a body to w. The record's head is
+// built in w's free buffer space (AvailableBuffer), so writing allocates
+// nothing.
 func writeRecord(w *bufio.Writer, kind byte, body []byte) error {
-	var h [1 + binary.MaxVarintLen64]byte
-	h[0] = kind
-	n := binary.PutUvarint(h[1:], uint64(len(body)))
-	if _, err := w.Write(h[:1+n]); err != nil {
+	h := append(w.AvailableBuffer(), kind)
+	h = binary.AppendUvarint(h, uint64(len(body)))
+	if _, err := w.Write(h); err != nil {
 		return err
 	}
 	_, err := w.Write(body)
@@ -155,11 +149,10 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // writeChunk writes a stream chunk record.
 func writeChunk(w *bufio.Writer, body []byte) error {
-	var h [1 + binary.MaxVarintLen64 + 4]byte
-	h[0] = recChunk
-	n := 1 + binary.PutUvarint(h[1:], uint64(len(body)))
-	binary.BigEndian.PutUint32(h[n:], crc32.Checksum(body, castagnoli))
-	if _, err := w.Write(h[:n+4]); err != nil {
+	h := append(w.AvailableBuffer(), recChunk)
+	h = binary.AppendUvarint(h, uint64(len(body)))
+	h = binary.BigEndian.AppendUint32(h, crc32.Checksum(body, castagnoli))
+	if _, err := w.Write(h); err != nil {
 		return err
 	}
 	_, err := w.Write(body)
@@ -168,10 +161,7 @@ func writeChunk(w *bufio.Writer, body []byte) error {
 
 // writeEnd writes a stream's end marker.
 func writeEnd(w *bufio.Writer, total uint64) error {
-	var h [1 + binary.MaxVarintLen64]byte
-	h[0] = recEnd
-	n := binary.PutUvarint(h[1:], total)
-	_, err := w.Write(h[:1+n])
+	_, err := w.Write(binary.AppendUvarint(append(w.AvailableBuffer(), recEnd), total))
 	return err
 }
 
@@ -191,9 +181,7 @@ func writeVerdict(w *bufio.Writer, code byte, text string) error {
 
 // writeRecordBody writes a uvarint length and body.
 func writeRecordBody(w *bufio.Writer, body []byte) error {
-	var h [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(h[:], uint64(len(body)))
-	if _, err := w.Write(h[:n]); err != nil {
+	if _, err := w.Write(binary.AppendUvarint(w.AvailableBuffer(), uint64(len(body)))); err != nil {
 		return err
 	}
 	_, err := w.Write(body)
