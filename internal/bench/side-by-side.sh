@@ -126,8 +126,8 @@ want keeper-tcp && {
   go test -run '^$' -bench BenchmarkProcessFailover -benchtime ${KILLS}x ./examples/server
 }
 
-want catchup && [ "$CATCHUP" -gt 0 ] && {
+if want catchup && [ "$CATCHUP" -gt 0 ]; then
   echo "== keeper: catch-up of a member $CATCHUP znodes behind, over TCP+TLS (processes), then over the in-memory transport"
   KEEPER_BENCH_CATCHUP_ZNODES=$CATCHUP go test -run '^$' -bench BenchmarkProcessCatchUp -benchtime 1x -timeout 60m ./examples/server
   KEEPER_BENCH_CATCHUP_ZNODES=$CATCHUP go test -run '^$' -bench BenchmarkSnapshotCatchUp -benchtime 1x -timeout 60m .
-}
+fi
