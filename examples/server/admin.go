@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"unicode/utf8"
 
@@ -47,6 +48,20 @@ func newAdmin(n *keeper.Node, reload func() error, log *slog.Logger) http.Handle
 	mux.HandleFunc("POST /load/create", a.loadCreate)
 	mux.HandleFunc("POST /load/get", a.loadGet)
 	mux.HandleFunc("POST /load/fill", a.loadFill)
+	return mux
+}
+
+// withProfiles adds Go's profiles under /debug/pprof/ to h when on.
+func withProfiles(h http.Handler, on bool) http.Handler {
+	if !on {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

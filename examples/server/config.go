@@ -41,6 +41,7 @@ type config struct {
 	checkInterval  time.Duration
 	minSessionTime time.Duration
 	logLevel       string
+	pprof          bool
 
 	configFile string
 }
@@ -142,6 +143,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.checkInterval, "check-interval", c.checkInterval, "consistency check interval (0: keeper's default; negative: off)")
 	fs.DurationVar(&c.minSessionTime, "min-session-timeout", c.minSessionTime, "smallest session timeout granted (0: keeper's default)")
 	fs.StringVar(&c.logLevel, "log-level", c.logLevel, "debug, info, warn, error or off")
+	fs.BoolVar(&c.pprof, "pprof", c.pprof, "serve Go's profiles under /debug/pprof/ on the admin port")
 	fs.StringVar(&c.configFile, "config", c.configFile, `config file of "name = value" lines, names as these flags; the command line overrides it`)
 }
 

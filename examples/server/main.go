@@ -18,7 +18,7 @@
 //
 // Admin endpoints (see admin.go): GET /status, GET /backup, POST
 // /restore-online, POST /reload, PUT, GET and DELETE /znode/<path>, POST
-// /load/create, /load/get and /load/fill.
+// /load/create, /load/get and /load/fill; with -pprof, /debug/pprof/.
 package main
 
 import (
@@ -135,7 +135,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 	srvDone := make(chan error, 1)
 	if aln != nil {
 		srv = &http.Server{
-			Handler:           newAdmin(node, reload, log),
+			Handler:           withProfiles(newAdmin(node, reload, log), c.pprof),
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return srvCtx },
 		}
