@@ -161,3 +161,20 @@ func TestAdminLoadCancelled(t *testing.T) {
 		t.Errorf("a cancelled load ran for %v", el)
 	}
 }
+
+// -pprof adds Go's profiles beside the admin endpoints; without it they
+// are not served.
+func TestAdminProfiles(t *testing.T) {
+	admin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	for _, on := range []bool{false, true} {
+		srv := httptest.NewServer(withProfiles(admin, on))
+		code, _ := adminCall(t, srv, "GET", "/debug/pprof/", nil)
+		if (code == http.StatusOK) != on {
+			t.Errorf("pprof %v: /debug/pprof/ answered %d", on, code)
+		}
+		if code, _ := adminCall(t, srv, "GET", "/status", nil); code != http.StatusTeapot {
+			t.Errorf("pprof %v: /status answered %d, want the admin handler's", on, code)
+		}
+		srv.Close()
+	}
+}
