@@ -47,7 +47,7 @@ func TestHeadOfLineTCP(t *testing.T) {
 	election := electionTicks * tick
 	znodes, flood := 2_000, 2*time.Second
 	if os.Getenv("KEEPER_LONG") != "" {
-		znodes, flood = 50_000, 15*time.Second
+		znodes, flood = 20_000, 15*time.Second
 	}
 	var (
 		slowFrom atomic.Uint64 // the member whose dialled connections to slowTo are slowed
