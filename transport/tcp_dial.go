@@ -46,12 +46,13 @@ func (t *TCP) dial(ctx context.Context, to uint64, addr string, kind laneKind, t
 
 // handshake runs a dialled connection's TLS handshake, preamble and ack.
 func (t *TCP) handshake(ctx context.Context, lc *liveConn, to uint64, kind laneKind, timeout time.Duration) (*dialed, error) {
-	conn := lc.conn
+	raw := lc.conn
+	conn := raw
 	// Bound everything below by ctx: its deadline, and closing on cancel.
 	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
+		raw.SetDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	if !t.cfg.Insecure {
 		tc := tls.Client(conn, t.clientTLS(to))
 		if err := tc.HandshakeContext(ctx); err != nil {

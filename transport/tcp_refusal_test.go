@@ -69,12 +69,19 @@ func TestTCPRefusals(t *testing.T) {
 	noLeaks(t)
 	p := newPKI(t, testCluster)
 	foreign := newPKI(t, testCluster)
-	nodes := network(t, p, []uint64{1, 2}, func(c *TCPConfig) {
+	// Member 2 is a peer of member 1 but not running, so the attacks
+	// with member 2's certificate have its lanes to themselves (a newer
+	// connection replaces an older one of the same member and lane).
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole.Close()
+	nodes := network(t, p, []uint64{1}, func(c *TCPConfig) {
+		c.Peers[2] = hole.Addr().String()
 		c.MaxFrame = 4096
-		c.DialTimeout = 3 * time.Second
 	})
 	victim := nodes[1]
-	waitUp(t, nodes)
 	m2 := p.member(t, 2)
 	pre := preamble{lane: laneControl, cluster: testCluster, from: 2, to: 1}
 	frameOK := testFrame(testCluster, typHeartbeat, 1, 10)

@@ -280,10 +280,10 @@ func (s *slowBody) Read(p []byte) (int, error) {
 // fails the stream within the timeout.
 func TestTCPStreamProgressDeadline(t *testing.T) {
 	noLeaks(t)
-	const timeout = 400 * time.Millisecond
+	const timeout = time.Second
 	nodes := network(t, newPKI(t, testCluster), []uint64{1, 2}, func(c *TCPConfig) {
 		c.StreamChunkTimeout = timeout
-		c.PingInterval = 50 * time.Millisecond
+		c.PingInterval = 100 * time.Millisecond
 	})
 	var mode atomic.Int32
 	stuck := make(chan struct{})
@@ -297,12 +297,12 @@ func TestTCPStreamProgressDeadline(t *testing.T) {
 			return err
 		}
 		if mode.Load() == 1 {
-			time.Sleep(3 * timeout) // installing
+			time.Sleep(2 * timeout) // installing
 		}
 		return nil
 	})
 	start := time.Now()
-	if err := nodes[1].tcp.SendStream(t.Context(), 2, nil, &slowBody{chunks: 8, interval: timeout / 4}); err != nil {
+	if err := nodes[1].tcp.SendStream(t.Context(), 2, nil, &slowBody{chunks: 6, interval: timeout / 4}); err != nil {
 		t.Fatalf("steady slow stream: %v", err)
 	}
 	if d := time.Since(start); d < timeout {

@@ -46,3 +46,22 @@ func TestTCPDeliversByLane(t *testing.T) {
 		t.Errorf("member 2 received %d control, %d data, want %d each", s2.Control.Received, s2.Data.Received, n)
 	}
 }
+
+// TestTCPInsecure runs plaintext: frames arrive with the sender the
+// dialler announces, and a member that is not a peer is still refused.
+func TestTCPInsecure(t *testing.T) {
+	noLeaks(t)
+	nodes := network(t, nil, []uint64{1, 2}, nil)
+	waitUp(t, nodes)
+	nodes[2].tcp.Send(1, testFrame(testCluster, typApp, 5, 100))
+	if g := nodes[1].sink.next(t, 10*time.Second); g.from != 2 || frameSeq(g.frame) != 5 {
+		t.Fatalf("got frame %d from %d", frameSeq(g.frame), g.from)
+	}
+	nodes[1].tcp.RemovePeer(2)
+	eventually(t, 10*time.Second, "member 2 refused once removed", func() bool {
+		return refusals(nodes[1], ReasonUnknownMember) > 0
+	})
+	if err := nodes[1].tcp.Reload(); err != nil {
+		t.Fatalf("Reload in Insecure mode: %v", err)
+	}
+}
