@@ -34,6 +34,7 @@ type loadResult struct {
 	P99     float64 `json:"p99_ms"`
 	Max     float64 `json:"max_ms"`
 	Size    int     `json:"valsize,omitempty"`
+	Retries int64   `json:"retries,omitempty"`
 }
 
 // runLoad calls fn n times from callers goroutines and measures it.
@@ -214,6 +215,7 @@ func (a *admin) loadFill(w http.ResponseWriter, r *http.Request) {
 	for i := range rngs {
 		rngs[i] = rand.NewChaCha8([32]byte{byte(i), byte(size)})
 	}
+	var retries atomic.Int64
 	res := runLoad(ctx, 4, (n+fillBatch-1)/fillBatch, func(ctx context.Context, caller, batch int) error {
 		ops := make([]keeper.Op, 0, fillBatch)
 		for j := batch * fillBatch; j < min((batch+1)*fillBatch, n); j++ {
@@ -221,13 +223,43 @@ func (a *admin) loadFill(w http.ResponseWriter, r *http.Request) {
 			_, _ = rngs[caller].Read(d)
 			ops = append(ops, keeper.CreateOp(fmt.Sprintf("%s/n%08d", parent, j), d, keeper.Persistent))
 		}
-		_, err := a.node.Multi(ctx, ops...)
-		return err
+		return multiRetry(ctx, a.node, ops, &retries)
 	})
-	res.Op, res.Member, res.Size = "fill", a.node.ID(), size
+	res.Op, res.Member, res.Size, res.Retries = "fill", a.node.ID(), size, retries.Load()
 	if res.Errors > 0 {
 		writeJSON(w, http.StatusInternalServerError, res)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// multiRetry runs a transaction of creates until it is known to have
+// applied: a transaction that failed with ErrNoLeader was not proposed and
+// is retried; one whose outcome is unknown is retried too, and if the retry
+// finds its first znode there, the first attempt applied (a transaction
+// applies whole or not at all).
+func multiRetry(ctx context.Context, n *keeper.Node, ops []keeper.Op, retries *atomic.Int64) error {
+	unsure := false
+	for attempt := 0; ; attempt++ {
+		_, err := n.Multi(ctx, ops...)
+		var me *keeper.MultiError
+		switch {
+		case err == nil:
+			return nil
+		case unsure && errors.As(err, &me) && me.Index == 0 && errors.Is(err, keeper.ErrNodeExists):
+			return nil
+		case attempt >= 20 || ctx.Err() != nil:
+			return err
+		case errors.Is(err, keeper.ErrIndeterminate):
+			unsure = true
+		case !errors.Is(err, keeper.ErrNoLeader):
+			return err
+		}
+		retries.Add(1)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
