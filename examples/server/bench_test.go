@@ -73,16 +73,28 @@ func BenchmarkProcessCatchUp(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		c.restart(f)
-		st := c.waitStatus(f, 30*time.Minute, func(st statusJSON) bool { return st.Applied >= want.Applied })
+		var installed time.Duration
+		st := c.waitStatus(f, 30*time.Minute, func(st statusJSON) bool {
+			if st.SnapshotsInstalled > 0 && installed == 0 {
+				installed = time.Since(start)
+			}
+			return st.Applied >= want.Applied
+		})
 		el := time.Since(start)
 		b.StopTimer()
 		if st.SnapshotsInstalled == 0 {
 			b.Fatal("caught up without a raft snapshot")
 		}
+		sent, err := c.status(lead)
+		if err != nil {
+			b.Fatal(err)
+		}
 		if _, err := c.get(f, fmt.Sprintf("/fill/n%08d", n-1), false); err != nil {
 			b.Fatalf("last znode missing after catch-up: %v", err)
 		}
 		b.ReportMetric(el.Seconds(), "s/catchup")
+		b.ReportMetric(installed.Seconds(), "s/installed")
+		b.ReportMetric(float64(sent.SnapshotsSent), "snapshots-sent")
 		b.ReportMetric(float64(n)/el.Seconds(), "znodes/s")
 		c.killAll()
 		b.StartTimer()
