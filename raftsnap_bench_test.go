@@ -95,7 +95,7 @@ func load(b *testing.B, leader *keeper.Node, n int, data []byte) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rng := rand.NewChaCha8([32]byte{byte(len(data))})
+			rng := rand.NewChaCha8([32]byte{byte(len(data)), byte(w)}) // each worker its own bytes
 			for start := range work {
 				ops := make([]keeper.Op, 0, per)
 				for j := start; j < min(start+per, n); j++ {
