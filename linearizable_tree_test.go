@@ -256,12 +256,17 @@ func linBaseSeed(t *testing.T) int64 {
 }
 
 // TestLinearizableTree3 checks histories on three members.
-func TestLinearizableTree3(t *testing.T) { testLinearizableTree(t, 3, linRuns(t, 3, 10)) }
+func TestLinearizableTree3(t *testing.T) { testLinearizableTree(t, 3, linRuns(t, 3, 10), linTreeRun) }
 
 // TestLinearizableTree5 checks histories on five members.
-func TestLinearizableTree5(t *testing.T) { testLinearizableTree(t, 5, linRuns(t, 2, 6)) }
+func TestLinearizableTree5(t *testing.T) { testLinearizableTree(t, 5, linRuns(t, 2, 6), linTreeRun) }
 
-func testLinearizableTree(t *testing.T, members, runs int) {
+// linRun runs one seeded history on members members for about dur and
+// checks it; it returns the number of operations in the history and how
+// many had an unknown outcome.
+type linRun func(t *testing.T, members int, seed int64, dur time.Duration) (int, int)
+
+func testLinearizableTree(t *testing.T, members, runs int, run linRun) {
 	dur := 3 * time.Second
 	if testing.Short() {
 		dur = 1500 * time.Millisecond
@@ -272,7 +277,7 @@ func testLinearizableTree(t *testing.T, members, runs int) {
 	for i := range runs {
 		seed := base + int64(i)
 		okRun := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			o, u := linTreeRun(t, members, seed, dur)
+			o, u := run(t, members, seed, dur)
 			ops += o
 			unknown += u
 		})
@@ -284,12 +289,51 @@ func testLinearizableTree(t *testing.T, members, runs int) {
 		members, runs, ops, unknown, time.Since(start).Round(time.Millisecond))
 }
 
-// linTreeRun runs one seeded history and checks it; it returns the number
-// of operations in the history and how many had an unknown outcome.
+// linConfig is the members' Config in the linearizability runs.
+func linConfig(cfg *keeper.Config) { cfg.TickInterval = 10 * time.Millisecond }
+
+// linTreeRun runs one seeded history on an in-memory cluster whose network
+// drops, delays and (with KEEPER_LIN_DUP) duplicates frames.
 func linTreeRun(t *testing.T, members int, seed int64, dur time.Duration) (int, int) {
-	c := keepertest.NewCluster(t, members, keepertest.WithSeed(seed), keepertest.WithConfig(func(cfg *keeper.Config) {
-		cfg.TickInterval = 10 * time.Millisecond
-	}))
+	c := keepertest.NewCluster(t, members, keepertest.WithSeed(seed), keepertest.WithConfig(linConfig))
+	return linHistory(t, c, members, seed, dur, func(rng *rand.Rand) (string, func()) {
+		drop := []float64{0, 0.02, 0.1}[rng.IntN(3)]
+		net := c.Network()
+		net.DropAll(drop)
+		net.Delay(0, time.Duration(rng.IntN(3))*time.Millisecond)
+		if s := os.Getenv(linEnvDup); s != "" {
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				t.Fatalf("bad %s=%q", linEnvDup, s)
+			}
+			net.Duplicate(f)
+		}
+		return fmt.Sprintf("drop %v", drop), func() { net.DropAll(0) }
+	})
+}
+
+// linCluster is what a linearizability run needs of a cluster:
+// keepertest.Cluster over the in-memory network, or tcpCluster over
+// transport.TCP.
+type linCluster interface {
+	IDs() []uint64
+	Others(except ...uint64) []uint64
+	Node(id uint64) *keeper.Node
+	Nodes() []*keeper.Node
+	Leader() *keeper.Node
+	WaitLeader() *keeper.Node
+	WaitConverged() uint64
+	Kill(id uint64)
+	Restart(id uint64)
+	Partition(groups ...[]uint64)
+	Heal()
+}
+
+// linHistory runs one seeded history on c and checks it; it returns the
+// number of operations in the history and how many had an unknown outcome.
+// weather sets the network's seeded faults, describes them and returns
+// what calms them once the nemesis is done.
+func linHistory(t *testing.T, c linCluster, members int, seed int64, dur time.Duration, weather func(*rand.Rand) (string, func())) (int, int) {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x11a))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -299,18 +343,8 @@ func linTreeRun(t *testing.T, members int, seed int64, dur time.Duration) (int, 
 	})
 	// Seeded network weather and client patience: short timeouts make
 	// more calls of unknown outcome.
-	drop := []float64{0, 0.02, 0.1}[rng.IntN(3)]
+	sky, calm := weather(rng)
 	timeout := []time.Duration{100 * time.Millisecond, 500 * time.Millisecond}[rng.IntN(2)]
-	net := c.Network()
-	net.DropAll(drop)
-	net.Delay(0, time.Duration(rng.IntN(3))*time.Millisecond)
-	if s := os.Getenv(linEnvDup); s != "" {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			t.Fatalf("bad %s=%q", linEnvDup, s)
-		}
-		net.Duplicate(f)
-	}
 
 	origin := time.Now()
 	now := func() int64 { return int64(time.Since(origin)) }
@@ -430,7 +464,7 @@ func linTreeRun(t *testing.T, members int, seed int64, dur time.Duration) (int, 
 		}
 	}
 	c.Heal()
-	net.DropAll(0)
+	calm()
 	for _, id := range killed {
 		c.Restart(id)
 	}
@@ -463,13 +497,13 @@ func linTreeRun(t *testing.T, members int, seed int64, dur time.Duration) (int, 
 	case porcupine.Unknown:
 		t.Logf("seed %d: porcupine timed out on %d operations (%d unknown): inconclusive", seed, len(history), unknown)
 	}
-	t.Logf("%d operations (%d unknown outcome), applied %d, drop %v, timeout %v, faults: %v", len(history), unknown, applied, drop, timeout, events)
+	t.Logf("%d operations (%d unknown outcome), applied %d, %s, timeout %v, faults: %v", len(history), unknown, applied, sky, timeout, events)
 	return len(history), unknown
 }
 
 // linLeader returns the leader of the highest term among running members,
 // or 0; it never waits.
-func linLeader(c *keepertest.Cluster) uint64 {
+func linLeader(c linCluster) uint64 {
 	var id, term uint64
 	for _, n := range c.Nodes() {
 		if st := n.Status(); st.Role == keeper.RoleLeader && st.Term >= term {

@@ -17,16 +17,19 @@ import (
 // BenchmarkSnapshotCatchUp measures how long a restarted member N znodes
 // behind takes to catch up by raft snapshot (stream, verify, build, swap),
 // and the transfer's throughput. N is 100k, or KEEPER_BENCH_CATCHUP_ZNODES
-// (e.g. 1000000).
+// (e.g. 1000000); KEEPER_BENCH_SNAPSHOT_RATE sets Config.SnapshotRate (-1:
+// unpaced), as examples/server's -snapshot-rate does for
+// BenchmarkProcessCatchUp, the same over TCP between processes.
 //
 //	go test -run '^$' -bench SnapshotCatchUp -benchtime 1x .
 //	KEEPER_BENCH_CATCHUP_ZNODES=1000000 go test -run '^$' -bench SnapshotCatchUp -benchtime 1x -timeout 30m .
 func BenchmarkSnapshotCatchUp(b *testing.B) {
 	n := envInt(b, "KEEPER_BENCH_CATCHUP_ZNODES", 100_000)
+	rate := int64(envInt(b, "KEEPER_BENCH_SNAPSHOT_RATE", 0))
 	data := make([]byte, 64)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		c := keepertest.NewCluster(b, 3, keepertest.WithConfig(func(cfg *keeper.Config) { cfg.KeepEntries = 10 }))
+		c := keepertest.NewCluster(b, 3, keepertest.WithConfig(func(cfg *keeper.Config) { cfg.KeepEntries, cfg.SnapshotRate = 10, rate }))
 		leader := c.WaitLeader()
 		f := c.Others(leader.ID())[0]
 		c.Stop(f)
@@ -92,7 +95,7 @@ func load(b *testing.B, leader *keeper.Node, n int, data []byte) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rng := rand.NewChaCha8([32]byte{byte(len(data))})
+			rng := rand.NewChaCha8([32]byte{byte(len(data)), byte(w)}) // each worker its own bytes
 			for start := range work {
 				ops := make([]keeper.Op, 0, per)
 				for j := start; j < min(start+per, n); j++ {

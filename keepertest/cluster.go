@@ -17,6 +17,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -43,6 +44,7 @@ type options struct {
 	seed       int64
 	config     func(*keeper.Config)
 	waitLeader bool
+	transport  func(id uint64) (keeper.Transport, error)
 }
 
 // WithSeed fixes the network's seed, overriding the flag and environment.
@@ -55,6 +57,17 @@ func WithConfig(f func(*keeper.Config)) Option { return func(o *options) { o.con
 // WithoutLeader makes NewCluster return without waiting for a leader.
 func WithoutLeader() Option { return func(o *options) { o.waitLeader = false } }
 
+// WithTransport opens every member over a transport that newTransport makes
+// for it, at NewCluster and at every Restart, instead of over the cluster's
+// in-memory network: to test over the host's own network transport. A
+// transport that implements io.Closer is closed once its member is stopped
+// or killed, and at cleanup before the goroutine-leak check. Network,
+// Partition and Heal act on the in-memory network, which such members do
+// not use.
+func WithTransport(newTransport func(id uint64) (keeper.Transport, error)) Option {
+	return func(o *options) { o.transport = newTransport }
+}
+
 // Cluster is a set of members in one process. Its methods fail the test
 // that created it on error; they are safe for concurrent use.
 type Cluster struct {
@@ -64,9 +77,11 @@ type Cluster struct {
 	ids  []uint64
 	dirs map[uint64]string
 	cfg  func(*keeper.Config)
+	newT func(id uint64) (keeper.Transport, error) // nil: the in-memory network
 
 	mu    sync.Mutex
 	nodes map[uint64]*keeper.Node
+	trs   map[uint64]keeper.Transport // running members' transports, with newT
 }
 
 // NewCluster starts n members with ids 1..n and waits for a leader. If this
@@ -87,7 +102,9 @@ func NewCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		net:   transport.NewMemory(o.seed),
 		dirs:  make(map[uint64]string),
 		cfg:   o.config,
+		newT:  o.transport,
 		nodes: make(map[uint64]*keeper.Node),
+		trs:   make(map[uint64]keeper.Transport),
 	}
 	for i := 1; i <= n; i++ {
 		c.ids = append(c.ids, uint64(i))
@@ -154,9 +171,20 @@ func (c *Cluster) Network() *transport.Memory { return c.net }
 // Dir returns member id's data dir.
 func (c *Cluster) Dir(id uint64) string { return c.dirs[id] }
 
-// Config returns the Config member id is opened with.
+// Config returns the Config member id is opened with. With WithTransport,
+// its Transport is the one the member runs over now (nil while stopped).
 func (c *Cluster) Config(id uint64) keeper.Config {
-	cfg := keeper.Config{ID: id, Dir: c.dirs[id], Peers: slices.Clone(c.ids), Transport: c.net.Endpoint(id)}
+	c.mu.Lock()
+	tr := c.trs[id]
+	c.mu.Unlock()
+	if c.newT == nil {
+		tr = c.net.Endpoint(id)
+	}
+	return c.config(id, tr)
+}
+
+func (c *Cluster) config(id uint64, tr keeper.Transport) keeper.Config {
+	cfg := keeper.Config{ID: id, Dir: c.dirs[id], Peers: slices.Clone(c.ids), Transport: tr}
 	if c.cfg != nil {
 		c.cfg(&cfg)
 	}
@@ -164,14 +192,35 @@ func (c *Cluster) Config(id uint64) keeper.Config {
 }
 
 func (c *Cluster) open(id uint64) error {
-	n, err := keeper.Open(context.Background(), c.Config(id))
+	var tr keeper.Transport = c.net.Endpoint(id)
+	if c.newT != nil {
+		var err error
+		if tr, err = c.newT(id); err != nil {
+			return fmt.Errorf("transport: %w", err)
+		}
+	}
+	n, err := keeper.Open(context.Background(), c.config(id, tr))
 	if err != nil {
+		if c.newT != nil {
+			closeTransport(tr)
+		}
 		return err
 	}
 	c.mu.Lock()
 	c.nodes[id] = n
+	if c.newT != nil {
+		c.trs[id] = tr
+	}
 	c.mu.Unlock()
 	return nil
+}
+
+// closeTransport closes a transport made by WithTransport's function, if it
+// can be closed (nil is nothing to close).
+func closeTransport(tr keeper.Transport) {
+	if cl, ok := tr.(io.Closer); ok {
+		_ = cl.Close()
+	}
 }
 
 // Node returns member id, or nil while it is stopped.
@@ -252,7 +301,9 @@ func (c *Cluster) agreedLeader() *keeper.Node {
 // Stop closes member id gracefully.
 func (c *Cluster) Stop(id uint64) {
 	c.t.Helper()
-	if err := c.take(id).Close(); err != nil {
+	n, tr := c.take(id)
+	defer closeTransport(tr)
+	if err := n.Close(); err != nil {
 		c.t.Fatalf("keepertest: close member %d: %v", id, err)
 	}
 }
@@ -261,20 +312,24 @@ func (c *Cluster) Stop(id uint64) {
 // nothing more is synced, so Restart replays its WAL.
 func (c *Cluster) Kill(id uint64) {
 	c.t.Helper()
-	c.take(id).Crash(crashtest.New())
+	n, tr := c.take(id)
+	n.Crash(crashtest.New())
+	closeTransport(tr)
 }
 
-// take removes running member id from the cluster and returns it.
-func (c *Cluster) take(id uint64) *keeper.Node {
+// take removes running member id from the cluster and returns it, with
+// the transport WithTransport made for it (nil without).
+func (c *Cluster) take(id uint64) (*keeper.Node, keeper.Transport) {
 	c.t.Helper()
 	c.mu.Lock()
-	n := c.nodes[id]
+	n, tr := c.nodes[id], c.trs[id]
 	delete(c.nodes, id)
+	delete(c.trs, id)
 	c.mu.Unlock()
 	if n == nil {
 		c.t.Fatalf("keepertest: member %d is not running", id)
 	}
-	return n
+	return n, tr
 }
 
 // Restart opens a stopped or killed member again from its data dir.
@@ -334,7 +389,12 @@ func (c *Cluster) shutdown() {
 	}
 	c.mu.Lock()
 	clear(c.nodes)
+	trs := c.trs
+	c.trs = make(map[uint64]keeper.Transport)
 	c.mu.Unlock()
+	for _, tr := range trs {
+		closeTransport(tr)
+	}
 }
 
 // String describes the cluster for logs.
