@@ -352,10 +352,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		t.publish = wm.publish
 	}
 	r := &replica{
-		sessHost:  wm,
-		nonce:     nonce,
 		heard:     make(map[uint64]uint64),
-		closing:   make(map[int64]uint64),
 		id:        cfg.ID,
 		clusterID: clusterID,
 		cfg:       cfg,
@@ -380,6 +377,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		conf:      ms.cs,
 		members:   membersOf(ms.cs),
 	}
+	r.expiry = newSessionExpiry(r, wm, nonce)
 	r.snap = newSnapState(cfg.Transport, cfg.Dir)
 	ms.snapshot = r.raftSnapshot
 	r.snap.resynced = wm.resync

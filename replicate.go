@@ -213,13 +213,13 @@ type replica struct {
 	// what it holds; 0 when none (rejoin.go).
 	lostLogTo uint64
 
-	// sessions (expiry.go)
-	sessHost    sessionHost
-	nonce       uint64
-	heard       map[uint64]uint64 // member -> tick last heard, as leader
-	leaderSince uint64            // tick this member last became leader
-	closing     map[int64]uint64  // session -> tick its close was proposed
-	connected   bool              // last told to sessHost
+	// heard is when the loop last heard each member (the tick of its last
+	// message), forgotten when this member becomes leader.
+	heard map[uint64]uint64
+
+	// The member's features, each owning its state; the loop calls their
+	// hooks and they see the loop through loopView.
+	expiry *sessionExpiry // expiry.go
 
 	// consistency checks and membership changes (consistency.go,
 	// membership.go); callc runs functions on the loop.
@@ -235,8 +235,62 @@ type replica struct {
 	fwdWaits map[uint64]chan fwdReply
 }
 
-// raftLeader is raft's leader state, named for expiry.go.
+// raftLeader is raft's leader state.
 const raftLeader = raft.StateLeader
+
+// loopView is what a feature of the member sees of the raft loop: facts
+// about the member and the cluster as the loop knows them, and the loop's
+// few actions a feature may take. Every method runs on the loop goroutine
+// only, as do the features' hooks that call them.
+type loopView interface {
+	// memberID is this member's id.
+	memberID() uint64
+	// now is the loop's tick count.
+	now() uint64
+	// tickInterval is the time one tick stands for.
+	tickInterval() time.Duration
+	// logger is the member's logger.
+	logger() *slog.Logger
+	// leaderID is the leader this member knows, 0 if none.
+	leaderID() uint64
+	// leading reports whether this member is the leader.
+	leading() bool
+	// lastHeard is the tick this member last heard from member, if it did
+	// since it last became leader.
+	lastHeard(member uint64) (uint64, bool)
+	// sessions is the state machine's session table, if it keeps one.
+	sessions() (map[int64]*sessionRec, bool)
+	// proposeEntry hands data to raft as a proposal no caller waits for.
+	proposeEntry(data []byte) error
+}
+
+func (r *replica) memberID() uint64            { return r.id }
+func (r *replica) now() uint64                 { return r.ticks }
+func (r *replica) tickInterval() time.Duration { return r.ticker }
+func (r *replica) logger() *slog.Logger        { return r.log }
+func (r *replica) leaderID() uint64            { return r.lead }
+func (r *replica) leading() bool               { return r.role == raft.StateLeader }
+func (r *replica) proposeEntry(data []byte) error {
+	return r.rn.Propose(data)
+}
+
+func (r *replica) lastHeard(member uint64) (uint64, bool) {
+	t, ok := r.heard[member]
+	return t, ok
+}
+
+func (r *replica) sessions() (map[int64]*sessionRec, bool) {
+	tbl, ok := r.sm.(sessionTabler)
+	if !ok {
+		return nil, false
+	}
+	return tbl.sessionTable(), true
+}
+
+// heardFrom notes that member spoke to this one.
+func (r *replica) heardFrom(member uint64) {
+	r.heard[member] = r.ticks
+}
 
 // start launches the loop goroutine; stopLoop stops it.
 func (r *replica) start() {
@@ -279,7 +333,7 @@ func (r *replica) run() {
 				r.expire(expireAfter)
 			}
 			if r.ticks%sessionCheckEvery == 0 {
-				r.checkSessions()
+				r.expiry.tick()
 			}
 			r.tickConsistency()
 		case f := <-r.callc:
@@ -465,7 +519,10 @@ func (r *replica) handleReady() error {
 	if rd.SoftState != nil {
 		wasLeader := r.role == raft.StateLeader
 		r.role = rd.RaftState
-		r.roleChanged(wasLeader)
+		if r.role == raft.StateLeader && !wasLeader {
+			clear(r.heard)
+		}
+		r.expiry.roleChanged(wasLeader)
 		if rd.Lead != r.lead {
 			r.lead = rd.Lead
 			leaderMoved = true
@@ -519,7 +576,7 @@ func (r *replica) handleReady() error {
 	if leaderMoved {
 		// After publish, so a woken WaitLeader reads the new leader.
 		r.leaderChanged()
-		r.connectedChanged()
+		r.expiry.leaderChanged()
 	}
 	return nil
 }
