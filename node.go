@@ -370,6 +370,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
 		leaderCh:  make(chan struct{}),
+		callc:     make(chan func(), 64),
 		pending:   make(map[uint64]*proposal),
 		reads:     make(map[uint64]*readRequest),
 		term:      hs.GetTerm(),
@@ -443,7 +444,7 @@ func (n *Node) withTree(fn func(t *tree) error) error {
 	if n.closed.Load() {
 		return ErrClosed
 	}
-	if n.r.cons.corrupt.Load() {
+	if n.r.corrupt() {
 		return ErrReplicaCorrupt
 	}
 	t, ok := n.r.sm.(*tree)
@@ -506,7 +507,7 @@ func (n *Node) propose(ctx context.Context, payload []byte) (*applyResult, error
 	if n.isClosed() {
 		return nil, ErrClosed
 	}
-	if n.r.cons.corrupt.Load() {
+	if n.r.corrupt() {
 		return nil, ErrReplicaCorrupt
 	}
 	return n.r.proposeWait(ctx, payload)

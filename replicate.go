@@ -221,11 +221,13 @@ type replica struct {
 	// hooks and they see the loop through loopView.
 	expiry *sessionExpiry // expiry.go
 
-	// consistency checks and membership changes (consistency.go,
-	// membership.go); callc runs functions on the loop.
-	cons  consistency
+	// callc runs functions on the loop (onLoop).
 	callc chan func()
-	rep   repairState // repair.go
+	cons  consistency // consistency.go
+	// pendingConf is the membership change this member proposed and waits
+	// for (membership.go).
+	pendingConf *confWait
+	rep         repairState // repair.go
 
 	// forwarded membership changes (membership_forward.go): fwd is
 	// loop-owned, the leader's record of requests it finished; fwdWaits
@@ -262,6 +264,26 @@ type loopView interface {
 	sessions() (map[int64]*sessionRec, bool)
 	// proposeEntry hands data to raft as a proposal no caller waits for.
 	proposeEntry(data []byte) error
+	// onLoop runs f on the loop goroutine, or reports false if the loop is
+	// gone or ctx ends first; any goroutine may call it.
+	onLoop(ctx context.Context, f func()) bool
+	// config is the member's configuration.
+	config() *Config
+	// memberIDs lists the members, voters and learners, sorted.
+	memberIDs() []uint64
+	// learners lists the learners.
+	learners() []uint64
+	// withProgress visits raft's progress of each member (on the leader).
+	withProgress(f func(id uint64, typ raft.ProgressType, pr tracker.Progress))
+	// transferLeader asks raft to hand leadership to member.
+	transferLeader(member uint64)
+	// appliedIndex and treeDigest are the state machine's applied index
+	// and running digest.
+	appliedIndex() uint64
+	treeDigest() uint64
+	// treeSnapshot is a point-in-time view of the tree's store, if the
+	// state machine is the tree; the caller closes it.
+	treeSnapshot() (*storage.Snapshot, bool)
 }
 
 func (r *replica) memberID() uint64            { return r.id }
@@ -273,6 +295,41 @@ func (r *replica) leading() bool               { return r.role == raft.StateLead
 func (r *replica) proposeEntry(data []byte) error {
 	return r.rn.Propose(data)
 }
+
+func (r *replica) config() *Config              { return &r.cfg }
+func (r *replica) memberIDs() []uint64          { return r.members }
+func (r *replica) learners() []uint64           { return r.conf.GetLearners() }
+func (r *replica) transferLeader(member uint64) { r.rn.TransferLeader(member) }
+func (r *replica) appliedIndex() uint64         { return r.sm.applied() }
+func (r *replica) treeDigest() uint64           { return r.sm.digest() }
+func (r *replica) withProgress(f func(id uint64, typ raft.ProgressType, pr tracker.Progress)) {
+	r.rn.WithProgress(f)
+}
+
+func (r *replica) treeSnapshot() (*storage.Snapshot, bool) {
+	t, ok := r.sm.(*tree)
+	if !ok {
+		return nil, false
+	}
+	return t.newSnapshot(), true
+}
+
+// onLoop runs f on the loop goroutine, or reports false if the loop is gone
+// or ctx ends first.
+func (r *replica) onLoop(ctx context.Context, f func()) bool {
+	select {
+	case r.callc <- f:
+		return true
+	case <-r.donec:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// corrupt reports whether this member found its tree corrupt; any
+// goroutine may call it.
+func (r *replica) corrupt() bool { return r.cons.corrupted() }
 
 func (r *replica) lastHeard(member uint64) (uint64, bool) {
 	t, ok := r.heard[member]
@@ -294,7 +351,7 @@ func (r *replica) heardFrom(member uint64) {
 
 // start launches the loop goroutine; stopLoop stops it.
 func (r *replica) start() {
-	r.initConsistency()
+	r.cons.init(r)
 	r.publish()
 	go r.run()
 }
@@ -310,7 +367,10 @@ func (r *replica) stopLoop() {
 // run is the loop goroutine.
 func (r *replica) run() {
 	defer close(r.donec)
-	defer r.stopConsistency()
+	defer func() {
+		r.cons.stop()
+		r.failConfWait(fmt.Errorf("%w: member %d closed during a membership change: %w", ErrIndeterminate, r.id, ErrClosed))
+	}()
 	defer r.repairStop()
 	defer func() {
 		if p := recover(); p != nil {
@@ -335,7 +395,9 @@ func (r *replica) run() {
 			if r.ticks%sessionCheckEvery == 0 {
 				r.expiry.tick()
 			}
-			r.tickConsistency()
+			r.expireConfWait()
+			r.cons.tick()
+			r.maybeRepair(0, false)
 		case f := <-r.callc:
 			f()
 		case p := <-r.propc:
@@ -680,14 +742,16 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 		case wire.EntryCheck:
 			// A consistency entry ends its apply group, so the state
 			// machine is exactly at its index when it runs. One that does
-			// not decode is skipped with a warning (applyCheck).
+			// not decode is skipped with a warning (consistency.applied).
 			group = append(group, committed{Index: d.Index, Kind: entryNoop})
 			owners = append(owners, 0)
 			if err := r.applyGroup(group, owners); err != nil {
 				return err
 			}
 			group, owners = group[:0], owners[:0]
-			r.applyCheck(d.Index, d.Check)
+			if m := r.cons.applied(d.Index, d.Check); m != 0 {
+				r.maybeRepair(m, true)
+			}
 			continue
 		case wire.EntryProposal:
 			c.Kind, c.Data = entryOp, d.Proposal.Payload
@@ -867,7 +931,9 @@ func (r *replica) publish() {
 		Members: r.members,
 		Role:    roleOf(r.role),
 	}
-	r.fillStatus(st)
+	st.ClusterID = r.clusterID
+	st.Learners = r.conf.GetLearners()
+	r.cons.fillStatus(st)
 	r.status.Store(st)
 }
 
