@@ -206,12 +206,6 @@ type replica struct {
 	reads      map[uint64]*readRequest
 	waiting    []*readRequest // reads with a known index above applied
 	releasedTo uint64
-	// lostRejects counts, as leader, each member's rejections in a row
-	// below its match (rejoin.go).
-	lostRejects map[uint64]int
-	// lostLogTo: the log index a leader said this member acknowledged, above
-	// what it holds; 0 when none (rejoin.go).
-	lostLogTo uint64
 
 	// heard is when the loop last heard each member (the tick of its last
 	// message), forgotten when this member becomes leader.
@@ -222,8 +216,9 @@ type replica struct {
 	expiry *sessionExpiry // expiry.go
 
 	// callc runs functions on the loop (onLoop).
-	callc chan func()
-	cons  consistency // consistency.go
+	callc  chan func()
+	cons   consistency // consistency.go
+	rejoin rejoin      // rejoin.go
 	// pendingConf is the membership change this member proposed and waits
 	// for (membership.go).
 	pendingConf *confWait
@@ -284,6 +279,19 @@ type loopView interface {
 	// treeSnapshot is a point-in-time view of the tree's store, if the
 	// state machine is the tree; the caller closes it.
 	treeSnapshot() (*storage.Snapshot, bool)
+	// lastIndex is the last index of the raft log this member holds.
+	lastIndex() (uint64, error)
+	// commitIndex is the commit index this member knows.
+	commitIndex() uint64
+	// sendMessages hands raft messages to the transport.
+	sendMessages(msgs []*raftpb.Message)
+	// snapshotSending reports whether a raft snapshot is on its way to
+	// member.
+	snapshotSending(member uint64) bool
+	// sendSnapshotTo sends member a raft snapshot of the tree as it stands,
+	// calling sent once the snapshot is made, just before the transfer
+	// starts; it does nothing if none can be made now (raft asks again).
+	sendSnapshotTo(member uint64, sent func())
 }
 
 func (r *replica) memberID() uint64            { return r.id }
@@ -327,6 +335,26 @@ func (r *replica) onLoop(ctx context.Context, f func()) bool {
 	}
 }
 
+func (r *replica) lastIndex() (uint64, error)          { return r.ms.LastIndex() }
+func (r *replica) commitIndex() uint64                 { return r.commit }
+func (r *replica) sendMessages(msgs []*raftpb.Message) { r.send(msgs) }
+func (r *replica) snapshotSending(member uint64) bool  { return r.snap.sending[member] }
+
+func (r *replica) sendSnapshotTo(member uint64, sent func()) {
+	snap, err := r.raftSnapshot()
+	if err != nil {
+		return // logged by raftSnapshot where it matters; raft asks again
+	}
+	sent()
+	r.sendSnapshot(&raftpb.Message{
+		Type:     raftpb.MsgSnap.Enum(),
+		To:       new(member),
+		From:     new(r.id),
+		Term:     new(r.term),
+		Snapshot: snap,
+	})
+}
+
 // corrupt reports whether this member found its tree corrupt; any
 // goroutine may call it.
 func (r *replica) corrupt() bool { return r.cons.corrupted() }
@@ -352,6 +380,7 @@ func (r *replica) heardFrom(member uint64) {
 // start launches the loop goroutine; stopLoop stops it.
 func (r *replica) start() {
 	r.cons.init(r)
+	r.rejoin.init(r)
 	r.publish()
 	go r.run()
 }
@@ -486,12 +515,12 @@ func (r *replica) step(m *raftpb.Message) {
 		return
 	}
 	if m.GetType() == raftpb.MsgHeartbeat {
-		r.clampHeartbeat(m)
+		r.rejoin.clampHeartbeat(m)
 	}
-	if r.lostLogVotes(m) {
+	if r.rejoin.dropVote(m) {
 		return
 	}
-	r.watchLostLog(m)
+	r.rejoin.watch(m)
 	if err := r.rn.Step(m); err != nil {
 		r.log.Debug("raft step", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
 	}
