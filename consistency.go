@@ -95,9 +95,14 @@ type MemberStatus struct {
 	Check CheckResult
 }
 
-// consistency is the replica's check state. Fields not marked otherwise
-// are owned by the raft loop.
+// consistency is the member's consistency-check feature and the leader's
+// member view. The loop calls init before it starts, tick every tick,
+// applied for each check entry, fillStatus when it publishes a Status and
+// stop on its way out; it sees the loop through loopView. Fields not marked
+// otherwise are owned by the raft loop.
 type consistency struct {
+	loop loopView
+
 	corrupt atomic.Bool // read by Node methods on any goroutine
 
 	lastPropose uint64            // tick of the leader's last check proposal
@@ -118,103 +123,85 @@ type consistency struct {
 	cancel   context.CancelFunc
 	ctx      context.Context
 	wg       sync.WaitGroup
-
-	conf *confWait // membership.go
 }
 
-// initConsistency prepares the check state; start calls it.
-func (r *replica) initConsistency() {
-	c := &r.cons
+// init prepares the check state; the loop calls it before it starts.
+func (c *consistency) init(loop loopView) {
+	c.loop = loop
 	c.recorded = make(map[uint64]uint64)
 	c.reports = make(map[uint64]uint64)
 	c.repairWanted = make(map[uint64]bool)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	if r.callc == nil {
-		r.callc = make(chan func(), 64)
-	}
 }
 
-// stopConsistency stops the background scan, if any, and waits for it; the
-// loop calls it on its way out, before the store can close.
-func (r *replica) stopConsistency() {
-	if r.cons.cancel != nil {
-		r.cons.cancel()
+// stop stops the background scan, if any, and waits for it; the loop calls
+// it on its way out, before the store can close.
+func (c *consistency) stop() {
+	if c.cancel != nil {
+		c.cancel()
 	}
-	r.cons.wg.Wait()
-	r.failConfWait(fmt.Errorf("%w: member %d closed during a membership change: %w", ErrIndeterminate, r.id, ErrClosed))
+	c.wg.Wait()
 }
 
-// onLoop runs f on the loop goroutine, or reports false if the loop is gone
-// or ctx ends first.
-func (r *replica) onLoop(ctx context.Context, f func()) bool {
-	select {
-	case r.callc <- f:
-		return true
-	case <-r.donec:
-		return false
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// tickConsistency is the loop's periodic work for checks and the member
-// view; run calls it every tick.
-func (r *replica) tickConsistency() {
-	r.expireConfWait()
-	if r.role != raft.StateLeader {
-		if r.cons.view != nil {
-			r.cons.view = nil
+// tick is the loop's periodic work for checks and the member view; the loop
+// calls it every tick.
+func (c *consistency) tick() {
+	if !c.loop.leading() {
+		if c.view != nil {
+			c.view = nil
 		}
 		return
 	}
-	if r.ticks%viewEvery == 0 || r.cons.view == nil {
-		r.refreshView()
+	if c.loop.now()%viewEvery == 0 || c.view == nil {
+		c.refreshView()
 	}
-	r.maybeRepair(0, false)
-	iv := r.cfg.checkInterval()
+	iv := c.loop.config().checkInterval()
 	if iv < 0 {
 		return
 	}
-	every := max(uint64(iv/r.ticker), 1)
-	if r.ticks-r.cons.lastPropose < every {
+	every := max(uint64(iv/c.loop.tickInterval()), 1)
+	if c.loop.now()-c.lastPropose < every {
 		return
 	}
-	r.cons.lastPropose = r.ticks
-	members, reachable, consistent := r.figures()
-	c := wire.Check{Kind: wire.CheckPeriodic, Members: members, Reachable: reachable, Consistent: consistent}
-	if r.cons.verified != 0 && !r.cons.corrupt.Load() {
-		c.PrevZxid, c.PrevDigest = r.cons.verified, r.cons.verDigest
+	c.lastPropose = c.loop.now()
+	members, reachable, consistent := c.figures()
+	chk := wire.Check{Kind: wire.CheckPeriodic, Members: members, Reachable: reachable, Consistent: consistent}
+	if c.verified != 0 && !c.corrupt.Load() {
+		chk.PrevZxid, chk.PrevDigest = c.verified, c.verDigest
 	}
-	if err := r.rn.Propose(c.Encode()); err != nil {
-		r.log.Debug("propose consistency check", "err", err)
+	if err := c.loop.proposeEntry(chk.Encode()); err != nil {
+		c.loop.logger().Debug("propose consistency check", "err", err)
 	}
 }
 
 // refreshView rebuilds the leader's member view from raft's progress.
-func (r *replica) refreshView() {
-	match := make(map[uint64]uint64, len(r.members))
-	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+func (c *consistency) refreshView() {
+	members := c.loop.memberIDs()
+	match := make(map[uint64]uint64, len(members))
+	c.loop.withProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 		match[id] = pr.Match
 	})
-	election := uint64(r.cfg.electionTicks())
-	view := make([]MemberStatus, 0, len(r.members))
-	for _, id := range r.members {
-		m := MemberStatus{ID: id, Learner: slices.Contains(r.conf.GetLearners(), id), Match: match[id]}
-		if id == r.id {
+	self, now := c.loop.memberID(), c.loop.now()
+	election := uint64(c.loop.config().electionTicks())
+	learners := c.loop.learners()
+	view := make([]MemberStatus, 0, len(members))
+	for _, id := range members {
+		m := MemberStatus{ID: id, Learner: slices.Contains(learners, id), Match: match[id]}
+		if id == self {
 			m.Reachable = true
-		} else if t, ok := r.heard[id]; ok && r.ticks-t <= election {
+		} else if t, ok := c.loop.lastHeard(id); ok && now-t <= election {
 			m.Reachable = true
 		}
 		switch {
-		case r.cons.reports[id] != 0 || (id == r.id && r.cons.corrupt.Load()):
+		case c.reports[id] != 0 || (id == self && c.corrupt.Load()):
 			m.Check = CheckMismatch
-		case r.cons.lastCheck == 0:
-		case id == r.id || m.Match >= r.cons.matchFloor():
+		case c.lastCheck == 0:
+		case id == self || m.Match >= c.matchFloor():
 			m.Check = CheckMatch
 		}
 		view = append(view, m)
 	}
-	r.cons.view = view
+	c.view = view
 }
 
 // matchFloor is the index a member must hold to count as consistent in the
@@ -231,8 +218,8 @@ func (c *consistency) matchFloor() uint64 {
 }
 
 // figures counts the leader's view: members, reachable, consistent.
-func (r *replica) figures() (members, reachable, consistent uint64) {
-	for _, m := range r.cons.view {
+func (c *consistency) figures() (members, reachable, consistent uint64) {
+	for _, m := range c.view {
 		members++
 		if m.Reachable {
 			reachable++
@@ -247,17 +234,15 @@ func (r *replica) figures() (members, reachable, consistent uint64) {
 // fillStatus adds the check state and the figures to st; publish calls it.
 // On the leader they are its live view; on any other member they are the
 // counts the leader carried in the last check entry this member applied.
-func (r *replica) fillStatus(st *Status) {
-	st.ClusterID = r.clusterID
-	st.Learners = r.conf.GetLearners()
-	st.Corrupt = r.cons.corrupt.Load()
-	st.CheckZxid = r.cons.lastCheck
+func (c *consistency) fillStatus(st *Status) {
+	st.Corrupt = c.corrupt.Load()
+	st.CheckZxid = c.lastCheck
 	var members, reachable, consistent uint64
-	if r.role == raft.StateLeader && r.cons.view != nil {
-		st.View = r.cons.view
-		members, reachable, consistent = r.figures()
+	if c.loop.leading() && c.view != nil {
+		st.View = c.view
+		members, reachable, consistent = c.figures()
 	} else {
-		l := r.cons.learned
+		l := c.learned
 		members, reachable, consistent = l.Members, l.Reachable, l.Consistent
 	}
 	st.MemberCount, st.ReachableMembers, st.ConsistentMembers = int(members), int(reachable), int(consistent)
@@ -267,79 +252,84 @@ func (r *replica) fillStatus(st *Status) {
 	}
 }
 
-// applyCheck runs a consistency entry at index, which the state machine has
-// just applied (with everything before it): sm.digest() is the digest there.
-func (r *replica) applyCheck(index uint64, data []byte) {
-	c, err := wire.DecodeCheck(data)
+// applied runs a consistency entry at index, which the state machine has
+// just applied (with everything before it): its digest is the digest there.
+// On the leader, a report asking for a repair returns the member to repair
+// at once (repair.go), else 0.
+func (c *consistency) applied(index uint64, data []byte) (repair uint64) {
+	chk, err := wire.DecodeCheck(data)
 	if err != nil {
-		r.log.Warn("skipping undecodable consistency entry", "index", index, "err", err)
-		return
+		c.loop.logger().Warn("skipping undecodable consistency entry", "index", index, "err", err)
+		return 0
 	}
-	switch c.Kind {
+	switch chk.Kind {
 	case wire.CheckReport:
-		if c.Corrupt {
-			r.cons.reports[c.Member] = max(c.Zxid, 1)
-			if c.Repair {
-				r.cons.repairWanted[c.Member] = true
+		if chk.Corrupt {
+			c.reports[chk.Member] = max(chk.Zxid, 1)
+			if chk.Repair {
+				c.repairWanted[chk.Member] = true
 			} else {
-				delete(r.cons.repairWanted, c.Member)
+				delete(c.repairWanted, chk.Member)
 			}
-			r.log.Warn("member reported its tree corrupt", "reporter", c.Member, "zxid", c.Zxid, "repair", c.Repair)
+			c.loop.logger().Warn("member reported its tree corrupt", "reporter", chk.Member, "zxid", chk.Zxid, "repair", chk.Repair)
 		} else {
-			delete(r.cons.reports, c.Member)
-			delete(r.cons.repairWanted, c.Member)
+			delete(c.reports, chk.Member)
+			delete(c.repairWanted, chk.Member)
 		}
-		if r.role == raft.StateLeader {
-			r.refreshView()
-			if c.Repair {
-				r.maybeRepair(c.Member, true)
+		if c.loop.leading() {
+			c.refreshView()
+			if chk.Repair {
+				return chk.Member
 			}
 		}
-		return
+		return 0
 	case wire.CheckPeriodic:
 	}
-	dig := r.sm.digest()
-	r.cons.prevCheck, r.cons.lastCheck = r.cons.lastCheck, index
-	r.cons.learned = c
-	r.cons.recorded[index] = dig
-	if len(r.cons.recorded) > recordedChecks {
+	dig := c.loop.treeDigest()
+	c.prevCheck, c.lastCheck = c.lastCheck, index
+	c.learned = chk
+	c.recorded[index] = dig
+	if len(c.recorded) > recordedChecks {
 		oldest := index
-		for z := range r.cons.recorded {
+		for z := range c.recorded {
 			oldest = min(oldest, z)
 		}
-		delete(r.cons.recorded, oldest)
+		delete(c.recorded, oldest)
 	}
-	if c.PrevZxid != 0 {
-		if mine, ok := r.cons.recorded[c.PrevZxid]; ok && mine != c.PrevDigest {
-			r.markCorrupt(fmt.Sprintf("digest at zxid %d is %x here, %x on the leader", c.PrevZxid, mine, c.PrevDigest))
+	if chk.PrevZxid != 0 {
+		if mine, ok := c.recorded[chk.PrevZxid]; ok && mine != chk.PrevDigest {
+			c.markCorrupt(fmt.Sprintf("digest at zxid %d is %x here, %x on the leader", chk.PrevZxid, mine, chk.PrevDigest))
 		}
 	}
-	if r.cons.corrupt.Load() {
-		r.maybeReport()
+	if c.corrupt.Load() {
+		c.maybeReport()
 	}
-	r.startScan(index, dig)
+	c.startScan(index, dig)
+	return 0
 }
 
 // startScan recomputes, off the loop, the digest of the tree as it stands
 // now (at zxid, running digest dig) from a Pebble snapshot. One scan runs at
 // a time; a check arriving during a scan is not scanned.
-func (r *replica) startScan(zxid, dig uint64) {
-	t, ok := r.sm.(*tree)
-	if !ok || r.cons.scanning || r.cons.ctx == nil || r.cons.ctx.Err() != nil {
+func (c *consistency) startScan(zxid, dig uint64) {
+	if c.scanning || c.ctx == nil || c.ctx.Err() != nil {
 		return
 	}
-	snap := t.newSnapshot()
-	r.cons.scanning = true
-	ctx, gen := r.cons.ctx, r.cons.scanGen
-	r.cons.wg.Go(func() {
+	snap, ok := c.loop.treeSnapshot()
+	if !ok {
+		return
+	}
+	c.scanning = true
+	ctx, gen := c.ctx, c.scanGen
+	c.wg.Go(func() {
 		defer snap.Close()
 		zx, stored, sum, err := scanDigest(ctx, snap)
 		if err == nil && (zx != zxid || stored != dig) {
 			err = fmt.Errorf("keeper: check snapshot at zxid %d digest %x, loop had %d and %x", zx, stored, zxid, dig)
 		}
-		r.onLoop(ctx, func() {
-			if gen == r.cons.scanGen {
-				r.scanDone(zxid, stored, sum, err)
+		c.loop.onLoop(ctx, func() {
+			if gen == c.scanGen {
+				c.scanDone(zxid, stored, sum, err)
 			}
 		})
 	})
@@ -348,8 +338,7 @@ func (r *replica) startScan(zxid, dig uint64) {
 // stopScan cancels a running background scan and waits for it, so it holds
 // no Pebble snapshot of the store; a result it already queued for the loop
 // is ignored. It runs on the loop before the tree is swapped.
-func (r *replica) stopScan() {
-	c := &r.cons
+func (c *consistency) stopScan() {
 	if c.cancel == nil {
 		return
 	}
@@ -361,18 +350,18 @@ func (r *replica) stopScan() {
 }
 
 // scanDone takes a background scan's result on the loop.
-func (r *replica) scanDone(zxid, stored, sum uint64, err error) {
-	r.cons.scanning = false
+func (c *consistency) scanDone(zxid, stored, sum uint64, err error) {
+	c.scanning = false
 	switch {
 	case errors.Is(err, ErrCorrupt):
-		r.markCorrupt(fmt.Sprintf("scan at zxid %d: %v", zxid, err))
+		c.markCorrupt(fmt.Sprintf("scan at zxid %d: %v", zxid, err))
 	case err != nil:
-		r.log.Warn("consistency scan failed", "zxid", zxid, "err", err)
+		c.loop.logger().Warn("consistency scan failed", "zxid", zxid, "err", err)
 	case sum != stored:
-		r.markCorrupt(fmt.Sprintf("znodes and sessions at zxid %d sum to %x, the running digest is %x", zxid, sum, stored))
+		c.markCorrupt(fmt.Sprintf("znodes and sessions at zxid %d sum to %x, the running digest is %x", zxid, sum, stored))
 	default:
-		if zxid > r.cons.verified {
-			r.cons.verified, r.cons.verDigest = zxid, stored
+		if zxid > c.verified {
+			c.verified, c.verDigest = zxid, stored
 		}
 	}
 }
@@ -440,43 +429,47 @@ func scanDigest(ctx context.Context, snap *storage.Snapshot) (zxid, stored, sum 
 // markCorrupt marks this member corrupt, once: it refuses reads and writes
 // from now on, tells the cluster, gives up leadership and, if configured,
 // asks for a resync.
-func (r *replica) markCorrupt(reason string) {
-	if r.cons.corrupt.Swap(true) {
+func (c *consistency) markCorrupt(reason string) {
+	if c.corrupt.Swap(true) {
 		return
 	}
-	r.log.Error("consistency check failed; this member refuses reads and writes", "reason", reason, "on_corrupt", r.cfg.OnCorrupt.String())
-	r.maybeReport()
-	if r.role == raft.StateLeader {
-		r.handOffLeadership()
+	onCorrupt := c.loop.config().OnCorrupt
+	c.loop.logger().Error("consistency check failed; this member refuses reads and writes", "reason", reason, "on_corrupt", onCorrupt.String())
+	c.maybeReport()
+	if c.loop.leading() {
+		c.handOffLeadership()
 	}
-	if r.cfg.OnCorrupt == RepairCorrupt {
-		r.requestResync()
+	if onCorrupt == RepairCorrupt {
+		c.requestResync()
 	}
 }
 
 // maybeReport proposes this member's corrupt report unless the log already
 // carries it; a lost proposal is retried at the next check.
-func (r *replica) maybeReport() {
-	if r.cons.reports[r.id] != 0 || r.lead == raft.None {
+func (c *consistency) maybeReport() {
+	self := c.loop.memberID()
+	if c.reports[self] != 0 || c.loop.leaderID() == raft.None {
 		return
 	}
-	if r.cons.reportedAt != 0 && r.ticks-r.cons.reportedAt < uint64(r.cfg.electionTicks()) {
+	now := c.loop.now()
+	if c.reportedAt != 0 && now-c.reportedAt < uint64(c.loop.config().electionTicks()) {
 		return
 	}
-	c := wire.Check{Kind: wire.CheckReport, Member: r.id, Zxid: r.cons.lastCheck, Corrupt: true, Repair: r.cfg.OnCorrupt == RepairCorrupt}
-	if err := r.rn.Propose(c.Encode()); err != nil {
-		r.log.Debug("propose corrupt report", "err", err)
+	chk := wire.Check{Kind: wire.CheckReport, Member: self, Zxid: c.lastCheck, Corrupt: true, Repair: c.loop.config().OnCorrupt == RepairCorrupt}
+	if err := c.loop.proposeEntry(chk.Encode()); err != nil {
+		c.loop.logger().Debug("propose corrupt report", "err", err)
 		return
 	}
-	r.cons.reportedAt = r.ticks
+	c.reportedAt = now
 }
 
 // handOffLeadership asks raft to move leadership to the voter with the
 // highest match index; a corrupt leader must not stay the cluster's source.
-func (r *replica) handOffLeadership() {
+func (c *consistency) handOffLeadership() {
+	self := c.loop.memberID()
 	var best, bestMatch uint64
-	r.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
-		if id == r.id || typ != raft.ProgressTypePeer || pr.IsLearner || r.cons.reports[id] != 0 {
+	c.loop.withProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+		if id == self || typ != raft.ProgressTypePeer || pr.IsLearner || c.reports[id] != 0 {
 			return
 		}
 		if best == 0 || pr.Match > bestMatch {
@@ -484,8 +477,8 @@ func (r *replica) handOffLeadership() {
 		}
 	})
 	if best != 0 {
-		r.log.Warn("corrupt leader hands leadership over", "to", best)
-		r.rn.TransferLeader(best)
+		c.loop.logger().Warn("corrupt leader hands leadership over", "to", best)
+		c.loop.transferLeader(best)
 	}
 }
 
@@ -493,30 +486,65 @@ func (r *replica) handOffLeadership() {
 // the leader's. The request itself is the corrupt report maybeReport files
 // with "repair wanted": the leader, applying it, streams its tree here
 // (repair.go), and retries while the report stands.
-func (r *replica) requestResync() {
-	r.log.Warn("asking the leader for its tree to repair this member")
+func (c *consistency) requestResync() {
+	c.loop.logger().Warn("asking the leader for its tree to repair this member")
 }
 
 // resyncDone is what a finished repair calls on the loop once the member's
-// tree has been replaced by a verified copy of the leader's: the member
-// serves reads and writes again and files a "repaired" report, which clears
-// its mismatch in every member's view. The report is filed even if the
-// member was not marked corrupt (it restarted during a repair whose report
-// was lost), so the leader stops repairing it.
-func (r *replica) resyncDone() {
-	if r.cons.corrupt.Swap(false) {
-		r.log.Warn("tree re-synced from the leader; serving again")
+// tree has been replaced by a verified copy of the leader's, at index
+// through: the digests recorded up to it and the last verified check are
+// forgotten, the member serves reads and writes again and files a
+// "repaired" report, which clears its mismatch in every member's view. The
+// report is filed even if the member was not marked corrupt (it restarted
+// during a repair whose report was lost), so the leader stops repairing it.
+func (c *consistency) resyncDone(through uint64) {
+	for z := range c.recorded {
+		if z <= through {
+			delete(c.recorded, z)
+		}
 	}
-	r.cons.reportedAt = 0
-	r.proposeRepaired()
+	c.verified, c.verDigest = 0, 0
+	if c.corrupt.Swap(false) {
+		c.loop.logger().Warn("tree re-synced from the leader; serving again")
+	}
+	c.reportedAt = 0
+	c.proposeRepaired()
 }
 
 // proposeRepaired proposes this member's "repaired" report.
-func (r *replica) proposeRepaired() {
-	c := wire.Check{Kind: wire.CheckReport, Member: r.id, Zxid: r.sm.applied(), Corrupt: false}
-	if err := r.rn.Propose(c.Encode()); err != nil {
-		r.log.Debug("propose repaired report", "err", err)
+func (c *consistency) proposeRepaired() {
+	chk := wire.Check{Kind: wire.CheckReport, Member: c.loop.memberID(), Zxid: c.loop.appliedIndex(), Corrupt: false}
+	if err := c.loop.proposeEntry(chk.Encode()); err != nil {
+		c.loop.logger().Debug("propose repaired report", "err", err)
 	}
+}
+
+// rerecord replaces the digest recorded at a check's index, if one was,
+// with the digest of a tree re-applied through it (repair.go).
+func (c *consistency) rerecord(index, digest uint64) {
+	if _, ok := c.recorded[index]; ok {
+		c.recorded[index] = digest
+	}
+}
+
+// corrupted reports whether this member found its tree corrupt; any
+// goroutine may call it.
+func (c *consistency) corrupted() bool { return c.corrupt.Load() }
+
+// verifiedAt is the zxid of the last check this member's scan verified, 0
+// if none since its tree was last replaced.
+func (c *consistency) verifiedAt() uint64 { return c.verified }
+
+// repairsWanted lists the members whose standing corrupt report asks for a
+// repair.
+func (c *consistency) repairsWanted() []uint64 {
+	var ids []uint64
+	for m := range c.repairWanted {
+		if c.reports[m] != 0 {
+			ids = append(ids, m)
+		}
+	}
+	return ids
 }
 
 // filterCheckProposal says whether a consistency entry forwarded by member

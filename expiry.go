@@ -33,75 +33,87 @@ type sessionTabler interface {
 	sessionTable() map[int64]*sessionRec
 }
 
-// heardFrom notes that member spoke to this one, renewing its sessions if
-// this member leads.
-func (r *replica) heardFrom(member uint64) {
-	if r.heard != nil {
-		r.heard[member] = r.ticks
-	}
+// sessionExpiry is the raft loop's session feature. It lives on the loop
+// goroutine; the loop calls tick every sessionCheckEvery ticks,
+// roleChanged after a Ready that changed the role and leaderChanged after
+// one that changed the leader.
+type sessionExpiry struct {
+	loop  loopView
+	host  sessionHost // nil when the member keeps no local sessions
+	nonce uint64      // this incarnation's session nonce
+	// leaderSince is the tick this member last became leader: every
+	// session's clock starts there at the latest.
+	leaderSince uint64
+	closing     map[int64]uint64 // session -> tick its close was proposed
+	connected   bool             // last told to host
 }
 
-// checkSessions expires, as leader, the sessions of members not heard from
-// for their timeout, and closes this member's abandoned sessions.
-func (r *replica) checkSessions() {
-	tbl, ok := r.sm.(sessionTabler)
-	if !ok || r.lead == 0 {
+func newSessionExpiry(loop loopView, host sessionHost, nonce uint64) *sessionExpiry {
+	return &sessionExpiry{loop: loop, host: host, nonce: nonce, closing: make(map[int64]uint64)}
+}
+
+// tick expires, as leader, the sessions of members not heard from for their
+// timeout, and closes this member's abandoned sessions.
+func (e *sessionExpiry) tick() {
+	sessions, ok := e.loop.sessions()
+	if !ok || e.loop.leaderID() == 0 {
 		return
 	}
-	now := r.ticks
-	leader := r.role == raftLeader
+	now := e.loop.now()
+	leader := e.loop.leading()
+	self := e.loop.memberID()
 	grace := uint64(2 * closeRetryTicks)
-	sessions := tbl.sessionTable()
 	for id, s := range sessions {
-		if t, ok := r.closing[id]; ok && now-t < closeRetryTicks {
+		if t, ok := e.closing[id]; ok && now-t < closeRetryTicks {
 			continue
 		}
 		switch {
-		case s.Owner == r.id:
-			if s.Nonce != r.nonce || (r.sessHost != nil && r.sessHost.abandoned(id, now, grace)) {
-				r.proposeClose(id, false)
+		case s.Owner == self:
+			if s.Nonce != e.nonce || (e.host != nil && e.host.abandoned(id, now, grace)) {
+				e.proposeClose(id, false)
 			}
 		case leader:
-			last := max(r.heard[s.Owner], r.leaderSince)
-			if time.Duration(now-last)*r.ticker >= time.Duration(s.Timeout)*time.Millisecond {
-				r.log.Debug("expiring session", "session", id, "owner", s.Owner)
-				r.proposeClose(id, true)
+			heard, _ := e.loop.lastHeard(s.Owner)
+			last := max(heard, e.leaderSince)
+			if time.Duration(now-last)*e.loop.tickInterval() >= time.Duration(s.Timeout)*time.Millisecond {
+				e.loop.logger().Debug("expiring session", "session", id, "owner", s.Owner)
+				e.proposeClose(id, true)
 			}
 		}
 	}
-	for id := range r.closing {
+	for id := range e.closing {
 		if sessions[id] == nil {
-			delete(r.closing, id)
+			delete(e.closing, id)
 		}
 	}
 }
 
 // proposeClose proposes ending session id from the loop; no caller waits.
-func (r *replica) proposeClose(id int64, expire bool) {
+func (e *sessionExpiry) proposeClose(id int64, expire bool) {
 	req := request{Kind: reqCloseSession, Time: time.Now().UnixMilli(), Session: id, Expire: expire}
-	if err := r.rn.Propose(wire.EncodeEnvelope(r.id, 0, appendRequest(nil, &req))); err != nil {
-		r.log.Debug("propose session close", "session", id, "err", err)
+	if err := e.loop.proposeEntry(wire.EncodeEnvelope(e.loop.memberID(), 0, appendRequest(nil, &req))); err != nil {
+		e.loop.logger().Debug("propose session close", "session", id, "err", err)
 		return
 	}
-	r.closing[id] = r.ticks
+	e.closing[id] = e.loop.now()
 }
 
 // roleChanged resets the expiry clocks when this member becomes leader:
-// every session gets a fresh full timeout.
-func (r *replica) roleChanged(wasLeader bool) {
-	if r.role == raftLeader && !wasLeader {
-		r.leaderSince = r.ticks
-		clear(r.heard)
-		clear(r.closing)
+// every session gets a fresh full timeout (the loop forgets when it last
+// heard each member at the same moment).
+func (e *sessionExpiry) roleChanged(wasLeader bool) {
+	if e.loop.leading() && !wasLeader {
+		e.leaderSince = e.loop.now()
+		clear(e.closing)
 	}
 }
 
-// connectedChanged tells the session host whether a leader is known.
-func (r *replica) connectedChanged() {
-	ok := r.lead != 0
-	if ok == r.connected || r.sessHost == nil {
+// leaderChanged tells the session host whether a leader is known.
+func (e *sessionExpiry) leaderChanged() {
+	ok := e.loop.leaderID() != 0
+	if ok == e.connected || e.host == nil {
 		return
 	}
-	r.connected = ok
-	r.sessHost.setConnected(ok)
+	e.connected = ok
+	e.host.setConnected(ok)
 }

@@ -221,7 +221,7 @@ func (r *replica) swapTree(idx uint64, hook hookPoint, after func() error) error
 	t := r.sm.(*tree)
 	r.stopTransfers(false)
 	// The background scan reads a Pebble snapshot of the old store.
-	r.stopScan()
+	r.cons.stopScan()
 	if r.snap.lockReads != nil {
 		unlock := r.snap.lockReads()
 		defer unlock()

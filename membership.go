@@ -292,8 +292,8 @@ func (n *Node) changeConfHere(ctx context.Context, op wire.MemberOp, id uint64) 
 			return err
 		case <-ctx.Done():
 			n.r.onLoop(context.Background(), func() {
-				if n.r.cons.conf == w {
-					n.r.cons.conf = nil
+				if n.r.pendingConf == w {
+					n.r.pendingConf = nil
 				}
 			})
 			return fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
@@ -348,7 +348,7 @@ func (r *replica) proposeConf(id uint64, typ raftpb.ConfChangeType, check func(r
 	if r.role != raft.StateLeader {
 		return nil, notLeader(r.lead)
 	}
-	if r.cons.conf != nil {
+	if r.pendingConf != nil {
 		return nil, ErrConfChangeInProgress
 	}
 	if err := check(r); err != nil {
@@ -370,13 +370,13 @@ func (r *replica) proposeConf(id uint64, typ raftpb.ConfChangeType, check func(r
 	if err := r.rn.ProposeConfChange(cc); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoLeader, err)
 	}
-	r.cons.conf = w
+	r.pendingConf = w
 	return w, nil
 }
 
 // confApplied completes the waiting change whose context cc carries.
 func (r *replica) confApplied(index uint64, cc raftpb.ConfChangeI) {
-	w := r.cons.conf
+	w := r.pendingConf
 	if w == nil {
 		return
 	}
@@ -388,7 +388,7 @@ func (r *replica) confApplied(index uint64, cc raftpb.ConfChangeI) {
 // expireConfWait fails the waiting change once the term moved or this
 // member stopped leading: it may or may not apply under the next leader.
 func (r *replica) expireConfWait() {
-	w := r.cons.conf
+	w := r.pendingConf
 	switch {
 	case w == nil:
 	case w.term != r.term:
@@ -402,7 +402,7 @@ func (r *replica) expireConfWait() {
 }
 
 func (r *replica) failConfWait(err error) {
-	if r.cons.conf != nil {
+	if r.pendingConf != nil {
 		r.endConfWait(err, 0)
 	}
 }
@@ -410,8 +410,8 @@ func (r *replica) failConfWait(err error) {
 // endConfWait ends the waiting change with err (index: where it applied):
 // its caller is told, or the member that forwarded it is sent the reply.
 func (r *replica) endConfWait(err error, index uint64) {
-	w := r.cons.conf
-	r.cons.conf = nil
+	w := r.pendingConf
+	r.pendingConf = nil
 	w.done <- err
 	if w.remote.from != 0 {
 		r.replyConf(w.remote, err, true, index)

@@ -191,7 +191,7 @@ func (r *replica) serveConf(from uint64, q wire.MemberFrame) {
 		return
 	}
 	k := fwdKey{from, q.ID}
-	if w := r.cons.conf; w != nil && w.remote == k {
+	if w := r.pendingConf; w != nil && w.remote == k {
 		return // running: the reply comes when it ends
 	}
 	if reply, ok := r.fwd.done[k]; ok {

@@ -352,10 +352,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		t.publish = wm.publish
 	}
 	r := &replica{
-		sessHost:  wm,
-		nonce:     nonce,
 		heard:     make(map[uint64]uint64),
-		closing:   make(map[int64]uint64),
 		id:        cfg.ID,
 		clusterID: clusterID,
 		cfg:       cfg,
@@ -373,6 +370,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
 		leaderCh:  make(chan struct{}),
+		callc:     make(chan func(), 64),
 		pending:   make(map[uint64]*proposal),
 		reads:     make(map[uint64]*readRequest),
 		term:      hs.GetTerm(),
@@ -380,6 +378,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		conf:      ms.cs,
 		members:   membersOf(ms.cs),
 	}
+	r.expiry = newSessionExpiry(r, wm, nonce)
 	r.snap = newSnapState(cfg.Transport, cfg.Dir)
 	ms.snapshot = r.raftSnapshot
 	r.snap.resynced = wm.resync
@@ -445,7 +444,7 @@ func (n *Node) withTree(fn func(t *tree) error) error {
 	if n.closed.Load() {
 		return ErrClosed
 	}
-	if n.r.cons.corrupt.Load() {
+	if n.r.corrupt() {
 		return ErrReplicaCorrupt
 	}
 	t, ok := n.r.sm.(*tree)
@@ -508,7 +507,7 @@ func (n *Node) propose(ctx context.Context, payload []byte) (*applyResult, error
 	if n.isClosed() {
 		return nil, ErrClosed
 	}
-	if n.r.cons.corrupt.Load() {
+	if n.r.corrupt() {
 		return nil, ErrReplicaCorrupt
 	}
 	return n.r.proposeWait(ctx, payload)

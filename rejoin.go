@@ -31,8 +31,8 @@ package keeper
 // member ignores: raft refuses a snapshot at or below its commit index.
 //
 // A member that knows it lost its log does not vote until it holds the
-// log its leader said it had acknowledged (lostLogVotes): its acknowledgements
-// counted in quorums it no longer remembers, and a vote from its empty log
+// log its leader said it had acknowledged (rejoin.dropVote): its
+// acknowledgements counted in quorums it no longer remembers, and a vote from its empty log
 // could elect a member that misses writes those quorums committed. Before
 // its first heartbeat it does not know, so the window from its restart to
 // that heartbeat remains; see docs/RUNBOOK.md ("Disk lost") for the
@@ -48,95 +48,105 @@ import (
 // make the leader send it a snapshot.
 const lostLogRejects = 3
 
-// watchLostLog looks at a message the loop is about to step: on a leader, it
+// rejoin is the member's lost-log feature: as leader, it notices a member
+// that lost its log and sends it a snapshot; as a member that lost its own,
+// it answers the leader's heartbeats and withholds its vote. The loop calls
+// its step hook (watch, clampHeartbeat, dropVote) for each message it is
+// about to step, on the loop goroutine.
+type rejoin struct {
+	loop loopView
+	// rejects counts, as leader, each member's rejections in a row below
+	// its match.
+	rejects map[uint64]int
+	// lostTo is the log index a leader said this member acknowledged,
+	// above what it holds; 0 when none.
+	lostTo uint64
+}
+
+// init gives the feature its view of the loop; the loop calls it before it
+// starts.
+func (j *rejoin) init(loop loopView) { j.loop = loop }
+
+// watch looks at a message the loop is about to step: on a leader, it
 // counts a member's rejections below its match and, at lostLogRejects,
 // sends it a raft snapshot. It runs on the loop goroutine.
-func (r *replica) watchLostLog(m *raftpb.Message) {
-	if r.role != raft.StateLeader || m.GetType() != raftpb.MsgAppResp {
+func (j *rejoin) watch(m *raftpb.Message) {
+	if !j.loop.leading() || m.GetType() != raftpb.MsgAppResp {
 		return
 	}
 	from := m.GetFrom()
-	if !m.GetReject() || r.snap.sending[from] {
-		delete(r.lostRejects, from)
+	if !m.GetReject() || j.loop.snapshotSending(from) {
+		delete(j.rejects, from)
 		return
 	}
 	var match uint64
 	known := false
-	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+	j.loop.withProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 		if id == from {
 			match, known = pr.Match, true
 		}
 	})
 	if !known || m.GetIndex() > match || m.GetRejectHint() >= match {
-		delete(r.lostRejects, from)
+		delete(j.rejects, from)
 		return
 	}
-	if r.lostRejects == nil {
-		r.lostRejects = make(map[uint64]int)
+	if j.rejects == nil {
+		j.rejects = make(map[uint64]int)
 	}
-	r.lostRejects[from]++
-	if r.lostRejects[from] < lostLogRejects {
+	j.rejects[from]++
+	if j.rejects[from] < lostLogRejects {
 		return
 	}
-	delete(r.lostRejects, from)
-	snap, err := r.raftSnapshot()
-	if err != nil {
-		return // logged by raftSnapshot where it matters; raft asks again
-	}
-	r.log.Warn("member lost its raft log (its last index is below what it acknowledged); sending it a snapshot",
-		"member", from, "match", match, "last", m.GetRejectHint())
-	r.sendSnapshot(&raftpb.Message{
-		Type:     raftpb.MsgSnap.Enum(),
-		To:       new(from),
-		From:     new(r.id),
-		Term:     new(r.term),
-		Snapshot: snap,
+	delete(j.rejects, from)
+	j.loop.sendSnapshotTo(from, func() {
+		j.loop.logger().Warn("member lost its raft log (its last index is below what it acknowledged); sending it a snapshot",
+			"member", from, "match", match, "last", m.GetRejectHint())
 	})
 }
 
 // clampHeartbeat lowers the commit index a heartbeat carries to this
 // member's own when it lies beyond the member's log: the leader remembers
 // more of the log than the member holds. It runs on the loop goroutine.
-func (r *replica) clampHeartbeat(m *raftpb.Message) {
-	last, err := r.ms.LastIndex()
+func (j *rejoin) clampHeartbeat(m *raftpb.Message) {
+	last, err := j.loop.lastIndex()
 	if err != nil || m.GetCommit() <= last {
 		return
 	}
-	if r.lostLogTo == 0 {
-		r.log.Warn("the leader knows this member acknowledged more of the raft log than it holds (its data dir was lost or replaced); it waits for a snapshot and does not vote meanwhile",
+	if j.lostTo == 0 {
+		j.loop.logger().Warn("the leader knows this member acknowledged more of the raft log than it holds (its data dir was lost or replaced); it waits for a snapshot and does not vote meanwhile",
 			"leader", m.GetFrom(), "commit", m.GetCommit(), "last", last)
 	}
-	r.lostLogTo = max(r.lostLogTo, m.GetCommit())
+	j.lostTo = max(j.lostTo, m.GetCommit())
 	// The leader sends appends only when it has entries this member lacks
 	// by its count: with no writes, none come, and nor do the rejections
 	// that make it send a snapshot. Reject one here, as the member would.
-	r.send([]*raftpb.Message{{
+	j.loop.sendMessages([]*raftpb.Message{{
 		Type:       raftpb.MsgAppResp.Enum(),
 		To:         new(m.GetFrom()),
-		From:       new(r.id),
+		From:       new(j.loop.memberID()),
 		Term:       new(m.GetTerm()),
 		Index:      new(m.GetCommit()),
 		Reject:     new(true),
 		RejectHint: new(last),
 	}})
-	m.Commit = new(min(r.commit, last))
+	m.Commit = new(min(j.loop.commitIndex(), last))
 }
 
-// lostLogVotes reports whether vote request m is to be dropped: this
+// dropVote reports whether vote request m is to be dropped: this
 // member learned it lost log it had acknowledged and does not hold it yet.
 // It runs on the loop goroutine.
-func (r *replica) lostLogVotes(m *raftpb.Message) bool {
-	if r.lostLogTo == 0 {
+func (j *rejoin) dropVote(m *raftpb.Message) bool {
+	if j.lostTo == 0 {
 		return false
 	}
 	if t := m.GetType(); t != raftpb.MsgVote && t != raftpb.MsgPreVote {
 		return false
 	}
-	if last, err := r.ms.LastIndex(); err == nil && last >= r.lostLogTo {
-		r.lostLogTo = 0
-		r.log.Info("this member holds the log it had lost again; it votes again")
+	if last, err := j.loop.lastIndex(); err == nil && last >= j.lostTo {
+		j.lostTo = 0
+		j.loop.logger().Info("this member holds the log it had lost again; it votes again")
 		return false
 	}
-	r.log.Debug("not voting: this member lost log it had acknowledged", "candidate", m.GetFrom(), "until", r.lostLogTo)
+	j.loop.logger().Debug("not voting: this member lost log it had acknowledged", "candidate", m.GetFrom(), "until", j.lostTo)
 	return true
 }

@@ -108,12 +108,12 @@ type repairState struct {
 // asks for one, unless one runs already or, when now is false, one started
 // less than repairRetryElections election timeouts ago.
 func (r *replica) maybeRepair(id uint64, now bool) {
-	if r.role != raft.StateLeader || r.cons.corrupt.Load() || r.snap.st == nil || len(r.cons.repairWanted) == 0 {
+	if r.role != raft.StateLeader || r.cons.corrupted() || r.snap.st == nil {
 		return
 	}
 	every := uint64(repairRetryElections * r.cfg.electionTicks())
-	for m := range r.cons.repairWanted {
-		if (id != 0 && m != id) || m == r.id || r.cons.reports[m] == 0 || r.snap.repairing[m] || !slices.Contains(r.members, m) {
+	for _, m := range r.cons.repairsWanted() {
+		if (id != 0 && m != id) || m == r.id || r.snap.repairing[m] || !slices.Contains(r.members, m) {
 			continue
 		}
 		if last, ok := r.rep.lastTry[m]; ok && !now && r.ticks-last < every {
@@ -175,12 +175,12 @@ func (r *replica) wantRepair(from uint64) error {
 	if r.rep.staged != nil {
 		return errSnapshotBusy
 	}
-	if !r.cons.corrupt.Load() && r.cons.verified != 0 {
+	if !r.cons.corrupted() && r.cons.verifiedAt() != 0 {
 		if r.rep.refusedAt == 0 || r.ticks-r.rep.refusedAt >= uint64(r.cfg.electionTicks()) {
 			r.rep.refusedAt = max(r.ticks, 1)
-			r.proposeRepaired()
+			r.cons.proposeRepaired()
 		}
-		return fmt.Errorf("%w: its tree verified at zxid %d", errRepairNotWanted, r.cons.verified)
+		return fmt.Errorf("%w: its tree verified at zxid %d", errRepairNotWanted, r.cons.verifiedAt())
 	}
 	return nil
 }
@@ -308,18 +308,12 @@ func (r *replica) tryRepair() error {
 	if err != nil {
 		return err
 	}
-	for z := range r.cons.recorded {
-		if z <= a {
-			delete(r.cons.recorded, z)
-		}
-	}
-	r.cons.verified, r.cons.verDigest = 0, 0
 	r.snap.repairsInstalled.Add(1)
 	r.log.Warn("tree repaired from the leader's copy", "from", in.from, "tree_index", a, "applied", r.sm.applied(),
 		"digest", fmt.Sprintf("%x", r.sm.digest()))
 	r.publish()
 	r.releaseReads()
-	r.resyncDone()
+	r.cons.resyncDone(a)
 	return nil
 }
 
@@ -363,9 +357,7 @@ func (r *replica) reapply(ents []*raftpb.Entry) error {
 			if err := flush(); err != nil {
 				return err
 			}
-			if _, ok := r.cons.recorded[d.Index]; ok {
-				r.cons.recorded[d.Index] = r.sm.digest()
-			}
+			r.cons.rerecord(d.Index, r.sm.digest())
 			continue
 		case wire.EntryProposal:
 			c.Kind, c.Data = entryOp, d.Proposal.Payload

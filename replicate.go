@@ -206,26 +206,23 @@ type replica struct {
 	reads      map[uint64]*readRequest
 	waiting    []*readRequest // reads with a known index above applied
 	releasedTo uint64
-	// lostRejects counts, as leader, each member's rejections in a row
-	// below its match (rejoin.go).
-	lostRejects map[uint64]int
-	// lostLogTo: the log index a leader said this member acknowledged, above
-	// what it holds; 0 when none (rejoin.go).
-	lostLogTo uint64
 
-	// sessions (expiry.go)
-	sessHost    sessionHost
-	nonce       uint64
-	heard       map[uint64]uint64 // member -> tick last heard, as leader
-	leaderSince uint64            // tick this member last became leader
-	closing     map[int64]uint64  // session -> tick its close was proposed
-	connected   bool              // last told to sessHost
+	// heard is when the loop last heard each member (the tick of its last
+	// message), forgotten when this member becomes leader.
+	heard map[uint64]uint64
 
-	// consistency checks and membership changes (consistency.go,
-	// membership.go); callc runs functions on the loop.
-	cons  consistency
-	callc chan func()
-	rep   repairState // repair.go
+	// The member's features, each owning its state; the loop calls their
+	// hooks and they see the loop through loopView.
+	expiry *sessionExpiry // expiry.go
+
+	// callc runs functions on the loop (onLoop).
+	callc  chan func()
+	cons   consistency // consistency.go
+	rejoin rejoin      // rejoin.go
+	// pendingConf is the membership change this member proposed and waits
+	// for (membership.go).
+	pendingConf *confWait
+	rep         repairState // repair.go
 
 	// forwarded membership changes (membership_forward.go): fwd is
 	// loop-owned, the leader's record of requests it finished; fwdWaits
@@ -235,12 +232,155 @@ type replica struct {
 	fwdWaits map[uint64]chan fwdReply
 }
 
-// raftLeader is raft's leader state, named for expiry.go.
+// raftLeader is raft's leader state.
 const raftLeader = raft.StateLeader
+
+// loopView is what a feature of the member sees of the raft loop: facts
+// about the member and the cluster as the loop knows them, and the loop's
+// few actions a feature may take. Every method runs on the loop goroutine
+// only, as do the features' hooks that call them.
+type loopView interface {
+	// memberID is this member's id.
+	memberID() uint64
+	// now is the loop's tick count.
+	now() uint64
+	// tickInterval is the time one tick stands for.
+	tickInterval() time.Duration
+	// logger is the member's logger.
+	logger() *slog.Logger
+	// leaderID is the leader this member knows, 0 if none.
+	leaderID() uint64
+	// leading reports whether this member is the leader.
+	leading() bool
+	// lastHeard is the tick this member last heard from member, if it did
+	// since it last became leader.
+	lastHeard(member uint64) (uint64, bool)
+	// sessions is the state machine's session table, if it keeps one.
+	sessions() (map[int64]*sessionRec, bool)
+	// proposeEntry hands data to raft as a proposal no caller waits for.
+	proposeEntry(data []byte) error
+	// onLoop runs f on the loop goroutine, or reports false if the loop is
+	// gone or ctx ends first; any goroutine may call it.
+	onLoop(ctx context.Context, f func()) bool
+	// config is the member's configuration.
+	config() *Config
+	// memberIDs lists the members, voters and learners, sorted.
+	memberIDs() []uint64
+	// learners lists the learners.
+	learners() []uint64
+	// withProgress visits raft's progress of each member (on the leader).
+	withProgress(f func(id uint64, typ raft.ProgressType, pr tracker.Progress))
+	// transferLeader asks raft to hand leadership to member.
+	transferLeader(member uint64)
+	// appliedIndex and treeDigest are the state machine's applied index
+	// and running digest.
+	appliedIndex() uint64
+	treeDigest() uint64
+	// treeSnapshot is a point-in-time view of the tree's store, if the
+	// state machine is the tree; the caller closes it.
+	treeSnapshot() (*storage.Snapshot, bool)
+	// lastIndex is the last index of the raft log this member holds.
+	lastIndex() (uint64, error)
+	// commitIndex is the commit index this member knows.
+	commitIndex() uint64
+	// sendMessages hands raft messages to the transport.
+	sendMessages(msgs []*raftpb.Message)
+	// snapshotSending reports whether a raft snapshot is on its way to
+	// member.
+	snapshotSending(member uint64) bool
+	// sendSnapshotTo sends member a raft snapshot of the tree as it stands,
+	// calling sent once the snapshot is made, just before the transfer
+	// starts; it does nothing if none can be made now (raft asks again).
+	sendSnapshotTo(member uint64, sent func())
+}
+
+func (r *replica) memberID() uint64            { return r.id }
+func (r *replica) now() uint64                 { return r.ticks }
+func (r *replica) tickInterval() time.Duration { return r.ticker }
+func (r *replica) logger() *slog.Logger        { return r.log }
+func (r *replica) leaderID() uint64            { return r.lead }
+func (r *replica) leading() bool               { return r.role == raft.StateLeader }
+func (r *replica) proposeEntry(data []byte) error {
+	return r.rn.Propose(data)
+}
+
+func (r *replica) config() *Config              { return &r.cfg }
+func (r *replica) memberIDs() []uint64          { return r.members }
+func (r *replica) learners() []uint64           { return r.conf.GetLearners() }
+func (r *replica) transferLeader(member uint64) { r.rn.TransferLeader(member) }
+func (r *replica) appliedIndex() uint64         { return r.sm.applied() }
+func (r *replica) treeDigest() uint64           { return r.sm.digest() }
+func (r *replica) withProgress(f func(id uint64, typ raft.ProgressType, pr tracker.Progress)) {
+	r.rn.WithProgress(f)
+}
+
+func (r *replica) treeSnapshot() (*storage.Snapshot, bool) {
+	t, ok := r.sm.(*tree)
+	if !ok {
+		return nil, false
+	}
+	return t.newSnapshot(), true
+}
+
+// onLoop runs f on the loop goroutine, or reports false if the loop is gone
+// or ctx ends first.
+func (r *replica) onLoop(ctx context.Context, f func()) bool {
+	select {
+	case r.callc <- f:
+		return true
+	case <-r.donec:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *replica) lastIndex() (uint64, error)          { return r.ms.LastIndex() }
+func (r *replica) commitIndex() uint64                 { return r.commit }
+func (r *replica) sendMessages(msgs []*raftpb.Message) { r.send(msgs) }
+func (r *replica) snapshotSending(member uint64) bool  { return r.snap.sending[member] }
+
+func (r *replica) sendSnapshotTo(member uint64, sent func()) {
+	snap, err := r.raftSnapshot()
+	if err != nil {
+		return // logged by raftSnapshot where it matters; raft asks again
+	}
+	sent()
+	r.sendSnapshot(&raftpb.Message{
+		Type:     raftpb.MsgSnap.Enum(),
+		To:       new(member),
+		From:     new(r.id),
+		Term:     new(r.term),
+		Snapshot: snap,
+	})
+}
+
+// corrupt reports whether this member found its tree corrupt; any
+// goroutine may call it.
+func (r *replica) corrupt() bool { return r.cons.corrupted() }
+
+func (r *replica) lastHeard(member uint64) (uint64, bool) {
+	t, ok := r.heard[member]
+	return t, ok
+}
+
+func (r *replica) sessions() (map[int64]*sessionRec, bool) {
+	tbl, ok := r.sm.(sessionTabler)
+	if !ok {
+		return nil, false
+	}
+	return tbl.sessionTable(), true
+}
+
+// heardFrom notes that member spoke to this one.
+func (r *replica) heardFrom(member uint64) {
+	r.heard[member] = r.ticks
+}
 
 // start launches the loop goroutine; stopLoop stops it.
 func (r *replica) start() {
-	r.initConsistency()
+	r.cons.init(r)
+	r.rejoin.init(r)
 	r.publish()
 	go r.run()
 }
@@ -256,7 +396,10 @@ func (r *replica) stopLoop() {
 // run is the loop goroutine.
 func (r *replica) run() {
 	defer close(r.donec)
-	defer r.stopConsistency()
+	defer func() {
+		r.cons.stop()
+		r.failConfWait(fmt.Errorf("%w: member %d closed during a membership change: %w", ErrIndeterminate, r.id, ErrClosed))
+	}()
 	defer r.repairStop()
 	defer func() {
 		if p := recover(); p != nil {
@@ -279,9 +422,11 @@ func (r *replica) run() {
 				r.expire(expireAfter)
 			}
 			if r.ticks%sessionCheckEvery == 0 {
-				r.checkSessions()
+				r.expiry.tick()
 			}
-			r.tickConsistency()
+			r.expireConfWait()
+			r.cons.tick()
+			r.maybeRepair(0, false)
 		case f := <-r.callc:
 			f()
 		case p := <-r.propc:
@@ -370,12 +515,12 @@ func (r *replica) step(m *raftpb.Message) {
 		return
 	}
 	if m.GetType() == raftpb.MsgHeartbeat {
-		r.clampHeartbeat(m)
+		r.rejoin.clampHeartbeat(m)
 	}
-	if r.lostLogVotes(m) {
+	if r.rejoin.dropVote(m) {
 		return
 	}
-	r.watchLostLog(m)
+	r.rejoin.watch(m)
 	if err := r.rn.Step(m); err != nil {
 		r.log.Debug("raft step", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
 	}
@@ -465,7 +610,10 @@ func (r *replica) handleReady() error {
 	if rd.SoftState != nil {
 		wasLeader := r.role == raft.StateLeader
 		r.role = rd.RaftState
-		r.roleChanged(wasLeader)
+		if r.role == raft.StateLeader && !wasLeader {
+			clear(r.heard)
+		}
+		r.expiry.roleChanged(wasLeader)
 		if rd.Lead != r.lead {
 			r.lead = rd.Lead
 			leaderMoved = true
@@ -519,7 +667,7 @@ func (r *replica) handleReady() error {
 	if leaderMoved {
 		// After publish, so a woken WaitLeader reads the new leader.
 		r.leaderChanged()
-		r.connectedChanged()
+		r.expiry.leaderChanged()
 	}
 	return nil
 }
@@ -623,14 +771,16 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 		case wire.EntryCheck:
 			// A consistency entry ends its apply group, so the state
 			// machine is exactly at its index when it runs. One that does
-			// not decode is skipped with a warning (applyCheck).
+			// not decode is skipped with a warning (consistency.applied).
 			group = append(group, committed{Index: d.Index, Kind: entryNoop})
 			owners = append(owners, 0)
 			if err := r.applyGroup(group, owners); err != nil {
 				return err
 			}
 			group, owners = group[:0], owners[:0]
-			r.applyCheck(d.Index, d.Check)
+			if m := r.cons.applied(d.Index, d.Check); m != 0 {
+				r.maybeRepair(m, true)
+			}
 			continue
 		case wire.EntryProposal:
 			c.Kind, c.Data = entryOp, d.Proposal.Payload
@@ -810,7 +960,9 @@ func (r *replica) publish() {
 		Members: r.members,
 		Role:    roleOf(r.role),
 	}
-	r.fillStatus(st)
+	st.ClusterID = r.clusterID
+	st.Learners = r.conf.GetLearners()
+	r.cons.fillStatus(st)
 	r.status.Store(st)
 }
 
