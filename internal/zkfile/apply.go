@@ -15,13 +15,27 @@ import (
 func (t *Tree) LoadSnapshot(ctx context.Context, file string, r io.Reader) (SnapshotInfo, error) {
 	return ReadSnapshot(ctx, file, r, SnapshotVisitor{
 		Session: func(id int64, timeout int32) error { return t.setSession(id, timeout, true) },
-		Node: func(n *Node) error {
-			if err := t.put(n.Path, &n.Stat, n.ACL, n.Data); err != nil {
-				return err
-			}
-			return t.setIndex(n.Path, n.Stat.EphemeralOwner, true)
-		},
+		Node:    t.add,
 	})
+}
+
+// Seed adds znodes to the tree as a snapshot would (ZooKeeper's initial
+// tree, for one).
+func (t *Tree) Seed(nodes []Node) error {
+	for i := range nodes {
+		if err := t.add(&nodes[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add stores a znode read from a snapshot.
+func (t *Tree) add(n *Node) error {
+	if err := t.put(n.Path, &n.Stat, n.ACL, n.Data); err != nil {
+		return err
+	}
+	return t.setIndex(n.Path, n.Stat.EphemeralOwner, true)
 }
 
 // zkErr is a ZooKeeper error code of a transaction that failed as the tree

@@ -150,9 +150,9 @@ func ReadSnapshot(ctx context.Context, file string, r io.Reader, v SnapshotVisit
 			return info, &FileError{File: file, Err: fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)}
 		}
 		defer gz.Close()
-		r = gz
+		r = decompressed{gz, "gzip"}
 	case Snappy:
-		r = newSnappyReader(r)
+		r = decompressed{newSnappyReader(r), "snappy"}
 	}
 	j := &juteReader{r: bufio.NewReaderSize(r, snapshotReadBuffer), sum: adler32.New()}
 	fail := func(what string) (SnapshotInfo, error) { return info, j.errAt(file, 0, what) }
@@ -352,4 +352,18 @@ func baseName(p string) string {
 		return p[i+1:]
 	}
 	return p
+}
+
+// decompressed reports a decompressor's errors, but the end, as damage.
+type decompressed struct {
+	r    io.Reader
+	what string
+}
+
+func (d decompressed) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
+		err = corruptf("%s: %v", d.what, err)
+	}
+	return n, err
 }

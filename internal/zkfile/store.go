@@ -318,3 +318,24 @@ func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
+
+// SessionTimeouts returns the sessions the tree holds, id to timeout.
+func (t *Tree) SessionTimeouts() (map[int64]int32, error) {
+	if err := t.flush(true); err != nil {
+		return nil, err
+	}
+	it, err := t.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixSession}, UpperBound: []byte{prefixSession + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("zkfile: %w", err)
+	}
+	defer it.Close()
+	m := make(map[int64]int32)
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil || len(it.Key()) != 9 || len(v) != 4 {
+			return nil, corruptf("stored session %x", it.Key())
+		}
+		m[int64(binary.BigEndian.Uint64(it.Key()[1:]))] = int32(binary.BigEndian.Uint32(v))
+	}
+	return m, it.Error()
+}
