@@ -199,7 +199,9 @@ func (g *Gen) op(typ int32) (zkfile.Txn, bool) {
 	case zkfile.OpCreate, zkfile.OpCreate2, zkfile.OpCreateTTL, zkfile.OpCreateContainer:
 		return g.create(typ), true
 	case zkfile.OpDelete:
-		p := g.pick(func(p string, n *mnode) bool { return p != "/" && n.children == 0 && !strings.HasPrefix(p, "/zookeeper") })
+		p := g.pick(func(p string, n *mnode) bool {
+			return p != "/" && n.children == 0 && !strings.HasPrefix(p, "/zookeeper")
+		})
 		if p == "" || p == "/" {
 			return zkfile.Txn{}, false
 		}
