@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -51,6 +52,7 @@ func NewTree(tmp string) (*Tree, error) {
 		FormatMajorVersion:    pebble.FormatNewest,
 		Logger:                quietLogger{},
 		Cache:                 cache,
+		FS:                    noSyncFS{vfs.Default},
 		DisableWAL:            true, // a crash leaves a temporary dir to remove, nothing to recover
 		MemTableSize:          64 << 20,
 		L0CompactionThreshold: 4,
