@@ -298,3 +298,40 @@ func TestImportZooKeeperRefuses(t *testing.T) {
 		t.Fatalf("the partial stream (%d bytes) verified: %v", buf.Len(), err)
 	}
 }
+
+// An import also restores online into a running cluster (a backup of
+// another cluster, ahead of it: AllowForeign): the data, versions and ACLs
+// arrive; zxids above the cluster's are clamped to the restore's.
+func TestImportZooKeeperRestoreOnline(t *testing.T) {
+	ctx := ctxFor(t, 60*time.Second)
+	d, txns, err := zkgen.WriteDir(ctx, t.TempDir(), zkgen.New(8), zkgen.DirOptions{Txns: 150, SnapshotAt: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := keeper.ImportZooKeeper(ctx, keeper.ZooKeeperDirs{Data: d.Path}, &buf, keeper.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	net := transport.NewMemory(1)
+	n, err := keeper.Open(ctx, keeper.Config{ID: 1, Dir: t.TempDir(), Peers: []uint64{1}, Transport: net.Endpoint(1), SuperDigest: zkImportSuper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { n.Close(); net.Close() }()
+	if _, err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.RestoreOnline(ctx, bytes.NewReader(buf.Bytes()), keeper.RestoreOnlineOptions{}); err == nil {
+		t.Fatal("an import restored online without AllowForeign")
+	}
+	ri, err := n.RestoreOnline(ctx, bytes.NewReader(buf.Bytes()), keeper.RestoreOnlineOptions{AllowForeign: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := expectedImport(referenceNodes(t, txns), keeper.DropEphemerals)
+	for p, w := range want {
+		w.stat.Czxid, w.stat.Mzxid, w.stat.Pzxid = min(w.stat.Czxid, ri.Zxid), min(w.stat.Mzxid, ri.Zxid), min(w.stat.Pzxid, ri.Zxid)
+		want[p] = w
+	}
+	compareTrees(t, "restored online", keeperTree(ctx, t, n), want)
+}

@@ -62,6 +62,8 @@ type Options struct {
 	// SnapshotCompression is zookeeper.snapshot.compression.method: "",
 	// "gz" or "snappy".
 	SnapshotCompression string
+	// Heap is the JVM's maximum heap, as -Xmx takes it. Default "256m".
+	Heap string
 }
 
 // Server is a running ZooKeeper.
@@ -161,7 +163,11 @@ admin.enableServer=false
 	for k, v := range o.Properties {
 		props[k] = v
 	}
-	args := []string{"-Xms64m", "-Xmx256m", "-XX:+UseSerialGC"}
+	heap := o.Heap
+	if heap == "" {
+		heap = "256m"
+	}
+	args := []string{"-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC"}
 	for _, k := range sortedKeys(props) {
 		args = append(args, "-D"+k+"="+props[k])
 	}
@@ -227,6 +233,12 @@ func (s *Server) Metrics() (map[string]string, error) {
 		}
 	}
 	return m, sc.Err()
+}
+
+// Log returns the server's log so far.
+func (s *Server) Log() (string, error) {
+	b, err := os.ReadFile(s.log)
+	return string(b), err
 }
 
 // Pid is the server's process id.

@@ -7,6 +7,7 @@ package zkgen
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -23,7 +24,9 @@ type Gen struct {
 	zxid     int64
 	time     int64
 	nodes    map[string]*mnode
-	paths    []string // every path but the root, for picking
+	paths    []string                  // every path but the root, for picking
+	index    map[string]int            // path → its position in paths
+	owned    map[int64]map[string]bool // session → its ephemerals
 	sessions []int64
 	nextSess int64
 	// Epoch, when set, makes the generator start a new epoch every Epoch
@@ -50,6 +53,8 @@ func New(seed uint64) *Gen {
 		nodes:    map[string]*mnode{"/": {children: 1}, "/zookeeper": {children: 2}, "/zookeeper/quota": {}, "/zookeeper/config": {}},
 		nextSess: 0x1000000000000,
 		DataSize: 64,
+		index:    map[string]int{},
+		owned:    map[int64]map[string]bool{},
 	}
 	return g
 }
@@ -175,12 +180,8 @@ func (g *Gen) closeSession() zkfile.Txn {
 	t := g.header(zkfile.OpCloseSession)
 	i := slices.Index(g.sessions, t.ClientID)
 	g.sessions = slices.Delete(g.sessions, i, i+1)
-	var mine []string
-	for _, p := range g.paths {
-		if n := g.nodes[p]; n != nil && n.owner == t.ClientID {
-			mine = append(mine, p)
-		}
-	}
+	mine := slices.Sorted(maps.Keys(g.owned[t.ClientID]))
+	delete(g.owned, t.ClientID)
 	// 3.6+ names the paths; older servers do not.
 	t.HasPaths = g.rng.IntN(2) == 0
 	if t.HasPaths {
@@ -257,6 +258,10 @@ func (g *Gen) create(typ int32) zkfile.Txn {
 		if g.rng.IntN(4) == 0 && t.ClientID != 0 {
 			t.Ephemeral = true
 			n.owner = t.ClientID
+			if g.owned[n.owner] == nil {
+				g.owned[n.owner] = map[string]bool{}
+			}
+			g.owned[n.owner][p] = true
 		}
 	case zkfile.OpCreateTTL:
 		t.TTL = int64(1 + g.rng.IntN(1<<20))
@@ -265,15 +270,27 @@ func (g *Gen) create(typ int32) zkfile.Txn {
 		n.owner = zkfile.OwnerOf(zkfile.Container, 0, 0)
 	}
 	g.nodes[p] = n
-	g.paths = append(g.paths, p)
+	g.addPath(p)
 	return t
 }
 
 func (g *Gen) remove(p string, zxid int64) {
+	if n := g.nodes[p]; n != nil && g.owned[n.owner] != nil {
+		delete(g.owned[n.owner], p)
+	}
 	delete(g.nodes, p)
 	g.nodes[parentOf(p)].children--
-	i := slices.Index(g.paths, p)
-	g.paths = slices.Delete(g.paths, i, i+1)
+	i := g.index[p]
+	last := g.paths[len(g.paths)-1]
+	g.paths[i], g.index[last] = last, i
+	g.paths = g.paths[:len(g.paths)-1]
+	delete(g.index, p)
+}
+
+// addPath records a new path for picking.
+func (g *Gen) addPath(p string) {
+	g.index[p] = len(g.paths)
+	g.paths = append(g.paths, p)
 }
 
 // multi returns a multi of 1 to 4 ops; one in five fails at a random op and
@@ -306,7 +323,8 @@ func (g *Gen) multi() zkfile.Txn {
 		}
 		if op.Type == zkfile.OpCreate {
 			op.Ephemeral = false // a multi's ephemerals would belong to client
-			if n := g.nodes[op.Path]; n != nil {
+			if n := g.nodes[op.Path]; n != nil && n.owner != 0 {
+				delete(g.owned[n.owner], op.Path)
 				n.owner = 0
 			}
 		}
@@ -438,7 +456,7 @@ func (g *Gen) populate(tree *zkfile.Tree, f func(add func(path string, data []by
 		parent.cversion++
 		parent.children++
 		g.nodes[p] = &mnode{}
-		g.paths = append(g.paths, p)
+		g.addPath(p)
 		err = tree.Apply(&zkfile.Txn{Type: zkfile.OpCreate, Zxid: g.zxid, Time: g.time, Path: p, Data: data, ACL: zkfile.OpenACL, ParentCVersion: parent.cversion})
 	})
 	return err
