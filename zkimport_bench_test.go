@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -17,7 +18,8 @@ import (
 // BenchmarkImportZooKeeper imports a generated ZooKeeper data dir: a
 // snapshot of KEEPER_ZKIMPORT_ZNODES znodes (default 20,000; 100-byte data,
 // 1,000 per parent) and KEEPER_ZKIMPORT_TXNS logged transactions after it
-// (default 2,000, every kind), into a compressed backup stream. It reports
+// (default 2,000, every kind), into a compressed backup stream;
+// KEEPER_ZKIMPORT_DIR keeps the generated dir there for later runs. It reports
 // the peak Go heap of one more import, and, with KEEPER_ZKIMPORT_ZK=1,
 // ZooKeeper 3.8's own time to load the same dir: its "Snapshot loaded" time
 // (snapshot and log replay) and the time from its start to serving.
@@ -28,28 +30,14 @@ import (
 func BenchmarkImportZooKeeper(b *testing.B) {
 	znodes, txns := envInt(b, "KEEPER_ZKIMPORT_ZNODES", 20_000), envInt(b, "KEEPER_ZKIMPORT_TXNS", 2_000)
 	ctx := context.Background()
-	dir := b.TempDir()
-	g := zkgen.New(1)
-	g.DataSize = 100
-	data := make([]byte, 100)
-	for i := range data {
-		data[i] = byte('a' + i%26)
+	dir := os.Getenv("KEEPER_ZKIMPORT_DIR")
+	if dir == "" {
+		dir = b.TempDir()
 	}
-	start := time.Now()
-	d, _, err := zkgen.WriteDir(ctx, dir, g, zkgen.DirOptions{Txns: txns, LogEvery: 50_000, Pad: 1 << 20, Populate: func(add func(string, []byte)) {
-		add("/bench", nil)
-		for p := 0; p*1000 < znodes; p++ {
-			parent := fmt.Sprintf("/bench/p%04d", p)
-			add(parent, nil)
-			for i := p * 1000; i < min(znodes, (p+1)*1000); i++ {
-				add(fmt.Sprintf("%s/n%07d", parent, i), data)
-			}
-		}
-	}})
+	d, err := benchZooKeeperDir(ctx, dir, znodes, txns)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("generated %d znodes + %d transactions in %v", znodes, txns, time.Since(start).Round(time.Millisecond))
 	tmp := b.TempDir()
 	var info ImportInfo
 	for b.Loop() {
@@ -69,8 +57,11 @@ func BenchmarkImportZooKeeper(b *testing.B) {
 	if os.Getenv("KEEPER_ZKIMPORT_ZK") != "1" {
 		return
 	}
-	// ZooKeeper on the same files (it writes a snapshot of its own once
-	// loaded, so it runs last).
+	// ZooKeeper on the same files. It writes a snapshot of its own once
+	// loaded, so it runs last, and the dir is not reused after it.
+	if err := os.Remove(filepath.Join(dir, fmt.Sprintf("generated-%d-%d", znodes, txns))); err != nil {
+		b.Fatal(err)
+	}
 	begin := time.Now()
 	srv := zkserver.Start(b, zkserver.Options{DataDir: d.Path, ExtendedTypes: true, Heap: "4g",
 		Properties: map[string]string{"org.slf4j.simpleLogger.defaultLogLevel": "info"}})
@@ -89,6 +80,39 @@ func BenchmarkImportZooKeeper(b *testing.B) {
 	if err := srv.Stop(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// benchZooKeeperDir writes the benchmark's ZooKeeper data dir under dir,
+// or reuses the one a former run left there (KEEPER_ZKIMPORT_DIR) when it
+// has the same sizes.
+func benchZooKeeperDir(ctx context.Context, dir string, znodes, txns int) (zkgen.Dir, error) {
+	stamp := filepath.Join(dir, fmt.Sprintf("generated-%d-%d", znodes, txns))
+	if _, err := os.Stat(stamp); err == nil {
+		return zkgen.Dir{Path: dir}, nil
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "version-2")); err != nil {
+		return zkgen.Dir{}, err
+	}
+	g := zkgen.New(1)
+	g.DataSize = 100
+	data := make([]byte, 100)
+	for i := range data {
+		data[i] = byte('a' + i%26)
+	}
+	d, _, err := zkgen.WriteDir(ctx, dir, g, zkgen.DirOptions{Txns: txns, LogEvery: 50_000, Pad: 1 << 20, Populate: func(add func(string, []byte)) {
+		add("/bench", nil)
+		for p := 0; p*1000 < znodes; p++ {
+			parent := fmt.Sprintf("/bench/p%04d", p)
+			add(parent, nil)
+			for i := p * 1000; i < min(znodes, (p+1)*1000); i++ {
+				add(fmt.Sprintf("%s/n%07d", parent, i), data)
+			}
+		}
+	}})
+	if err != nil {
+		return d, err
+	}
+	return d, os.WriteFile(stamp, nil, 0o644)
 }
 
 func envInt(b *testing.B, name string, def int) int {

@@ -56,6 +56,9 @@ const (
 // without a parent part, a TTL out of range: ErrCorrupt) or a store
 // failure.
 func (t *Tree) Apply(tx *Txn) error {
+	if err := t.indexed(); err != nil {
+		return err
+	}
 	if _, err := t.apply(tx); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/adler32"
@@ -226,8 +227,10 @@ func ReadSnapshot(ctx context.Context, file string, r io.Reader, v SnapshotVisit
 			nd.Path = "/"
 		}
 		nd.Data = j.buffer(nd.Data, "data")
-		ref := j.int64()
-		readStat(j, &nd.Stat)
+		var fixed [8 + statSize]byte // the ACL reference and the Stat
+		j.fill(fixed[:])
+		ref := int64(binary.BigEndian.Uint64(fixed[:8]))
+		_ = decodeStat(fixed[8:], &nd.Stat)
 		if j.err != nil {
 			return fail("znode " + nd.Path)
 		}
@@ -307,19 +310,6 @@ func (j *juteReader) aclEntries(n int) []ACL {
 		acl = append(acl, a)
 	}
 	return acl
-}
-
-// readStat reads a StatPersisted.
-func readStat(j *juteReader, s *Stat) {
-	s.Czxid = j.int64()
-	s.Mzxid = j.int64()
-	s.Ctime = j.int64()
-	s.Mtime = j.int64()
-	s.Version = j.int32()
-	s.Cversion = j.int32()
-	s.Aversion = j.int32()
-	s.EphemeralOwner = j.int64()
-	s.Pzxid = j.int64()
 }
 
 // checkSeal reads a seal (the Adler-32 so far, then "/") and checks it.

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/keeper-go/keeper/storage"
 )
@@ -46,7 +47,9 @@ func NewTree(tmp string) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zkfile: %w", err)
 	}
-	cache := pebble.NewCache(32 << 20)
+	// Pebble reserves its memtables' memory in the block cache: the cache is
+	// the memtables (up to 2 × 32 MiB) and 64 MiB for blocks.
+	cache := pebble.NewCache(128 << 20)
 	defer cache.Unref()
 	opts := &pebble.Options{
 		FormatMajorVersion:    pebble.FormatNewest,
@@ -54,16 +57,21 @@ func NewTree(tmp string) (*Tree, error) {
 		Cache:                 cache,
 		FS:                    noSyncFS{vfs.Default},
 		DisableWAL:            true, // a crash leaves a temporary dir to remove, nothing to recover
-		MemTableSize:          64 << 20,
+		MemTableSize:          32 << 20,
 		L0CompactionThreshold: 4,
 		L0StopWritesThreshold: 64,
+	}
+	// Replay's reads are point lookups, half of them misses (a create checks
+	// that its znode is not there): bloom filters spare them the sstables.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("zkfile: open %s: %w", dir, err)
 	}
-	return &Tree{dir: dir, db: db, b: db.NewIndexedBatch()}, nil
+	return &Tree{dir: dir, db: db, b: db.NewBatch()}, nil
 }
 
 // Close closes the store and removes its directory.
@@ -78,6 +86,20 @@ func (t *Tree) Close() error {
 		err = rerr
 	}
 	return err
+}
+
+// indexed switches the pending writes to an indexed batch, whose reads see
+// them: loading a snapshot only writes, replay reads its own writes.
+func (t *Tree) indexed() error {
+	if t.b.Indexed() {
+		return nil
+	}
+	if err := t.flush(true); err != nil {
+		return err
+	}
+	_ = t.b.Close()
+	t.b = t.db.NewIndexedBatch()
+	return nil
 }
 
 // Digest returns ZooKeeper's digest of the tree (version DigestVersion).
