@@ -56,6 +56,9 @@ type Inventory struct {
 	Other SubtreeSize
 	// Largest holds up to ten entries of TopLevel, largest in bytes first.
 	Largest []SubtreeSize
+	// ZooKeeper, for a backup written by ImportZooKeeper, says where its
+	// tree came from; nil otherwise.
+	ZooKeeper *ZooKeeperOrigin
 }
 
 // SubtreeSize is the size of one subtree in a stream.
@@ -79,7 +82,7 @@ func InspectBackup(ctx context.Context, r io.Reader, opts VerifyOptions) (Invent
 	var inv Inventory
 	top := make(map[string]*SubtreeSize)
 	inv.Other.Path = "(other)"
-	info, err := readTree(ctx, r, opts.Key, opts.Progress, nil, func(rec *znodeRecord) error {
+	info, err := readTreeOptional(ctx, r, opts.Key, opts.Progress, nil, func(rec *znodeRecord) error {
 		n := &rec.node
 		inv.DataBytes += int64(len(n.data))
 		inv.MaxData = max(inv.MaxData, int64(len(n.data)))
@@ -110,7 +113,17 @@ func InspectBackup(ctx context.Context, r io.Reader, opts VerifyOptions) (Invent
 		s.Znodes++
 		s.Bytes += int64(len(rec.path) + len(rec.value))
 		return nil
-	}, nil)
+	}, nil, func(kind uint8, p []byte) error {
+		if kind != recordZooKeeperOrigin {
+			return nil
+		}
+		o, err := decodeZooKeeperOrigin(p)
+		if err != nil {
+			return err
+		}
+		inv.ZooKeeper = &o
+		return nil
+	})
 	inv.Info = info
 	for _, s := range top {
 		inv.TopLevel = append(inv.TopLevel, *s)

@@ -6,6 +6,13 @@
 //	go run ./examples/backup verify  -in tree.kbak
 //	go run ./examples/backup inspect -in tree.kbak
 //	go run ./examples/backup restore -in tree.kbak -dir /var/lib/svc/keeper-new -id 1 -peers 1,2,3
+//	go run ./examples/backup import-zk /var/lib/zookeeper zk.kbak
+//	go run ./examples/backup export-zk zk.kbak /var/lib/zookeeper-new
+//
+// import-zk reads a stopped ZooKeeper server's dataDir (-log-dir for a
+// separate dataLogDir) into a backup file; export-zk writes a backup as a
+// ZooKeeper snapshot: into <dir>/version-2 under the name ZooKeeper needs
+// when the target is a directory, else to the file named.
 //
 // With -key-file (a file holding 32 bytes) the stream is encrypted with
 // AES-256-GCM, and verify, inspect and restore need the same key. Long runs
@@ -44,6 +51,10 @@ func main() {
 		err = verify(ctx, os.Args[2:], true)
 	case "restore":
 		err = restore(ctx, os.Args[2:])
+	case "import-zk":
+		err = importZK(ctx, os.Args[2:])
+	case "export-zk":
+		err = exportZK(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -54,7 +65,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: backup backup|verify|inspect|restore [flags]; -h after a subcommand lists its flags")
+	fmt.Fprintln(os.Stderr, "usage: backup backup|verify|inspect|restore|import-zk|export-zk [flags]; -h after a subcommand lists its flags")
 	os.Exit(2)
 }
 
@@ -111,32 +122,18 @@ func backup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Write beside the target and rename when complete: a failed backup
+	// Written beside the target and renamed when complete: a failed backup
 	// never leaves a file that looks whole.
-	tmp := *out + ".partial"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	w := bufio.NewWriterSize(f, 1<<20)
 	report, done := progress("backup")
 	start := time.Now()
-	info, err := keeper.BackupDir(ctx, *dir, w, keeper.BackupOptions{Key: key, Progress: report})
-	done()
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	var info keeper.BackupInfo
+	err = writeAtomically(*out, func(w *bufio.Writer) error {
+		var err error
+		info, err = keeper.BackupDir(ctx, *dir, w, keeper.BackupOptions{Key: key, Progress: report})
 		return err
-	}
-	if err := os.Rename(tmp, *out); err != nil {
+	})
+	done()
+	if err != nil {
 		return err
 	}
 	fmt.Printf("backed up %s: zxid %d, %d znodes, %d sessions, %d bytes, digest %016x, in %v\n",
@@ -196,6 +193,9 @@ func printInventory(w io.Writer, name string, inv keeper.Inventory) {
 	fmt.Fprintf(w, "  znodes    %d (%d ephemeral, %d container, %d TTL), %d sessions\n", i.Znodes, inv.Ephemerals, inv.Containers, inv.TTLs, i.Sessions)
 	fmt.Fprintf(w, "  data      %d bytes, largest znode %d bytes; stream %d bytes\n", inv.DataBytes, inv.MaxData, i.Bytes)
 	fmt.Fprintf(w, "  digest    %016x\n", i.Digest)
+	if o := inv.ZooKeeper; o != nil {
+		fmt.Fprintf(w, "  imported  %v\n", o)
+	}
 	if len(inv.Largest) > 0 {
 		fmt.Fprintf(w, "  largest subtrees:\n")
 		for _, s := range inv.Largest {

@@ -52,6 +52,18 @@ type Options struct {
 	Properties map[string]string
 	// TickTime is ZooKeeper's tickTime; sessions get 2 to 20 ticks. Default 2s.
 	TickTime time.Duration
+	// DataDir is the server's dataDir (its files go in DataDir/version-2).
+	// Default: a new directory in the test's temp dir.
+	DataDir string
+	// SnapCount is zookeeper.snapCount: the server writes a snapshot and
+	// starts a new log after snapCount/2 to snapCount transactions. Default
+	// ZooKeeper's, 100,000.
+	SnapCount int
+	// SnapshotCompression is zookeeper.snapshot.compression.method: "",
+	// "gz" or "snappy".
+	SnapshotCompression string
+	// Heap is the JVM's maximum heap, as -Xmx takes it. Default "256m".
+	Heap string
 }
 
 // Server is a running ZooKeeper.
@@ -115,6 +127,10 @@ func start(t testing.TB, o Options) (*Server, error) {
 	if tick == 0 {
 		tick = 2 * time.Second
 	}
+	dataDir := o.DataDir
+	if dataDir == "" {
+		dataDir = filepath.Join(dir, "data")
+	}
 	cfg := filepath.Join(dir, "zoo.cfg")
 	conf := fmt.Sprintf(`tickTime=%d
 dataDir=%s
@@ -122,8 +138,8 @@ clientPort=%d
 clientPortAddress=127.0.0.1
 maxClientCnxns=0
 admin.enableServer=false
-4lw.commands.whitelist=ruok
-`, tick.Milliseconds(), filepath.Join(dir, "data"), port)
+4lw.commands.whitelist=ruok,mntr
+`, tick.Milliseconds(), dataDir, port)
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -138,10 +154,20 @@ admin.enableServer=false
 	if o.SuperDigest == "" {
 		delete(props, "zookeeper.DigestAuthenticationProvider.superDigest")
 	}
+	if o.SnapCount > 0 {
+		props["zookeeper.snapCount"] = fmt.Sprint(o.SnapCount)
+	}
+	if o.SnapshotCompression != "" {
+		props["zookeeper.snapshot.compression.method"] = o.SnapshotCompression
+	}
 	for k, v := range o.Properties {
 		props[k] = v
 	}
-	args := []string{"-Xms64m", "-Xmx256m", "-XX:+UseSerialGC"}
+	heap := o.Heap
+	if heap == "" {
+		heap = "256m"
+	}
+	args := []string{"-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC"}
 	for _, k := range sortedKeys(props) {
 		args = append(args, "-D"+k+"="+props[k])
 	}
@@ -183,16 +209,52 @@ admin.enableServer=false
 	return s, nil
 }
 
+// Stop stops the server now, as the end of the test would: SIGTERM, then
+// SIGKILL after a grace period. It returns once the process has exited.
+func (s *Server) Stop() error { return s.stop() }
+
+// Metrics returns the server's monitoring values (the mntr command), name
+// to value; none while the server is not serving yet.
+func (s *Server) Metrics() (map[string]string, error) {
+	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("mntr")); err != nil {
+		return nil, err
+	}
+	m := make(map[string]string)
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "\t"); ok {
+			m[k] = v
+		}
+	}
+	return m, sc.Err()
+}
+
+// Log returns the server's log so far.
+func (s *Server) Log() (string, error) {
+	b, err := os.ReadFile(s.log)
+	return string(b), err
+}
+
 // Pid is the server's process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
-// waitReady polls the four-letter word ruok until the server answers imok,
-// the process exits or StartTimeout passes.
+// waitReady polls the four-letter words ruok and mntr until the server
+// answers both (it serves requests), the process exits or StartTimeout
+// passes.
 func (s *Server) waitReady() error {
 	deadline := time.Now().Add(StartTimeout)
 	for {
 		if ok, _ := s.ruok(); ok {
-			return nil
+			// ruok answers before the data is loaded; mntr only after.
+			if m, err := s.Metrics(); err == nil && len(m) > 0 {
+				return nil
+			}
 		}
 		select {
 		case <-s.done:

@@ -14,8 +14,12 @@ func TestStartStop(t *testing.T) {
 	if ok, err := s.ruok(); !ok {
 		t.Fatalf("ruok on %s: %v", s.Addr, err)
 	}
+	m, err := s.Metrics()
+	if err != nil || m["zk_server_state"] != "standalone" {
+		t.Fatalf("mntr: %v %v", m, err)
+	}
 	pid := s.Pid()
-	if err := s.stop(); err != nil {
+	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	// Reaped by the waiting goroutine: the pid names no process of ours.
