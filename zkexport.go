@@ -117,7 +117,7 @@ func ExportZooKeeper(ctx context.Context, r io.Reader, w io.Writer, opts ExportO
 		}
 		if rec.path == "/zookeeper" {
 			// ZooKeeper's own children of it, as a new server has them.
-			for _, c := range zooKeeperSystemNodes() {
+			for _, c := range zkfile.SystemNodes() {
 				if err := b.Add(&c); err != nil {
 					return err
 				}
@@ -144,13 +144,4 @@ func ExportZooKeeper(ctx context.Context, r io.Reader, w io.Writer, opts ExportO
 		return info, fmt.Errorf("keeper: export: %w", err)
 	}
 	return info, nil
-}
-
-// zooKeeperSystemNodes returns the znodes a new ZooKeeper server has under
-// /zookeeper: quota, and config readable by everyone only.
-func zooKeeperSystemNodes() []zkfile.Node {
-	return []zkfile.Node{
-		{Path: "/zookeeper/config", ACL: []zkfile.ACL{{Perms: int32(PermRead), Scheme: schemeWorld, ID: worldAnyone}}},
-		{Path: "/zookeeper/quota", ACL: zkfile.OpenACL},
-	}
 }

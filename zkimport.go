@@ -33,7 +33,8 @@ type ImportOptions struct {
 	Key []byte
 	// NoCompression turns off the backup's zstd compression.
 	NoCompression bool
-	// Progress, when not nil, is called every few thousand znodes written.
+	// Progress, when not nil, is called every few thousand znodes written to
+	// the backup, once ZooKeeper's files have been read.
 	Progress func(Progress)
 }
 
@@ -105,7 +106,9 @@ type ImportInfo struct {
 // a cluster restored from it continues above ZooKeeper's zxids.
 //
 // Memory does not grow with the tree: it is staged in a temporary store in
-// opts.TempDir and streamed from there in keeper's order. Nothing is
+// opts.TempDir (about 200 MiB outside the Go heap for its memtables and
+// cache) and streamed from there in keeper's order; the log is replayed a
+// bounded chunk at a time. Nothing is
 // written to w before ZooKeeper's files have been read whole; a failure
 // after that leaves a stream without its footer, which VerifyBackup and
 // Restore refuse.

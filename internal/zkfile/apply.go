@@ -55,14 +55,47 @@ const (
 // only for a transaction ZooKeeper's DataTree cannot apply at all (a path
 // without a parent part, a TTL out of range: ErrCorrupt) or a store
 // failure.
-func (t *Tree) Apply(tx *Txn) error {
+func (t *Tree) Apply(tx *Txn) error { return t.ApplyAll([]*Txn{tx}, nil) }
+
+// ApplyAll applies txns in order, as Apply does each, reading the znodes
+// they touch ahead in one pass over the store. after, when not nil, is
+// called after each transaction with its index (the tree then reflects it
+// and Digest is its digest); an error from it stops ApplyAll. An error
+// leaves the tree in between: the caller discards it.
+func (t *Tree) ApplyAll(txns []*Txn, after func(i int) error) error {
 	if err := t.indexed(); err != nil {
 		return err
 	}
-	if _, err := t.apply(tx); err != nil {
-		return err
+	if t.ov.m == nil {
+		t.ov.m = make(map[string]*slot)
 	}
-	return nil
+	t.ov.on = true
+	defer func() { t.ov.on = false }()
+	if len(txns) > 1 {
+		var paths []string
+		for _, tx := range txns {
+			paths = txnPaths(paths, tx)
+		}
+		if err := t.prefetch(paths); err != nil {
+			return err
+		}
+	}
+	for i, tx := range txns {
+		if _, err := t.apply(tx); err != nil {
+			return err
+		}
+		if after != nil {
+			if err := after(i); err != nil {
+				return err
+			}
+		}
+		if t.ov.bytes > overlayLimit {
+			if err := t.writeBack(); err != nil {
+				return err
+			}
+		}
+	}
+	return t.writeBack()
 }
 
 func (t *Tree) apply(tx *Txn) (zkErr, error) {

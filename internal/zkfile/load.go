@@ -166,17 +166,37 @@ func loadSnapshot(ctx context.Context, path, tmp string) (*Tree, SnapshotInfo, e
 	return t, si, nil
 }
 
-// replay applies the logged transactions after the snapshot.
+// replay applies the logged transactions after the snapshot, in chunks
+// (Tree.ApplyAll reads what a chunk touches in one pass).
 type replay struct {
 	t    *Tree
 	info *LoadInfo
 	o    LoadOptions
-	prev int64 // the zxid the tree is at
+	prev int64 // the zxid of the last transaction read
 	// digest is the snapshot's digest while its zxid is ahead; checking
 	// says the tree matched it, so every transaction's digest is checked.
 	digest   *Digest
 	checking bool
+	started  bool // a transaction after the snapshot was read
+	chunk    []pending
+	size     int // the chunk's data bytes
+	done     int // the chunk's transactions applied
 }
+
+// pending is a transaction read and not applied yet, with where it was
+// read.
+type pending struct {
+	tx   *Txn
+	file string
+	at   int64
+}
+
+// A chunk holds at most chunkTxns transactions and about chunkBytes of
+// their data.
+const (
+	chunkTxns  = 8192
+	chunkBytes = 16 << 20
+)
 
 func (r *replay) run(ctx context.Context, logs []dirFile) error {
 	snap := r.info.Snapshot
@@ -190,7 +210,7 @@ func (r *replay) run(ctx context.Context, logs []dirFile) error {
 		r.note(fmt.Sprintf("the snapshot's digest is of zxid 0x%x, before the snapshot's 0x%x: not checked", d.Zxid, snap.Zxid))
 	default:
 		r.digest = d
-		if err := r.checkSnapshotDigest(snap.File); err != nil {
+		if err := r.checkSnapshotDigest(snap.File, snap.Zxid); err != nil {
 			return err
 		}
 	}
@@ -206,9 +226,12 @@ func (r *replay) run(ctx context.Context, logs []dirFile) error {
 		if err := r.log(ctx, l.path); err != nil {
 			return err
 		}
+		if err := r.apply(); err != nil {
+			return err
+		}
 	}
 	if r.digest != nil {
-		r.note(fmt.Sprintf("the snapshot's digest is of zxid 0x%x, past the last logged transaction 0x%x: not checked", r.digest.Zxid, r.prev))
+		r.note(fmt.Sprintf("the snapshot's digest is of zxid 0x%x, past the last logged transaction 0x%x: not checked", r.digest.Zxid, r.info.Zxid))
 	}
 	return nil
 }
@@ -217,8 +240,8 @@ func (r *replay) note(s string) { r.info.Notes = append(r.info.Notes, s) }
 
 // checkSnapshotDigest compares the tree with the snapshot's digest once the
 // tree is at its zxid.
-func (r *replay) checkSnapshotDigest(file string) error {
-	if r.digest == nil || r.digest.Zxid != r.prev {
+func (r *replay) checkSnapshotDigest(file string, zxid int64) error {
+	if r.digest == nil || r.digest.Zxid != zxid {
 		return nil
 	}
 	d := r.digest
@@ -236,7 +259,7 @@ func (r *replay) checkSnapshotDigest(file string) error {
 	return nil
 }
 
-// log replays one log file.
+// log reads one log file, applying its transactions a chunk at a time.
 func (r *replay) log(ctx context.Context, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -244,28 +267,60 @@ func (r *replay) log(ctx context.Context, path string) error {
 	}
 	defer f.Close()
 	li, err := ReadLog(ctx, path, f, func(tx *Txn, at int64) error {
-		if r.info.Txns == 0 && tx.Zxid <= r.info.Snapshot.Zxid {
+		if !r.started && tx.Zxid <= r.info.Snapshot.Zxid {
 			return nil // in the snapshot already
 		}
+		r.started = true
 		if !follows(r.prev, tx.Zxid) {
 			return &FileError{File: path, Offset: at, Err: fmt.Errorf("%w: zxid 0x%x after 0x%x", ErrGap, tx.Zxid, r.prev)}
 		}
-		if err := r.t.Apply(tx); err != nil {
-			return &FileError{File: path, Offset: at, Err: err}
+		r.prev = tx.Zxid
+		r.chunk = append(r.chunk, pending{tx, path, at})
+		r.size += txnSize(tx)
+		if len(r.chunk) >= chunkTxns || r.size >= chunkBytes {
+			return r.apply()
 		}
+		return nil
+	})
+	r.info.Logs = append(r.info.Logs, li)
+	return err
+}
+
+// txnSize estimates the memory a transaction holds.
+func txnSize(tx *Txn) int {
+	n := 64 + len(tx.Path) + len(tx.Data)
+	for i := range tx.Ops {
+		n += txnSize(&tx.Ops[i])
+	}
+	return n
+}
+
+// apply applies the chunk read so far, checking digests as it goes.
+func (r *replay) apply() error {
+	if len(r.chunk) == 0 {
+		return nil
+	}
+	txns := make([]*Txn, len(r.chunk))
+	for i := range r.chunk {
+		txns[i] = r.chunk[i].tx
+	}
+	r.done = 0
+	err := r.t.ApplyAll(txns, func(i int) error {
+		r.done = i + 1
+		p := r.chunk[i]
+		tx := p.tx
 		if tx.OpsCut != "" {
-			r.note(fmt.Sprintf("%s at offset %d: multi 0x%x: %s; ZooKeeper applies the ops before it only", path, at, tx.Zxid, tx.OpsCut))
+			r.note(fmt.Sprintf("%s at offset %d: multi 0x%x: %s; ZooKeeper applies the ops before it only", p.file, p.at, tx.Zxid, tx.OpsCut))
 		}
 		r.info.Txns++
-		r.prev = tx.Zxid
 		r.info.Zxid = tx.Zxid
-		if err := r.checkSnapshotDigest(r.info.Snapshot.File); err != nil {
+		if err := r.checkSnapshotDigest(r.info.Snapshot.File, tx.Zxid); err != nil {
 			return err
 		}
 		if r.checking && tx.Digest != nil && tx.Digest.Version == DigestVersion {
 			r.info.TxnDigests++
 			if got := r.t.Digest(); got != tx.Digest.Tree {
-				err := &FileError{File: path, Offset: at, Err: fmt.Errorf("%w: after txn 0x%x the tree's digest is %#x, the log recorded %#x", ErrDigest, tx.Zxid, uint64(got), uint64(tx.Digest.Tree))}
+				err := &FileError{File: p.file, Offset: p.at, Err: fmt.Errorf("%w: after txn 0x%x the tree's digest is %#x, the log recorded %#x", ErrDigest, tx.Zxid, uint64(got), uint64(tx.Digest.Tree))}
 				if !r.o.IgnoreDigest {
 					return err
 				}
@@ -275,8 +330,17 @@ func (r *replay) log(ctx context.Context, path string) error {
 		}
 		return nil
 	})
-	r.info.Logs = append(r.info.Logs, li)
-	return err
+	if err != nil {
+		var fe *FileError
+		if !errors.As(err, &fe) && !errors.Is(err, ErrDigest) && r.done < len(r.chunk) {
+			// A transaction the tree cannot apply: name where it was read.
+			p := r.chunk[r.done]
+			err = &FileError{File: p.file, Offset: p.at, Err: err}
+		}
+		return err
+	}
+	r.chunk, r.size = r.chunk[:0], 0
+	return nil
 }
 
 // follows reports whether a server logs zxid right after prev: the next

@@ -204,6 +204,15 @@ func seal(j *juteWriter) {
 	j.str("/")
 }
 
+// SystemNodes returns the znodes a new ZooKeeper server has under
+// /zookeeper: config, readable by everyone only, and quota.
+func SystemNodes() []Node {
+	return []Node{
+		{Path: "/zookeeper/config", ACL: []ACL{{Perms: 1, Scheme: "world", ID: "anyone"}}},
+		{Path: "/zookeeper/quota", ACL: OpenACL},
+	}
+}
+
 // SnapshotName returns the file name ZooKeeper gives a snapshot at zxid.
 func SnapshotName(zxid int64, c Compression) string {
 	return fmt.Sprintf("snapshot.%x%s", zxid, c.Suffix())

@@ -25,6 +25,7 @@ import (
 type Tree struct {
 	dir    string
 	db     *pebble.DB
+	ov     overlay       // replay's working set, on inside ApplyAll
 	b      *pebble.Batch // pending writes; indexed, so reads see them
 	digest int64         // ZooKeeper's tree digest, a sum modulo 2^64
 	key    []byte
@@ -37,8 +38,13 @@ const (
 	prefixCount     = 'k'
 )
 
-// batchSize is the size at which pending writes are committed.
-const batchSize = 4 << 20
+// batchSize is the size at which a snapshot's writes are committed;
+// replay commits its indexed batch at indexedBatchSize, since every read
+// searches the batch too.
+const (
+	batchSize        = 4 << 20
+	indexedBatchSize = 4 << 20
+)
 
 // NewTree creates an empty tree in a new directory inside tmp (the system's
 // temporary directory when tmp is ""). Close removes it.
@@ -48,8 +54,9 @@ func NewTree(tmp string) (*Tree, error) {
 		return nil, fmt.Errorf("zkfile: %w", err)
 	}
 	// Pebble reserves its memtables' memory in the block cache: the cache is
-	// the memtables (up to 2 × 32 MiB) and 64 MiB for blocks.
-	cache := pebble.NewCache(128 << 20)
+	// the memtables (up to 2 × 32 MiB) and 128 MiB for blocks, which replay's
+	// random lookups need.
+	cache := pebble.NewCache(192 << 20)
 	defer cache.Unref()
 	opts := &pebble.Options{
 		FormatMajorVersion:    pebble.FormatNewest,
@@ -97,6 +104,11 @@ func (t *Tree) indexed() error {
 	if err := t.flush(true); err != nil {
 		return err
 	}
+	// Out of the memtables: replay's lookups then search a small memtable
+	// and sstables, not the snapshot's skiplists.
+	if err := t.db.Flush(); err != nil {
+		return fmt.Errorf("zkfile: %w", err)
+	}
 	_ = t.b.Close()
 	t.b = t.db.NewIndexedBatch()
 	return nil
@@ -108,7 +120,11 @@ func (t *Tree) Digest() int64 { return t.digest }
 // flush commits the pending writes once they reach batchSize, or always
 // with force.
 func (t *Tree) flush(force bool) error {
-	if t.b.Len() < batchSize && !(force && !t.b.Empty()) {
+	limit := batchSize
+	if t.b.Indexed() {
+		limit = indexedBatchSize
+	}
+	if t.b.Len() < limit && !(force && !t.b.Empty()) {
 		return nil
 	}
 	if err := t.b.Commit(pebble.NoSync); err != nil {
@@ -219,8 +235,21 @@ func uvarString(v []byte) (string, []byte) {
 	return string(v[k : k+int(l)]), v[k+int(l):]
 }
 
-// get returns the znode at path, or nil.
+// get returns the znode at path, or nil. During replay the znode is the
+// overlay's: a caller that changes it calls rewrite.
 func (t *Tree) get(path string) (*node, error) {
+	if !t.ov.on {
+		return t.read(path)
+	}
+	s, err := t.lookup(path)
+	if err != nil {
+		return nil, err
+	}
+	return s.n, nil
+}
+
+// read reads the znode at path from the store, or nil.
+func (t *Tree) read(path string) (*node, error) {
 	t.key = storage.NodeKey(t.key[:0], path)
 	v, closer, err := t.b.Get(t.key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -240,12 +269,16 @@ func (t *Tree) get(path string) (*node, error) {
 
 // put stores the znode at path and adds its digest.
 func (t *Tree) put(path string, s *Stat, acl []ACL, data []byte) error {
+	t.digest += NodeDigest(path, data, s)
+	if t.ov.on {
+		t.set(path, &node{stat: *s, acl: acl, data: data})
+		return nil
+	}
 	t.key = storage.NodeKey(t.key[:0], path)
 	t.val = encodeNode(t.val[:0], s, acl, data)
 	if err := t.b.Set(t.key, t.val, nil); err != nil {
 		return fmt.Errorf("zkfile: %w", err)
 	}
-	t.digest += NodeDigest(path, data, s)
 	return t.flush(false)
 }
 
@@ -261,11 +294,15 @@ func (t *Tree) rewrite(path string, old int64, n *node) error {
 // remove deletes the znode at path, whose stored state is n, and takes
 // its digest out.
 func (t *Tree) remove(path string, n *node) error {
+	t.digest -= NodeDigest(path, n.data, &n.stat)
+	if t.ov.on {
+		t.set(path, nil)
+		return nil
+	}
 	t.key = storage.NodeKey(t.key[:0], path)
 	if err := t.b.Delete(t.key, nil); err != nil {
 		return fmt.Errorf("zkfile: %w", err)
 	}
-	t.digest -= NodeDigest(path, n.data, &n.stat)
 	return t.flush(false)
 }
 

@@ -62,13 +62,7 @@ func New(seed uint64) *Gen {
 // InitialTree returns ZooKeeper's initial znodes, as a fresh server's first
 // snapshot (snapshot.0) holds them.
 func InitialTree() []zkfile.Node {
-	read := []zkfile.ACL{{Perms: 1, Scheme: "world", ID: "anyone"}}
-	return []zkfile.Node{
-		{Path: "/", ACL: zkfile.OpenACL},
-		{Path: "/zookeeper", ACL: zkfile.OpenACL},
-		{Path: "/zookeeper/config", ACL: read},
-		{Path: "/zookeeper/quota", ACL: zkfile.OpenACL},
-	}
+	return append([]zkfile.Node{{Path: "/", ACL: zkfile.OpenACL}, {Path: "/zookeeper", ACL: zkfile.OpenACL}}, zkfile.SystemNodes()...)
 }
 
 // Zxid returns the zxid of the last transaction produced.
