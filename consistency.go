@@ -1,6 +1,6 @@
 package keeper
 
-// This file is the consistency check (issue 6) and the seed's two figures on
+// This file is the consistency check and the cluster's two figures on
 // Status.
 //
 // The leader proposes a small check entry every Config.CheckInterval. A check
