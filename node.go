@@ -87,7 +87,7 @@ type Status struct {
 	// View is the leader's view of every member (nil on other members).
 	View []MemberStatus
 
-	// The seed's figures. On the leader they are live: Consistency is the
+	// The cluster's two figures. On the leader they are live: Consistency is the
 	// share of members whose tree matched at the last check (ConsistentMembers
 	// of MemberCount; see consistency.go for how a match is known) and
 	// Availability the share the leader heard from within the election

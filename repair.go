@@ -1,6 +1,6 @@
 package keeper
 
-// This file is the automatic repair of a corrupt member (issue 6): a member
+// This file is the automatic repair of a corrupt member: a member
 // whose consistency check failed replaces its tree with a verified copy of
 // the leader's, streamed the way a raft snapshot is, and goes on serving.
 //

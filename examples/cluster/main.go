@@ -86,7 +86,7 @@ func (c *cluster) leader(ctx context.Context) (*keeper.Node, error) {
 	}
 }
 
-// figures prints the seed's two figures as the leader's Status reports
+// figures prints the cluster's two figures as the leader's Status reports
 // them, after waiting for a consistency check newer than the call:
 // consistency = members whose tree digest at the last checked zxid equals
 // the leader's ÷ members; availability = members the leader heard from
