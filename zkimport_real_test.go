@@ -36,39 +36,37 @@ import (
 //     on a dataDir holding only that file serves the same tree, finds its
 //     digest matching, and writes above keeper's zxids.
 //
-// The short run writes 300 operations with snappy snapshots;
-// KEEPER_ZKIMPORT_LONG=1 runs 3,000 in each snapshot compression. Without
+// The short run writes 300 operations with snappy snapshots every 20 to 40
+// transactions; KEEPER_ZKIMPORT_LONG=1 runs 3,000 in each snapshot
+// compression, with snapshots every 200 to 400. Without
 // java and the ZooKeeper jar it is skipped, unless CI=true.
 func TestZooKeeperImportExport(t *testing.T) {
-	runs := []struct {
-		compression string
-		export      keeper.SnapshotCompression
-		ops         int
-	}{{"snappy", keeper.SnapshotPlain, 300}}
+	type run struct {
+		compression    string
+		export         keeper.SnapshotCompression
+		ops, snapCount int
+	}
+	runs := []run{{"snappy", keeper.SnapshotPlain, 300, 40}}
 	if os.Getenv("KEEPER_ZKIMPORT_LONG") == "1" {
-		runs = []struct {
-			compression string
-			export      keeper.SnapshotCompression
-			ops         int
-		}{{"", keeper.SnapshotGzip, 3000}, {"gz", keeper.SnapshotSnappy, 3000}, {"snappy", keeper.SnapshotPlain, 3000}}
+		runs = []run{{"", keeper.SnapshotGzip, 3000, 400}, {"gz", keeper.SnapshotSnappy, 3000, 400}, {"snappy", keeper.SnapshotPlain, 3000, 400}}
 	}
 	for _, r := range runs {
 		name := r.compression
 		if name == "" {
 			name = "plain"
 		}
-		t.Run(name, func(t *testing.T) { runZooKeeperMove(t, r.compression, r.export, r.ops) })
+		t.Run(name, func(t *testing.T) { runZooKeeperMove(t, r.compression, r.export, r.ops, r.snapCount) })
 	}
 }
 
-func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCompression, ops int) {
+func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCompression, ops, snapCount int) {
 	ctx := ctxFor(t, 5*time.Minute)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	dataDir := filepath.Join(t.TempDir(), "zkdata")
 	srv := zkserver.Start(t, zkserver.Options{
 		SuperDigest: zkImportSuper, ExtendedTypes: true, DataDir: dataDir,
-		SnapCount: 40, SnapshotCompression: compression,
+		SnapCount: snapCount, SnapshotCompression: compression,
 		Properties: map[string]string{"znode.container.checkIntervalMs": "3600000"},
 	})
 	w := newZKWriter(t, srv.Addr, seed)
