@@ -64,14 +64,14 @@ type ExportInfo struct {
 }
 
 // ExportZooKeeper reads a keeper backup stream from r and writes the tree
-// to w as a ZooKeeper snapshot file that ZooKeeper 3.5 to 3.9 loads: the
-// way back. Every znode keeps its path, data, ACL and Stat (the stored
-// child-create count is ZooKeeper's own cversion); container and TTL znodes
-// are written as ZooKeeper encodes them (TTL znodes need
-// zookeeper.extendedTypesEnabled=true on the server, which otherwise takes
-// them for ephemerals of a dead session and deletes them); ephemerals
-// follow opts.Ephemerals. The snapshot's zxid is the backup's; its digest
-// trailer holds ZooKeeper's digest of the tree.
+// to w as a ZooKeeper snapshot file ZooKeeper loads (checked against 3.8;
+// servers before 3.6 ignore its digest trailer): the way back. Every znode
+// keeps its path, data, ACL and Stat (the stored child-create count is
+// ZooKeeper's own cversion); container and TTL znodes are written as
+// ZooKeeper encodes them (TTL znodes need zookeeper.extendedTypesEnabled=true
+// on the server, which otherwise takes them for ephemerals of a dead session
+// and deletes them); ephemerals follow opts.Ephemerals. The snapshot's zxid
+// is the backup's; its digest trailer holds ZooKeeper's digest of the tree.
 //
 // The whole stream is verified before anything is written to w: a damaged
 // backup is refused with ErrCorruptBackup and w stays untouched. To serve

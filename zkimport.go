@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,10 +110,9 @@ type ImportInfo struct {
 // Memory does not grow with the tree: it is staged in a temporary store in
 // opts.TempDir (about 200 MiB outside the Go heap for its memtables and
 // cache) and streamed from there in keeper's order; the log is replayed a
-// bounded chunk at a time. Nothing is
-// written to w before ZooKeeper's files have been read whole; a failure
-// after that leaves a stream without its footer, which VerifyBackup and
-// Restore refuse.
+// bounded chunk at a time. Nothing is written to w before ZooKeeper's files
+// have been read whole; a failure after that leaves a stream without its
+// footer, which VerifyBackup and Restore refuse.
 func ImportZooKeeper(ctx context.Context, dirs ZooKeeperDirs, w io.Writer, opts ImportOptions) (ImportInfo, error) {
 	var info ImportInfo
 	if opts.Ephemerals > KeepEphemeralsAsPersistent {
@@ -177,7 +178,7 @@ func ImportZooKeeper(ctx context.Context, dirs ZooKeeperDirs, w io.Writer, opts 
 		return info, fmt.Errorf("keeper: import: %w", err)
 	}
 	info.Backup.Znodes, info.Backup.Digest, info.Backup.Bytes = im.znodes, im.sum, sw.Bytes()
-	for scheme := range im.schemes {
+	for _, scheme := range slices.Sorted(maps.Keys(im.schemes)) {
 		info.Notes = append(info.Notes, fmt.Sprintf("ACLs of scheme %q were kept; keeper authenticates world, auth and digest only, so only the super user passes them", scheme))
 	}
 	if opts.Progress != nil {

@@ -27,7 +27,8 @@ import (
 //     session through go-zookeeper; a second session's ephemerals are still
 //     there when it stops.
 //  2. Its data dir is imported (ephemerals dropped, and kept as
-//     persistent); a keeper member restored from the import serves every
+//     persistent; and from a copy without the newest snapshot, so that the
+//     replay runs); a keeper member restored from the import serves every
 //     znode and Stat field as ZooKeeper served them, the parents of dropped
 //     ephemerals counting only what is kept; its next zxid is above
 //     ZooKeeper's and its next sequential name continues ZooKeeper's.
@@ -35,39 +36,37 @@ import (
 //     on a dataDir holding only that file serves the same tree, finds its
 //     digest matching, and writes above keeper's zxids.
 //
-// The short run writes 300 operations with snappy snapshots;
-// KEEPER_ZKIMPORT_LONG=1 runs 3,000 in each snapshot compression. Without
+// The short run writes 300 operations with snappy snapshots every 20 to 40
+// transactions; KEEPER_ZKIMPORT_LONG=1 runs 3,000 in each snapshot
+// compression, with snapshots every 200 to 400. Without
 // java and the ZooKeeper jar it is skipped, unless CI=true.
 func TestZooKeeperImportExport(t *testing.T) {
-	runs := []struct {
-		compression string
-		export      keeper.SnapshotCompression
-		ops         int
-	}{{"snappy", keeper.SnapshotPlain, 300}}
+	type run struct {
+		compression    string
+		export         keeper.SnapshotCompression
+		ops, snapCount int
+	}
+	runs := []run{{"snappy", keeper.SnapshotPlain, 300, 40}}
 	if os.Getenv("KEEPER_ZKIMPORT_LONG") == "1" {
-		runs = []struct {
-			compression string
-			export      keeper.SnapshotCompression
-			ops         int
-		}{{"", keeper.SnapshotGzip, 3000}, {"gz", keeper.SnapshotSnappy, 3000}, {"snappy", keeper.SnapshotPlain, 3000}}
+		runs = []run{{"", keeper.SnapshotGzip, 3000, 400}, {"gz", keeper.SnapshotSnappy, 3000, 400}, {"snappy", keeper.SnapshotPlain, 3000, 400}}
 	}
 	for _, r := range runs {
 		name := r.compression
 		if name == "" {
 			name = "plain"
 		}
-		t.Run(name, func(t *testing.T) { runZooKeeperMove(t, r.compression, r.export, r.ops) })
+		t.Run(name, func(t *testing.T) { runZooKeeperMove(t, r.compression, r.export, r.ops, r.snapCount) })
 	}
 }
 
-func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCompression, ops int) {
+func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCompression, ops, snapCount int) {
 	ctx := ctxFor(t, 5*time.Minute)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	dataDir := filepath.Join(t.TempDir(), "zkdata")
 	srv := zkserver.Start(t, zkserver.Options{
 		SuperDigest: zkImportSuper, ExtendedTypes: true, DataDir: dataDir,
-		SnapCount: 40, SnapshotCompression: compression,
+		SnapCount: snapCount, SnapshotCompression: compression,
 		Properties: map[string]string{"znode.container.checkIntervalMs": "3600000"},
 	})
 	w := newZKWriter(t, srv.Addr, seed)
@@ -85,20 +84,43 @@ func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCo
 		t.Fatalf("ZooKeeper wrote %d snapshots and %d logs; the test needs several", len(files), len(logs))
 	}
 
+	// A copy of the dir without its newest snapshot: as ZooKeeper would, the
+	// import then replays every transaction after the one before it, so the
+	// replay is sure to run over a real fuzzy snapshot whatever moment the
+	// server picked for its last one.
+	older := filepath.Join(t.TempDir(), "older")
+	copyDir(t, filepath.Join(dataDir, "version-2"), filepath.Join(older, "version-2"))
+	slices.Sort(files)
+	newest, newestZxid := "", int64(-1)
+	for _, f := range files {
+		if z, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "snapshot."), "."+compression), 16, 64); err == nil && z > newestZxid {
+			newest, newestZxid = filepath.Base(f), z
+		}
+	}
+	if err := os.Remove(filepath.Join(older, "version-2", newest)); err != nil {
+		t.Fatal(err)
+	}
+
 	var restored *keeper.Node
-	for _, policy := range []keeper.EphemeralPolicy{keeper.KeepEphemeralsAsPersistent, keeper.DropEphemerals} {
+	for _, run := range []struct {
+		dir    string
+		policy keeper.EphemeralPolicy
+	}{{older, keeper.DropEphemerals}, {dataDir, keeper.KeepEphemeralsAsPersistent}, {dataDir, keeper.DropEphemerals}} {
 		var buf bytes.Buffer
-		info, err := keeper.ImportZooKeeper(ctx, keeper.ZooKeeperDirs{Data: dataDir}, &buf, keeper.ImportOptions{Ephemerals: policy, TempDir: t.TempDir()})
+		info, err := keeper.ImportZooKeeper(ctx, keeper.ZooKeeperDirs{Data: run.dir}, &buf, keeper.ImportOptions{Ephemerals: run.policy, TempDir: t.TempDir()})
 		if err != nil {
 			t.Fatalf("import: %v", err)
 		}
 		t.Logf("import (%v): zxid %#x, snapshot %s, %d logs, %d txns replayed, %d znodes, %d ephemerals, %d sessions, digest checked at %#x and %d txns, notes %q",
-			policy, info.ZooKeeperZxid, filepath.Base(info.Snapshot), len(info.Logs), info.Txns, info.Backup.Znodes, info.Ephemerals, info.Sessions, info.DigestZxid, info.TxnDigests, info.Notes)
-		if info.ZooKeeperZxid < lastZxid || info.Txns == 0 || info.DigestZxid == 0 || info.TxnDigests == 0 || len(info.Refused) > 0 || info.Ephemerals == 0 || info.Sessions == 0 {
+			run.policy, info.ZooKeeperZxid, filepath.Base(info.Snapshot), len(info.Logs), info.Txns, info.Backup.Znodes, info.Ephemerals, info.Sessions, info.DigestZxid, info.TxnDigests, info.Notes)
+		if info.ZooKeeperZxid < lastZxid || len(info.Refused) > 0 || info.Ephemerals == 0 || info.Sessions == 0 {
 			t.Fatalf("import info %+v; ZooKeeper's last zxid %#x", info, lastZxid)
 		}
+		if run.dir == older && (info.Txns == 0 || info.DigestZxid == 0 || info.TxnDigests == 0) {
+			t.Fatalf("import without the newest snapshot replayed %d transactions, checked digests at %#x and %d transactions", info.Txns, info.DigestZxid, info.TxnDigests)
+		}
 		restored = openImported(t, buf.Bytes())
-		compareTrees(t, fmt.Sprintf("imported, ephemerals %v", policy), keeperTree(ctx, t, restored), zkExpected(before, policy))
+		compareTrees(t, fmt.Sprintf("imported from %s, ephemerals %v", filepath.Base(run.dir), run.policy), keeperTree(ctx, t, restored), zkExpected(before, run.policy))
 	}
 
 	// Keeper goes on above ZooKeeper's zxids, and numbers the next
@@ -157,6 +179,27 @@ func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCo
 	_, zst, err := w2.admin.Get(p)
 	if err != nil || zst.Czxid <= xi.Zxid || !strings.HasSuffix(p, fmt.Sprintf("%010d", next+1)) {
 		t.Fatalf("ZooKeeper's first create after the export: %s at zxid %#x (%v); want item-%010d above %#x", p, zst.Czxid, err, next+1, xi.Zxid)
+	}
+}
+
+// copyDir copies the files of a directory.
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -29,7 +29,10 @@ type zkNode struct {
 var zkImportSuper = keeper.DigestACL(keeper.PermAll, "admin", "pw").ID
 
 // openImported restores an imported stream into a new one-member cluster
-// and opens it.
+// and opens it, its container and TTL reaper held off: the tree compared
+// is the one restored (ZooKeeper's times are long past, so the reaper would
+// start removing expired TTL znodes and emptied containers, as ZooKeeper's
+// would).
 func openImported(t *testing.T, stream []byte) *keeper.Node {
 	t.Helper()
 	ctx := ctxFor(t, 30*time.Second)
@@ -38,7 +41,7 @@ func openImported(t *testing.T, stream []byte) *keeper.Node {
 		t.Fatalf("restore: %v", err)
 	}
 	net := transport.NewMemory(1)
-	n, err := keeper.Open(ctx, keeper.Config{ID: 1, Dir: dir, Peers: []uint64{1}, Transport: net.Endpoint(1), SuperDigest: zkImportSuper})
+	n, err := keeper.Open(ctx, keeper.Config{ID: 1, Dir: dir, Peers: []uint64{1}, Transport: net.Endpoint(1), SuperDigest: zkImportSuper, ReapInterval: time.Hour})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -313,7 +316,7 @@ func TestImportZooKeeperRestoreOnline(t *testing.T) {
 		t.Fatal(err)
 	}
 	net := transport.NewMemory(1)
-	n, err := keeper.Open(ctx, keeper.Config{ID: 1, Dir: t.TempDir(), Peers: []uint64{1}, Transport: net.Endpoint(1), SuperDigest: zkImportSuper})
+	n, err := keeper.Open(ctx, keeper.Config{ID: 1, Dir: t.TempDir(), Peers: []uint64{1}, Transport: net.Endpoint(1), SuperDigest: zkImportSuper, ReapInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

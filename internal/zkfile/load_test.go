@@ -44,7 +44,7 @@ func walkAll(t testing.TB, tr *zkfile.Tree) []snapNode {
 }
 
 // reference applies txns to ZooKeeper's initial tree.
-func reference(t testing.TB, txns []zkfile.Txn, populate func(add func(string, []byte))) *zkfile.Tree {
+func reference(t testing.TB, txns []zkfile.Txn) *zkfile.Tree {
 	t.Helper()
 	tr, err := zkfile.NewTree(t.TempDir())
 	if err != nil {
@@ -53,19 +53,6 @@ func reference(t testing.TB, txns []zkfile.Txn, populate func(add func(string, [
 	t.Cleanup(func() { tr.Close() })
 	if err := tr.Seed(zkgen.InitialTree()); err != nil {
 		t.Fatal(err)
-	}
-	if populate != nil {
-		g := zkgen.New(0)
-		_ = g
-		zxid := int64(1<<32 | 1)
-		cv := map[string]int32{}
-		populate(func(p string, data []byte) {
-			parent := filepath.Dir(p)
-			cv[parent]++
-			if err := tr.Apply(&zkfile.Txn{Type: zkfile.OpCreate, Zxid: zxid, Time: 1_700_000_000_000, Path: p, Data: data, ACL: zkfile.OpenACL, ParentCVersion: cv[parent]}); err != nil {
-				t.Fatal(err)
-			}
-		})
 	}
 	for i := range txns {
 		if err := tr.Apply(&txns[i]); err != nil {
@@ -108,7 +95,7 @@ func TestLoadMatchesReplay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := walkAll(t, reference(t, txns, nil))
+			want := walkAll(t, reference(t, txns))
 			tr, info, err := zkfile.Load(ctx, zkfile.Dirs{Data: d.Path}, zkfile.LoadOptions{TempDir: t.TempDir()})
 			if err != nil {
 				t.Fatalf("seed %d: %v", seed, err)
@@ -209,7 +196,7 @@ func TestLoadDamagedLog(t *testing.T) {
 	if want := txns[len(txns)-2].Zxid; info.Zxid != want {
 		t.Fatalf("zxid %x after dropping the torn record, want %x", info.Zxid, want)
 	}
-	sameTrees(t, walkAll(t, tr), walkAll(t, reference(t, txns[:len(txns)-1], nil)))
+	sameTrees(t, walkAll(t, tr), walkAll(t, reference(t, txns[:len(txns)-1])))
 
 	// Cut inside the last record: the record before is the last one.
 	for _, cut := range []int64{at + 5, at + 12, at + 40, int64(len(b)) - 1001} {
@@ -261,7 +248,7 @@ func TestLoadFallsBackToOlderSnapshot(t *testing.T) {
 	if len(info.Refused) != 1 || filepath.Base(info.Snapshot.File) != "snapshot.0" {
 		t.Fatalf("refused %v, loaded %s", info.Refused, info.Snapshot.File)
 	}
-	sameTrees(t, walkAll(t, tr), walkAll(t, reference(t, txns, nil)))
+	sameTrees(t, walkAll(t, tr), walkAll(t, reference(t, txns)))
 }
 
 // A transaction whose recorded digest the replayed tree does not match is
@@ -295,4 +282,26 @@ func TestLoadNoSnapshot(t *testing.T) {
 	if _, _, err := zkfile.Load(context.Background(), zkfile.Dirs{Data: t.TempDir()}, zkfile.LoadOptions{}); !errors.Is(err, zkfile.ErrNotZooKeeper) {
 		t.Fatalf("empty dir: %v", err)
 	}
+}
+
+// Logs in their own dataLogDir load as from the dataDir; either dir may be
+// given as the configured one or its version-2.
+func TestLoadSeparateLogDir(t *testing.T) {
+	d, txns := writeDir(t, zkgen.DirOptions{Txns: 80, SnapshotAt: 30, LogEvery: 25})
+	logDir := filepath.Join(t.TempDir(), "version-2")
+	os.MkdirAll(logDir, 0o755)
+	for _, l := range d.Logs {
+		if err := os.Rename(l, filepath.Join(logDir, filepath.Base(l))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, info, err := zkfile.Load(context.Background(), zkfile.Dirs{Data: filepath.Join(d.Path, "version-2"), Log: filepath.Dir(logDir)}, zkfile.LoadOptions{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if info.Txns == 0 || info.Zxid != d.Zxid {
+		t.Fatalf("replayed %d transactions to %x, want to %x", info.Txns, info.Zxid, d.Zxid)
+	}
+	sameTrees(t, walkAll(t, tr), walkAll(t, reference(t, txns)))
 }

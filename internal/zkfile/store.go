@@ -369,9 +369,6 @@ func (t *Tree) count(p byte) (int64, error) {
 // Sessions returns the number of sessions the tree holds.
 func (t *Tree) Sessions() (int64, error) { return t.count(prefixSession) }
 
-// Ephemerals returns the number of ephemeral znodes the tree holds.
-func (t *Tree) Ephemerals() (int64, error) { return t.count(prefixEphemeral) }
-
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}
