@@ -287,6 +287,10 @@ func (c *procCluster) killAll() {
 	for _, id := range c.ids {
 		if p := c.procs[id]; p != nil {
 			c.kill(id)
+			// A member built with KEEPER_SERVER_RACE=1 reports races in its log.
+			if b, err := os.ReadFile(p.log); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
+				c.t.Errorf("member %d: the race detector reported a data race; see %s", id, p.log)
+			}
 		}
 	}
 	if c.t.Failed() {
