@@ -289,7 +289,7 @@ func (c *procCluster) killAll() {
 			c.kill(id)
 			// A member built with KEEPER_SERVER_RACE=1 reports races in its log.
 			if b, err := os.ReadFile(p.log); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
-				c.t.Errorf("member %d: the race detector reported a data race; see %s", id, p.log)
+				c.t.Errorf("member %d: the race detector reported a data race:\n%s", id, raceReport(string(b)))
 			}
 		}
 	}
@@ -448,4 +448,17 @@ func (c *procCluster) get(id uint64, path string, linearizable bool) (znodeJSON,
 	var z znodeJSON
 	err := c.do(id, http.MethodGet, "/znode"+path+q, nil, 5*time.Second, &z)
 	return z, err
+}
+
+// raceReport returns the first race report in a member's log.
+func raceReport(log string) string {
+	i := strings.Index(log, "WARNING: DATA RACE")
+	if i < 0 {
+		return ""
+	}
+	end := strings.Index(log[i:], "==================")
+	if end < 0 {
+		end = min(len(log)-i, 4000)
+	}
+	return log[i : i+end]
 }
