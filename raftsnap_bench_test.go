@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,10 +87,13 @@ func BenchmarkSnapshotCatchUp(b *testing.B) {
 }
 
 // load creates n znodes through leader, 1000 a transaction, four at a time.
+// A failed transaction fails the benchmark once the others are done (the
+// workers drain the work, so the loop handing it out never waits forever).
 func load(b *testing.B, leader *keeper.Node, n int, data []byte) {
 	ctx := context.Background()
 	const per = 1000
 	var wg sync.WaitGroup
+	var failed atomic.Bool
 	work := make(chan int)
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -97,6 +101,9 @@ func load(b *testing.B, leader *keeper.Node, n int, data []byte) {
 			defer wg.Done()
 			rng := rand.NewChaCha8([32]byte{byte(len(data)), byte(w)}) // each worker its own bytes
 			for start := range work {
+				if failed.Load() {
+					continue
+				}
 				ops := make([]keeper.Op, 0, per)
 				for j := start; j < min(start+per, n); j++ {
 					d := make([]byte, len(data)) // incompressible, distinct
@@ -104,8 +111,8 @@ func load(b *testing.B, leader *keeper.Node, n int, data []byte) {
 					ops = append(ops, keeper.CreateOp(fmt.Sprintf("/n%08d", j), d, keeper.Persistent))
 				}
 				if _, err := leader.Multi(ctx, ops...); err != nil {
-					b.Error(err)
-					return
+					b.Errorf("load: znodes %d..: %v", start, err)
+					failed.Store(true)
 				}
 			}
 		}()
@@ -115,6 +122,9 @@ func load(b *testing.B, leader *keeper.Node, n int, data []byte) {
 	}
 	close(work)
 	wg.Wait()
+	if failed.Load() {
+		b.FailNow()
+	}
 }
 
 func diskSize(dir string) int64 {

@@ -81,23 +81,40 @@ func freePorts(t testing.TB, n int) []string {
 	return addrs
 }
 
-// proc is one member process.
+// proc is one member process. Writers read its admin address while the
+// test restarts it, so what a start changes is under mu.
 type proc struct {
-	id    uint64
-	peer  string // peer listen address, fixed for the member's life
-	admin string // admin address of the running process
-	dir   string
-	log   string
-	cmd   *exec.Cmd
+	id   uint64
+	peer string // peer listen address, fixed for the member's life
+	dir  string
+	log  string
+
+	mu    sync.Mutex
+	admin string        // admin address of the running process
+	cmd   *exec.Cmd     // nil before the first start
 	done  chan struct{} // closed once the process has exited
 }
 
+func (p *proc) adminAddr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.admin
+}
+
+// process returns the process last started and its done channel.
+func (p *proc) process() (*exec.Cmd, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd, p.done
+}
+
 func (p *proc) running() bool {
-	if p.cmd == nil {
+	cmd, done := p.process()
+	if cmd == nil {
 		return false
 	}
 	select {
-	case <-p.done:
+	case <-done:
 		return false
 	default:
 		return true
@@ -170,11 +187,14 @@ func (c *procCluster) launch(id uint64) error {
 		peers = append(peers, fmt.Sprintf("%d=%s", o, c.procs[o].peer))
 	}
 	for attempt := 1; ; attempt++ {
-		p.admin = freePorts(c.t, 1)[0]
+		admin := freePorts(c.t, 1)[0]
+		p.mu.Lock()
+		p.admin = admin
+		p.mu.Unlock()
 		args := append([]string{
 			"-id", strconv.FormatUint(id, 10), "-dir", p.dir,
 			"-cluster-id", strconv.FormatUint(c.clusterID, 10), "-certs", c.certs,
-			"-peers", strings.Join(peers, ","), "-admin", p.admin,
+			"-peers", strings.Join(peers, ","), "-admin", admin,
 		}, c.flags...)
 		logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -190,7 +210,9 @@ func (c *procCluster) launch(id uint64) error {
 		logf.Close() // the child holds its own descriptor
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
+		p.mu.Lock()
 		p.cmd, p.done = cmd, done
+		p.mu.Unlock()
 		err = c.waitAdmin(p)
 		if err == nil {
 			return nil
@@ -207,10 +229,11 @@ func (c *procCluster) launch(id uint64) error {
 
 // waitAdmin waits until p's admin port answers, or p exits.
 func (c *procCluster) waitAdmin(p *proc) error {
+	_, done := p.process()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case <-p.done:
+		case <-done:
 			return fmt.Errorf("exited at start: %s", tail(p.log, 5))
 		default:
 		}
@@ -219,7 +242,7 @@ func (c *procCluster) waitAdmin(p *proc) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("admin port %s did not answer in 30s: %s", p.admin, tail(p.log, 5))
+	return fmt.Errorf("admin port %s did not answer in 30s: %s", p.adminAddr(), tail(p.log, 5))
 }
 
 // restart starts a stopped or killed member again from its data dir.
@@ -236,8 +259,9 @@ func (c *procCluster) kill(id uint64) {
 	if !p.running() {
 		return
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	cmd, done := p.process()
+	_ = cmd.Process.Kill()
+	<-done
 }
 
 // stop sends SIGTERM to member id and waits for it to exit; it fails the
@@ -245,15 +269,16 @@ func (c *procCluster) kill(id uint64) {
 func (c *procCluster) stop(id uint64) {
 	c.t.Helper()
 	p := c.procs[id]
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	cmd, done := p.process()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		c.t.Fatalf("member %d: SIGTERM: %v", id, err)
 	}
 	select {
-	case <-p.done:
+	case <-done:
 	case <-time.After(20 * time.Second):
 		c.t.Fatalf("member %d did not exit 20s after SIGTERM: %s", id, tail(p.log, 10))
 	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
 		c.t.Fatalf("member %d exited %d after SIGTERM: %s", id, code, tail(p.log, 10))
 	}
 }
@@ -262,6 +287,10 @@ func (c *procCluster) killAll() {
 	for _, id := range c.ids {
 		if p := c.procs[id]; p != nil {
 			c.kill(id)
+			// A member built with KEEPER_SERVER_RACE=1 reports races in its log.
+			if b, err := os.ReadFile(p.log); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
+				c.t.Errorf("member %d: the race detector reported a data race:\n%s", id, raceReport(string(b)))
+			}
 		}
 	}
 	if c.t.Failed() {
@@ -285,7 +314,7 @@ func tail(path string, n int) string {
 
 // url returns member id's admin URL for path.
 func (c *procCluster) url(id uint64, path string) string {
-	return "http://" + c.procs[id].admin + path
+	return "http://" + c.procs[id].adminAddr() + path
 }
 
 // do sends one admin request with a timeout and decodes a 200 answer's JSON
@@ -419,4 +448,17 @@ func (c *procCluster) get(id uint64, path string, linearizable bool) (znodeJSON,
 	var z znodeJSON
 	err := c.do(id, http.MethodGet, "/znode"+path+q, nil, 5*time.Second, &z)
 	return z, err
+}
+
+// raceReport returns the first race report in a member's log.
+func raceReport(log string) string {
+	i := strings.Index(log, "WARNING: DATA RACE")
+	if i < 0 {
+		return ""
+	}
+	end := strings.Index(log[i:], "==================")
+	if end < 0 {
+		end = min(len(log)-i, 4000)
+	}
+	return log[i : i+end]
 }
