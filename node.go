@@ -252,6 +252,9 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			}
 			return nil, fmt.Errorf("keeper: open raft log: %w", err)
 		}
+		if rep.TornBytes > 0 {
+			cfg.logger().Warn("cut a torn last record from the raft log", "member", cfg.ID, "bytes", rep.TornBytes)
+		}
 		gotCluster, gotID, initial, err := wire.DecodeLogMeta(rep.Metadata)
 		if err != nil {
 			return nil, err

@@ -54,6 +54,9 @@ type Replayed struct {
 	Start     Mark
 	HardState *raftpb.HardState
 	Entries   []*raftpb.Entry
+	// TornBytes is how many bytes of a torn last record OpenLog cut before
+	// reading (torn.go); 0 when the log ended cleanly.
+	TornBytes int64
 }
 
 // RaftLog is an open raft log. Save and Release are meant for one goroutine
@@ -85,10 +88,13 @@ func CreateLog(dir string, metadata []byte) (*RaftLog, error) {
 
 // OpenLog opens the raft log in dir for appending, positioned at the newest
 // release mark whose index is at most upTo (pass the index the state machine
-// holds durably), and reads back everything after that mark. A damaged log
-// returns an error matching ErrCorruptLog; a missing one ErrNoLog.
+// holds durably), and reads back everything after that mark. A torn last
+// record, as a process killed in the middle of an append leaves it, is cut
+// first and counted in Replayed.TornBytes (see torn.go). Any other damage
+// returns an error matching ErrCorruptLog and leaves the log as it was; a
+// missing log returns ErrNoLog.
 func OpenLog(dir string, upTo uint64) (*RaftLog, *Replayed, error) {
-	w, r, err := openLog(dir, upTo, true)
+	w, r, err := openLog(dir, upTo, true, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,7 +108,7 @@ func OpenLog(dir string, upTo uint64) (*RaftLog, *Replayed, error) {
 // acknowledged. Any other damage returns an error matching ErrCorruptLog; a
 // missing log ErrNoLog.
 func ReadLog(dir string, upTo uint64) (*Replayed, error) {
-	w, r, err := openLog(dir, upTo, false)
+	w, r, err := openLog(dir, upTo, false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +121,7 @@ func ReadLog(dir string, upTo uint64) (*Replayed, error) {
 // openLog opens the raft log in dir, for appending if write is set, at the
 // newest release mark whose index is at most upTo, and reads back
 // everything after that mark.
-func openLog(dir string, upTo uint64, write bool) (w *wal.WAL, r *Replayed, err error) {
+func openLog(dir string, upTo uint64, write, repaired bool) (w *wal.WAL, r *Replayed, err error) {
 	d := filepath.Join(dir, walDir)
 	if !wal.Exist(d) {
 		return nil, nil, ErrNoLog
@@ -147,6 +153,20 @@ func openLog(dir string, upTo uint64, write bool) (w *wal.WAL, r *Replayed, err 
 		return nil, nil, corrupt("open", err)
 	}
 	meta, hs, ents, err := w.ReadAll()
+	if write && errors.Is(err, io.ErrUnexpectedEOF) && !repaired {
+		// A torn last record, as a kill in the middle of an append leaves
+		// it (torn.go): cut it and read again, once.
+		w.Close()
+		cut, rerr := repairTornTail(d)
+		if rerr != nil {
+			return nil, nil, rerr
+		}
+		w, r, err = openLog(dir, upTo, write, true)
+		if r != nil {
+			r.TornBytes = cut
+		}
+		return w, r, err
+	}
 	if err != nil {
 		w.Close()
 		return nil, nil, corrupt("read", err)
@@ -167,13 +187,6 @@ func corrupt(what string, err error) error {
 		return fmt.Errorf("storage: raft log %s: %w", what, err)
 	}
 	return fmt.Errorf("%w: %s: %w", ErrCorruptLog, what, err)
-}
-
-// RepairLog truncates a torn record at the end of dir's raft log, as a crash
-// in the middle of an append leaves it, and reports whether the log is usable
-// afterwards. It is an explicit operator step: OpenLog never repairs.
-func RepairLog(dir string) bool {
-	return wal.Repair(zap.NewNop(), filepath.Join(dir, walDir))
 }
 
 // Save appends entries and the hard state and makes them durable with one

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -112,7 +113,7 @@ func TestRaftLogCorruptTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Flip bytes inside the last entry's payload.
+	// Flip bytes inside an entry that has whole records after it.
 	for i := 600; i < 700 && i < len(b); i++ {
 		b[i] ^= 0xff
 	}
@@ -122,5 +123,8 @@ func TestRaftLogCorruptTail(t *testing.T) {
 	_, _, err = OpenLog(dir, 0)
 	if !errors.Is(err, ErrCorruptLog) {
 		t.Fatalf("OpenLog on a damaged log: %v, want ErrCorruptLog", err)
+	}
+	if after, err := os.ReadFile(last); err != nil || !bytes.Equal(after, b) {
+		t.Fatalf("a refused open changed the segment (read error %v)", err)
 	}
 }
