@@ -28,10 +28,14 @@ package keeper
 // RepairCorrupt, calls requestResync.
 //
 // The leader learns the others' results without a round trip: a member that
-// applied the last check (its raft Match index is at or past the check's
-// zxid) and filed no corrupt report counts as matching. A member still
-// scanning counts as matching until its report arrives; one behind the check
-// counts as unknown.
+// holds a recent check (its raft Match index is at or past the check's zxid)
+// and filed no corrupt report counts as matching. Recent means the newest
+// check the leader applied at least an election timeout ago, or any newer
+// one: a healthy follower may trail the leader by a few checks when checks
+// are frequent and the machine is busy, and raft itself gives a follower an
+// election timeout before it counts as gone. A member still scanning counts
+// as matching until its report arrives; one behind that floor counts as
+// unknown.
 
 import (
 	"context"
@@ -58,11 +62,11 @@ const viewEvery = 5
 type CheckResult int
 
 const (
-	// CheckUnknown: no check applied yet, or the member is behind the check
-	// before the last one.
+	// CheckUnknown: no check applied yet, or the member does not hold the
+	// newest check the leader applied an election timeout ago.
 	CheckUnknown CheckResult = iota
-	// CheckMatch: the member holds the last check, or the one before it
-	// while the last is on its way to it, and reported no damage.
+	// CheckMatch: the member holds the newest check the leader applied an
+	// election timeout ago, or a newer one, and reported no damage.
 	CheckMatch
 	// CheckMismatch: the member reported its tree corrupt.
 	CheckMismatch
@@ -105,13 +109,15 @@ type consistency struct {
 
 	corrupt atomic.Bool // read by Node methods on any goroutine
 
-	lastPropose uint64            // tick of the leader's last check proposal
-	lastCheck   uint64            // zxid of the last check entry applied
-	prevCheck   uint64            // zxid of the one before it
-	recorded    map[uint64]uint64 // check zxid -> running digest there
-	verified    uint64            // last check zxid whose scan matched here
-	verDigest   uint64            // the digest there
-	reports     map[uint64]uint64 // member -> zxid it reported itself corrupt
+	lastPropose uint64 // tick of the leader's last check proposal
+	lastCheck   uint64 // zxid of the last check entry applied
+	// recent are the checks applied within the last election timeout, and
+	// the newest one before it, oldest first: the floor of matchFloor.
+	recent    []appliedCheck
+	recorded  map[uint64]uint64 // check zxid -> running digest there
+	verified  uint64            // last check zxid whose scan matched here
+	verDigest uint64            // the digest there
+	reports   map[uint64]uint64 // member -> zxid it reported itself corrupt
 	// repairWanted holds the members among reports that asked for a repair.
 	repairWanted map[uint64]bool
 	learned      wire.Check     // the counts carried by the last check entry
@@ -204,17 +210,34 @@ func (c *consistency) refreshView() {
 	c.view = view
 }
 
+// appliedCheck is a check entry and the loop tick it was applied at.
+type appliedCheck struct{ zxid, tick uint64 }
+
 // matchFloor is the index a member must hold to count as consistent in the
-// leader's view: the check before the last one, once there is one. A
-// healthy follower has not always acknowledged the last check by the time
-// the leader applies it (the leader needs one follower for the quorum, not
-// all); counting it unknown until it does would dip Consistency for a
-// moment at every check.
+// leader's view: the newest check applied at least an election timeout ago,
+// or the oldest one applied since if there is none that old. A healthy
+// follower has not always acknowledged the last check by the time the
+// leader applies it (the leader needs one follower for the quorum, not all),
+// and under load it can trail by several frequent checks; counting it
+// unknown until it catches up would dip Consistency at every check.
 func (c *consistency) matchFloor() uint64 {
-	if c.prevCheck != 0 {
-		return c.prevCheck
+	c.forgetOldChecks()
+	if len(c.recent) == 0 {
+		return c.lastCheck
 	}
-	return c.lastCheck
+	return c.recent[0].zxid
+}
+
+// forgetOldChecks drops from recent the checks older than the newest one
+// applied at least an election timeout ago.
+func (c *consistency) forgetOldChecks() {
+	election := uint64(c.loop.config().electionTicks())
+	now := c.loop.now()
+	drop := 0
+	for drop+1 < len(c.recent) && c.recent[drop+1].tick+election <= now {
+		drop++
+	}
+	c.recent = slices.Delete(c.recent, 0, drop)
 }
 
 // figures counts the leader's view: members, reachable, consistent.
@@ -286,7 +309,9 @@ func (c *consistency) applied(index uint64, data []byte) (repair uint64) {
 	case wire.CheckPeriodic:
 	}
 	dig := c.loop.treeDigest()
-	c.prevCheck, c.lastCheck = c.lastCheck, index
+	c.lastCheck = index
+	c.recent = append(c.recent, appliedCheck{zxid: index, tick: c.loop.now()})
+	c.forgetOldChecks()
 	c.learned = chk
 	c.recorded[index] = dig
 	if len(c.recorded) > recordedChecks {

@@ -361,6 +361,9 @@ func TestWatchOrderingUnderConcurrentWriters(t *testing.T) {
 	reads := 0
 	for time.Now().Before(deadline) || writes.Load() < 50 {
 		_, stat, err := s.Get(ctx, "/x")
+		if errors.Is(err, keeper.ErrConnectionLoss) {
+			continue // no leader for a moment; the session is told (below)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -369,6 +372,13 @@ func TestWatchOrderingUnderConcurrentWriters(t *testing.T) {
 		for {
 			select {
 			case ev := <-w.Events():
+				if ev.Type == keeper.SessionStateChanged && (ev.State == keeper.StateDisconnected || ev.State == keeper.StateConnected) {
+					// A busy machine can cost the cluster its leader for a
+					// moment; the session is told, and the order of data
+					// events must hold across it.
+					t.Logf("session %v", ev.State)
+					continue
+				}
 				if ev.Type != keeper.NodeDataChanged || ev.Zxid <= seen {
 					t.Fatalf("event %+v after zxid %d", ev, seen)
 				}
