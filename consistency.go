@@ -45,7 +45,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -400,53 +399,8 @@ func scanDigest(ctx context.Context, snap *storage.Snapshot) (zxid, stored, sum 
 	if stored, err = readMetaUint(snap, storage.MetaDigest); err != nil {
 		return 0, 0, 0, err
 	}
-	h := xxhash.New()
-	lo, hi := storage.NodeSpan()
-	it, err := snap.NewIter(lo, hi)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		if n++; n%4096 == 0 && ctx.Err() != nil {
-			it.Close()
-			return 0, 0, 0, ctx.Err()
-		}
-		path, ok := storage.NodePath(it.Key())
-		if !ok {
-			it.Close()
-			return 0, 0, 0, fmt.Errorf("keeper: node key %q: %w", it.Key(), ErrCorrupt)
-		}
-		v, err := it.Value()
-		if err != nil {
-			it.Close()
-			return 0, 0, 0, err
-		}
-		sum += nodeHash(h, path, v)
-	}
-	if err := it.Close(); err != nil {
-		return 0, 0, 0, err
-	}
-	slo, shi := storage.SessionSpan()
-	sit, err := snap.NewIter(slo, shi)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	for ok := sit.First(); ok; ok = sit.Next() {
-		id, ok := storage.SessionID(sit.Key())
-		if !ok {
-			sit.Close()
-			return 0, 0, 0, fmt.Errorf("keeper: session key %q: %w", sit.Key(), ErrCorrupt)
-		}
-		v, err := sit.Value()
-		if err != nil {
-			sit.Close()
-			return 0, 0, 0, err
-		}
-		sum += sessionHash(h, id, v)
-	}
-	if err := sit.Close(); err != nil {
-		return 0, 0, 0, err
+	if sum, err = sumImage(ctx, snap, imageVisitor{}); err != nil {
+		return 0, 0, 0, fmt.Errorf("keeper: check scan: %w", err)
 	}
 	return zxid, stored, sum, nil
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
@@ -195,72 +194,41 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 		}
 	}
 
-	lo, hi := storage.NodeSpan()
-	it, err := snap.NewIter(lo, hi)
-	if err != nil {
-		return BackupInfo{}, err
-	}
-	defer it.Close()
-	h64 := xxhash.New()
-	var sum uint64
 	var rec []byte
 	var sinceCheck int
-	for ok := it.First(); ok; ok = it.Next() {
-		path, ok := storage.NodePath(it.Key())
-		if !ok {
-			return BackupInfo{}, fmt.Errorf("keeper: backup: node key %q: %w", it.Key(), ErrCorrupt)
-		}
-		v, err := it.Value()
-		if err != nil {
-			return BackupInfo{}, err
-		}
-		sum += nodeHash(h64, path, v)
-		rec = binary.AppendUvarint(rec[:0], uint64(len(path)))
-		rec = append(rec, path...)
-		rec = append(rec, v...)
-		if err := sw.WriteRecord(recordZnode, rec); err != nil {
-			return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
-		}
-		info.Znodes++
-		sinceCheck += len(rec)
-		if info.Znodes%progressEvery == 0 || sinceCheck >= progressBytes {
-			sinceCheck = 0
-			if err := ctx.Err(); err != nil {
-				return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
-			}
-			if progress != nil {
-				progress(Progress{Znodes: info.Znodes, Bytes: sw.Bytes(), TotalZnodes: total})
-			}
-		}
-	}
-	if err := it.Error(); err != nil {
-		return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
-	}
 	// Sessions follow the znodes: their records are part of the digest.
-	slo, shi := storage.SessionSpan()
-	sit, err := snap.NewIter(slo, shi)
+	sum, err := sumImage(ctx, snap, imageVisitor{
+		node: func(path string, v []byte) error {
+			rec = binary.AppendUvarint(rec[:0], uint64(len(path)))
+			rec = append(rec, path...)
+			rec = append(rec, v...)
+			if err := sw.WriteRecord(recordZnode, rec); err != nil {
+				return err
+			}
+			info.Znodes++
+			sinceCheck += len(rec)
+			if info.Znodes%progressEvery == 0 || sinceCheck >= progressBytes {
+				sinceCheck = 0
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if progress != nil {
+					progress(Progress{Znodes: info.Znodes, Bytes: sw.Bytes(), TotalZnodes: total})
+				}
+			}
+			return nil
+		},
+		session: func(id int64, v []byte) error {
+			rec = binary.BigEndian.AppendUint64(rec[:0], uint64(id))
+			rec = append(rec, v...)
+			if err := sw.WriteRecord(recordSession, rec); err != nil {
+				return err
+			}
+			info.Sessions++
+			return nil
+		},
+	})
 	if err != nil {
-		return BackupInfo{}, err
-	}
-	defer sit.Close()
-	for ok := sit.First(); ok; ok = sit.Next() {
-		id, ok := storage.SessionID(sit.Key())
-		if !ok {
-			return BackupInfo{}, fmt.Errorf("keeper: backup: session key %q: %w", sit.Key(), ErrCorrupt)
-		}
-		v, err := sit.Value()
-		if err != nil {
-			return BackupInfo{}, err
-		}
-		sum += sessionHash(h64, id, v)
-		rec = binary.BigEndian.AppendUint64(rec[:0], uint64(id))
-		rec = append(rec, v...)
-		if err := sw.WriteRecord(recordSession, rec); err != nil {
-			return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
-		}
-		info.Sessions++
-	}
-	if err := sit.Error(); err != nil {
 		return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
 	}
 	if kind == stream.KindRaftSnapshot {
