@@ -285,4 +285,3 @@ func readTail(dir string, t *tree) (logTail, error) {
 	lt.conf = cs
 	return lt, nil
 }
-

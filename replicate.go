@@ -91,7 +91,6 @@ const (
 	pendingTimeoutElections = 50
 )
 
-
 // raftStorage is raft's view of the log: the in-memory entries of
 // raft.MemoryStorage, with the membership restored from the state machine
 // and snapshots that are descriptors of the tree (raftsnap.go).
@@ -1091,4 +1090,3 @@ func seedRaftLog(dir string, clusterID, id uint64, peers []uint64, zxid uint64) 
 	}
 	return wal.Close()
 }
-
