@@ -6,10 +6,8 @@ package keeper
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
@@ -286,20 +284,4 @@ func readTail(dir string, t *tree) (logTail, error) {
 	}
 	lt.conf = cs
 	return lt, nil
-}
-
-// recoveredClusterID derives the id of a cluster recovered at zxid from
-// cluster old with members, so every survivor recovered at the same zxid
-// with the same members agrees on it, and it differs from old.
-func recoveredClusterID(old, zxid uint64, members []uint64) uint64 {
-	f := fnv.New64a()
-	var b [8]byte
-	for _, v := range append([]uint64{0x7265_636f_7665_7265, old, zxid}, slices.Sorted(slices.Values(members))...) {
-		binary.BigEndian.PutUint64(b[:], v)
-		f.Write(b[:])
-	}
-	if id := f.Sum64(); id != 0 && id != old {
-		return id
-	}
-	return old + 1
 }

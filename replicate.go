@@ -22,10 +22,8 @@ package keeper
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync"
@@ -92,23 +90,6 @@ const (
 	// or read lost by the network would otherwise wait for a term change.
 	pendingTimeoutElections = 50
 )
-
-// deriveClusterID hashes the sorted peer ids, so members given the same
-// peers derive the same cluster id.
-func deriveClusterID(peers []uint64) uint64 {
-	ids := slices.Clone(peers)
-	slices.Sort(ids)
-	h := fnv.New64a()
-	var buf [8]byte
-	for _, id := range ids {
-		binary.BigEndian.PutUint64(buf[:], id)
-		h.Write(buf[:])
-	}
-	if s := h.Sum64(); s != 0 {
-		return s
-	}
-	return 1
-}
 
 // raftStorage is raft's view of the log: the in-memory entries of
 // raft.MemoryStorage, with the membership restored from the state machine
@@ -1108,24 +1089,4 @@ func seedRaftLog(dir string, clusterID, id uint64, peers []uint64, zxid uint64) 
 		return err
 	}
 	return wal.Close()
-}
-
-// restoredClusterID derives a restored cluster's id from the backup it was
-// restored from and its members, so that every member's Restore picks the
-// same id without coordination, and it differs from the source cluster's.
-func restoredClusterID(h BackupInfo, peers []uint64) uint64 {
-	f := fnv.New64a()
-	var b [8]byte
-	for _, v := range []uint64{0x7265_7374_6f72_6564, h.ClusterID, h.Zxid, uint64(h.Time.UnixMilli())} {
-		binary.BigEndian.PutUint64(b[:], v)
-		f.Write(b[:])
-	}
-	for _, p := range slices.Sorted(slices.Values(peers)) {
-		binary.BigEndian.PutUint64(b[:], p)
-		f.Write(b[:])
-	}
-	if id := f.Sum64(); id != 0 {
-		return id
-	}
-	return 1
 }
