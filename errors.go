@@ -147,7 +147,19 @@ var ErrInstallPending = errors.New("keeper: a raft snapshot install is pending i
 // RecoverQuorum. It is storage.ErrNoLog.
 var ErrNoLog = storage.ErrNoLog
 
-// ErrCorruptLog reports a raft log that cannot be read back (a torn or
-// damaged tail). It is storage.ErrCorruptLog; Open wraps it together with
-// ErrCorrupt, so errors.Is matches either.
+// ErrCorruptLog reports a raft log that cannot be read back: a damaged
+// record with records after it, which was synced once and lost later (a
+// torn last record, as a killed process leaves it, is cut on Open and is
+// not an error). It is storage.ErrCorruptLog; Open, RecoverQuorum and
+// InspectDir wrap it together with ErrCorrupt, so errors.Is matches either.
 var ErrCorruptLog = storage.ErrCorruptLog
+
+// raftLogError wraps err, from reading the raft log while doing what, the
+// one way every caller reports it: damage matches both ErrCorrupt and
+// ErrCorruptLog, anything else (a permission error, a full disk) neither.
+func raftLogError(what string, err error) error {
+	if errors.Is(err, storage.ErrCorruptLog) {
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
+	}
+	return fmt.Errorf("keeper: %s: %w", what, err)
+}

@@ -247,10 +247,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		var rep *storage.Replayed
 		wal, rep, err = storage.OpenLog(cfg.Dir, applied)
 		if err != nil {
-			if errors.Is(err, storage.ErrCorruptLog) {
-				return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-			}
-			return nil, fmt.Errorf("keeper: open raft log: %w", err)
+			return nil, raftLogError("open raft log", err)
 		}
 		if rep.TornBytes > 0 {
 			cfg.logger().Warn("cut a torn last record from the raft log", "member", cfg.ID, "bytes", rep.TornBytes)

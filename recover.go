@@ -226,10 +226,7 @@ type logTail struct {
 func readTail(dir string, t *tree) (logTail, error) {
 	rep, err := storage.ReadLog(dir, t.applied())
 	if err != nil {
-		if errors.Is(err, storage.ErrCorruptLog) {
-			return logTail{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		return logTail{}, fmt.Errorf("read raft log: %w", err)
+		return logTail{}, raftLogError("read raft log", err)
 	}
 	var lt logTail
 	var initial []uint64

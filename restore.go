@@ -166,11 +166,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		if idx == nil {
 			return nil
 		}
-		var v []byte
-		if rec.node.mode.IsTTL() && rec.node.stat.EphemeralOwner == 0 {
-			v = binary.BigEndian.AppendUint64(nil, uint64(rec.node.ttl))
-		}
-		if err := b.Set(idx, v); err != nil {
+		if err := b.Set(idx, indexValue(&rec.node)); err != nil {
 			return err
 		}
 		return flushAt(b, indexBatchSize)

@@ -1085,11 +1085,7 @@ func (c *restoreCommit) put(b *storage.Batch, path string, key, v []byte, n *zno
 	}
 	c.dig += nodeHash(c.t.h, path, v)
 	if k := indexKey(c.key[:0], path, n); k != nil {
-		var iv []byte
-		if n.mode.IsTTL() && n.stat.EphemeralOwner == 0 {
-			iv = binary.BigEndian.AppendUint64(nil, uint64(n.ttl))
-		}
-		if err := b.Set(k, iv); err != nil {
+		if err := b.Set(k, indexValue(n)); err != nil {
 			return err
 		}
 	}

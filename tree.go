@@ -328,11 +328,7 @@ func (t *tree) writeIndexes(b *storage.Batch, path string, orig, cur *znode) err
 	}
 	if cur != nil {
 		if k := indexKey(t.key[:0], path, cur); k != nil {
-			var v []byte
-			if cur.mode.IsTTL() {
-				v = binary.BigEndian.AppendUint64(nil, uint64(cur.ttl))
-			}
-			if err := b.Set(k, v); err != nil {
+			if err := b.Set(k, indexValue(cur)); err != nil {
 				return err
 			}
 		}
@@ -350,6 +346,17 @@ func indexKey(dst []byte, path string, n *znode) []byte {
 		return storage.ContainerKey(dst, path)
 	case n.mode.IsTTL():
 		return storage.TTLKey(dst, path)
+	}
+	return nil
+}
+
+// indexValue is the value stored under n's index key: for the TTL index,
+// the node's TTL in milliseconds as 8 big-endian bytes; empty for the
+// ephemeral and container indexes. Apply, restore and online restore all
+// write index entries with it.
+func indexValue(n *znode) []byte {
+	if n.mode.IsTTL() && n.stat.EphemeralOwner == 0 {
+		return binary.BigEndian.AppendUint64(nil, uint64(n.ttl))
 	}
 	return nil
 }
