@@ -583,14 +583,7 @@ func (t *tree) refuseRestore(index, id uint64, why error) (*applyResult, error) 
 	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, index)); err != nil {
 		return nil, err
 	}
-	commit := func() error { return b.Commit(false) }
-	var err error
-	if t.publish != nil {
-		err = t.publish(nil, commit)
-	} else {
-		err = commit()
-	}
-	if err != nil {
+	if err := t.publishOrCommit(nil, func() error { return b.Commit(false) }); err != nil {
 		return nil, err
 	}
 	t.appliedIdx = index
@@ -728,12 +721,7 @@ func (c *restoreCommit) run() (*applyResult, error) {
 		defer t.snapMu.Unlock()
 		return c.write(parentPath)
 	}
-	if t.publish != nil {
-		err = t.publish(events, write)
-	} else {
-		err = write()
-	}
-	if err != nil {
+	if err := t.publishOrCommit(events, write); err != nil {
 		return nil, storageErr(err)
 	}
 	t.appliedIdx = uint64(c.zxid)

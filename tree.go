@@ -306,11 +306,18 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 			return 0, err
 		}
 	}
-	commit := func() error { return b.Commit(false) }
+	return dig, t.publishOrCommit(t.events, func() error { return b.Commit(false) })
+}
+
+// publishOrCommit makes a change visible: through the publisher, which
+// queues events and runs commit under the lock readers take (publishFunc),
+// or, with no publisher (a tree opened for inspection or restore), by
+// running commit alone.
+func (t *tree) publishOrCommit(events []treeEvent, commit func() error) error {
 	if t.publish != nil {
-		return dig, t.publish(t.events, commit)
+		return t.publish(events, commit)
 	}
-	return dig, commit()
+	return commit()
 }
 
 // writeIndexes keeps the ephemeral, container and TTL index keys of path in
