@@ -221,7 +221,7 @@ func (wm *watchManager) queue(events []treeEvent) {
 		switch ev.Type {
 		case evSessionCreated:
 			if ev.Owner == wm.member && ev.Nonce == wm.nonce {
-				wm.sessions[ev.Session] = &Session{id: ev.Session, state: wm.stateNow(), watches: make(map[*Watch]struct{})}
+				wm.sessions[ev.Session] = newLocalSession(wm, ev.Session, wm.stateNow())
 			}
 		case evSessionEnded:
 			if s := wm.sessions[ev.Session]; s != nil {
@@ -255,14 +255,7 @@ func (wm *watchManager) trigger(ev *treeEvent) {
 	fire := func(k WatchKind, path string, once bool) {
 		set := wm.byKind[k][path]
 		for w := range set {
-			e := Event{Type: typ, Path: ev.Path, Zxid: ev.Zxid, State: w.s.state}
-			wm.deliver(w, e)
-			if w.s.lastSeq != wm.seq {
-				// Once per session, however many of its watches fire.
-				w.s.lastSeq = wm.seq
-				wm.deliverSession(w.s, e)
-			}
-			if once {
+			if w.s.fireLocked(w, Event{Type: typ, Path: ev.Path, Zxid: ev.Zxid}, wm.seq) || once {
 				wm.drop(w)
 			}
 		}
@@ -289,33 +282,19 @@ func (wm *watchManager) trigger(ev *treeEvent) {
 	}
 }
 
-// deliver queues ev on w without blocking; a full channel gets the
-// overflow event in its reserved slot and w is dropped.
-func (wm *watchManager) deliver(w *Watch, ev Event) {
+// deliver queues ev on w without blocking. A channel one slot from full
+// gets the overflow event in its reserved slot instead, and deliver reports
+// true: the manager then drops w. The manager's mu is held.
+func (w *Watch) deliver(ev Event) (overflowed bool) {
 	if w.done {
-		return
+		return false
 	}
 	if len(w.ch) < cap(w.ch)-1 {
 		w.ch <- ev
-		return
+		return false
 	}
-	w.ch <- Event{Type: WatchOverflowed, Path: w.path, Zxid: ev.Zxid, State: w.s.state, Err: ErrWatchOverflow}
-	wm.drop(w)
-}
-
-// deliverSession queues ev on s's session-wide channel, if it has one, as
-// deliver does for a watch; an overflow closes that channel only.
-func (wm *watchManager) deliverSession(s *Session, ev Event) {
-	if s.events == nil || s.eventsDone {
-		return
-	}
-	if len(s.events) < cap(s.events)-1 {
-		s.events <- ev
-		return
-	}
-	s.events <- Event{Type: WatchOverflowed, Zxid: ev.Zxid, State: s.state, Err: ErrWatchOverflow}
-	s.eventsDone = true
-	close(s.events)
+	w.ch <- Event{Type: WatchOverflowed, Path: w.path, Zxid: ev.Zxid, State: ev.State, Err: ErrWatchOverflow}
+	return true
 }
 
 // drop unregisters w and closes its channel.
@@ -330,7 +309,7 @@ func (wm *watchManager) drop(w *Watch) {
 			delete(wm.byKind[w.kind], w.path)
 		}
 	}
-	delete(w.s.watches, w)
+	w.s.forgetLocked(w)
 	close(w.ch)
 }
 
@@ -343,37 +322,90 @@ func (wm *watchManager) register(s *Session, path string, kind WatchKind, buffer
 		wm.byKind[kind][path] = set
 	}
 	set[w] = struct{}{}
-	s.watches[w] = struct{}{}
+	s.addLocked(w)
 	return w
+}
+
+// locked runs f with mu held: the sessions' own methods named ...Locked
+// run inside it.
+func (wm *watchManager) locked(f func()) {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	f()
+}
+
+// claim hands the session created at id to the NewSession call that
+// created it, after setup ran on it under mu; nil if the session ended
+// already.
+func (wm *watchManager) claim(id int64, setup func(s *Session)) *Session {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	s := wm.sessions[id]
+	if s != nil {
+		setup(s)
+	}
+	return s
+}
+
+// addWatch registers a persistent watch of kind on path for s, if s is
+// usable.
+func (wm *watchManager) addWatch(s *Session, path string, kind WatchKind, buffer int) (*Watch, error) {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	if err := s.usableLocked(); err != nil {
+		return nil, err
+	}
+	return wm.register(s, path, kind, buffer), nil
+}
+
+// removeWatches removes s's watches of kind (AnyWatch: all kinds) on path,
+// in the order of their kinds; each gets a WatchRemoved event and its
+// channel closes. It returns ErrNoWatcher if there were none.
+func (wm *watchManager) removeWatches(s *Session, path string, kind WatchKind) error {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	if err := s.usableLocked(); err != nil {
+		return err
+	}
+	var found []*Watch
+	for k := DataWatch; k <= PersistentRecursive; k++ {
+		if kind != AnyWatch && k != kind {
+			continue
+		}
+		for w := range wm.byKind[k][path] {
+			if w.s == s {
+				found = append(found, w)
+			}
+		}
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("%w: %v on %s", ErrNoWatcher, kind, path)
+	}
+	for _, w := range found {
+		s.notifyLocked(w, Event{Type: WatchRemoved, Path: path, Zxid: wm.applied})
+		wm.drop(w)
+	}
+	return nil
+}
+
+// closeLocally ends s as Closed here when Close could not end it in the
+// cluster (yet); the raft loop proposes the close again.
+func (wm *watchManager) closeLocally(s *Session) {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	s.closeLocallyLocked(wm.applied, wm.drop)
 }
 
 // setState moves s to st and tells its watches; Expired and Closed end
 // them. mu is held.
 func (wm *watchManager) setState(s *Session, st SessionState, zxid int64) {
-	if s.state == st || s.state.final() {
-		return
-	}
-	s.state = st
-	ev := Event{Type: SessionStateChanged, Zxid: zxid, State: st}
-	for w := range s.watches {
-		wm.deliver(w, ev)
-	}
-	wm.deliverSession(s, ev)
-	if st.final() {
-		for w := range s.watches {
-			wm.drop(w)
-		}
-		if s.events != nil && !s.eventsDone {
-			s.eventsDone = true
-			close(s.events)
-		}
-	}
+	s.setStateLocked(st, zxid, wm.drop)
 }
 
 // endSession finishes s as Closed or Expired. mu is held.
 func (wm *watchManager) endSession(s *Session, st SessionState, zxid int64) {
 	wm.setState(s, st, zxid)
-	delete(wm.sessions, s.id)
+	delete(wm.sessions, s.ID())
 }
 
 // setConnected records whether this member knows a leader and moves every
@@ -400,19 +432,7 @@ func (wm *watchManager) abandoned(id int64, now uint64, grace uint64) bool {
 	wm.mu.Lock()
 	defer wm.mu.Unlock()
 	s := wm.sessions[id]
-	if s == nil {
-		return true
-	}
-	if s.closedLocally {
-		return true
-	}
-	if !s.claimed {
-		if s.seenTick == 0 {
-			s.seenTick = now
-		}
-		return now-s.seenTick > grace
-	}
-	return false
+	return s == nil || s.unheldLocked(now, grace)
 }
 
 // closeAll ends every session as Closed when the member closes.
@@ -434,20 +454,31 @@ func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, ke
 	if err := s.checkAuth(); err != nil {
 		return nil, err
 	}
-	if s.linearizable {
-		if err := s.n.barrier(ctx); err != nil {
-			return nil, connErr(err)
-		}
-	} else if err := ctx.Err(); err != nil {
+	if err := s.awaitRead(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	wm := s.n.watches
+	return s.reg.readAndRegister(s, path, kind, keepOnNoNode, func() error { return s.n.withTree(read) })
+}
+
+// read runs fn, a read of the tree, with vis held shared: never between an
+// apply group's watch events and its commit.
+func (wm *watchManager) read(fn func() error) error {
 	wm.vis.RLock()
 	defer wm.vis.RUnlock()
-	err := s.n.withTree(read)
+	return fn()
+}
+
+// readAndRegister runs read and registers a one-shot watch of kind on path
+// for s if it succeeds, or, when keepOnNoNode, if it finds no node; both
+// under vis held shared, so no apply group is queued and committed in
+// between.
+func (wm *watchManager) readAndRegister(s *Session, path string, kind WatchKind, keepOnNoNode bool, read func() error) (*Watch, error) {
+	wm.vis.RLock()
+	defer wm.vis.RUnlock()
+	err := read()
 	if err != nil && !(keepOnNoNode && errors.Is(err, ErrNoNode)) {
 		return nil, err
 	}
@@ -485,13 +516,7 @@ func (wm *watchManager) fireAll(typ EventType, zxid int64) {
 		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
 		for _, set := range wm.byKind[k] {
 			for w := range set {
-				e := Event{Type: typ, Path: w.path, Zxid: zxid, State: w.s.state}
-				wm.deliver(w, e)
-				if w.s.lastSeq != wm.seq {
-					w.s.lastSeq = wm.seq
-					wm.deliverSession(w.s, e)
-				}
-				if once {
+				if w.s.fireLocked(w, Event{Type: typ, Path: w.path, Zxid: zxid}, wm.seq) || once {
 					wm.drop(w)
 				}
 			}
