@@ -100,7 +100,7 @@ type Session struct {
 	id      int64
 	timeout time.Duration
 	buffer  int
-	reg     *watchManager // the member's registry of sessions and watches
+	reg     *sessionRegistry // the member's registry of sessions and watches
 
 	// Guarded by reg's mu; the methods named ...Locked run with it held.
 	state         SessionState
@@ -145,7 +145,7 @@ func (n *Node) NewSession(ctx context.Context, opts SessionOptions) (*Session, e
 
 // newLocalSession is the session created at id on this member, as its
 // create entry applies; NewSession claims it.
-func newLocalSession(reg *watchManager, id int64, st SessionState) *Session {
+func newLocalSession(reg *sessionRegistry, id int64, st SessionState) *Session {
 	return &Session{id: id, reg: reg, state: st, watches: make(map[*Watch]struct{})}
 }
 

@@ -179,84 +179,29 @@ func (w *Watch) Kind() WatchKind { return w.kind }
 // watchSet is the watches of one path and kind.
 type watchSet map[*Watch]struct{}
 
-// watchManager holds one member's watches and sessions. vis orders apply's
-// queueing and commit against reads (see above); mu guards the maps and the
-// sessions' states and is held only briefly, never across a commit. Lock
-// order: vis, then mu.
-type watchManager struct {
-	vis       sync.RWMutex
-	mu        sync.Mutex
-	byKind    [PersistentRecursive + 1]map[string]watchSet
-	sessions  map[int64]*Session
-	member    uint64
-	nonce     uint64
-	connected bool
-	applied   int64  // zxid of the last published group
-	seq       uint64 // numbers triggered events, to tell a session's duplicates
+// watchIndex is the member's watches by kind and path. The session
+// registry's mu guards it (see sessionRegistry).
+type watchIndex struct {
+	byKind [PersistentRecursive + 1]map[string]watchSet
+	seq    uint64 // numbers triggered events, to tell a session's duplicates
 }
 
-func newWatchManager(member, nonce uint64) *watchManager {
-	wm := &watchManager{sessions: make(map[int64]*Session), member: member, nonce: nonce}
-	for k := range wm.byKind {
-		wm.byKind[k] = make(map[string]watchSet)
+func (x *watchIndex) init() {
+	for k := range x.byKind {
+		x.byKind[k] = make(map[string]watchSet)
 	}
-	return wm
-}
-
-// publish implements publishFunc: it triggers the watches and session
-// changes of a group, then commits it, all under vis.
-func (wm *watchManager) publish(events []treeEvent, commit func() error) error {
-	wm.vis.Lock()
-	defer wm.vis.Unlock()
-	wm.queue(events)
-	return commit()
-}
-
-// queue triggers the watches and session changes of events.
-func (wm *watchManager) queue(events []treeEvent) {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	for i := range events {
-		ev := &events[i]
-		switch ev.Type {
-		case evSessionCreated:
-			if ev.Owner == wm.member && ev.Nonce == wm.nonce {
-				wm.sessions[ev.Session] = newLocalSession(wm, ev.Session, wm.stateNow())
-			}
-		case evSessionEnded:
-			if s := wm.sessions[ev.Session]; s != nil {
-				st := StateClosed
-				if ev.Expired {
-					st = StateExpired
-				}
-				wm.endSession(s, st, ev.Zxid)
-			}
-		case evRestored:
-			wm.fireAll(Restored, ev.Zxid)
-		default:
-			wm.trigger(ev)
-		}
-		wm.applied = ev.Zxid
-	}
-}
-
-func (wm *watchManager) stateNow() SessionState {
-	if wm.connected {
-		return StateConnected
-	}
-	return StateDisconnected
 }
 
 // trigger fires the watches a change event concerns, as ZooKeeper's
 // DataTree and WatchManager do.
-func (wm *watchManager) trigger(ev *treeEvent) {
+func (x *watchIndex) trigger(ev *treeEvent) {
 	typ := EventType(ev.Type)
-	wm.seq++
+	x.seq++
 	fire := func(k WatchKind, path string, once bool) {
-		set := wm.byKind[k][path]
+		set := x.byKind[k][path]
 		for w := range set {
-			if w.s.fireLocked(w, Event{Type: typ, Path: ev.Path, Zxid: ev.Zxid}, wm.seq) || once {
-				wm.drop(w)
+			if w.s.fireLocked(w, Event{Type: typ, Path: ev.Path, Zxid: ev.Zxid}, x.seq) || once {
+				x.drop(w)
 			}
 		}
 	}
@@ -270,7 +215,7 @@ func (wm *watchManager) trigger(ev *treeEvent) {
 		fire(ChildWatch, ev.Path, true)
 	}
 	fire(PersistentWatch, ev.Path, false)
-	if typ == NodeChildrenChanged || len(wm.byKind[PersistentRecursive]) == 0 {
+	if typ == NodeChildrenChanged || len(x.byKind[PersistentRecursive]) == 0 {
 		return
 	}
 	for p := ev.Path; ; {
@@ -284,7 +229,7 @@ func (wm *watchManager) trigger(ev *treeEvent) {
 
 // deliver queues ev on w without blocking. A channel one slot from full
 // gets the overflow event in its reserved slot instead, and deliver reports
-// true: the manager then drops w. The manager's mu is held.
+// true: the index then drops w. The registry's mu is held.
 func (w *Watch) deliver(ev Event) (overflowed bool) {
 	if w.done {
 		return false
@@ -298,81 +243,44 @@ func (w *Watch) deliver(ev Event) (overflowed bool) {
 }
 
 // drop unregisters w and closes its channel.
-func (wm *watchManager) drop(w *Watch) {
+func (x *watchIndex) drop(w *Watch) {
 	if w.done {
 		return
 	}
 	w.done = true
-	if set := wm.byKind[w.kind][w.path]; set != nil {
+	if set := x.byKind[w.kind][w.path]; set != nil {
 		delete(set, w)
 		if len(set) == 0 {
-			delete(wm.byKind[w.kind], w.path)
+			delete(x.byKind[w.kind], w.path)
 		}
 	}
 	w.s.forgetLocked(w)
 	close(w.ch)
 }
 
-// register adds a watch of kind on path for s; mu is held.
-func (wm *watchManager) register(s *Session, path string, kind WatchKind, buffer int) *Watch {
+// register adds a watch of kind on path for s.
+func (x *watchIndex) register(s *Session, path string, kind WatchKind, buffer int) *Watch {
 	w := &Watch{s: s, path: path, kind: kind, ch: make(chan Event, buffer+1)}
-	set := wm.byKind[kind][path]
+	set := x.byKind[kind][path]
 	if set == nil {
 		set = make(watchSet)
-		wm.byKind[kind][path] = set
+		x.byKind[kind][path] = set
 	}
 	set[w] = struct{}{}
 	s.addLocked(w)
 	return w
 }
 
-// locked runs f with mu held: the sessions' own methods named ...Locked
-// run inside it.
-func (wm *watchManager) locked(f func()) {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	f()
-}
-
-// claim hands the session created at id to the NewSession call that
-// created it, after setup ran on it under mu; nil if the session ended
-// already.
-func (wm *watchManager) claim(id int64, setup func(s *Session)) *Session {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	s := wm.sessions[id]
-	if s != nil {
-		setup(s)
-	}
-	return s
-}
-
-// addWatch registers a persistent watch of kind on path for s, if s is
-// usable.
-func (wm *watchManager) addWatch(s *Session, path string, kind WatchKind, buffer int) (*Watch, error) {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	if err := s.usableLocked(); err != nil {
-		return nil, err
-	}
-	return wm.register(s, path, kind, buffer), nil
-}
-
-// removeWatches removes s's watches of kind (AnyWatch: all kinds) on path,
-// in the order of their kinds; each gets a WatchRemoved event and its
+// remove removes s's watches of kind (AnyWatch: all kinds) on path, in the
+// order of their kinds; each gets a WatchRemoved event at zxid and its
 // channel closes. It returns ErrNoWatcher if there were none.
-func (wm *watchManager) removeWatches(s *Session, path string, kind WatchKind) error {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	if err := s.usableLocked(); err != nil {
-		return err
-	}
+func (x *watchIndex) remove(s *Session, path string, kind WatchKind, zxid int64) error {
 	var found []*Watch
 	for k := DataWatch; k <= PersistentRecursive; k++ {
 		if kind != AnyWatch && k != kind {
 			continue
 		}
-		for w := range wm.byKind[k][path] {
+		for w := range x.byKind[k][path] {
 			if w.s == s {
 				found = append(found, w)
 			}
@@ -382,66 +290,50 @@ func (wm *watchManager) removeWatches(s *Session, path string, kind WatchKind) e
 		return fmt.Errorf("%w: %v on %s", ErrNoWatcher, kind, path)
 	}
 	for _, w := range found {
-		s.notifyLocked(w, Event{Type: WatchRemoved, Path: path, Zxid: wm.applied})
-		wm.drop(w)
+		s.notifyLocked(w, Event{Type: WatchRemoved, Path: path, Zxid: zxid})
+		x.drop(w)
 	}
 	return nil
 }
 
-// closeLocally ends s as Closed here when Close could not end it in the
-// cluster (yet); the raft loop proposes the close again.
-func (wm *watchManager) closeLocally(s *Session) {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	s.closeLocallyLocked(wm.applied, wm.drop)
-}
-
-// setState moves s to st and tells its watches; Expired and Closed end
-// them. mu is held.
-func (wm *watchManager) setState(s *Session, st SessionState, zxid int64) {
-	s.setStateLocked(st, zxid, wm.drop)
-}
-
-// endSession finishes s as Closed or Expired. mu is held.
-func (wm *watchManager) endSession(s *Session, st SessionState, zxid int64) {
-	wm.setState(s, st, zxid)
-	delete(wm.sessions, s.ID())
-}
-
-// setConnected records whether this member knows a leader and moves every
-// live session between Connected and Disconnected. The raft loop calls it
-// when its leader appears or goes.
-func (wm *watchManager) setConnected(ok bool) {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	if wm.connected == ok {
-		return
-	}
-	wm.connected = ok
-	st := wm.stateNow()
-	for _, s := range wm.sessions {
-		wm.setState(s, st, wm.applied)
+// fireAll delivers an event of type typ at zxid to every watch (one-shot
+// watches are used up) and once to each session's event channel.
+func (x *watchIndex) fireAll(typ EventType, zxid int64) {
+	x.seq++
+	for k := range x.byKind {
+		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
+		for _, set := range x.byKind[k] {
+			for w := range set {
+				if w.s.fireLocked(w, Event{Type: typ, Path: w.path, Zxid: zxid}, x.seq) || once {
+					x.drop(w)
+				}
+			}
+		}
 	}
 }
 
-// abandoned reports whether session id, owned by this incarnation, has no
-// holder any more: closed locally without the cluster hearing of it, or
-// created by a NewSession that gave up before claiming it. The raft loop
-// proposes closing such sessions.
-func (wm *watchManager) abandoned(id int64, now uint64, grace uint64) bool {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	s := wm.sessions[id]
-	return s == nil || s.unheldLocked(now, grace)
+// watchManager is what the member's tree, raft loop and Node see of its
+// sessions and watches: the visibility lock vis, which orders apply's
+// queueing and commit against reads (see above), and the session registry
+// with its watch index. Lock order: vis, then the registry's mu.
+type watchManager struct {
+	vis sync.RWMutex
+	sessionRegistry
 }
 
-// closeAll ends every session as Closed when the member closes.
-func (wm *watchManager) closeAll() {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	for _, s := range wm.sessions {
-		wm.endSession(s, StateClosed, wm.applied)
-	}
+func newWatchManager(member, nonce uint64) *watchManager {
+	wm := &watchManager{}
+	wm.sessionRegistry.init(member, nonce)
+	return wm
+}
+
+// publish implements publishFunc: it triggers the watches and session
+// changes of a group, then commits it, all under vis.
+func (wm *watchManager) publish(events []treeEvent, commit func() error) error {
+	wm.vis.Lock()
+	defer wm.vis.Unlock()
+	wm.queue(events)
+	return commit()
 }
 
 // watchRead runs read and registers a watch of kind on path for s if it
@@ -460,7 +352,7 @@ func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, ke
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	return s.reg.readAndRegister(s, path, kind, keepOnNoNode, func() error { return s.n.withTree(read) })
+	return s.n.watches.readAndRegister(s, path, kind, keepOnNoNode, func() error { return s.n.withTree(read) })
 }
 
 // read runs fn, a read of the tree, with vis held shared: never between an
@@ -482,12 +374,165 @@ func (wm *watchManager) readAndRegister(s *Session, path string, kind WatchKind,
 	if err != nil && !(keepOnNoNode && errors.Is(err, ErrNoNode)) {
 		return nil, err
 	}
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
+	w, uerr := wm.addWatch(s, path, kind, oneShotBuffer)
+	if uerr != nil {
+		return nil, uerr
+	}
+	return w, err
+}
+
+// sessionRegistry holds the sessions this member's incarnation created and
+// the watch index. mu guards both and the sessions' own states (the
+// Session methods named ...Locked run with it held); it is held only
+// briefly, never across a commit.
+type sessionRegistry struct {
+	mu        sync.Mutex
+	sessions  map[int64]*Session
+	index     watchIndex
+	member    uint64
+	nonce     uint64
+	connected bool
+	applied   int64 // zxid of the last published group
+}
+
+func (sr *sessionRegistry) init(member, nonce uint64) {
+	sr.sessions = make(map[int64]*Session)
+	sr.member, sr.nonce = member, nonce
+	sr.index.init()
+}
+
+// queue triggers the watches and session changes of events.
+func (sr *sessionRegistry) queue(events []treeEvent) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	for i := range events {
+		ev := &events[i]
+		switch ev.Type {
+		case evSessionCreated:
+			if ev.Owner == sr.member && ev.Nonce == sr.nonce {
+				sr.sessions[ev.Session] = newLocalSession(sr, ev.Session, sr.stateNow())
+			}
+		case evSessionEnded:
+			if s := sr.sessions[ev.Session]; s != nil {
+				st := StateClosed
+				if ev.Expired {
+					st = StateExpired
+				}
+				sr.endSession(s, st, ev.Zxid)
+			}
+		case evRestored:
+			sr.index.fireAll(Restored, ev.Zxid)
+		default:
+			sr.index.trigger(ev)
+		}
+		sr.applied = ev.Zxid
+	}
+}
+
+func (sr *sessionRegistry) stateNow() SessionState {
+	if sr.connected {
+		return StateConnected
+	}
+	return StateDisconnected
+}
+
+// locked runs f with mu held: the sessions' own methods named ...Locked
+// run inside it.
+func (sr *sessionRegistry) locked(f func()) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	f()
+}
+
+// claim hands the session created at id to the NewSession call that
+// created it, after setup ran on it under mu; nil if the session ended
+// already.
+func (sr *sessionRegistry) claim(id int64, setup func(s *Session)) *Session {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	s := sr.sessions[id]
+	if s != nil {
+		setup(s)
+	}
+	return s
+}
+
+// addWatch registers a watch of kind on path for s with a channel of
+// buffer events, if s is usable.
+func (sr *sessionRegistry) addWatch(s *Session, path string, kind WatchKind, buffer int) (*Watch, error) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
 	if err := s.usableLocked(); err != nil {
 		return nil, err
 	}
-	return wm.register(s, path, kind, oneShotBuffer), err
+	return sr.index.register(s, path, kind, buffer), nil
+}
+
+// removeWatches removes s's watches of kind on path, if s is usable (see
+// watchIndex.remove).
+func (sr *sessionRegistry) removeWatches(s *Session, path string, kind WatchKind) error {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if err := s.usableLocked(); err != nil {
+		return err
+	}
+	return sr.index.remove(s, path, kind, sr.applied)
+}
+
+// closeLocally ends s as Closed here when Close could not end it in the
+// cluster (yet); the raft loop proposes the close again.
+func (sr *sessionRegistry) closeLocally(s *Session) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	s.closeLocallyLocked(sr.applied, sr.index.drop)
+}
+
+// setState moves s to st and tells its watches; Expired and Closed end
+// them. mu is held.
+func (sr *sessionRegistry) setState(s *Session, st SessionState, zxid int64) {
+	s.setStateLocked(st, zxid, sr.index.drop)
+}
+
+// endSession finishes s as Closed or Expired. mu is held.
+func (sr *sessionRegistry) endSession(s *Session, st SessionState, zxid int64) {
+	sr.setState(s, st, zxid)
+	delete(sr.sessions, s.ID())
+}
+
+// setConnected records whether this member knows a leader and moves every
+// live session between Connected and Disconnected. The raft loop calls it
+// when its leader appears or goes.
+func (sr *sessionRegistry) setConnected(ok bool) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if sr.connected == ok {
+		return
+	}
+	sr.connected = ok
+	st := sr.stateNow()
+	for _, s := range sr.sessions {
+		sr.setState(s, st, sr.applied)
+	}
+}
+
+// abandoned reports whether session id, owned by this incarnation, has no
+// holder any more: closed locally without the cluster hearing of it, or
+// created by a NewSession that gave up before claiming it. The raft loop
+// proposes closing such sessions.
+func (sr *sessionRegistry) abandoned(id int64, now uint64, grace uint64) bool {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	s := sr.sessions[id]
+	return s == nil || s.unheldLocked(now, grace)
+}
+
+// closeAll ends every session as Closed when the member closes.
+func (sr *sessionRegistry) closeAll() {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	for _, s := range sr.sessions {
+		sr.endSession(s, StateClosed, sr.applied)
+	}
 }
 
 // resync tells every watch that the tree was replaced by a raft snapshot at
@@ -495,31 +540,14 @@ func (wm *watchManager) readAndRegister(s *Session, path string, kind WatchKind,
 // no longer holds. The caller holds vis exclusively across the swap, so no
 // read sees the old tree after its watch got Resynced, nor the new one
 // before.
-func (wm *watchManager) resync(zxid int64, live func(id int64) bool) {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	wm.fireAll(Resynced, zxid)
-	for id, s := range wm.sessions {
+func (sr *sessionRegistry) resync(zxid int64, live func(id int64) bool) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	sr.index.fireAll(Resynced, zxid)
+	for id, s := range sr.sessions {
 		if !live(id) {
-			wm.endSession(s, StateExpired, zxid)
+			sr.endSession(s, StateExpired, zxid)
 		}
 	}
-	wm.applied = zxid
-}
-
-// fireAll delivers an event of type typ at zxid to every watch (one-shot
-// watches are used up) and once to each session's event channel. The caller
-// holds wm.mu.
-func (wm *watchManager) fireAll(typ EventType, zxid int64) {
-	wm.seq++
-	for k := range wm.byKind {
-		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
-		for _, set := range wm.byKind[k] {
-			for w := range set {
-				if w.s.fireLocked(w, Event{Type: typ, Path: w.path, Zxid: zxid}, wm.seq) || once {
-					wm.drop(w)
-				}
-			}
-		}
-	}
+	sr.applied = zxid
 }
