@@ -219,6 +219,18 @@ func (c *Client) read(ctx context.Context, fn func(t *tree) error) error {
 			return err
 		}
 	}
+	if err := c.awaitRead(ctx); err != nil {
+		return err
+	}
+	// Shared visibility lock: a read never runs between an apply group's
+	// watch events and its commit (see watch.go).
+	return c.n.watches.read(func() error { return c.n.withTree(fn) })
+}
+
+// awaitRead waits for the read barrier if c reads linearizably (see
+// Linearizable), else checks ctx; a session's caller gets
+// ErrConnectionLoss for ErrNoLeader.
+func (c *Client) awaitRead(ctx context.Context) error {
 	if c.linearizable {
 		if err := c.n.barrier(ctx); err != nil {
 			if c.sess != nil {
@@ -229,11 +241,7 @@ func (c *Client) read(ctx context.Context, fn func(t *tree) error) error {
 	} else if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Shared visibility lock: a read never runs between an apply group's
-	// watch events and its commit (see watch.go).
-	c.n.watches.vis.RLock()
-	defer c.n.watches.vis.RUnlock()
-	return c.n.withTree(fn)
+	return nil
 }
 
 // Get returns the data and Stat of path. It needs READ.

@@ -1,6 +1,9 @@
 package keeper
 
 import (
+	"math/rand/v2"
+	"sync/atomic"
+
 	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -18,13 +21,34 @@ import (
 //     lives as long as the process, across terms, because the original and
 //     its duplicate both go to the same member.
 //
-// Each Open starts its sequence numbers at a random point (replica.seq), so
+// Each Open starts its sequence numbers at a random point (dedup.init), so
 // proposals of different incarnations of one member do not collide.
 
 // dedupWindow is how many recent proposals per member the leader remembers.
 // A duplicate delayed past that many later proposals from the same member
 // would be appended again; the transports deliver far sooner.
 const dedupWindow = 1 << 14
+
+// dedup is the member's feature that keeps a write from applying twice: it
+// numbers this member's proposals and, as leader, filters the proposals
+// other members forward. The loop calls init before it starts and filter
+// (its step hook) for each MsgProp it is about to step; any goroutine may
+// call next.
+type dedup struct {
+	loop loopView
+	seq  atomic.Uint64 // the last sequence number handed out
+	seen proposalSeen  // loop-owned
+}
+
+// init gives the feature its view of the loop and starts the sequence at a
+// random point; the loop calls it before it starts.
+func (dd *dedup) init(loop loopView) {
+	dd.loop = loop
+	dd.seq.Store(rand.Uint64() >> 1)
+}
+
+// next is the sequence number of this member's next proposal.
+func (dd *dedup) next() uint64 { return dd.seq.Add(1) }
 
 // proposalSeen remembers recent forwarded proposals per member.
 type proposalSeen struct {
@@ -63,13 +87,14 @@ func (p *proposalSeen) fresh(member, seq uint64) bool {
 	return true
 }
 
-// filterProposal applies the two rules to a MsgProp received from another
-// member; it reports whether anything is left to step.
-func (r *replica) filterProposal(m *raftpb.Message) bool {
-	if m.GetFrom() == r.id {
+// filter applies the two rules to a MsgProp received from another member;
+// it reports whether anything is left to step. It runs on the loop.
+func (dd *dedup) filter(m *raftpb.Message) bool {
+	self := dd.loop.memberID()
+	if m.GetFrom() == self {
 		return true
 	}
-	if r.lead != r.id {
+	if dd.loop.leaderID() != self {
 		return false
 	}
 	kept := m.Entries[:0]
@@ -84,7 +109,7 @@ func (r *replica) filterProposal(m *raftpb.Message) bool {
 			continue
 		case d.Kind == wire.EntryCheck && !filterCheckProposal(m.GetFrom(), d.Check):
 			continue
-		case d.Kind == wire.EntryProposal && (d.Proposal.Member != m.GetFrom() || !r.seen.fresh(d.Proposal.Member, d.Proposal.Seq)):
+		case d.Kind == wire.EntryProposal && (d.Proposal.Member != m.GetFrom() || !dd.seen.fresh(d.Proposal.Member, d.Proposal.Seq)):
 			continue
 		}
 		kept = append(kept, e)

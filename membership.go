@@ -24,7 +24,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/keeper-go/keeper/internal/wire"
@@ -67,6 +69,25 @@ type Member struct {
 // leader's commit index and still be promoted.
 const promoteLag = 1000
 
+// membership is the member's membership-change feature: the changes this
+// member runs as leader, one at a time, and, through its forwarding part
+// (membership_forward.go), the calls made on a member that does not lead.
+// The loop calls init before it starts, tick every tick, applied for each
+// configuration change it applies, deliver for each membership frame (from
+// the transport's goroutine) and stop on its way out; the Node's calls run
+// on their callers' goroutines and reach the loop through loopView's onLoop.
+// Fields not marked otherwise are owned by the loop.
+type membership struct {
+	loop loopView
+	// ids numbers the changes this member proposes and the requests it
+	// forwards; it starts at a random point per Open, so the ids of one
+	// incarnation do not collide with the last one's. Any goroutine.
+	ids atomic.Uint64
+	// pending is the change this member proposed and waits for.
+	pending *confWait
+	fwd     forwarding // membership_forward.go
+}
+
 // confWait is a membership change waiting to apply on the leader.
 type confWait struct {
 	id   uint64 // carried in the change's Context
@@ -78,10 +99,33 @@ type confWait struct {
 	tick   uint64 // loop tick a forwarded change was proposed at
 }
 
+// init gives the feature its view of the loop; the loop calls it before it
+// starts.
+func (m *membership) init(loop loopView) {
+	m.loop = loop
+	m.ids.Store(rand.Uint64() >> 1)
+	m.fwd.init(m, loop)
+}
+
+// deliver hands a membership frame from a transport goroutine to the
+// forwarding part. The transport may deliver before the loop starts, so
+// the loop is passed in rather than read from the feature.
+func (m *membership) deliver(loop loopView, from uint64, b []byte) {
+	m.fwd.deliver(loop, from, b)
+}
+
+// nextID is a fresh change or request id; any goroutine may call it.
+func (m *membership) nextID() uint64 { return m.ids.Add(1) }
+
 // Members returns the cluster's members as of this member's applied index,
 // sorted by id.
 func (n *Node) Members() []Member {
-	st := n.r.status.Load()
+	return n.r.membership.list()
+}
+
+// list is Members.
+func (m *membership) list() []Member {
+	st := m.loop.published()
 	learners := st.Learners
 	ms := make([]Member, 0, len(st.Members))
 	for _, id := range st.Members {
@@ -129,44 +173,52 @@ func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
 	return n.changeConf(ctx, wire.MemberRemove, id)
 }
 
+// changeConf runs op on id (see membership.change).
+func (n *Node) changeConf(ctx context.Context, op wire.MemberOp, id uint64) error {
+	if n.isClosed() {
+		return ErrClosed
+	}
+	return n.r.membership.change(ctx, op, id)
+}
+
 // checkAdd is AddMember's check on the leader's loop.
-func (r *replica) checkAdd(id uint64) error {
-	if slices.Contains(r.members, id) {
+func (m *membership) checkAdd(id uint64) error {
+	if slices.Contains(m.loop.memberIDs(), id) {
 		return fmt.Errorf("%w: %d", ErrMemberExists, id)
 	}
 	return nil
 }
 
 // checkPromote is PromoteMember's check on the leader's loop.
-func (r *replica) checkPromote(id uint64) error {
-	if !slices.Contains(r.conf.GetLearners(), id) {
+func (m *membership) checkPromote(id uint64) error {
+	if !slices.Contains(m.loop.learners(), id) {
 		return fmt.Errorf("%w: %d is not a learner", ErrUnknownMember, id)
 	}
 	var match uint64
-	r.rn.WithProgress(func(pid uint64, _ raft.ProgressType, pr tracker.Progress) {
+	m.loop.withProgress(func(pid uint64, _ raft.ProgressType, pr tracker.Progress) {
 		if pid == id {
 			match = pr.Match
 		}
 	})
-	t, heard := r.heard[id]
-	if !heard || r.ticks-t > uint64(r.cfg.electionTicks()) {
+	t, heard := m.loop.lastHeard(id)
+	if !heard || m.loop.now()-t > uint64(m.loop.config().electionTicks()) {
 		return fmt.Errorf("%w: learner %d is not reachable", ErrUnsafeConfChange, id)
 	}
-	if match+promoteLag < r.commit {
-		return fmt.Errorf("%w: learner %d holds the log to %d, the leader committed %d", ErrUnsafeConfChange, id, match, r.commit)
+	if commit := m.loop.commitIndex(); match+promoteLag < commit {
+		return fmt.Errorf("%w: learner %d holds the log to %d, the leader committed %d", ErrUnsafeConfChange, id, match, commit)
 	}
 	return nil
 }
 
 // checkRemove is RemoveMember's check on the leader's loop.
-func (r *replica) checkRemove(id uint64) error {
-	if !slices.Contains(r.members, id) {
+func (m *membership) checkRemove(id uint64) error {
+	if !slices.Contains(m.loop.memberIDs(), id) {
 		return fmt.Errorf("%w: %d", ErrUnknownMember, id)
 	}
-	if id == r.id {
+	if id == m.loop.memberID() {
 		return fmt.Errorf("%w: the leader cannot remove itself; transfer leadership first", ErrUnsafeConfChange)
 	}
-	voters := r.conf.GetVoters()
+	voters := m.loop.voters()
 	if slices.Contains(voters, id) && len(voters) == 1 {
 		return fmt.Errorf("%w: %d is the last voter", ErrUnsafeConfChange, id)
 	}
@@ -182,47 +234,53 @@ func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 	if n.isClosed() {
 		return ErrClosed
 	}
+	return n.r.membership.transfer(ctx, to)
+}
+
+// transfer is TransferLeadership.
+func (m *membership) transfer(ctx context.Context, to uint64) error {
 	errc := make(chan error, 1)
-	ok := n.r.onLoop(ctx, func() {
-		r := n.r
+	ok := m.loop.onLoop(ctx, func() {
+		lead := m.loop.leaderID()
 		switch {
-		case to == r.lead && r.lead != raft.None:
+		case to == lead && lead != raft.None:
 			errc <- nil
-		case !slices.Contains(r.conf.GetVoters(), to):
+		case !slices.Contains(m.loop.voters(), to):
 			errc <- fmt.Errorf("%w: %d is not a voter", ErrUnknownMember, to)
-		case r.role == raft.StateLeader:
-			r.rn.TransferLeader(to)
+		case m.loop.leading():
+			m.loop.transferLeader(to)
 			errc <- nil
-		case r.lead == raft.None:
-			errc <- notLeader(r.lead)
+		case lead == raft.None:
+			errc <- notLeader(lead)
 		default:
-			r.transferFrom(to)
+			m.fwd.transferFrom(to)
 			errc <- nil
 		}
 	})
 	if !ok {
-		return n.loopErr(ctx)
+		return m.loopErr(ctx)
 	}
 	if err := <-errc; err != nil {
 		return err
 	}
-	tick := time.NewTicker(n.r.ticker)
+	interval := m.loop.tickInterval()
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	retry := time.Duration(2*n.r.cfg.electionTicks()) * n.r.ticker
+	retry := time.Duration(2*m.loop.config().electionTicks()) * interval
 	last := time.Now()
 	for {
-		st := n.r.status.Load()
+		st := m.loop.published()
 		if st.Leader == to {
 			return nil
 		}
 		if time.Since(last) > retry {
 			// raft gives a transfer up after an election timeout; ask again.
 			last = time.Now()
-			n.r.onLoop(ctx, func() {
-				if n.r.role == raft.StateLeader {
-					n.r.rn.TransferLeader(to)
+			m.loop.onLoop(ctx, func() {
+				if m.loop.leading() {
+					m.loop.transferLeader(to)
 				} else {
-					n.r.transferFrom(to)
+					m.fwd.transferFrom(to)
 				}
 			})
 		}
@@ -230,52 +288,49 @@ func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 		case <-tick.C:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-n.r.donec:
-			return n.r.closedErr()
+		case <-m.loop.stopped():
+			return m.loop.closedErr()
 		}
 	}
 }
 
-// changeConf runs op on id: here if this member leads, else through the
-// leader (membership_forward.go).
-func (n *Node) changeConf(ctx context.Context, op wire.MemberOp, id uint64) error {
-	if n.isClosed() {
-		return ErrClosed
-	}
+// change runs op on id: here if this member leads, else through the leader
+// (membership_forward.go).
+func (m *membership) change(ctx context.Context, op wire.MemberOp, id uint64) error {
 	if id == 0 {
 		return fmt.Errorf("%w: member id 0", ErrBadArguments)
 	}
-	if n.r.status.Load().Role == RoleLeader {
-		err := n.changeConfHere(ctx, op, id)
+	if m.loop.published().Role == RoleLeader {
+		err := m.changeHere(ctx, op, id)
 		if !errors.Is(err, ErrNotLeader) {
 			return err
 		}
 	}
-	return n.forwardConf(ctx, op, id)
+	return m.fwd.forward(ctx, op, id)
 }
 
-// changeConfHere proposes op on id as one single-step configuration change
+// changeHere proposes op on id as one single-step configuration change
 // once its check passes on the leader's loop, and waits for it to apply
 // here. While the leader has not yet applied an entry of its own term it
 // retries every tick (raft would silently drop the change meanwhile). Off
 // the leader it returns ErrNotLeader, having done nothing.
-func (n *Node) changeConfHere(ctx context.Context, op wire.MemberOp, id uint64) error {
+func (m *membership) changeHere(ctx context.Context, op wire.MemberOp, id uint64) error {
 	typ, check := confChange(op, id)
 	for {
 		errc := make(chan error, 1)
 		var w *confWait
-		ok := n.r.onLoop(ctx, func() {
+		ok := m.loop.onLoop(ctx, func() {
 			var err error
-			w, err = n.r.proposeConf(id, typ, check)
+			w, err = m.propose(id, typ, check, fwdKey{})
 			errc <- err
 		})
 		if !ok {
-			return n.loopErr(ctx)
+			return m.loopErr(ctx)
 		}
 		err := <-errc
 		if err == errConfNotReady {
 			select {
-			case <-time.After(n.r.ticker):
+			case <-time.After(m.loop.tickInterval()):
 				continue
 			case <-ctx.Done():
 				return ctx.Err()
@@ -287,23 +342,23 @@ func (n *Node) changeConfHere(ctx context.Context, op wire.MemberOp, id uint64) 
 		select {
 		case err := <-w.done:
 			if err == nil {
-				n.r.waitPublished(ctx)
+				m.waitPublished(ctx)
 			}
 			return err
 		case <-ctx.Done():
-			n.r.onLoop(context.Background(), func() {
-				if n.r.pendingConf == w {
-					n.r.pendingConf = nil
+			m.loop.onLoop(context.Background(), func() {
+				if m.pending == w {
+					m.pending = nil
 				}
 			})
 			return fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
-		case <-n.r.donec:
+		case <-m.loop.stopped():
 			select {
 			case err := <-w.done:
 				return err
 			default:
 			}
-			return n.r.stoppedErr()
+			return m.loop.stoppedErr()
 		}
 	}
 }
@@ -312,15 +367,15 @@ func (n *Node) changeConfHere(ctx context.Context, op wire.MemberOp, id uint64) 
 // it is handling (or ctx ends, or the loop stops): a change applied in that
 // Ready, such as a membership change whose caller was just told, is then
 // visible to Status and Members.
-func (r *replica) waitPublished(ctx context.Context) {
+func (m *membership) waitPublished(ctx context.Context) {
 	ran := make(chan struct{})
-	if !r.onLoop(ctx, func() { close(ran) }) {
+	if !m.loop.onLoop(ctx, func() { close(ran) }) {
 		return
 	}
 	select {
 	case <-ran:
 	case <-ctx.Done():
-	case <-r.donec:
+	case <-m.loop.stopped():
 	}
 }
 
@@ -328,11 +383,11 @@ func (r *replica) waitPublished(ctx context.Context) {
 var errConfNotReady = fmt.Errorf("%w: leader not ready for a membership change", ErrConfChangeInProgress)
 
 // loopErr is the error for a call whose function never reached the loop.
-func (n *Node) loopErr(ctx context.Context) error {
+func (m *membership) loopErr(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return n.r.closedErr()
+	return m.loop.closedErr()
 }
 
 func notLeader(lead uint64) error {
@@ -342,78 +397,91 @@ func notLeader(lead uint64) error {
 	return fmt.Errorf("%w: member %d leads", ErrNotLeader, lead)
 }
 
-// proposeConf runs on the loop: it checks the leader can take the change
-// now and proposes it.
-func (r *replica) proposeConf(id uint64, typ raftpb.ConfChangeType, check func(r *replica) error) (*confWait, error) {
-	if r.role != raft.StateLeader {
-		return nil, notLeader(r.lead)
+// propose runs on the loop: it checks the leader can take the change now
+// and proposes it. remote names the forwarded request it runs for, zero for
+// a call made here.
+func (m *membership) propose(id uint64, typ raftpb.ConfChangeType, check func(m *membership) error, remote fwdKey) (*confWait, error) {
+	if !m.loop.leading() {
+		return nil, notLeader(m.loop.leaderID())
 	}
-	if r.pendingConf != nil {
+	if m.pending != nil {
 		return nil, ErrConfChangeInProgress
 	}
-	if err := check(r); err != nil {
+	if err := check(m); err != nil {
 		return nil, err
 	}
 	// raft accepts one pending change and turns any other into an empty
 	// entry; a new leader counts its whole log as possibly pending. Having
 	// applied an entry of its own term with nothing of ours pending rules
 	// both out.
-	applied := r.sm.applied()
-	if t, err := r.ms.Term(applied); err != nil || t != r.term || applied < r.commit {
+	applied, term := m.loop.appliedIndex(), m.loop.currentTerm()
+	if t, err := m.loop.logTerm(applied); err != nil || t != term || applied < m.loop.commitIndex() {
 		return nil, errConfNotReady
 	}
-	w := &confWait{id: r.seq.Add(1), term: r.term, done: make(chan error, 1)}
+	w := &confWait{id: m.nextID(), term: term, done: make(chan error, 1), remote: remote, tick: m.loop.now()}
 	cc := &raftpb.ConfChangeV2{
 		Changes: []*raftpb.ConfChangeSingle{{Type: typ.Enum(), NodeId: new(id)}},
 		Context: wire.EncodeConfContext(w.id),
 	}
-	if err := r.rn.ProposeConfChange(cc); err != nil {
+	if err := m.loop.proposeConfChange(cc); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoLeader, err)
 	}
-	r.pendingConf = w
+	m.pending = w
 	return w, nil
 }
 
-// confApplied completes the waiting change whose context cc carries.
-func (r *replica) confApplied(index uint64, cc raftpb.ConfChangeI) {
-	w := r.pendingConf
+// running reports whether the waiting change runs for forwarded request k.
+func (m *membership) running(k fwdKey) bool {
+	return m.pending != nil && m.pending.remote == k
+}
+
+// applied completes the waiting change whose context cc carries; the loop
+// calls it for each configuration change it applies, at index.
+func (m *membership) applied(index uint64, cc raftpb.ConfChangeI) {
+	w := m.pending
 	if w == nil {
 		return
 	}
 	if id, err := wire.DecodeConfContext(cc.AsV2().GetContext()); err == nil && id == w.id {
-		r.endConfWait(nil, index)
+		m.end(nil, index)
 	}
 }
 
-// expireConfWait fails the waiting change once the term moved or this
-// member stopped leading: it may or may not apply under the next leader.
-func (r *replica) expireConfWait() {
-	w := r.pendingConf
+// tick fails the waiting change once the term moved or this member stopped
+// leading: it may or may not apply under the next leader. The loop calls it
+// every tick.
+func (m *membership) tick() {
+	w := m.pending
 	switch {
 	case w == nil:
-	case w.term != r.term:
-		r.failConfWait(fmt.Errorf("%w: term moved from %d to %d during a membership change", ErrIndeterminate, w.term, r.term))
-	case r.role != raft.StateLeader:
-		r.failConfWait(fmt.Errorf("%w: lost leadership during a membership change", ErrIndeterminate))
-	case w.remote.from != 0 && r.ticks-w.tick > uint64(pendingTimeoutElections*r.cfg.electionTicks()):
+	case w.term != m.loop.currentTerm():
+		m.fail(fmt.Errorf("%w: term moved from %d to %d during a membership change", ErrIndeterminate, w.term, m.loop.currentTerm()))
+	case !m.loop.leading():
+		m.fail(fmt.Errorf("%w: lost leadership during a membership change", ErrIndeterminate))
+	case w.remote != (fwdKey{}) && m.loop.now()-w.tick > uint64(pendingTimeoutElections*m.loop.config().electionTicks()):
 		// Nobody's context bounds a forwarded change; this does.
-		r.failConfWait(fmt.Errorf("%w: membership change not applied after %d ticks", ErrIndeterminate, r.ticks-w.tick))
+		m.fail(fmt.Errorf("%w: membership change not applied after %d ticks", ErrIndeterminate, m.loop.now()-w.tick))
 	}
 }
 
-func (r *replica) failConfWait(err error) {
-	if r.pendingConf != nil {
-		r.endConfWait(err, 0)
+// stop fails the waiting change as the loop exits.
+func (m *membership) stop() {
+	m.fail(fmt.Errorf("%w: member %d closed during a membership change: %w", ErrIndeterminate, m.loop.memberID(), ErrClosed))
+}
+
+func (m *membership) fail(err error) {
+	if m.pending != nil {
+		m.end(err, 0)
 	}
 }
 
-// endConfWait ends the waiting change with err (index: where it applied):
-// its caller is told, or the member that forwarded it is sent the reply.
-func (r *replica) endConfWait(err error, index uint64) {
-	w := r.pendingConf
-	r.pendingConf = nil
+// end ends the waiting change with err (index: where it applied): its
+// caller is told, or the member that forwarded it is sent the reply.
+func (m *membership) end(err error, index uint64) {
+	w := m.pending
+	m.pending = nil
 	w.done <- err
-	if w.remote.from != 0 {
-		r.replyConf(w.remote, err, true, index)
+	if w.remote != (fwdKey{}) {
+		m.fwd.reply(w.remote, err, true, index)
 	}
 }

@@ -10,7 +10,7 @@ package keeper
 // followed by wire.MemberFrameMarker. A reply's index is the log index at
 // which the change applied (0 for a refusal); the requester returns once it
 // applied that index itself. The request id is the requester's next
-// sequence number (replica.seq, random per Open), so it is unique per
+// change id (membership.nextID, random per Open), so it is unique per
 // requester; the leader keys requests by (requester, request id).
 //
 // The Transport may drop, duplicate and reorder frames. The requester
@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/keeper-go/keeper/internal/wire"
@@ -133,46 +134,68 @@ func (s *fwdState) remember(k fwdKey, reply wire.MemberFrame) {
 	s.done[k] = reply
 }
 
+// forwarding is the forwarding part of the membership feature: on the
+// leader, the requests other members forwarded to it; on any member, its
+// own calls waiting for the leader's reply. finished is loop-owned; waits is
+// guarded by mu, as transport goroutines hand it replies.
+type forwarding struct {
+	m        *membership
+	loop     loopView
+	finished fwdState // the leader's record of requests it finished
+
+	mu    sync.Mutex
+	waits map[uint64]chan fwdReply // request id -> its waiting call
+}
+
+// init ties the forwarding to its feature and the loop; membership.init
+// calls it.
+func (f *forwarding) init(m *membership, loop loopView) {
+	f.m, f.loop = m, loop
+}
+
 // confChange is an operation's raft change type and the check that must
 // pass on the leader's loop before it is proposed. Local and forwarded calls
 // both take them from here.
-func confChange(op wire.MemberOp, id uint64) (typ raftpb.ConfChangeType, check func(r *replica) error) {
+func confChange(op wire.MemberOp, id uint64) (typ raftpb.ConfChangeType, check func(m *membership) error) {
 	switch op {
 	case wire.MemberAddLearner:
-		return raftpb.ConfChangeType_ConfChangeAddLearnerNode, func(r *replica) error { return r.checkAdd(id) }
+		return raftpb.ConfChangeType_ConfChangeAddLearnerNode, func(m *membership) error { return m.checkAdd(id) }
 	case wire.MemberAddVoter:
-		return raftpb.ConfChangeType_ConfChangeAddNode, func(r *replica) error { return r.checkAdd(id) }
+		return raftpb.ConfChangeType_ConfChangeAddNode, func(m *membership) error { return m.checkAdd(id) }
 	case wire.MemberPromote:
-		return raftpb.ConfChangeType_ConfChangeAddNode, func(r *replica) error { return r.checkPromote(id) }
+		return raftpb.ConfChangeType_ConfChangeAddNode, func(m *membership) error { return m.checkPromote(id) }
 	default:
-		return raftpb.ConfChangeType_ConfChangeRemoveNode, func(r *replica) error { return r.checkRemove(id) }
+		return raftpb.ConfChangeType_ConfChangeRemoveNode, func(m *membership) error { return m.checkRemove(id) }
 	}
 }
 
-// deliverMember handles a membership frame (b starts at the marker) from a
+// deliver handles a membership frame (b starts at the marker) from a
 // transport goroutine: a reply goes to its waiting caller, a request to the
 // loop. Either is dropped if nobody can take it now; the requester resends.
-func (r *replica) deliverMember(from uint64, b []byte) {
-	f, err := wire.DecodeMemberFrame(b)
+func (f *forwarding) deliver(loop loopView, from uint64, b []byte) {
+	fr, err := wire.DecodeMemberFrame(b)
 	if err != nil {
-		r.log.Warn("dropping membership frame", "from", from, "err", err)
+		loop.logger().Warn("dropping membership frame", "from", from, "err", err)
 		return
 	}
-	if f.Kind == wire.MemberReply {
-		r.fwdMu.Lock()
-		ch := r.fwdWaits[f.ID]
-		r.fwdMu.Unlock()
-		if ch != nil {
-			select {
-			case ch <- fwdReply{from: from, frame: f}:
-			default:
-			}
+	if fr.Kind == wire.MemberReply {
+		f.toWaiter(from, fr)
+		return
+	}
+	loop.tryOnLoop(func() { f.serve(from, fr) })
+}
+
+// toWaiter hands reply f to the call waiting for it, if any and if it has
+// room.
+func (f *forwarding) toWaiter(from uint64, reply wire.MemberFrame) {
+	f.mu.Lock()
+	ch := f.waits[reply.ID]
+	f.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- fwdReply{from: from, frame: reply}:
+		default:
 		}
-		return
-	}
-	select {
-	case r.callc <- func() { r.serveConf(from, f) }:
-	default:
 	}
 }
 
@@ -182,78 +205,82 @@ type fwdReply struct {
 	frame wire.MemberFrame
 }
 
-// serveConf runs a forwarded request on the loop.
-func (r *replica) serveConf(from uint64, q wire.MemberFrame) {
+// serve runs a forwarded request on the loop.
+func (f *forwarding) serve(from uint64, q wire.MemberFrame) {
 	if q.Op == wire.MemberTransfer {
-		if r.role == raft.StateLeader && q.Target != r.id && slices.Contains(r.conf.GetVoters(), q.Target) {
-			r.rn.TransferLeader(q.Target)
+		if f.loop.leading() && q.Target != f.loop.memberID() && slices.Contains(f.loop.voters(), q.Target) {
+			f.loop.transferLeader(q.Target)
 		}
 		return
 	}
 	k := fwdKey{from, q.ID}
-	if w := r.pendingConf; w != nil && w.remote == k {
+	if f.m.running(k) {
 		return // running: the reply comes when it ends
 	}
-	if reply, ok := r.fwd.done[k]; ok {
-		r.tr.Send(from, wire.EncodeMemberFrame(r.clusterID, reply))
+	if reply, ok := f.finished.done[k]; ok {
+		f.loop.sendMemberFrame(from, reply)
 		return
 	}
-	if r.role != raft.StateLeader {
-		r.replyConf(k, notLeader(r.lead), false, 0)
+	if !f.loop.leading() {
+		f.reply(k, notLeader(f.loop.leaderID()), false, 0)
 		return
 	}
 	if q.Target == 0 {
-		r.replyConf(k, fmt.Errorf("%w: member id 0", ErrBadArguments), true, 0)
+		f.reply(k, fmt.Errorf("%w: member id 0", ErrBadArguments), true, 0)
 		return
 	}
 	typ, check := confChange(q.Op, q.Target)
-	w, err := r.proposeConf(q.Target, typ, check)
-	if err != nil {
+	if _, err := f.m.propose(q.Target, typ, check, k); err != nil {
 		// A leader not ready yet is asked again; anything else is final.
-		r.replyConf(k, err, err != errConfNotReady, 0)
-		return
+		f.reply(k, err, err != errConfNotReady, 0)
 	}
-	w.remote = k
-	w.tick = r.ticks
 }
 
-// replyConf sends the reply to forwarded request k (index: where the change
+// reply sends the reply to forwarded request k (index: where the change
 // applied) and, if final, keeps it for a duplicate of the request.
-func (r *replica) replyConf(k fwdKey, err error, final bool, index uint64) {
+func (f *forwarding) reply(k fwdKey, err error, final bool, index uint64) {
 	reply := wire.MemberFrame{Kind: wire.MemberReply, ID: k.id, Code: codeOf(err), Index: index}
 	if err != nil {
 		reply.Text = err.Error()
 	}
 	if reply.Code == wire.ReplyNotLeader {
-		reply.Leader = r.lead
+		reply.Leader = f.loop.leaderID()
 	}
 	if final {
-		r.fwd.remember(k, reply)
+		f.finished.remember(k, reply)
 	}
-	r.tr.Send(k.from, wire.EncodeMemberFrame(r.clusterID, reply))
+	f.loop.sendMemberFrame(k.from, reply)
 }
 
-// forwardConf runs a membership change on the leader from a member that
-// does not lead (see the file comment). sent records the members the
-// request went to that may have proposed it: a refusal saying the change is
-// already in place, from another member, then means the change may have
-// applied under the first one, so the call reports ErrIndeterminate.
-func (n *Node) forwardConf(ctx context.Context, op wire.MemberOp, id uint64) error {
-	r := n.r
-	reqID := r.seq.Add(1)
+// wait registers a call waiting for the replies to request id; the
+// returned function ends the wait.
+func (f *forwarding) wait(id uint64) (<-chan fwdReply, func()) {
 	replies := make(chan fwdReply, fwdReplyQueue)
-	r.fwdMu.Lock()
-	if r.fwdWaits == nil {
-		r.fwdWaits = make(map[uint64]chan fwdReply)
+	f.mu.Lock()
+	if f.waits == nil {
+		f.waits = make(map[uint64]chan fwdReply)
 	}
-	r.fwdWaits[reqID] = replies
-	r.fwdMu.Unlock()
-	defer func() {
-		r.fwdMu.Lock()
-		delete(r.fwdWaits, reqID)
-		r.fwdMu.Unlock()
-	}()
-	election := time.Duration(r.cfg.electionTicks()) * r.ticker
+	f.waits[id] = replies
+	f.mu.Unlock()
+	return replies, func() {
+		f.mu.Lock()
+		delete(f.waits, id)
+		f.mu.Unlock()
+	}
+}
+
+// forward runs a membership change on the leader from a member that does
+// not lead (see the file comment). sent records the members the request
+// went to that may have proposed it: a refusal saying the change is already
+// in place, from another member, then means the change may have applied
+// under the first one, so the call reports ErrIndeterminate.
+func (f *forwarding) forward(ctx context.Context, op wire.MemberOp, id uint64) error {
+	self := f.loop.memberID()
+	reqID := f.m.nextID()
+	replies, done := f.wait(reqID)
+	defer done()
+	interval := f.loop.tickInterval()
+	election := time.Duration(f.loop.config().electionTicks()) * interval
 	noLeaderSince := time.Now()
 	sent := map[uint64]bool{}
 	var target, hint, hintFrom uint64
@@ -262,7 +289,7 @@ func (n *Node) forwardConf(ctx context.Context, op wire.MemberOp, id uint64) err
 	for {
 		select {
 		case <-wait.C:
-			target = r.status.Load().Leader
+			target = f.loop.published().Leader
 			if hint != raft.None && (target == raft.None || target == hintFrom) {
 				// A member this one still takes for the leader named another.
 				target = hint
@@ -272,51 +299,51 @@ func (n *Node) forwardConf(ctx context.Context, op wire.MemberOp, id uint64) err
 				noLeaderSince = time.Now()
 			}
 			switch {
-			case target == r.id:
+			case target == self:
 				// This member leads now: run the change here.
-				err := n.changeConfHere(ctx, op, id)
+				err := f.m.changeHere(ctx, op, id)
 				if errors.Is(err, ErrNotLeader) {
-					wait.Reset(r.ticker)
+					wait.Reset(interval)
 					continue
 				}
-				return n.settleConf(ctx, op, id, sent, r.id, 0, err)
+				return f.settle(ctx, op, id, sent, self, 0, err)
 			case target == raft.None:
 				if len(sent) == 0 && time.Since(noLeaderSince) > election {
 					return fmt.Errorf("%w: membership change not sent", ErrNoLeader)
 				}
-				wait.Reset(r.ticker)
+				wait.Reset(interval)
 				continue
 			}
-			r.tr.Send(target, wire.EncodeMemberFrame(r.clusterID, wire.MemberFrame{Kind: wire.MemberRequest, ID: reqID, Op: op, Target: id}))
+			f.loop.sendMemberFrame(target, wire.MemberFrame{Kind: wire.MemberRequest, ID: reqID, Op: op, Target: id})
 			sent[target] = true
 			wait.Reset(election)
 		case rep := <-replies:
-			f := rep.frame
-			switch f.Code {
+			fr := rep.frame
+			switch fr.Code {
 			case wire.ReplyNotLeader:
 				// It has no record of the request, so it never proposed it.
 				delete(sent, rep.from)
-				if f.Leader != rep.from {
-					hint, hintFrom = f.Leader, rep.from
+				if fr.Leader != rep.from {
+					hint, hintFrom = fr.Leader, rep.from
 				}
 				stopTimer(wait)
-				wait.Reset(r.ticker)
+				wait.Reset(interval)
 			case wire.ReplyNotReady:
 				stopTimer(wait)
-				wait.Reset(r.ticker)
+				wait.Reset(interval)
 			default:
-				return n.settleConf(ctx, op, id, sent, rep.from, f.Index, replyErr(f))
+				return f.settle(ctx, op, id, sent, rep.from, fr.Index, replyErr(fr))
 			}
 		case <-ctx.Done():
 			if len(sent) > 0 {
 				return fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
 			}
 			return ctx.Err()
-		case <-r.donec:
+		case <-f.loop.stopped():
 			if len(sent) > 0 {
-				return r.stoppedErr()
+				return f.loop.stoppedErr()
 			}
-			return r.closedErr()
+			return f.loop.closedErr()
 		}
 	}
 }
@@ -331,13 +358,13 @@ func stopTimer(t *time.Timer) {
 	}
 }
 
-// settleConf turns the leader's answer to a forwarded change into the
-// call's result. A success waits until this member applied index, where
-// the change applied, so Members here shows it (if ctx ends first the call
+// settle turns the leader's answer to a forwarded change into the call's
+// result. A success waits until this member applied index, where the
+// change applied, so Members here shows it (if ctx ends first the call
 // still returns nil: the change applied on the leader). A refusal saying
 // the change is already in place, given while another member that may have
 // proposed it had the request, is indeterminate.
-func (n *Node) settleConf(ctx context.Context, op wire.MemberOp, id uint64, sent map[uint64]bool, from, index uint64, err error) error {
+func (f *forwarding) settle(ctx context.Context, op wire.MemberOp, id uint64, sent map[uint64]bool, from, index uint64, err error) error {
 	if err != nil {
 		if !alreadyDone(op, err) {
 			return err
@@ -349,17 +376,17 @@ func (n *Node) settleConf(ctx context.Context, op wire.MemberOp, id uint64, sent
 		}
 		return err
 	}
-	if op == wire.MemberRemove && id == n.r.id {
+	if op == wire.MemberRemove && id == f.loop.memberID() {
 		return nil // a removed member may never learn its removal
 	}
-	tick := time.NewTicker(n.r.ticker)
+	tick := time.NewTicker(f.loop.tickInterval())
 	defer tick.Stop()
-	for n.r.status.Load().Applied < index {
+	for f.loop.published().Applied < index {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
 			return nil
-		case <-n.r.donec:
+		case <-f.loop.stopped():
 			return nil
 		}
 	}
@@ -379,9 +406,10 @@ func alreadyDone(op wire.MemberOp, err error) bool {
 }
 
 // transferFrom asks the leader to hand leadership to to, from a member that
-// does not lead; TransferLeadership calls it again while it waits.
-func (r *replica) transferFrom(to uint64) {
-	if r.lead != raft.None && r.lead != r.id {
-		r.tr.Send(r.lead, wire.EncodeMemberFrame(r.clusterID, wire.MemberFrame{Kind: wire.MemberRequest, ID: r.seq.Add(1), Op: wire.MemberTransfer, Target: to}))
+// does not lead; TransferLeadership calls it again while it waits. It runs
+// on the loop.
+func (f *forwarding) transferFrom(to uint64) {
+	if lead := f.loop.leaderID(); lead != raft.None && lead != f.loop.memberID() {
+		f.loop.sendMemberFrame(lead, wire.MemberFrame{Kind: wire.MemberRequest, ID: f.m.nextID(), Op: wire.MemberTransfer, Target: to})
 	}
 }

@@ -382,7 +382,6 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	r.snap = newSnapState(cfg.Transport, cfg.Dir)
 	ms.snapshot = r.raftSnapshot
 	r.snap.resynced = wm.resync
-	r.seq.Store(rand.Uint64() >> 1)
 	if wal != nil && !bootstrap {
 		// The tree is durable at least up to the mark the WAL reopened at.
 		r.releasedTo, _ = ms.FirstIndex()

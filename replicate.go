@@ -167,8 +167,6 @@ type replica struct {
 	donec chan struct{}
 	stop  sync.Once
 
-	seq      atomic.Uint64 // starts at a random point per Open; see dedup.go
-	seen     proposalSeen  // loop-owned; see dedup.go
 	readSeq  atomic.Uint64
 	status   atomic.Pointer[Status]
 	leaderMu sync.Mutex
@@ -197,20 +195,12 @@ type replica struct {
 	expiry *sessionExpiry // expiry.go
 
 	// callc runs functions on the loop (onLoop).
-	callc  chan func()
-	cons   consistency // consistency.go
-	rejoin rejoin      // rejoin.go
-	// pendingConf is the membership change this member proposed and waits
-	// for (membership.go).
-	pendingConf *confWait
-	rep         repairState // repair.go
-
-	// forwarded membership changes (membership_forward.go): fwd is
-	// loop-owned, the leader's record of requests it finished; fwdWaits
-	// holds this member's calls waiting for the leader's reply.
-	fwd      fwdState
-	fwdMu    sync.Mutex
-	fwdWaits map[uint64]chan fwdReply
+	callc      chan func()
+	cons       consistency // consistency.go
+	rejoin     rejoin      // rejoin.go
+	membership membership  // membership.go, membership_forward.go
+	dedup      dedup       // dedup.go
+	rep        repairState // repair.go
 }
 
 // raftLeader is raft's leader state.
@@ -218,16 +208,18 @@ const raftLeader = raft.StateLeader
 
 // loopView is what a feature of the member sees of the raft loop: facts
 // about the member and the cluster as the loop knows them, and the loop's
-// few actions a feature may take. Every method runs on the loop goroutine
-// only, as do the features' hooks that call them.
+// few actions a feature may take. A method runs on the loop goroutine only,
+// as do the features' hooks that call it, unless it says any goroutine may
+// call it.
 type loopView interface {
-	// memberID is this member's id.
+	// memberID is this member's id; any goroutine may call it.
 	memberID() uint64
 	// now is the loop's tick count.
 	now() uint64
-	// tickInterval is the time one tick stands for.
+	// tickInterval is the time one tick stands for; any goroutine may call
+	// it.
 	tickInterval() time.Duration
-	// logger is the member's logger.
+	// logger is the member's logger; any goroutine may call it.
 	logger() *slog.Logger
 	// leaderID is the leader this member knows, 0 if none.
 	leaderID() uint64
@@ -243,12 +235,38 @@ type loopView interface {
 	// onLoop runs f on the loop goroutine, or reports false if the loop is
 	// gone or ctx ends first; any goroutine may call it.
 	onLoop(ctx context.Context, f func()) bool
-	// config is the member's configuration.
+	// tryOnLoop queues f to run on the loop goroutine if the loop can take
+	// it now, and reports whether it did; any goroutine may call it, also
+	// before the loop starts.
+	tryOnLoop(f func()) bool
+	// published is the Status the loop last published; any goroutine may
+	// call it.
+	published() *Status
+	// stopped is closed once the loop has stopped; any goroutine may call
+	// it.
+	stopped() <-chan struct{}
+	// closedErr is the error for a call on a stopped loop, stoppedErr the
+	// one for a call whose outcome the loop's end left unknown; any
+	// goroutine may call them.
+	closedErr() error
+	stoppedErr() error
+	// config is the member's configuration; any goroutine may call it.
 	config() *Config
+	// currentTerm is the raft term this member knows.
+	currentTerm() uint64
+	// logTerm is the term of the raft log entry at index.
+	logTerm(index uint64) (uint64, error)
 	// memberIDs lists the members, voters and learners, sorted.
 	memberIDs() []uint64
+	// voters lists the voters.
+	voters() []uint64
 	// learners lists the learners.
 	learners() []uint64
+	// proposeConfChange hands a configuration change to raft.
+	proposeConfChange(cc raftpb.ConfChangeI) error
+	// sendMemberFrame sends a membership frame to member; any goroutine may
+	// call it.
+	sendMemberFrame(to uint64, f wire.MemberFrame)
 	// withProgress visits raft's progress of each member (on the leader).
 	withProgress(f func(id uint64, typ raft.ProgressType, pr tracker.Progress))
 	// transferLeader asks raft to hand leadership to member.
@@ -316,6 +334,31 @@ func (r *replica) onLoop(ctx context.Context, f func()) bool {
 	}
 }
 
+func (r *replica) currentTerm() uint64      { return r.term }
+func (r *replica) voters() []uint64         { return r.conf.GetVoters() }
+func (r *replica) published() *Status       { return r.status.Load() }
+func (r *replica) stopped() <-chan struct{} { return r.donec }
+
+func (r *replica) logTerm(index uint64) (uint64, error) { return r.ms.Term(index) }
+
+func (r *replica) proposeConfChange(cc raftpb.ConfChangeI) error {
+	return r.rn.ProposeConfChange(cc)
+}
+
+func (r *replica) sendMemberFrame(to uint64, f wire.MemberFrame) {
+	r.tr.Send(to, wire.EncodeMemberFrame(r.clusterID, f))
+}
+
+// tryOnLoop queues f for the loop if the loop can take it now.
+func (r *replica) tryOnLoop(f func()) bool {
+	select {
+	case r.callc <- f:
+		return true
+	default:
+		return false
+	}
+}
+
 func (r *replica) lastIndex() (uint64, error)          { return r.ms.LastIndex() }
 func (r *replica) commitIndex() uint64                 { return r.commit }
 func (r *replica) sendMessages(msgs []*raftpb.Message) { r.send(msgs) }
@@ -362,6 +405,8 @@ func (r *replica) heardFrom(member uint64) {
 func (r *replica) start() {
 	r.cons.init(r)
 	r.rejoin.init(r)
+	r.membership.init(r)
+	r.dedup.init(r)
 	r.publish()
 	go r.run()
 }
@@ -379,7 +424,7 @@ func (r *replica) run() {
 	defer close(r.donec)
 	defer func() {
 		r.cons.stop()
-		r.failConfWait(fmt.Errorf("%w: member %d closed during a membership change: %w", ErrIndeterminate, r.id, ErrClosed))
+		r.membership.stop()
 	}()
 	defer r.repairStop()
 	defer func() {
@@ -405,7 +450,7 @@ func (r *replica) run() {
 			if r.ticks%sessionCheckEvery == 0 {
 				r.expiry.tick()
 			}
-			r.expireConfWait()
+			r.membership.tick()
 			r.cons.tick()
 			r.maybeRepair(0, false)
 		case f := <-r.callc:
@@ -492,7 +537,7 @@ func (r *replica) step(m *raftpb.Message) {
 		return
 	}
 	r.heardFrom(m.GetFrom())
-	if m.GetType() == raftpb.MsgProp && !r.filterProposal(m) {
+	if m.GetType() == raftpb.MsgProp && !r.dedup.filter(m) {
 		return
 	}
 	if m.GetType() == raftpb.MsgHeartbeat {
@@ -678,7 +723,7 @@ func (r *replica) deliver(from uint64, frame []byte) {
 		return
 	}
 	if kind == wire.FrameMember {
-		r.deliverMember(from, body)
+		r.membership.deliver(r, from, body)
 		return
 	}
 	m, err := wire.DecodeRaftMessage(body)
@@ -837,7 +882,7 @@ func (r *replica) applyConf(index uint64, cc raftpb.ConfChangeI) []byte {
 	cs := r.rn.ApplyConfChange(cc)
 	r.conf = cs
 	r.members = membersOf(cs)
-	r.confApplied(index, cc)
+	r.membership.applied(index, cc)
 	return wire.EncodeMembership(cs)
 }
 
@@ -959,7 +1004,7 @@ func (r *replica) proposeWait(ctx context.Context, payload []byte) (*applyResult
 	if st := r.status.Load(); st.Leader == 0 {
 		return nil, ErrNoLeader
 	}
-	seq := r.seq.Add(1)
+	seq := r.dedup.next()
 	p := &proposal{seq: seq, data: wire.EncodeEnvelope(r.id, seq, payload), resc: make(chan proposalResult, 1)}
 	select {
 	case r.propc <- p:

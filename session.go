@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -101,8 +100,9 @@ type Session struct {
 	id      int64
 	timeout time.Duration
 	buffer  int
+	reg     *sessionRegistry // the member's registry of sessions and watches
 
-	// Guarded by the member's watchManager mu.
+	// Guarded by reg's mu; the methods named ...Locked run with it held.
 	state         SessionState
 	watches       map[*Watch]struct{}
 	claimed       bool   // NewSession returned it
@@ -123,7 +123,7 @@ func (n *Node) NewSession(ctx context.Context, opts SessionOptions) (*Session, e
 		return nil, ErrClosed
 	}
 	timeout := n.r.cfg.clampSessionTimeout(opts.Timeout)
-	r := request{Kind: reqCreateSession, Time: time.Now().UnixMilli(), Timeout: timeout.Milliseconds(), Owner: n.r.id, Nonce: n.nonce}
+	r := request{Kind: reqCreateSession, Time: time.Now().UnixMilli(), Timeout: timeout.Milliseconds(), Owner: n.ID(), Nonce: n.nonce}
 	payload, err := encodeRequest(nil, &r)
 	if err != nil {
 		return nil, err
@@ -135,14 +135,23 @@ func (n *Node) NewSession(ctx context.Context, opts SessionOptions) (*Session, e
 	if res.Err != nil {
 		return nil, res.Err
 	}
-	wm := n.watches
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	s := wm.sessions[res.Session]
+	s := n.watches.claim(res.Session, func(s *Session) { s.claimLocked(n, timeout, opts) })
 	if s == nil {
 		// Ended already (the member is closing).
 		return nil, fmt.Errorf("%w: session %#x ended before it was returned", ErrSessionClosed, res.Session)
 	}
+	return s, nil
+}
+
+// newLocalSession is the session created at id on this member, as its
+// create entry applies; NewSession claims it.
+func newLocalSession(reg *sessionRegistry, id int64, st SessionState) *Session {
+	return &Session{id: id, reg: reg, state: st, watches: make(map[*Watch]struct{})}
+}
+
+// claimLocked sets the session up for the NewSession call on n that
+// created it.
+func (s *Session) claimLocked(n *Node, timeout time.Duration, opts SessionOptions) {
 	s.Client = Client{n: n, session: s.id, sess: s}
 	s.timeout = timeout
 	s.buffer = opts.WatchBuffer
@@ -153,7 +162,6 @@ func (n *Node) NewSession(ctx context.Context, opts SessionOptions) (*Session, e
 		s.events = make(chan Event, s.buffer+1)
 	}
 	s.claimed = true
-	return s, nil
 }
 
 // Events returns the session-wide event channel if SessionOptions.Events
@@ -178,16 +186,16 @@ func (s *Session) Timeout() time.Duration { return s.timeout }
 
 // State returns the session's current state.
 func (s *Session) State() SessionState {
-	s.n.watches.mu.Lock()
-	defer s.n.watches.mu.Unlock()
-	return s.state
+	var st SessionState
+	s.reg.locked(func() { st = s.state })
+	return st
 }
 
 // usable returns the error a call on the session fails with, if any.
 func (s *Session) usable() error {
-	s.n.watches.mu.Lock()
-	defer s.n.watches.mu.Unlock()
-	return s.usableLocked()
+	var err error
+	s.reg.locked(func() { err = s.usableLocked() })
+	return err
 }
 
 func (s *Session) usableLocked() error {
@@ -196,7 +204,7 @@ func (s *Session) usableLocked() error {
 	}
 	switch s.state {
 	case StateDisconnected:
-		return fmt.Errorf("%w: member %d knows no leader", ErrConnectionLoss, s.n.r.id)
+		return fmt.Errorf("%w: member %d knows no leader", ErrConnectionLoss, s.n.ID())
 	case StateExpired:
 		return fmt.Errorf("%w: session %#x", ErrSessionExpired, s.id)
 	case StateClosed:
@@ -212,17 +220,12 @@ func (s *Session) usableLocked() error {
 // closed here anyway and the error returned; the member closes it in the
 // cluster once it can (or the leader expires it).
 func (s *Session) Close(ctx context.Context) error {
-	wm := s.n.watches
-	wm.mu.Lock()
-	switch s.state {
+	switch s.State() {
 	case StateClosed:
-		wm.mu.Unlock()
 		return nil
 	case StateExpired:
-		wm.mu.Unlock()
 		return fmt.Errorf("%w: session %#x", ErrSessionExpired, s.id)
 	}
-	wm.mu.Unlock()
 	r := request{Kind: reqCloseSession, Time: time.Now().UnixMilli(), Session: s.id}
 	payload, err := encodeRequest(nil, &r)
 	if err == nil {
@@ -233,16 +236,101 @@ func (s *Session) Close(ctx context.Context) error {
 		}
 		err = connErr(err)
 	}
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	if !s.state.final() {
-		// The close did not apply here (yet): end it locally; the raft
-		// loop proposes the close again.
-		s.closedLocally = true
-		wm.setState(s, StateClosed, wm.applied)
-	}
+	s.reg.closeLocally(s)
 	return err
 }
+
+// closeLocallyLocked ends the session as Closed at zxid if the cluster did
+// not end it (yet): the raft loop proposes the close again.
+func (s *Session) closeLocallyLocked(zxid int64, drop func(*Watch)) {
+	if !s.state.final() {
+		s.closedLocally = true
+		s.setStateLocked(StateClosed, zxid, drop)
+	}
+}
+
+// unheldLocked reports whether nothing holds the session any more: closed
+// here without the cluster hearing of it, or not claimed by its NewSession
+// call for grace ticks since now was first seen.
+func (s *Session) unheldLocked(now, grace uint64) bool {
+	if s.closedLocally {
+		return true
+	}
+	if !s.claimed {
+		if s.seenTick == 0 {
+			s.seenTick = now
+		}
+		return now-s.seenTick > grace
+	}
+	return false
+}
+
+// setStateLocked moves the session to st and tells its watches and its
+// session-wide channel; Expired and Closed end them (drop unregisters a
+// watch from the registry).
+func (s *Session) setStateLocked(st SessionState, zxid int64, drop func(*Watch)) {
+	if s.state == st || s.state.final() {
+		return
+	}
+	s.state = st
+	ev := Event{Type: SessionStateChanged, Zxid: zxid, State: st}
+	for w := range s.watches {
+		if w.deliver(ev) {
+			drop(w)
+		}
+	}
+	s.queueLocked(ev)
+	if st.final() {
+		for w := range s.watches {
+			drop(w)
+		}
+		if s.events != nil && !s.eventsDone {
+			s.eventsDone = true
+			close(s.events)
+		}
+	}
+}
+
+// fireLocked queues ev, stamped with the session's state, on its watch w
+// and, once per triggered event seq however many of its watches fire, on
+// the session-wide channel. It reports whether w overflowed: the registry
+// then drops it.
+func (s *Session) fireLocked(w *Watch, ev Event, seq uint64) (overflowed bool) {
+	ev.State = s.state
+	overflowed = w.deliver(ev)
+	if s.lastSeq != seq {
+		s.lastSeq = seq
+		s.queueLocked(ev)
+	}
+	return overflowed
+}
+
+// notifyLocked queues ev, stamped with the session's state, on its watch w
+// and on the session-wide channel; the caller drops w after.
+func (s *Session) notifyLocked(w *Watch, ev Event) {
+	ev.State = s.state
+	w.deliver(ev)
+	s.queueLocked(ev)
+}
+
+// queueLocked queues ev on the session-wide channel, if it has one, as
+// Watch.deliver does for a watch; an overflow closes that channel only.
+func (s *Session) queueLocked(ev Event) {
+	if s.events == nil || s.eventsDone {
+		return
+	}
+	if len(s.events) < cap(s.events)-1 {
+		s.events <- ev
+		return
+	}
+	s.events <- Event{Type: WatchOverflowed, Zxid: ev.Zxid, State: s.state, Err: ErrWatchOverflow}
+	s.eventsDone = true
+	close(s.events)
+}
+
+// addLocked and forgetLocked keep the session's set of its watches.
+func (s *Session) addLocked(w *Watch)    { s.watches[w] = struct{}{} }
+func (s *Session) forgetLocked(w *Watch) { delete(s.watches, w) }
 
 // Ephemerals returns the sorted paths of the session's ephemeral znodes
 // that start with prefix ("/" for all), as ZooKeeper's getEphemerals.
@@ -302,13 +390,7 @@ func (s *Session) AddWatch(ctx context.Context, path string, kind WatchKind) (*W
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	wm := s.n.watches
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	if err := s.usableLocked(); err != nil {
-		return nil, err
-	}
-	return wm.register(s, path, kind, s.buffer), nil
+	return s.reg.addWatch(s, path, kind, s.buffer)
 }
 
 // RemoveWatches removes the session's watches of kind (AnyWatch: all
@@ -324,29 +406,7 @@ func (s *Session) RemoveWatches(ctx context.Context, path string, kind WatchKind
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	wm := s.n.watches
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	if err := s.usableLocked(); err != nil {
-		return err
-	}
-	var found []*Watch
-	for w := range s.watches {
-		if w.path == path && (kind == AnyWatch || w.kind == kind) {
-			found = append(found, w)
-		}
-	}
-	if len(found) == 0 {
-		return fmt.Errorf("%w: %v on %s", ErrNoWatcher, kind, path)
-	}
-	slices.SortFunc(found, func(a, b *Watch) int { return int(a.kind) - int(b.kind) })
-	for _, w := range found {
-		ev := Event{Type: WatchRemoved, Path: path, Zxid: wm.applied, State: s.state}
-		wm.deliver(w, ev)
-		wm.deliverSession(s, ev)
-		wm.drop(w)
-	}
-	return nil
+	return s.reg.removeWatches(s, path, kind)
 }
 
 // RemoveAllWatches removes every watch of the session on path, as

@@ -179,91 +179,29 @@ func (w *Watch) Kind() WatchKind { return w.kind }
 // watchSet is the watches of one path and kind.
 type watchSet map[*Watch]struct{}
 
-// watchManager holds one member's watches and sessions. vis orders apply's
-// queueing and commit against reads (see above); mu guards the maps and the
-// sessions' states and is held only briefly, never across a commit. Lock
-// order: vis, then mu.
-type watchManager struct {
-	vis       sync.RWMutex
-	mu        sync.Mutex
-	byKind    [PersistentRecursive + 1]map[string]watchSet
-	sessions  map[int64]*Session
-	member    uint64
-	nonce     uint64
-	connected bool
-	applied   int64  // zxid of the last published group
-	seq       uint64 // numbers triggered events, to tell a session's duplicates
+// watchIndex is the member's watches by kind and path. The session
+// registry's mu guards it (see sessionRegistry).
+type watchIndex struct {
+	byKind [PersistentRecursive + 1]map[string]watchSet
+	seq    uint64 // numbers triggered events, to tell a session's duplicates
 }
 
-func newWatchManager(member, nonce uint64) *watchManager {
-	wm := &watchManager{sessions: make(map[int64]*Session), member: member, nonce: nonce}
-	for k := range wm.byKind {
-		wm.byKind[k] = make(map[string]watchSet)
+func (x *watchIndex) init() {
+	for k := range x.byKind {
+		x.byKind[k] = make(map[string]watchSet)
 	}
-	return wm
-}
-
-// publish implements publishFunc: it triggers the watches and session
-// changes of a group, then commits it, all under vis.
-func (wm *watchManager) publish(events []treeEvent, commit func() error) error {
-	wm.vis.Lock()
-	defer wm.vis.Unlock()
-	wm.queue(events)
-	return commit()
-}
-
-// queue triggers the watches and session changes of events.
-func (wm *watchManager) queue(events []treeEvent) {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	for i := range events {
-		ev := &events[i]
-		switch ev.Type {
-		case evSessionCreated:
-			if ev.Owner == wm.member && ev.Nonce == wm.nonce {
-				wm.sessions[ev.Session] = &Session{id: ev.Session, state: wm.stateNow(), watches: make(map[*Watch]struct{})}
-			}
-		case evSessionEnded:
-			if s := wm.sessions[ev.Session]; s != nil {
-				st := StateClosed
-				if ev.Expired {
-					st = StateExpired
-				}
-				wm.endSession(s, st, ev.Zxid)
-			}
-		case evRestored:
-			wm.fireAll(Restored, ev.Zxid)
-		default:
-			wm.trigger(ev)
-		}
-		wm.applied = ev.Zxid
-	}
-}
-
-func (wm *watchManager) stateNow() SessionState {
-	if wm.connected {
-		return StateConnected
-	}
-	return StateDisconnected
 }
 
 // trigger fires the watches a change event concerns, as ZooKeeper's
 // DataTree and WatchManager do.
-func (wm *watchManager) trigger(ev *treeEvent) {
+func (x *watchIndex) trigger(ev *treeEvent) {
 	typ := EventType(ev.Type)
-	wm.seq++
+	x.seq++
 	fire := func(k WatchKind, path string, once bool) {
-		set := wm.byKind[k][path]
+		set := x.byKind[k][path]
 		for w := range set {
-			e := Event{Type: typ, Path: ev.Path, Zxid: ev.Zxid, State: w.s.state}
-			wm.deliver(w, e)
-			if w.s.lastSeq != wm.seq {
-				// Once per session, however many of its watches fire.
-				w.s.lastSeq = wm.seq
-				wm.deliverSession(w.s, e)
-			}
-			if once {
-				wm.drop(w)
+			if w.s.fireLocked(w, Event{Type: typ, Path: ev.Path, Zxid: ev.Zxid}, x.seq) || once {
+				x.drop(w)
 			}
 		}
 	}
@@ -277,7 +215,7 @@ func (wm *watchManager) trigger(ev *treeEvent) {
 		fire(ChildWatch, ev.Path, true)
 	}
 	fire(PersistentWatch, ev.Path, false)
-	if typ == NodeChildrenChanged || len(wm.byKind[PersistentRecursive]) == 0 {
+	if typ == NodeChildrenChanged || len(x.byKind[PersistentRecursive]) == 0 {
 		return
 	}
 	for p := ev.Path; ; {
@@ -289,139 +227,113 @@ func (wm *watchManager) trigger(ev *treeEvent) {
 	}
 }
 
-// deliver queues ev on w without blocking; a full channel gets the
-// overflow event in its reserved slot and w is dropped.
-func (wm *watchManager) deliver(w *Watch, ev Event) {
+// deliver queues ev on w without blocking. A channel one slot from full
+// gets the overflow event in its reserved slot instead, and deliver reports
+// true: the index then drops w. The registry's mu is held.
+func (w *Watch) deliver(ev Event) (overflowed bool) {
 	if w.done {
-		return
+		return false
 	}
 	if len(w.ch) < cap(w.ch)-1 {
 		w.ch <- ev
-		return
+		return false
 	}
-	w.ch <- Event{Type: WatchOverflowed, Path: w.path, Zxid: ev.Zxid, State: w.s.state, Err: ErrWatchOverflow}
-	wm.drop(w)
-}
-
-// deliverSession queues ev on s's session-wide channel, if it has one, as
-// deliver does for a watch; an overflow closes that channel only.
-func (wm *watchManager) deliverSession(s *Session, ev Event) {
-	if s.events == nil || s.eventsDone {
-		return
-	}
-	if len(s.events) < cap(s.events)-1 {
-		s.events <- ev
-		return
-	}
-	s.events <- Event{Type: WatchOverflowed, Zxid: ev.Zxid, State: s.state, Err: ErrWatchOverflow}
-	s.eventsDone = true
-	close(s.events)
+	w.ch <- Event{Type: WatchOverflowed, Path: w.path, Zxid: ev.Zxid, State: ev.State, Err: ErrWatchOverflow}
+	return true
 }
 
 // drop unregisters w and closes its channel.
-func (wm *watchManager) drop(w *Watch) {
+func (x *watchIndex) drop(w *Watch) {
 	if w.done {
 		return
 	}
 	w.done = true
-	if set := wm.byKind[w.kind][w.path]; set != nil {
+	if set := x.byKind[w.kind][w.path]; set != nil {
 		delete(set, w)
 		if len(set) == 0 {
-			delete(wm.byKind[w.kind], w.path)
+			delete(x.byKind[w.kind], w.path)
 		}
 	}
-	delete(w.s.watches, w)
+	w.s.forgetLocked(w)
 	close(w.ch)
 }
 
-// register adds a watch of kind on path for s; mu is held.
-func (wm *watchManager) register(s *Session, path string, kind WatchKind, buffer int) *Watch {
+// register adds a watch of kind on path for s.
+func (x *watchIndex) register(s *Session, path string, kind WatchKind, buffer int) *Watch {
 	w := &Watch{s: s, path: path, kind: kind, ch: make(chan Event, buffer+1)}
-	set := wm.byKind[kind][path]
+	set := x.byKind[kind][path]
 	if set == nil {
 		set = make(watchSet)
-		wm.byKind[kind][path] = set
+		x.byKind[kind][path] = set
 	}
 	set[w] = struct{}{}
-	s.watches[w] = struct{}{}
+	s.addLocked(w)
 	return w
 }
 
-// setState moves s to st and tells its watches; Expired and Closed end
-// them. mu is held.
-func (wm *watchManager) setState(s *Session, st SessionState, zxid int64) {
-	if s.state == st || s.state.final() {
-		return
-	}
-	s.state = st
-	ev := Event{Type: SessionStateChanged, Zxid: zxid, State: st}
-	for w := range s.watches {
-		wm.deliver(w, ev)
-	}
-	wm.deliverSession(s, ev)
-	if st.final() {
-		for w := range s.watches {
-			wm.drop(w)
+// remove removes s's watches of kind (AnyWatch: all kinds) on path, in the
+// order of their kinds; each gets a WatchRemoved event at zxid and its
+// channel closes. It returns ErrNoWatcher if there were none.
+func (x *watchIndex) remove(s *Session, path string, kind WatchKind, zxid int64) error {
+	var found []*Watch
+	for k := DataWatch; k <= PersistentRecursive; k++ {
+		if kind != AnyWatch && k != kind {
+			continue
 		}
-		if s.events != nil && !s.eventsDone {
-			s.eventsDone = true
-			close(s.events)
+		for w := range x.byKind[k][path] {
+			if w.s == s {
+				found = append(found, w)
+			}
 		}
 	}
+	if len(found) == 0 {
+		return fmt.Errorf("%w: %v on %s", ErrNoWatcher, kind, path)
+	}
+	for _, w := range found {
+		s.notifyLocked(w, Event{Type: WatchRemoved, Path: path, Zxid: zxid})
+		x.drop(w)
+	}
+	return nil
 }
 
-// endSession finishes s as Closed or Expired. mu is held.
-func (wm *watchManager) endSession(s *Session, st SessionState, zxid int64) {
-	wm.setState(s, st, zxid)
-	delete(wm.sessions, s.id)
-}
-
-// setConnected records whether this member knows a leader and moves every
-// live session between Connected and Disconnected. The raft loop calls it
-// when its leader appears or goes.
-func (wm *watchManager) setConnected(ok bool) {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	if wm.connected == ok {
-		return
-	}
-	wm.connected = ok
-	st := wm.stateNow()
-	for _, s := range wm.sessions {
-		wm.setState(s, st, wm.applied)
-	}
-}
-
-// abandoned reports whether session id, owned by this incarnation, has no
-// holder any more: closed locally without the cluster hearing of it, or
-// created by a NewSession that gave up before claiming it. The raft loop
-// proposes closing such sessions.
-func (wm *watchManager) abandoned(id int64, now uint64, grace uint64) bool {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	s := wm.sessions[id]
-	if s == nil {
-		return true
-	}
-	if s.closedLocally {
-		return true
-	}
-	if !s.claimed {
-		if s.seenTick == 0 {
-			s.seenTick = now
+// fireAll delivers an event of type typ at zxid to every watch (one-shot
+// watches are used up) and once to each session's event channel.
+func (x *watchIndex) fireAll(typ EventType, zxid int64) {
+	x.seq++
+	for k := range x.byKind {
+		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
+		for _, set := range x.byKind[k] {
+			for w := range set {
+				if w.s.fireLocked(w, Event{Type: typ, Path: w.path, Zxid: zxid}, x.seq) || once {
+					x.drop(w)
+				}
+			}
 		}
-		return now-s.seenTick > grace
 	}
-	return false
 }
 
-// closeAll ends every session as Closed when the member closes.
-func (wm *watchManager) closeAll() {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	for _, s := range wm.sessions {
-		wm.endSession(s, StateClosed, wm.applied)
-	}
+// watchManager is what the member's tree, raft loop and Node see of its
+// sessions and watches: the visibility lock vis, which orders apply's
+// queueing and commit against reads (see above), and the session registry
+// with its watch index. Lock order: vis, then the registry's mu.
+type watchManager struct {
+	vis sync.RWMutex
+	sessionRegistry
+}
+
+func newWatchManager(member, nonce uint64) *watchManager {
+	wm := &watchManager{}
+	wm.sessionRegistry.init(member, nonce)
+	return wm
+}
+
+// publish implements publishFunc: it triggers the watches and session
+// changes of a group, then commits it, all under vis.
+func (wm *watchManager) publish(events []treeEvent, commit func() error) error {
+	wm.vis.Lock()
+	defer wm.vis.Unlock()
+	wm.queue(events)
+	return commit()
 }
 
 // watchRead runs read and registers a watch of kind on path for s if it
@@ -434,67 +346,37 @@ func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, ke
 	if err := s.checkAuth(); err != nil {
 		return nil, err
 	}
-	if s.linearizable {
-		if err := s.n.barrier(ctx); err != nil {
-			return nil, connErr(err)
-		}
-	} else if err := ctx.Err(); err != nil {
+	if err := s.awaitRead(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	wm := s.n.watches
+	return s.n.watches.readAndRegister(s, path, kind, keepOnNoNode, func() error { return s.n.withTree(read) })
+}
+
+// read runs fn, a read of the tree, with vis held shared: never between an
+// apply group's watch events and its commit.
+func (wm *watchManager) read(fn func() error) error {
 	wm.vis.RLock()
 	defer wm.vis.RUnlock()
-	err := s.n.withTree(read)
+	return fn()
+}
+
+// readAndRegister runs read and registers a one-shot watch of kind on path
+// for s if it succeeds, or, when keepOnNoNode, if it finds no node; both
+// under vis held shared, so no apply group is queued and committed in
+// between.
+func (wm *watchManager) readAndRegister(s *Session, path string, kind WatchKind, keepOnNoNode bool, read func() error) (*Watch, error) {
+	wm.vis.RLock()
+	defer wm.vis.RUnlock()
+	err := read()
 	if err != nil && !(keepOnNoNode && errors.Is(err, ErrNoNode)) {
 		return nil, err
 	}
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	if err := s.usableLocked(); err != nil {
-		return nil, err
+	w, uerr := wm.addWatch(s, path, kind, oneShotBuffer)
+	if uerr != nil {
+		return nil, uerr
 	}
-	return wm.register(s, path, kind, oneShotBuffer), err
-}
-
-// resync tells every watch that the tree was replaced by a raft snapshot at
-// zxid (see Resynced) and ends, as Expired, the local sessions the new tree
-// no longer holds. The caller holds vis exclusively across the swap, so no
-// read sees the old tree after its watch got Resynced, nor the new one
-// before.
-func (wm *watchManager) resync(zxid int64, live func(id int64) bool) {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	wm.fireAll(Resynced, zxid)
-	for id, s := range wm.sessions {
-		if !live(id) {
-			wm.endSession(s, StateExpired, zxid)
-		}
-	}
-	wm.applied = zxid
-}
-
-// fireAll delivers an event of type typ at zxid to every watch (one-shot
-// watches are used up) and once to each session's event channel. The caller
-// holds wm.mu.
-func (wm *watchManager) fireAll(typ EventType, zxid int64) {
-	wm.seq++
-	for k := range wm.byKind {
-		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
-		for _, set := range wm.byKind[k] {
-			for w := range set {
-				e := Event{Type: typ, Path: w.path, Zxid: zxid, State: w.s.state}
-				wm.deliver(w, e)
-				if w.s.lastSeq != wm.seq {
-					w.s.lastSeq = wm.seq
-					wm.deliverSession(w.s, e)
-				}
-				if once {
-					wm.drop(w)
-				}
-			}
-		}
-	}
+	return w, err
 }

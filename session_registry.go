@@ -1,0 +1,174 @@
+package keeper
+
+import "sync"
+
+// sessionRegistry holds the sessions this member's incarnation created and
+// the watch index. mu guards both and the sessions' own states (the
+// Session methods named ...Locked run with it held); it is held only
+// briefly, never across a commit.
+type sessionRegistry struct {
+	mu        sync.Mutex
+	sessions  map[int64]*Session
+	index     watchIndex
+	member    uint64
+	nonce     uint64
+	connected bool
+	applied   int64 // zxid of the last published group
+}
+
+func (sr *sessionRegistry) init(member, nonce uint64) {
+	sr.sessions = make(map[int64]*Session)
+	sr.member, sr.nonce = member, nonce
+	sr.index.init()
+}
+
+// queue triggers the watches and session changes of events.
+func (sr *sessionRegistry) queue(events []treeEvent) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	for i := range events {
+		ev := &events[i]
+		switch ev.Type {
+		case evSessionCreated:
+			if ev.Owner == sr.member && ev.Nonce == sr.nonce {
+				sr.sessions[ev.Session] = newLocalSession(sr, ev.Session, sr.stateNow())
+			}
+		case evSessionEnded:
+			if s := sr.sessions[ev.Session]; s != nil {
+				st := StateClosed
+				if ev.Expired {
+					st = StateExpired
+				}
+				sr.endSession(s, st, ev.Zxid)
+			}
+		case evRestored:
+			sr.index.fireAll(Restored, ev.Zxid)
+		default:
+			sr.index.trigger(ev)
+		}
+		sr.applied = ev.Zxid
+	}
+}
+
+func (sr *sessionRegistry) stateNow() SessionState {
+	if sr.connected {
+		return StateConnected
+	}
+	return StateDisconnected
+}
+
+// locked runs f with mu held: the sessions' own methods named ...Locked
+// run inside it.
+func (sr *sessionRegistry) locked(f func()) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	f()
+}
+
+// claim hands the session created at id to the NewSession call that
+// created it, after setup ran on it under mu; nil if the session ended
+// already.
+func (sr *sessionRegistry) claim(id int64, setup func(s *Session)) *Session {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	s := sr.sessions[id]
+	if s != nil {
+		setup(s)
+	}
+	return s
+}
+
+// addWatch registers a watch of kind on path for s with a channel of
+// buffer events, if s is usable.
+func (sr *sessionRegistry) addWatch(s *Session, path string, kind WatchKind, buffer int) (*Watch, error) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if err := s.usableLocked(); err != nil {
+		return nil, err
+	}
+	return sr.index.register(s, path, kind, buffer), nil
+}
+
+// removeWatches removes s's watches of kind on path, if s is usable (see
+// watchIndex.remove).
+func (sr *sessionRegistry) removeWatches(s *Session, path string, kind WatchKind) error {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if err := s.usableLocked(); err != nil {
+		return err
+	}
+	return sr.index.remove(s, path, kind, sr.applied)
+}
+
+// closeLocally ends s as Closed here when Close could not end it in the
+// cluster (yet); the raft loop proposes the close again.
+func (sr *sessionRegistry) closeLocally(s *Session) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	s.closeLocallyLocked(sr.applied, sr.index.drop)
+}
+
+// setState moves s to st and tells its watches; Expired and Closed end
+// them. mu is held.
+func (sr *sessionRegistry) setState(s *Session, st SessionState, zxid int64) {
+	s.setStateLocked(st, zxid, sr.index.drop)
+}
+
+// endSession finishes s as Closed or Expired. mu is held.
+func (sr *sessionRegistry) endSession(s *Session, st SessionState, zxid int64) {
+	sr.setState(s, st, zxid)
+	delete(sr.sessions, s.ID())
+}
+
+// setConnected records whether this member knows a leader and moves every
+// live session between Connected and Disconnected. The raft loop calls it
+// when its leader appears or goes.
+func (sr *sessionRegistry) setConnected(ok bool) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	if sr.connected == ok {
+		return
+	}
+	sr.connected = ok
+	st := sr.stateNow()
+	for _, s := range sr.sessions {
+		sr.setState(s, st, sr.applied)
+	}
+}
+
+// abandoned reports whether session id, owned by this incarnation, has no
+// holder any more: closed locally without the cluster hearing of it, or
+// created by a NewSession that gave up before claiming it. The raft loop
+// proposes closing such sessions.
+func (sr *sessionRegistry) abandoned(id int64, now uint64, grace uint64) bool {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	s := sr.sessions[id]
+	return s == nil || s.unheldLocked(now, grace)
+}
+
+// closeAll ends every session as Closed when the member closes.
+func (sr *sessionRegistry) closeAll() {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	for _, s := range sr.sessions {
+		sr.endSession(s, StateClosed, sr.applied)
+	}
+}
+
+// resync tells every watch that the tree was replaced by a raft snapshot at
+// zxid (see Resynced) and ends, as Expired, the local sessions the new tree
+// no longer holds. The caller holds vis exclusively across the swap, so no
+// read sees the old tree after its watch got Resynced, nor the new one
+// before.
+func (sr *sessionRegistry) resync(zxid int64, live func(id int64) bool) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	sr.index.fireAll(Resynced, zxid)
+	for id, s := range sr.sessions {
+		if !live(id) {
+			sr.endSession(s, StateExpired, zxid)
+		}
+	}
+	sr.applied = zxid
+}
