@@ -8,17 +8,17 @@ package keeper
 // The calls may be made on any member: a member that does not lead sends
 // the request to the leader over the Transport (membership_forward.go). The
 // leader runs one change at a time; a call returns once the change applied
-// on the leader and, called elsewhere, on the calling member too. The Transport is the host's: before AddMember the host must make
-// the new member reachable under its id (transport.Memory: an Endpoint per
-// id; TCP: its address in the host's peer table), and after RemoveMember the
-// host Closes the removed member and may forget its address.
+// on the leader and, called elsewhere, on the calling member too. The
+// Transport is the host's: before AddMember the host must make the new
+// member reachable under its id (transport.Memory: an Endpoint per id; TCP:
+// its address in the host's peer table), and after RemoveMember the host
+// Closes the removed member and may forget its address.
 //
 // A new member is opened with Config{Join: true, ClusterID: <the cluster's
 // Status().ClusterID>, Dir: <empty>, Peers: <current members and itself>}:
 // it starts with an empty log and learns the membership from the leader,
-// which sends it the log from the start. That needs the leader's log from
-// index 1 (a cluster younger than Config.KeepEntries) until raft snapshots
-// can carry a tree to a new member.
+// which sends it the log, or a raft snapshot of the tree (raftsnap.go) when
+// the log it needs was released.
 
 import (
 	"context"
