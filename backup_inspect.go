@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/internal/stream"
-	"github.com/keeper-go/keeper/storage"
 )
 
 // VerifyOptions configures VerifyBackup and InspectBackup.
@@ -149,7 +149,7 @@ func cmpInt64(a, b int64) int {
 // alias the reader's buffers and are valid only during the visit call.
 type znodeRecord struct {
 	path  string
-	key   []byte // storage.NodeKey(path)
+	key   []byte // keys.NodeKey(path)
 	value []byte // the stored value
 	node  znode  // value decoded; data aliases value
 }
@@ -263,7 +263,7 @@ func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress fun
 			if info.Znodes == 0 && rec.path != "/" {
 				return info, corruptf("first znode is %q, not the root", rec.path)
 			}
-			prevKey, rec.key = rec.key, storage.NodeKey(prevKey[:0], rec.path)
+			prevKey, rec.key = rec.key, keys.NodeKey(prevKey[:0], rec.path)
 			if info.Znodes > 0 && bytes.Compare(rec.key, prevKey) <= 0 {
 				return info, corruptf("znode %q out of order", rec.path)
 			}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -102,7 +103,7 @@ func storeKVs(t testing.TB, st *storage.Store, fn func(k, v []byte)) {
 		t.Fatal(err)
 	}
 	defer it.Close()
-	skip := storage.MetaKey(storage.MetaCluster)
+	skip := keys.MetaKey(keys.MetaCluster)
 	for ok := it.First(); ok; ok = it.Next() {
 		if bytes.Equal(it.Key(), skip) {
 			continue

@@ -42,6 +42,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -369,14 +370,14 @@ func (c *consistency) scanDone(zxid, stored, sum uint64, err error) {
 // scanDigest reads the applied index and stored digest of snap and sums the
 // hashes of every znode and session in it, as the running digest does.
 func scanDigest(ctx context.Context, snap *storage.Snapshot) (zxid, stored, sum uint64, err error) {
-	if zxid, err = readMetaUint(snap, storage.MetaApplied); err != nil {
+	if zxid, err = readMetaUint(snap, keys.MetaApplied); err != nil {
 		return 0, 0, 0, err
 	}
-	if stored, err = readMetaUint(snap, storage.MetaDigest); err != nil {
+	if stored, err = readMetaUint(snap, keys.MetaDigest); err != nil {
 		return 0, 0, 0, err
 	}
 	h := xxhash.New()
-	lo, hi := storage.NodeSpan()
+	lo, hi := keys.NodeSpan()
 	it, err := snap.NewIter(lo, hi)
 	if err != nil {
 		return 0, 0, 0, err
@@ -387,7 +388,7 @@ func scanDigest(ctx context.Context, snap *storage.Snapshot) (zxid, stored, sum 
 			it.Close()
 			return 0, 0, 0, ctx.Err()
 		}
-		path, ok := storage.NodePath(it.Key())
+		path, ok := keys.NodePath(it.Key())
 		if !ok {
 			it.Close()
 			return 0, 0, 0, fmt.Errorf("keeper: node key %q: %w", it.Key(), ErrCorrupt)
@@ -402,13 +403,13 @@ func scanDigest(ctx context.Context, snap *storage.Snapshot) (zxid, stored, sum 
 	if err := it.Close(); err != nil {
 		return 0, 0, 0, err
 	}
-	slo, shi := storage.SessionSpan()
+	slo, shi := keys.SessionSpan()
 	sit, err := snap.NewIter(slo, shi)
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	for ok := sit.First(); ok; ok = sit.Next() {
-		id, ok := storage.SessionID(sit.Key())
+		id, ok := keys.SessionID(sit.Key())
 		if !ok {
 			sit.Close()
 			return 0, 0, 0, fmt.Errorf("keeper: session key %q: %w", sit.Key(), ErrCorrupt)

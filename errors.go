@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/keeper-go/keeper/internal/raftlog"
 	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
@@ -144,10 +145,10 @@ func (e *MultiError) Unwrap() error { return e.Err }
 var ErrInstallPending = errors.New("keeper: a raft snapshot install is pending in this data dir; open and close the member once to finish it")
 
 // ErrNoLog reports a data dir holding no raft log, given to InspectDir or
-// RecoverQuorum. It is storage.ErrNoLog.
-var ErrNoLog = storage.ErrNoLog
+// RecoverQuorum. It is raftlog.ErrNoLog.
+var ErrNoLog = raftlog.ErrNoLog
 
 // ErrCorruptLog reports a raft log that cannot be read back (a torn or
-// damaged tail). It is storage.ErrCorruptLog; Open wraps it together with
+// damaged tail). It is raftlog.ErrCorruptLog; Open wraps it together with
 // ErrCorrupt, so errors.Is matches either.
-var ErrCorruptLog = storage.ErrCorruptLog
+var ErrCorruptLog = raftlog.ErrCorruptLog

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/keeper-go/keeper/internal/raftlog"
+	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -65,7 +67,7 @@ func InspectDir(ctx context.Context, dir string) (info DirInfo, err error) {
 	if err := ctx.Err(); err != nil {
 		return DirInfo{}, err
 	}
-	if !storage.LogExists(dir) {
+	if !raftlog.LogExists(dir) {
 		return DirInfo{}, fmt.Errorf("keeper: inspect %s: %w", dir, ErrNoLog)
 	}
 	lock, err := lockDir(filepath.Join(dir, lockFile))
@@ -73,7 +75,7 @@ func InspectDir(ctx context.Context, dir string) (info DirInfo, err error) {
 		return DirInfo{}, err
 	}
 	defer unlockDir(lock)
-	if storage.HasStaged(dir) {
+	if treefiles.HasStaged(dir) {
 		return DirInfo{}, fmt.Errorf("inspect %s: %w", dir, ErrInstallPending)
 	}
 	// Decoders of damaged data are meant to return errors; should one panic

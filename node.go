@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"github.com/keeper-go/keeper/internal/crashtest"
+	"github.com/keeper-go/keeper/internal/raftlog"
+	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -198,12 +200,12 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	// A crash in the middle of a snapshot install is finished or undone
 	// before anything is opened (storage/install.go), and an online
 	// restore's leftover spool removed.
-	if err := errors.Join(storage.RecoverInstall(cfg.Dir), removeStaleSpools(cfg.Dir)); err != nil {
+	if err := errors.Join(treefiles.RecoverInstall(cfg.Dir), removeStaleSpools(cfg.Dir)); err != nil {
 		unlockDir(lock)
 		return nil, fmt.Errorf("keeper: clean up after a crash: %w", err)
 	}
 	var sm stateMachine
-	var wal *storage.RaftLog
+	var wal *raftlog.RaftLog
 	defer func() {
 		if err == nil {
 			return
@@ -243,11 +245,11 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 
 	var hs *raftpb.HardState
 	bootstrap := false
-	if storage.LogExists(cfg.Dir) {
-		var rep *storage.Replayed
-		wal, rep, err = storage.OpenLog(cfg.Dir, applied)
+	if raftlog.LogExists(cfg.Dir) {
+		var rep *raftlog.Replayed
+		wal, rep, err = raftlog.OpenLog(cfg.Dir, applied)
 		if err != nil {
-			if errors.Is(err, storage.ErrCorruptLog) {
+			if errors.Is(err, raftlog.ErrCorruptLog) {
 				return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 			}
 			return nil, fmt.Errorf("keeper: open raft log: %w", err)
@@ -311,7 +313,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		if applied > 0 {
 			return nil, fmt.Errorf("%w: tree at index %d but the raft log is missing", ErrCorrupt, applied)
 		}
-		wal, err = storage.CreateLog(cfg.Dir, meta)
+		wal, err = raftlog.CreateLog(cfg.Dir, meta)
 		if err != nil {
 			return nil, fmt.Errorf("keeper: create raft log: %w", err)
 		}
@@ -599,7 +601,7 @@ func (n *Node) Crash(k crashtest.Key) {
 // which raft discarded. A tree replaced by a repair (repair.go) carries
 // no install mark: a repair leaves the raft log as it is, and Open replays
 // the entries past the repaired tree's index from it.
-func finishInstall(sm stateMachine, wal *storage.RaftLog, rep *storage.Replayed) error {
+func finishInstall(sm stateMachine, wal *raftlog.RaftLog, rep *raftlog.Replayed) error {
 	if t, ok := sm.(*tree); ok {
 		m, ok, err := t.installedMark()
 		if err != nil {

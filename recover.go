@@ -17,7 +17,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/raftlog"
 	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -92,7 +94,7 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 	if err := cfg.Validate(); err != nil {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
 	}
-	if !storage.LogExists(dir) {
+	if !raftlog.LogExists(dir) {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover %s: %w", dir, ErrNoLog)
 	}
 	lock, err := lockDir(filepath.Join(dir, lockFile))
@@ -106,7 +108,7 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 		}
 	}()
 
-	if storage.HasStaged(dir) {
+	if treefiles.HasStaged(dir) {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover %s: %w", dir, ErrInstallPending)
 	}
 	oldCluster, ok, err := storage.PeekClusterID(dir)
@@ -218,17 +220,17 @@ type logTail struct {
 	entries []committed
 	conf    *raftpb.ConfState // the membership after entries
 	hs      *raftpb.HardState // the last hard state logged
-	last    storage.Mark      // the log's last entry, or its start mark if it holds none
+	last    raftlog.Mark      // the log's last entry, or its start mark if it holds none
 }
 
 // readTail reads every entry of the raft log in dir after t's applied
 // index, and the membership after them. It writes nothing in dir
-// (storage.ReadLog). RecoverQuorum applies the entries; InspectDir reports
+// (raftlog.ReadLog). RecoverQuorum applies the entries; InspectDir reports
 // what they lead to.
 func readTail(dir string, t *tree) (logTail, error) {
-	rep, err := storage.ReadLog(dir, t.applied())
+	rep, err := raftlog.ReadLog(dir, t.applied())
 	if err != nil {
-		if errors.Is(err, storage.ErrCorruptLog) {
+		if errors.Is(err, raftlog.ErrCorruptLog) {
 			return logTail{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 		return logTail{}, fmt.Errorf("read raft log: %w", err)
@@ -241,7 +243,7 @@ func readTail(dir string, t *tree) (logTail, error) {
 	}
 	lt.hs, lt.last = rep.HardState, rep.Start
 	if n := len(rep.Entries); n > 0 {
-		lt.last = storage.Mark{Index: rep.Entries[n-1].GetIndex(), Term: rep.Entries[n-1].GetTerm()}
+		lt.last = raftlog.Mark{Index: rep.Entries[n-1].GetIndex(), Term: rep.Entries[n-1].GetTerm()}
 	}
 	cs := &raftpb.ConfState{Voters: initial}
 	if m := t.membership(); m != nil {

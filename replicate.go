@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/raftlog"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -172,7 +173,7 @@ type replica struct {
 	log       *slog.Logger
 	tr        Transport
 	sm        stateMachine
-	wal       *storage.RaftLog
+	wal       *raftlog.RaftLog
 	rn        *raft.RawNode
 	ms        *raftStorage
 	hook      func(hookPoint)
@@ -884,7 +885,7 @@ func (r *replica) maybeRelease() error {
 	if err != nil {
 		return fmt.Errorf("keeper: term of release index %d: %w", idx, err)
 	}
-	if err := r.wal.Release(storage.Mark{Index: idx, Term: term}, r.conf.GetVoters(), r.conf.GetLearners()); err != nil {
+	if err := r.wal.Release(raftlog.Mark{Index: idx, Term: term}, r.conf.GetVoters(), r.conf.GetLearners()); err != nil {
 		return err
 	}
 	r.releasedTo = idx
@@ -1093,12 +1094,12 @@ const restoredTerm = 1
 // its metadata, a release mark at (zxid, restoredTerm) and a hard state that
 // commits it, so that Open replays nothing and applies from zxid+1.
 func seedRaftLog(dir string, clusterID, id uint64, peers []uint64, zxid uint64) error {
-	wal, err := storage.CreateLog(dir, wire.EncodeLogMeta(clusterID, id, peers))
+	wal, err := raftlog.CreateLog(dir, wire.EncodeLogMeta(clusterID, id, peers))
 	if err != nil {
 		return err
 	}
 	cs := confStateOf(peers)
-	if err := wal.Release(storage.Mark{Index: zxid, Term: restoredTerm}, cs.GetVoters(), nil); err != nil {
+	if err := wal.Release(raftlog.Mark{Index: zxid, Term: restoredTerm}, cs.GetVoters(), nil); err != nil {
 		wal.Close()
 		return err
 	}

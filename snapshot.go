@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
@@ -22,7 +23,7 @@ import (
 const (
 	// recordZnode is one znode: uvarint path length, path, then the node's
 	// stored value (encodeZnode) to the end of the payload. Znodes come in the
-	// order of their Pebble keys (storage.NodeKey), so "/" is first, every
+	// order of their Pebble keys (keys.NodeKey), so "/" is first, every
 	// parent comes before its children, and a restore can write them to
 	// sstables without sorting.
 	recordZnode uint8 = 1
@@ -140,13 +141,13 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 	}
 	info := BackupInfo{ClusterID: clusterID, Member: h.Member}
 	var err error
-	if info.Zxid, err = readMetaUint(snap, storage.MetaApplied); err != nil {
+	if info.Zxid, err = readMetaUint(snap, keys.MetaApplied); err != nil {
 		return BackupInfo{}, err
 	}
-	if info.Digest, err = readMetaUint(snap, storage.MetaDigest); err != nil {
+	if info.Digest, err = readMetaUint(snap, keys.MetaDigest); err != nil {
 		return BackupInfo{}, err
 	}
-	err = snap.Get(storage.MetaKey(storage.MetaMembership), func(v []byte) error {
+	err = snap.Get(keys.MetaKey(keys.MetaMembership), func(v []byte) error {
 		info.setMembership(v)
 		return nil
 	})
@@ -195,7 +196,7 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 		}
 	}
 
-	lo, hi := storage.NodeSpan()
+	lo, hi := keys.NodeSpan()
 	it, err := snap.NewIter(lo, hi)
 	if err != nil {
 		return BackupInfo{}, err
@@ -206,7 +207,7 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 	var rec []byte
 	var sinceCheck int
 	for ok := it.First(); ok; ok = it.Next() {
-		path, ok := storage.NodePath(it.Key())
+		path, ok := keys.NodePath(it.Key())
 		if !ok {
 			return BackupInfo{}, fmt.Errorf("keeper: backup: node key %q: %w", it.Key(), ErrCorrupt)
 		}
@@ -237,14 +238,14 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 		return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
 	}
 	// Sessions follow the znodes: their records are part of the digest.
-	slo, shi := storage.SessionSpan()
+	slo, shi := keys.SessionSpan()
 	sit, err := snap.NewIter(slo, shi)
 	if err != nil {
 		return BackupInfo{}, err
 	}
 	defer sit.Close()
 	for ok := sit.First(); ok; ok = sit.Next() {
-		id, ok := storage.SessionID(sit.Key())
+		id, ok := keys.SessionID(sit.Key())
 		if !ok {
 			return BackupInfo{}, fmt.Errorf("keeper: backup: session key %q: %w", sit.Key(), ErrCorrupt)
 		}
@@ -288,7 +289,7 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 // readMetaUint reads an 8-byte big-endian meta value from snap.
 func readMetaUint(snap *storage.Snapshot, name string) (uint64, error) {
 	var x uint64
-	err := snap.Get(storage.MetaKey(name), func(v []byte) error {
+	err := snap.Get(keys.MetaKey(name), func(v []byte) error {
 		if len(v) != 8 {
 			return fmt.Errorf("keeper: meta %s %x: %w", name, v, ErrCorrupt)
 		}
@@ -303,7 +304,7 @@ func readMetaUint(snap *storage.Snapshot, name string) (uint64, error) {
 
 // countNodes counts the node keys in snap.
 func countNodes(ctx context.Context, snap *storage.Snapshot) (int64, error) {
-	lo, hi := storage.NodeSpan()
+	lo, hi := keys.NodeSpan()
 	it, err := snap.NewIter(lo, hi)
 	if err != nil {
 		return 0, err

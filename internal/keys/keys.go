@@ -1,4 +1,4 @@
-package storage
+package keys
 
 import "encoding/binary"
 

@@ -1,4 +1,4 @@
-package storage
+package treefiles
 
 // This file swaps a member's tree for one built from a raft snapshot, so that
 // a crash at any point leaves a whole tree, old or new, never a mix.

@@ -10,7 +10,7 @@
 // Save takes raft's own record types: converting every entry of the hot path
 // into a copy of our own would cost an allocation per entry for nothing, and
 // only the raft loop calls it. Everything else uses the small types below.
-package storage
+package raftlog
 
 import (
 	"errors"
