@@ -145,10 +145,10 @@ func (e *MultiError) Unwrap() error { return e.Err }
 var ErrInstallPending = errors.New("keeper: a raft snapshot install is pending in this data dir; open and close the member once to finish it")
 
 // ErrNoLog reports a data dir holding no raft log, given to InspectDir or
-// RecoverQuorum. It is raftlog.ErrNoLog.
+// RecoverQuorum.
 var ErrNoLog = raftlog.ErrNoLog
 
 // ErrCorruptLog reports a raft log that cannot be read back (a torn or
-// damaged tail). It is raftlog.ErrCorruptLog; Open wraps it together with
-// ErrCorrupt, so errors.Is matches either.
+// damaged tail). Open wraps it together with ErrCorrupt, so errors.Is
+// matches either.
 var ErrCorruptLog = raftlog.ErrCorruptLog

@@ -1,9 +1,3 @@
-// Package storage holds keeper's on-disk state: the znode tree in Pebble, its key
-// layout (keys.go) and the data dir checks (format marker, cluster id).
-//
-// Its exported API uses only the standard library and its own types, so that a
-// Pebble upgrade never changes it. A Store is safe for concurrent use; a Batch,
-// Iter or Snapshot belongs to one goroutine at a time.
 package storage
 
 import (
@@ -32,8 +26,9 @@ var (
 	ErrNotFound = errors.New("storage: key not found")
 )
 
-// FormatVersion is the version of the key layout and value encodings this
-// package writes. A dir marked with a larger one is refused with ErrFormatTooNew.
+// FormatVersion is the version of keeper's tree format (its key layout and
+// value encodings), recorded by Open in a fresh store. A dir marked with a
+// larger one is refused with ErrFormatTooNew.
 const FormatVersion = 1
 
 // Options configures Open.
