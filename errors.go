@@ -102,7 +102,8 @@ var (
 	// ErrNotLeader reports that a member does not lead; the message names the
 	// leader when one is known. Membership calls made off the leader follow
 	// the leader by themselves; TransferLeadership returns it when no leader
-	// is known. Retry on it.
+	// is known. Retry on it. The error returned is a *NotLeaderError, which
+	// errors.As reaches for the leader's id.
 	ErrNotLeader = errors.New("keeper: not the leader")
 	// ErrConfChangeInProgress reports a membership change refused because
 	// another one has not applied yet. Retry once it has.
@@ -152,3 +153,22 @@ var ErrNoLog = raftlog.ErrNoLog
 // damaged tail). Open wraps it together with ErrCorrupt, so errors.Is
 // matches either.
 var ErrCorruptLog = raftlog.ErrCorruptLog
+
+// NotLeaderError reports that a member does not lead, and which member it
+// takes for the leader. It matches ErrNotLeader with errors.Is.
+type NotLeaderError struct {
+	// Leader is the id of the member this one takes for the leader, 0 if it
+	// knows none.
+	Leader uint64
+}
+
+// Error names the leader, or says that none is known.
+func (e *NotLeaderError) Error() string {
+	if e.Leader == 0 {
+		return "keeper: not the leader: no leader known"
+	}
+	return fmt.Sprintf("keeper: not the leader: member %d leads", e.Leader)
+}
+
+// Is reports whether target is ErrNotLeader.
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
