@@ -177,7 +177,11 @@ const lockFile = "LOCK"
 // tail is damaged (ErrCorrupt) and data of another cluster
 // (ErrWrongCluster); it never starts afresh over existing data.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
-	return open(ctx, cfg, openOptions{})
+	n, err := open(ctx, cfg, openOptions{})
+	if h := crashtest.FromContext(ctx); h != nil && err == nil {
+		h.Set(n.crash)
+	}
+	return n, err
 }
 
 func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
@@ -581,15 +585,6 @@ func (n *Node) crash() {
 	}
 	r.wal.Close()
 	unlockDir(n.lock)
-}
-
-// Crash is for this module's test helpers (keepertest) and does nothing
-// without a key only they can build: it stops the member as a killed
-// process would, without syncing the tree, so a restart exercises WAL replay.
-func (n *Node) Crash(k crashtest.Key) {
-	if k.Valid() {
-		n.crash()
-	}
 }
 
 // finishInstall completes, in the raft log, a snapshot install that a crash
