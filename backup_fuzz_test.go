@@ -120,7 +120,7 @@ func FuzzRestore(f *testing.F) {
 			sum += nodeHash(tr.h, p, v)
 		}
 		_ = it.Close()
-		if sum != tr.digest() || tr.digest() != ri.Backup.Digest || tr.applied() != ri.Backup.Zxid {
+		if sum != tr.digest() || tr.digest() != ri.Backup.Digest || tr.applied() != uint64(ri.Backup.Zxid) {
 			t.Fatalf("restored digest %x, stored %x, stream %x", sum, tr.digest(), ri.Backup.Digest)
 		}
 	})

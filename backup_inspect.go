@@ -194,7 +194,7 @@ func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress fun
 	defer sr.Close()
 	hdr := sr.Header()
 	info := BackupInfo{
-		Zxid:      hdr.Zxid,
+		Zxid:      Zxid(hdr.Zxid),
 		ClusterID: hdr.ClusterID,
 		Member:    hdr.Member,
 		Time:      time.UnixMilli(hdr.Time),
@@ -272,7 +272,7 @@ func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress fun
 			}
 			if st := &rec.node.stat; st.NumChildren < 0 {
 				return info, corruptf("znode %q: negative child count", rec.path)
-			} else if uint64(max(st.Czxid, st.Mzxid, st.Pzxid)) > info.Zxid || min(st.Czxid, st.Mzxid, st.Pzxid) < 0 {
+			} else if max(st.Czxid, st.Mzxid, st.Pzxid) > info.Zxid || min(st.Czxid, st.Mzxid, st.Pzxid) < 0 {
 				return info, corruptf("znode %q: zxid outside [0, %d]", rec.path, info.Zxid)
 			}
 			sum += nodeHash(h, rec.path, rec.value)
@@ -301,7 +301,7 @@ func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress fun
 				return info, corruptf("session record %d: too short", info.Sessions)
 			}
 			id := int64(binary.BigEndian.Uint64(p))
-			if id <= 0 || uint64(id) > info.Zxid {
+			if id <= 0 || Zxid(id) > info.Zxid {
 				return info, corruptf("session id %d outside (0, %d]", id, info.Zxid)
 			}
 			if id <= lastSession {

@@ -91,7 +91,7 @@ type MemberStatus struct {
 	// election timeout (always true for the leader itself).
 	Reachable bool
 	// Match is the highest log index the leader knows the member holds.
-	Match uint64
+	Match Zxid
 	// Check is the member's result for the last consistency check.
 	Check CheckResult
 }
@@ -187,7 +187,7 @@ func (c *consistency) refreshView() {
 	learners := c.loop.learners()
 	view := make([]MemberStatus, 0, len(members))
 	for _, id := range members {
-		m := MemberStatus{ID: id, Learner: slices.Contains(learners, id), Match: match[id]}
+		m := MemberStatus{ID: id, Learner: slices.Contains(learners, id), Match: Zxid(match[id])}
 		if id == self {
 			m.Reachable = true
 		} else if t, ok := c.loop.lastHeard(id); ok && now-t <= election {
@@ -197,7 +197,7 @@ func (c *consistency) refreshView() {
 		case c.reports[id] != 0 || (id == self && c.corrupt.Load()):
 			m.Check = CheckMismatch
 		case c.lastCheck == 0:
-		case id == self || m.Match >= c.matchFloor():
+		case id == self || uint64(m.Match) >= c.matchFloor():
 			m.Check = CheckMatch
 		}
 		view = append(view, m)
@@ -237,7 +237,7 @@ func (c *consistency) figures() (members, reachable, consistent uint64) {
 // counts the leader carried in the last check entry this member applied.
 func (c *consistency) fillStatus(st *Status) {
 	st.Corrupt = c.corrupt.Load()
-	st.CheckZxid = c.lastCheck
+	st.CheckZxid = Zxid(c.lastCheck)
 	var members, reachable, consistent uint64
 	if c.loop.leading() && c.view != nil {
 		st.View = c.view

@@ -193,7 +193,7 @@ func TestGoldenWorkload(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for node.Status().Applied < n {
+	for uint64(node.Status().Applied) < n {
 		if time.Now().After(deadline) {
 			node.Close()
 			t.Fatalf("the member applied %d of %d entries in 30s", node.Status().Applied, n)

@@ -102,7 +102,7 @@ func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) er
 	if _, ok := r.sm.(*tree); !ok {
 		return fmt.Errorf("%w: this member's state machine cannot install snapshots", ErrUnimplemented)
 	}
-	if st := r.status.Load(); st != nil && st.Applied >= meta.GetIndex() {
+	if st := r.status.Load(); st != nil && uint64(st.Applied) >= meta.GetIndex() {
 		return fmt.Errorf("%w: applied %d, snapshot at %d", errSnapshotNotTaken, st.Applied, meta.GetIndex())
 	}
 	r.log.Info("receiving raft snapshot", "from", from, "index", meta.GetIndex())
@@ -113,7 +113,7 @@ func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) er
 	info, err := restoreTree(s.ctx, body, treefiles.BuildDir(s.dir), RestoreOptions{
 		KeepClusterID: true,
 		checkHeader: func(h BackupInfo) error {
-			if h.ClusterID != r.clusterID || h.Zxid != desc.Zxid {
+			if h.ClusterID != r.clusterID || uint64(h.Zxid) != desc.Zxid {
 				return corruptf("raft snapshot stream of cluster %x at zxid %d, expected cluster %x at %d", h.ClusterID, h.Zxid, r.clusterID, desc.Zxid)
 			}
 			return nil

@@ -354,7 +354,7 @@ func (n *Node) settleConf(ctx context.Context, op wire.MemberOp, id uint64, sent
 	}
 	tick := time.NewTicker(n.r.ticker)
 	defer tick.Stop()
-	for n.r.status.Load().Applied < index {
+	for uint64(n.r.status.Load().Applied) < index {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():

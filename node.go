@@ -65,9 +65,9 @@ type Status struct {
 	// Term is the raft term.
 	Term uint64
 	// Commit is the highest log index known committed.
-	Commit uint64
+	Commit Zxid
 	// Applied is the highest log index applied to the tree.
-	Applied uint64
+	Applied Zxid
 	// Digest is the tree digest at Applied. Members at the same Applied
 	// index must have the same Digest.
 	Digest uint64
@@ -85,7 +85,7 @@ type Status struct {
 	// refuses reads and writes with ErrReplicaCorrupt.
 	Corrupt bool
 	// CheckZxid is the zxid of the last consistency check applied here.
-	CheckZxid uint64
+	CheckZxid Zxid
 	// View is the leader's view of every member (nil on other members).
 	View []MemberStatus
 

@@ -43,7 +43,7 @@ type RecoverOptions struct {
 type RecoverInfo struct {
 	// Zxid is the zxid the new cluster goes on from: every entry the member
 	// held, applied.
-	Zxid uint64
+	Zxid Zxid
 	// Digest is the tree digest at Zxid.
 	Digest uint64
 	// ClusterID is the new cluster's id (Status().ClusterID once it runs).
@@ -161,8 +161,8 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 	if err := t.sync(); err != nil {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
 	}
-	info := RecoverInfo{Zxid: t.applied(), Digest: t.digest(), OldMembers: oldMembers}
-	info.ClusterID = recoveredClusterID(oldCluster, info.Zxid, opts.Members)
+	info := RecoverInfo{Zxid: Zxid(t.applied()), Digest: t.digest(), OldMembers: oldMembers}
+	info.ClusterID = recoveredClusterID(oldCluster, uint64(info.Zxid), opts.Members)
 
 	// Stream the tree into a new member dir beside dir, as Restore does.
 	next := dir + ".recovered"

@@ -216,7 +216,7 @@ func (r *replica) receiveRepair(from uint64, header []byte, body io.Reader) erro
 	info, err := restoreTree(s.ctx, body, treefiles.BuildDir(s.dir), RestoreOptions{
 		KeepClusterID: true,
 		checkHeader: func(b BackupInfo) error {
-			if b.ClusterID != r.clusterID || b.Zxid != h.Zxid {
+			if b.ClusterID != r.clusterID || uint64(b.Zxid) != h.Zxid {
 				return corruptf("repair stream of cluster %x at zxid %d, expected cluster %x at %d", b.ClusterID, b.Zxid, r.clusterID, h.Zxid)
 			}
 			return nil

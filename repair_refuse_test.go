@@ -395,7 +395,7 @@ func TestRepairRefusedConfChange(t *testing.T) {
 		var removed uint64
 		onLoopOf(t, l, func(r *replica) { removed = r.sm.applied() })
 		vn := c.node(victim)
-		waitFor(t, 10*time.Second, "the victim to apply both changes", func() bool { return vn.Status().Applied >= removed })
+		waitFor(t, 10*time.Second, "the victim to apply both changes", func() bool { return uint64(vn.Status().Applied) >= removed })
 		if m := vn.Status().Members; !slices.Equal(m, c.ids) {
 			t.Fatalf("victim's members after the changes: %v", m)
 		}

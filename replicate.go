@@ -955,8 +955,8 @@ func (r *replica) publish() {
 		ID:      r.id,
 		Leader:  r.lead,
 		Term:    r.term,
-		Commit:  r.commit,
-		Applied: r.sm.applied(),
+		Commit:  Zxid(r.commit),
+		Applied: Zxid(r.sm.applied()),
 		Digest:  r.sm.digest(),
 		Members: r.members,
 		Role:    roleOf(r.role),
@@ -1117,7 +1117,7 @@ func seedRaftLog(dir string, clusterID, id uint64, peers []uint64, zxid uint64) 
 func restoredClusterID(h BackupInfo, peers []uint64) uint64 {
 	f := fnv.New64a()
 	var b [8]byte
-	for _, v := range []uint64{0x7265_7374_6f72_6564, h.ClusterID, h.Zxid, uint64(h.Time.UnixMilli())} {
+	for _, v := range []uint64{0x7265_7374_6f72_6564, h.ClusterID, uint64(h.Zxid), uint64(h.Time.UnixMilli())} {
 		binary.BigEndian.PutUint64(b[:], v)
 		f.Write(b[:])
 	}

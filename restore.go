@@ -209,7 +209,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		name string
 		v    []byte
 	}{
-		{keys.MetaApplied, binary.BigEndian.AppendUint64(nil, info.Zxid)},
+		{keys.MetaApplied, binary.BigEndian.AppendUint64(nil, uint64(info.Zxid))},
 		{keys.MetaDigest, binary.BigEndian.AppendUint64(nil, info.Digest)},
 	} {
 		if err := b.Set(keys.MetaKey(kv.name), kv.v); err != nil {

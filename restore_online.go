@@ -113,7 +113,7 @@ type RestoreOnlineInfo struct {
 	Backup BackupInfo
 	// Zxid is the zxid of the restore: every member replaced its tree (or
 	// subtree) at it.
-	Zxid int64
+	Zxid Zxid
 	// Znodes is the number of znodes written from the backup.
 	Znodes int64
 	// Removed is the number of znodes the restore deleted (the tree or
@@ -208,7 +208,7 @@ func (n *Node) RestoreOnline(ctx context.Context, r io.Reader, opts RestoreOnlin
 		return out, fmt.Errorf("keeper: restore online: %w", err)
 	}
 	applied := n.Status().Applied
-	info, err := rewriteForRestore(ctx, r, spool, opts, n.r.clusterID, applied, subtree)
+	info, err := rewriteForRestore(ctx, r, spool, opts, n.r.clusterID, uint64(applied), subtree)
 	out.Backup = info
 	if err != nil {
 		return out, fmt.Errorf("keeper: restore online: %w", err)
@@ -341,7 +341,7 @@ func checkRestoreHeader(h BackupInfo, clusterID, applied uint64, foreign bool) e
 	if h.ClusterID != clusterID {
 		return fmt.Errorf("%w: backup of cluster %x, this is cluster %x (RestoreOnlineOptions.AllowForeign allows it)", ErrWrongCluster, h.ClusterID, clusterID)
 	}
-	if h.Zxid > applied {
+	if uint64(h.Zxid) > applied {
 		return fmt.Errorf("%w: backup at zxid %d, cluster at %d (RestoreOnlineOptions.AllowForeign allows it)", ErrBackupAhead, h.Zxid, applied)
 	}
 	return nil
@@ -371,7 +371,7 @@ func rewriteForRestore(ctx context.Context, r io.Reader, w io.Writer, opts Resto
 		sw, err = stream.NewWriter(w, stream.Header{
 			ClusterID: hdr.ClusterID,
 			Member:    hdr.Member,
-			Zxid:      hdr.Zxid,
+			Zxid:      uint64(hdr.Zxid),
 			Time:      hdr.Time.UnixMilli(),
 			Kind:      stream.KindBackup,
 			Extra:     []byte{treeEncoding},
@@ -739,7 +739,7 @@ func (c *restoreCommit) run() (*applyResult, error) {
 	}
 	t.appliedIdx = uint64(c.zxid)
 	t.dig.Store(c.dig)
-	c.info.Zxid = c.zxid
+	c.info.Zxid = Zxid(c.zxid)
 	c.info.Digest = c.dig
 	info := c.info
 	return &applyResult{Restore: &info}, nil
@@ -875,7 +875,7 @@ func (c *restoreCommit) readStaged(visit func(*znodeRecord) error) error {
 // dead reports whether n is an ephemeral whose session does not exist.
 func (c *restoreCommit) dead(n *znode) bool {
 	o := n.stat.EphemeralOwner
-	return o != 0 && c.t.sessions[o] == nil
+	return o != 0 && c.t.sessions[int64(o)] == nil
 }
 
 // verify is pass 1: it checks the staged stream and decides what the
@@ -981,7 +981,7 @@ func (c *restoreCommit) write(parentPath string) error {
 		if err := decodeZnode(e.Value, &n); err != nil {
 			return fmt.Errorf("znode %s: %w", e.Path, err)
 		}
-		if err := b.Delete(keys.EphemeralKey(c.key[:0], n.stat.EphemeralOwner, e.Path)); err != nil {
+		if err := b.Delete(keys.EphemeralKey(c.key[:0], int64(n.stat.EphemeralOwner), e.Path)); err != nil {
 			return err
 		}
 	}
@@ -1005,9 +1005,9 @@ func (c *restoreCommit) write(parentPath string) error {
 		v := rec.value
 		d := c.delta[rec.path]
 		st := &n.stat
-		clamp := c.foreign && max(st.Czxid, st.Mzxid, st.Pzxid) > c.zxid
+		clamp := c.foreign && max(st.Czxid, st.Mzxid, st.Pzxid) > Zxid(c.zxid)
 		if clamp {
-			st.Czxid, st.Mzxid, st.Pzxid = min(st.Czxid, c.zxid), min(st.Mzxid, c.zxid), min(st.Pzxid, c.zxid)
+			st.Czxid, st.Mzxid, st.Pzxid = min(st.Czxid, Zxid(c.zxid)), min(st.Mzxid, Zxid(c.zxid)), min(st.Pzxid, Zxid(c.zxid))
 		}
 		if clamp || d != 0 {
 			st.NumChildren += d
@@ -1052,7 +1052,7 @@ func (c *restoreCommit) write(parentPath string) error {
 			parent.stat.NumChildren--
 		}
 		parent.stat.Cversion++
-		parent.stat.Pzxid = c.zxid
+		parent.stat.Pzxid = Zxid(c.zxid)
 		c.val = encodeZnode(c.val[:0], parent)
 		if err := b.Set(keys.NodeKey(nil, parentPath), c.val); err != nil {
 			return err

@@ -171,7 +171,7 @@ func connErr(err error) error {
 }
 
 // ID returns the session id: the zxid of the entry that created it.
-func (s *Session) ID() int64 { return s.id }
+func (s *Session) ID() SessionID { return SessionID(s.id) }
 
 // Timeout returns the negotiated session timeout.
 func (s *Session) Timeout() time.Duration { return s.timeout }
@@ -341,7 +341,7 @@ func (s *Session) RemoveWatches(ctx context.Context, path string, kind WatchKind
 	}
 	slices.SortFunc(found, func(a, b *Watch) int { return int(a.kind) - int(b.kind) })
 	for _, w := range found {
-		ev := Event{Type: WatchRemoved, Path: path, Zxid: wm.applied, State: s.state}
+		ev := Event{Type: WatchRemoved, Path: path, Zxid: Zxid(wm.applied), State: s.state}
 		wm.deliver(w, ev)
 		wm.deliverSession(s, ev)
 		wm.drop(w)

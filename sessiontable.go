@@ -136,7 +136,7 @@ func (t *tree) removeEphemerals(id int64, zxid int64) error {
 		return fmt.Errorf("%w: %w", errStorage, err)
 	}
 	for path, s := range t.group {
-		if s.cur != nil && s.cur.stat.EphemeralOwner == id {
+		if s.cur != nil && s.cur.stat.EphemeralOwner == SessionID(id) {
 			paths = append(paths, path)
 		}
 	}
@@ -147,7 +147,7 @@ func (t *tree) removeEphemerals(id int64, zxid int64) error {
 		if err != nil {
 			return err
 		}
-		if n == nil || n.stat.EphemeralOwner != id {
+		if n == nil || n.stat.EphemeralOwner != SessionID(id) {
 			continue // deleted, or replaced, earlier in the group
 		}
 		if err := t.removeNode(path, zxid); err != nil {

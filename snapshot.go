@@ -79,7 +79,7 @@ type Progress struct {
 // BackupInfo describes a backup stream.
 type BackupInfo struct {
 	// Zxid is the zxid the stream's tree is at.
-	Zxid uint64
+	Zxid Zxid
 	// Znodes is the number of znodes in the stream.
 	Znodes int64
 	// Sessions is the number of sessions in the stream.
@@ -140,10 +140,11 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 		progress = opts.Progress
 	}
 	info := BackupInfo{ClusterID: clusterID, Member: h.Member}
-	var err error
-	if info.Zxid, err = readMetaUint(snap, keys.MetaApplied); err != nil {
+	applied, err := readMetaUint(snap, keys.MetaApplied)
+	if err != nil {
 		return BackupInfo{}, err
 	}
+	info.Zxid = Zxid(applied)
 	if info.Digest, err = readMetaUint(snap, keys.MetaDigest); err != nil {
 		return BackupInfo{}, err
 	}
@@ -174,7 +175,7 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 	sw, err := stream.NewWriter(w, stream.Header{
 		ClusterID: info.ClusterID,
 		Member:    h.Member,
-		Zxid:      info.Zxid,
+		Zxid:      uint64(info.Zxid),
 		Time:      tm.UnixMilli(),
 		Kind:      kind,
 		Extra:     []byte{treeEncoding},

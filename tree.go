@@ -346,7 +346,7 @@ func (t *tree) writeIndexes(b *storage.Batch, path string, orig, cur *znode) err
 func indexKey(dst []byte, path string, n *znode) []byte {
 	switch {
 	case n.stat.EphemeralOwner != 0:
-		return keys.EphemeralKey(dst, n.stat.EphemeralOwner, path)
+		return keys.EphemeralKey(dst, int64(n.stat.EphemeralOwner), path)
 	case n.mode == Container:
 		return keys.ContainerKey(dst, path)
 	case n.mode.IsTTL():
@@ -560,7 +560,7 @@ func (t *tree) create(r *request, op *Op, acl []ACL, zxid int64, out *OpResult) 
 	}
 	n := &znode{
 		stat: Stat{
-			Czxid: zxid, Mzxid: zxid, Pzxid: zxid,
+			Czxid: Zxid(zxid), Mzxid: Zxid(zxid), Pzxid: Zxid(zxid),
 			Ctime: r.Time, Mtime: r.Time,
 			DataLength: int32(len(op.data)),
 		},
@@ -569,14 +569,14 @@ func (t *tree) create(r *request, op *Op, acl []ACL, zxid int64, out *OpResult) 
 		data: op.data,
 	}
 	if op.mode.IsEphemeral() {
-		n.stat.EphemeralOwner = r.Session
+		n.stat.EphemeralOwner = SessionID(r.Session)
 	}
 	if op.mode.IsTTL() {
 		n.ttl = int64(op.ttl.Milliseconds())
 	}
 	p := parent.clone()
 	p.stat.Cversion++
-	p.stat.Pzxid = zxid
+	p.stat.Pzxid = Zxid(zxid)
 	p.stat.NumChildren++
 	t.put(parentPath, p)
 	t.put(path, n)
@@ -645,8 +645,8 @@ func (t *tree) removeNode(path string, zxid int64) error {
 	}
 	p := parent.clone()
 	p.stat.NumChildren--
-	if zxid > p.stat.Pzxid {
-		p.stat.Pzxid = zxid
+	if Zxid(zxid) > p.stat.Pzxid {
+		p.stat.Pzxid = Zxid(zxid)
 	}
 	t.put(parentPath, p)
 	t.put(path, nil)
@@ -668,7 +668,7 @@ func (t *tree) setData(r *request, op *Op, zxid int64, out *OpResult) error {
 	}
 	c := n.clone()
 	c.stat.Version++
-	c.stat.Mzxid = zxid
+	c.stat.Mzxid = Zxid(zxid)
 	c.stat.Mtime = r.Time
 	c.stat.DataLength = int32(len(op.data))
 	c.data = op.data

@@ -104,7 +104,7 @@ type Event struct {
 	Path string
 	// Zxid is the zxid of the change; for state events, the member's
 	// applied zxid when the state changed.
-	Zxid int64
+	Zxid Zxid
 	// State is the session's state when the event was queued.
 	State SessionState
 	// Err is ErrWatchOverflow for WatchOverflowed, else nil.
@@ -255,7 +255,7 @@ func (wm *watchManager) trigger(ev *treeEvent) {
 	fire := func(k WatchKind, path string, once bool) {
 		set := wm.byKind[k][path]
 		for w := range set {
-			e := Event{Type: typ, Path: ev.Path, Zxid: ev.Zxid, State: w.s.state}
+			e := Event{Type: typ, Path: ev.Path, Zxid: Zxid(ev.Zxid), State: w.s.state}
 			wm.deliver(w, e)
 			if w.s.lastSeq != wm.seq {
 				// Once per session, however many of its watches fire.
@@ -354,7 +354,7 @@ func (wm *watchManager) setState(s *Session, st SessionState, zxid int64) {
 		return
 	}
 	s.state = st
-	ev := Event{Type: SessionStateChanged, Zxid: zxid, State: st}
+	ev := Event{Type: SessionStateChanged, Zxid: Zxid(zxid), State: st}
 	for w := range s.watches {
 		wm.deliver(w, ev)
 	}
@@ -485,7 +485,7 @@ func (wm *watchManager) fireAll(typ EventType, zxid int64) {
 		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
 		for _, set := range wm.byKind[k] {
 			for w := range set {
-				e := Event{Type: typ, Path: w.path, Zxid: zxid, State: w.s.state}
+				e := Event{Type: typ, Path: w.path, Zxid: Zxid(zxid), State: w.s.state}
 				wm.deliver(w, e)
 				if w.s.lastSeq != wm.seq {
 					w.s.lastSeq = wm.seq

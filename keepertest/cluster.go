@@ -360,9 +360,9 @@ func (c *Cluster) Partition(groups ...[]uint64) { c.net.Partition(groups...) }
 func (c *Cluster) Heal() { c.net.Heal() }
 
 // WaitConverged waits until every running member has applied the same
-// index and fails the test unless their digests agree there. It returns
-// that index.
-func (c *Cluster) WaitConverged() uint64 {
+// zxid and fails the test unless their digests agree there. It returns
+// that zxid.
+func (c *Cluster) WaitConverged() keeper.Zxid {
 	c.t.Helper()
 	deadline := time.Now().Add(DefaultWait)
 	for {
