@@ -90,7 +90,8 @@ type MemberStatus struct {
 	// Reachable is true if the leader heard from the member within the
 	// election timeout (always true for the leader itself).
 	Reachable bool
-	// Match is the highest log index the leader knows the member holds.
+	// Match is the highest zxid (log index) the leader knows the member
+	// holds.
 	Match Zxid
 	// Check is the member's result for the last consistency check.
 	Check CheckResult

@@ -64,9 +64,9 @@ type Status struct {
 	Leader uint64
 	// Term is the raft term.
 	Term uint64
-	// Commit is the highest log index known committed.
+	// Commit is the highest zxid (log index) known committed.
 	Commit Zxid
-	// Applied is the highest log index applied to the tree.
+	// Applied is the highest zxid (log index) applied to the tree.
 	Applied Zxid
 	// Digest is the tree digest at Applied. Members at the same Applied
 	// index must have the same Digest.
