@@ -272,8 +272,8 @@ func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress fun
 			}
 			if st := &rec.node.stat; st.NumChildren < 0 {
 				return info, corruptf("znode %q: negative child count", rec.path)
-			} else if max(st.Czxid, st.Mzxid, st.Pzxid) > info.Zxid || min(st.Czxid, st.Mzxid, st.Pzxid) < 0 {
-				return info, corruptf("znode %q: zxid outside [0, %d]", rec.path, info.Zxid)
+			} else if uint64(max(st.Czxid, st.Mzxid, st.Pzxid)) > uint64(info.Zxid) || min(st.Czxid, st.Mzxid, st.Pzxid) < 0 {
+				return info, corruptf("znode %q: zxid outside [0, %d]", rec.path, uint64(info.Zxid))
 			}
 			sum += nodeHash(h, rec.path, rec.value)
 			if rec.path != "/" {
@@ -301,8 +301,8 @@ func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress fun
 				return info, corruptf("session record %d: too short", info.Sessions)
 			}
 			id := int64(binary.BigEndian.Uint64(p))
-			if id <= 0 || Zxid(id) > info.Zxid {
-				return info, corruptf("session id %d outside (0, %d]", id, info.Zxid)
+			if id <= 0 || uint64(id) > uint64(info.Zxid) {
+				return info, corruptf("session id %d outside (0, %d]", id, uint64(info.Zxid))
 			}
 			if id <= lastSession {
 				return info, corruptf("session %d out of order", id)
