@@ -105,7 +105,7 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	}
 	o := opts
 	o.seedLog = func(tmp string, info RestoreInfo) error {
-		return seedRaftLog(tmp, info.ClusterID, opts.ID, opts.Peers, info.Backup.Zxid)
+		return seedRaftLog(tmp, info.ClusterID, opts.ID, opts.Peers, uint64(info.Backup.Zxid))
 	}
 	o.membership = wire.EncodeMembership(confStateOf(opts.Peers))
 	if o.ClusterID == 0 && !o.KeepClusterID {

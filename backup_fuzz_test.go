@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -108,18 +109,18 @@ func FuzzRestore(f *testing.F) {
 			t.Fatal(err)
 		}
 		var sum uint64
-		lo, hi := storage.NodeSpan()
+		lo, hi := keys.NodeSpan()
 		it, err := st.NewIter(lo, hi)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for ok := it.First(); ok; ok = it.Next() {
-			p, _ := storage.NodePath(it.Key())
+			p, _ := keys.NodePath(it.Key())
 			v, _ := it.Value()
 			sum += nodeHash(tr.h, p, v)
 		}
 		_ = it.Close()
-		if sum != tr.digest() || tr.digest() != ri.Backup.Digest || tr.applied() != ri.Backup.Zxid {
+		if sum != tr.digest() || tr.digest() != ri.Backup.Digest || tr.applied() != uint64(ri.Backup.Zxid) {
 			t.Fatalf("restored digest %x, stored %x, stream %x", sum, tr.digest(), ri.Backup.Digest)
 		}
 	})

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/internal/stream"
-	"github.com/keeper-go/keeper/storage"
 )
 
 // VerifyOptions configures VerifyBackup and InspectBackup.
@@ -149,7 +149,7 @@ func cmpInt64(a, b int64) int {
 // alias the reader's buffers and are valid only during the visit call.
 type znodeRecord struct {
 	path  string
-	key   []byte // storage.NodeKey(path)
+	key   []byte // keys.NodeKey(path)
 	value []byte // the stored value
 	node  znode  // value decoded; data aliases value
 }
@@ -194,7 +194,7 @@ func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress fun
 	defer sr.Close()
 	hdr := sr.Header()
 	info := BackupInfo{
-		Zxid:      hdr.Zxid,
+		Zxid:      Zxid(hdr.Zxid),
 		ClusterID: hdr.ClusterID,
 		Member:    hdr.Member,
 		Time:      time.UnixMilli(hdr.Time),
@@ -263,7 +263,7 @@ func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress fun
 			if info.Znodes == 0 && rec.path != "/" {
 				return info, corruptf("first znode is %q, not the root", rec.path)
 			}
-			prevKey, rec.key = rec.key, storage.NodeKey(prevKey[:0], rec.path)
+			prevKey, rec.key = rec.key, keys.NodeKey(prevKey[:0], rec.path)
 			if info.Znodes > 0 && bytes.Compare(rec.key, prevKey) <= 0 {
 				return info, corruptf("znode %q out of order", rec.path)
 			}
@@ -272,8 +272,8 @@ func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress fun
 			}
 			if st := &rec.node.stat; st.NumChildren < 0 {
 				return info, corruptf("znode %q: negative child count", rec.path)
-			} else if uint64(max(st.Czxid, st.Mzxid, st.Pzxid)) > info.Zxid || min(st.Czxid, st.Mzxid, st.Pzxid) < 0 {
-				return info, corruptf("znode %q: zxid outside [0, %d]", rec.path, info.Zxid)
+			} else if uint64(max(st.Czxid, st.Mzxid, st.Pzxid)) > uint64(info.Zxid) || min(st.Czxid, st.Mzxid, st.Pzxid) < 0 {
+				return info, corruptf("znode %q: zxid outside [0, %d]", rec.path, uint64(info.Zxid))
 			}
 			sum += nodeHash(h, rec.path, rec.value)
 			if rec.path != "/" {
@@ -301,8 +301,8 @@ func readTreeOptional(ctx context.Context, r io.Reader, key []byte, progress fun
 				return info, corruptf("session record %d: too short", info.Sessions)
 			}
 			id := int64(binary.BigEndian.Uint64(p))
-			if id <= 0 || uint64(id) > info.Zxid {
-				return info, corruptf("session id %d outside (0, %d]", id, info.Zxid)
+			if id <= 0 || uint64(id) > uint64(info.Zxid) {
+				return info, corruptf("session id %d outside (0, %d]", id, uint64(info.Zxid))
 			}
 			if id <= lastSession {
 				return info, corruptf("session %d out of order", id)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -102,7 +103,7 @@ func storeKVs(t testing.TB, st *storage.Store, fn func(k, v []byte)) {
 		t.Fatal(err)
 	}
 	defer it.Close()
-	skip := storage.MetaKey(storage.MetaCluster)
+	skip := keys.MetaKey(keys.MetaCluster)
 	for ok := it.First(); ok; ok = it.Next() {
 		if bytes.Equal(it.Key(), skip) {
 			continue
@@ -172,7 +173,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			randomTree(h, rand.New(rand.NewPCG(uint64(tc.n), 1)), tc.n, tc.big)
 			h.tr.apply([]committed{{Index: h.tr.applied() + 1, Kind: entryConf, Data: []byte("members-v1")}})
 			data, info := backupBytes(t, h, tc.opts)
-			if info.Zxid != h.tr.applied() || info.Digest != h.tr.digest() || info.ClusterID != 1 || info.Member != 7 {
+			if uint64(info.Zxid) != h.tr.applied() || info.Digest != h.tr.digest() || info.ClusterID != 1 || info.Member != 7 {
 				t.Fatalf("info %+v; applied %d digest %x", info, h.tr.applied(), h.tr.digest())
 			}
 			vinfo, err := VerifyBackup(context.Background(), bytes.NewReader(data), VerifyOptions{Key: tc.opts.Key})
@@ -191,16 +192,16 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tr.applied() != info.Zxid || tr.digest() != info.Digest || string(tr.membership()) != "members-v1" {
+			if tr.applied() != uint64(info.Zxid) || tr.digest() != info.Digest || string(tr.membership()) != "members-v1" {
 				t.Fatalf("restored tree at %d digest %x members %q", tr.applied(), tr.digest(), tr.membership())
 			}
 			// The restored tree goes on applying from the backup's zxid.
 			next := request{Time: 5, Auth: superAuth, Ops: []Op{CreateOp("/after-restore", nil, Persistent)}}
-			res, err := tr.apply([]committed{{Index: info.Zxid + 1, Kind: entryOp, Data: appendRequest(nil, &next)}})
+			res, err := tr.apply([]committed{{Index: uint64(info.Zxid) + 1, Kind: entryOp, Data: appendRequest(nil, &next)}})
 			if err != nil || res[0].Err != nil {
 				t.Fatalf("apply after restore: %v %v", err, res[0].Err)
 			}
-			if st, err := tr.exists("/after-restore"); err != nil || st.Czxid != int64(info.Zxid+1) {
+			if st, err := tr.exists("/after-restore"); err != nil || st.Czxid != info.Zxid+1 {
 				t.Fatalf("after restore: %+v %v", st, err)
 			}
 			// The restored tree's indexes work through the tree's own readers.
@@ -305,11 +306,11 @@ func TestBackupDuringApply(t *testing.T) {
 		// Replay onto a second tree exactly up to the backup's zxid.
 		h2 := newHarness(t)
 		for _, g := range ents {
-			if h2.tr.applied() >= infos[k].Zxid {
+			if h2.tr.applied() >= uint64(infos[k].Zxid) {
 				break
 			}
 			last := h2.tr.applied() + uint64(len(g))
-			if last > infos[k].Zxid {
+			if last > uint64(infos[k].Zxid) {
 				t.Fatalf("backup zxid %d inside a group", infos[k].Zxid)
 			}
 			apply(h2.tr, g)

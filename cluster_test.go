@@ -223,9 +223,9 @@ func (c *testCluster) waitConverged(min uint64) uint64 {
 	var applied uint64
 	waitFor(c.t, 20*time.Second, "members to converge", func() bool {
 		ns := c.live()
-		applied = ns[0].Status().Applied
+		applied = uint64(ns[0].Status().Applied)
 		for _, n := range ns[1:] {
-			if n.Status().Applied != applied {
+			if uint64(n.Status().Applied) != applied {
 				return false
 			}
 		}
@@ -236,7 +236,7 @@ func (c *testCluster) waitConverged(min uint64) uint64 {
 		st := n.Status()
 		if i == 0 {
 			want = st.Digest
-		} else if st.Applied == applied && st.Digest != want {
+		} else if uint64(st.Applied) == applied && st.Digest != want {
 			c.t.Fatalf("member %d digest %x at %d, member %d has %x", n.ID(), st.Digest, applied, c.live()[0].ID(), want)
 		}
 	}

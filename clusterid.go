@@ -39,7 +39,7 @@ func deriveClusterID(peers []uint64) uint64 {
 // backup with the same peers agrees on it, and it differs from the backup's.
 func restoredClusterID(h BackupInfo, peers []uint64) uint64 {
 	const restored = 0x7265_7374_6f72_6564 // "restored"
-	return nonZeroID(idHash([]uint64{restored, h.ClusterID, h.Zxid, uint64(h.Time.UnixMilli())}, peers))
+	return nonZeroID(idHash([]uint64{restored, h.ClusterID, uint64(h.Zxid), uint64(h.Time.UnixMilli())}, peers))
 }
 
 // recoveredClusterID derives the id of a cluster recovered at zxid from

@@ -45,6 +45,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -92,8 +93,9 @@ type MemberStatus struct {
 	// Reachable is true if the leader heard from the member within the
 	// election timeout (always true for the leader itself).
 	Reachable bool
-	// Match is the highest log index the leader knows the member holds.
-	Match uint64
+	// Match is the highest zxid (log index) the leader knows the member
+	// holds.
+	Match Zxid
 	// Check is the member's result for the last consistency check.
 	Check CheckResult
 }
@@ -191,7 +193,7 @@ func (c *consistency) refreshView() {
 	learners := c.loop.learners()
 	view := make([]MemberStatus, 0, len(members))
 	for _, id := range members {
-		m := MemberStatus{ID: id, Learner: slices.Contains(learners, id), Match: match[id]}
+		m := MemberStatus{ID: id, Learner: slices.Contains(learners, id), Match: Zxid(match[id])}
 		if id == self {
 			m.Reachable = true
 		} else if t, ok := c.loop.lastHeard(id); ok && now-t <= election {
@@ -201,7 +203,7 @@ func (c *consistency) refreshView() {
 		case c.reports[id] != 0 || (id == self && c.corrupt.Load()):
 			m.Check = CheckMismatch
 		case c.lastCheck == 0:
-		case id == self || m.Match >= c.matchFloor():
+		case id == self || uint64(m.Match) >= c.matchFloor():
 			m.Check = CheckMatch
 		}
 		view = append(view, m)
@@ -258,7 +260,7 @@ func (c *consistency) figures() (members, reachable, consistent uint64) {
 // counts the leader carried in the last check entry this member applied.
 func (c *consistency) fillStatus(st *Status) {
 	st.Corrupt = c.corrupt.Load()
-	st.CheckZxid = c.lastCheck
+	st.CheckZxid = Zxid(c.lastCheck)
 	var members, reachable, consistent uint64
 	if c.loop.leading() && c.view != nil {
 		st.View = c.view
@@ -393,10 +395,10 @@ func (c *consistency) scanDone(zxid, stored, sum uint64, err error) {
 // scanDigest reads the applied index and stored digest of snap and sums the
 // hashes of every znode and session in it, as the running digest does.
 func scanDigest(ctx context.Context, snap *storage.Snapshot) (zxid, stored, sum uint64, err error) {
-	if zxid, err = readMetaUint(snap, storage.MetaApplied); err != nil {
+	if zxid, err = readMetaUint(snap, keys.MetaApplied); err != nil {
 		return 0, 0, 0, err
 	}
-	if stored, err = readMetaUint(snap, storage.MetaDigest); err != nil {
+	if stored, err = readMetaUint(snap, keys.MetaDigest); err != nil {
 		return 0, 0, 0, err
 	}
 	if sum, err = sumImage(ctx, snap, imageVisitor{}); err != nil {

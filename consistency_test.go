@@ -9,6 +9,7 @@ import (
 
 	"github.com/keeper-go/keeper"
 	"github.com/keeper-go/keeper/internal/bitrot"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/keepertest"
 	"github.com/keeper-go/keeper/storage"
 )
@@ -115,12 +116,12 @@ func TestCheckDigestDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	var d []byte
-	if err := st.Get(storage.MetaKey(storage.MetaDigest), func(b []byte) error { d = slices.Clone(b); return nil }); err != nil {
+	if err := st.Get(keys.MetaKey(keys.MetaDigest), func(b []byte) error { d = slices.Clone(b); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	d[7] ^= 1
 	b := st.NewBatch()
-	if err := b.Set(storage.MetaKey(storage.MetaDigest), d); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaDigest), d); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Commit(true); err != nil {

@@ -44,11 +44,11 @@ func crashChurn(t *testing.T, c *keepertest.Cluster, seed int64, keep uint64, em
 	}
 	r := rand.New(rand.NewPCG(uint64(seed), 0xc4a2))
 	maxApplied := func() uint64 {
-		var a uint64
+		var a keeper.Zxid
 		for _, n := range c.Nodes() {
 			a = max(a, n.Status().Applied)
 		}
-		return a
+		return uint64(a)
 	}
 	for round := 0; ; round++ {
 		leader := c.WaitLeader().ID()

@@ -376,7 +376,7 @@ func crashVerify(t *testing.T, root string, members int, keep uint64, seed int64
 				t.Fatalf("seed %d (kill after %d acks): member %d lost acknowledged write %s (zxid %d): %v\nmembers:\n%s\nchild stderr:\n%s",
 					seed, killAfter, n.ID(), a.path, a.zxid, err, strings.Join(sts, "\n"), run.stderr)
 			}
-			if string(data) != a.data || st.Czxid != a.zxid {
+			if string(data) != a.data || st.Czxid != keeper.Zxid(a.zxid) {
 				t.Fatalf("seed %d: member %d: %s holds %q czxid %d, acknowledged %q zxid %d",
 					seed, n.ID(), a.path, data, st.Czxid, a.data, a.zxid)
 			}

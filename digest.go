@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -40,12 +41,12 @@ type imageVisitor struct {
 func sumImage(ctx context.Context, snap *storage.Snapshot, visit imageVisitor) (sum uint64, err error) {
 	h := xxhash.New()
 	n := 0
-	lo, hi := storage.NodeSpan()
+	lo, hi := keys.NodeSpan()
 	err = walkSpan(snap, lo, hi, func(k, v []byte) error {
 		if n++; n%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		path, ok := storage.NodePath(k)
+		path, ok := keys.NodePath(k)
 		if !ok {
 			return fmt.Errorf("node key %q: %w", k, ErrCorrupt)
 		}
@@ -58,9 +59,9 @@ func sumImage(ctx context.Context, snap *storage.Snapshot, visit imageVisitor) (
 	if err != nil {
 		return 0, err
 	}
-	lo, hi = storage.SessionSpan()
+	lo, hi = keys.SessionSpan()
 	err = walkSpan(snap, lo, hi, func(k, v []byte) error {
-		id, ok := storage.SessionID(k)
+		id, ok := keys.SessionID(k)
 		if !ok {
 			return fmt.Errorf("session key %q: %w", k, ErrCorrupt)
 		}

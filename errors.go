@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/keeper-go/keeper/internal/raftlog"
 	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
@@ -101,7 +102,8 @@ var (
 	// ErrNotLeader reports that a member does not lead; the message names the
 	// leader when one is known. Membership calls made off the leader follow
 	// the leader by themselves; TransferLeadership returns it when no leader
-	// is known. Retry on it.
+	// is known. Retry on it. The error returned is a *NotLeaderError, which
+	// errors.As reaches for the leader's id.
 	ErrNotLeader = errors.New("keeper: not the leader")
 	// ErrConfChangeInProgress reports a membership change refused because
 	// another one has not applied yet. Retry once it has.
@@ -144,22 +146,41 @@ func (e *MultiError) Unwrap() error { return e.Err }
 var ErrInstallPending = errors.New("keeper: a raft snapshot install is pending in this data dir; open and close the member once to finish it")
 
 // ErrNoLog reports a data dir holding no raft log, given to InspectDir or
-// RecoverQuorum. It is storage.ErrNoLog.
-var ErrNoLog = storage.ErrNoLog
+// RecoverQuorum.
+var ErrNoLog = raftlog.ErrNoLog
 
 // ErrCorruptLog reports a raft log that cannot be read back: a damaged
 // record with records after it, which was synced once and lost later (a
 // torn last record, as a killed process leaves it, is cut on Open and is
-// not an error). It is storage.ErrCorruptLog; Open, RecoverQuorum and
+// not an error). Open, RecoverQuorum and
 // InspectDir wrap it together with ErrCorrupt, so errors.Is matches either.
-var ErrCorruptLog = storage.ErrCorruptLog
+var ErrCorruptLog = raftlog.ErrCorruptLog
 
 // raftLogError wraps err, from reading the raft log while doing what, the
 // one way every caller reports it: damage matches both ErrCorrupt and
 // ErrCorruptLog, anything else (a permission error, a full disk) neither.
 func raftLogError(what string, err error) error {
-	if errors.Is(err, storage.ErrCorruptLog) {
+	if errors.Is(err, raftlog.ErrCorruptLog) {
 		return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
 	}
 	return fmt.Errorf("keeper: %s: %w", what, err)
 }
+
+// NotLeaderError reports that a member does not lead, and which member it
+// takes for the leader. It matches ErrNotLeader with errors.Is.
+type NotLeaderError struct {
+	// Leader is the id of the member this one takes for the leader, 0 if it
+	// knows none.
+	Leader uint64
+}
+
+// Error names the leader, or says that none is known.
+func (e *NotLeaderError) Error() string {
+	if e.Leader == 0 {
+		return "keeper: not the leader: no leader known"
+	}
+	return fmt.Sprintf("keeper: not the leader: member %d leads", e.Leader)
+}
+
+// Is reports whether target is ErrNotLeader.
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/keys"
+	"github.com/keeper-go/keeper/internal/raftlog"
 	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/storage"
 	"github.com/keeper-go/keeper/transport"
@@ -191,7 +193,7 @@ func TestGoldenWorkload(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for node.Status().Applied < n {
+	for uint64(node.Status().Applied) < n {
 		if time.Now().After(deadline) {
 			node.Close()
 			t.Fatalf("the member applied %d of %d entries in 30s", node.Status().Applied, n)
@@ -231,7 +233,7 @@ func writeGoldenDir(t *testing.T, dir string, clusterID uint64) []*raftpb.Entry 
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	wal, err := storage.CreateLog(dir, goldenLogMeta(clusterID))
+	wal, err := raftlog.CreateLog(dir, goldenLogMeta(clusterID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +284,7 @@ func dumpTree(t *testing.T, st *storage.Store) []byte {
 func withoutApplied(dump []byte) string {
 	var keep []string
 	for _, l := range strings.Split(string(dump), "\n") {
-		if !strings.HasPrefix(l, fmt.Sprintf("%q ", storage.MetaKey(storage.MetaApplied))) {
+		if !strings.HasPrefix(l, fmt.Sprintf("%q ", keys.MetaKey(keys.MetaApplied))) {
 			keep = append(keep, l)
 		}
 	}

@@ -175,7 +175,7 @@ func TestHeadOfLineTCP(t *testing.T) {
 	})
 	start := time.Now()
 	deadline := start.Add(time.Minute)
-	var lagA uint64 // entries A was behind the leader's commit, at most
+	var lagA keeper.Zxid // entries A was behind the leader's commit, at most
 	for time.Now().Before(deadline) {
 		lagA = max(lagA, leader.Status().Commit-min(leader.Status().Commit, c.Node(a).Status().Applied))
 		if c.Node(b).Status().SnapshotsInstalled > 0 && time.Since(start) > flood && lagA >= 16 {

@@ -3,6 +3,7 @@ package keeper
 import (
 	"testing"
 
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -99,14 +100,14 @@ func scanStore(t testing.TB, st *storage.Store, fn func(k, v []byte)) {
 // scanNodes calls fn with every node's path and stored value, in key order.
 func scanNodes(t testing.TB, h *harness, fn func(path string, v []byte)) {
 	t.Helper()
-	lo, hi := storage.NodeSpan()
+	lo, hi := keys.NodeSpan()
 	it, err := h.st.NewIter(lo, hi)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
-		p, ok := storage.NodePath(it.Key())
+		p, ok := keys.NodePath(it.Key())
 		if !ok {
 			t.Fatalf("bad node key %q", it.Key())
 		}

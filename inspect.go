@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/keeper-go/keeper/internal/raftlog"
+	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -23,20 +25,20 @@ type DirInfo struct {
 	// records it.
 	Member uint64
 	// Applied is the zxid (raft index) the tree has applied.
-	Applied uint64
+	Applied Zxid
 	// Digest is the tree digest at Applied.
 	Digest uint64
 	// LastIndex and LastTerm are the index and term of the last entry of
 	// the raft log. Entries after Applied, committed or not as far as the
 	// member knows, are the ones RecoverQuorum applies: the recovered
 	// cluster goes on from LastIndex.
-	LastIndex uint64
+	LastIndex Zxid
 	LastTerm  uint64
 	// Commit is the highest index the member knew committed: the raft log's
 	// last hard state, or Applied if higher (what the tree applied was
 	// committed, and a hard state that only moves the commit index is not
 	// synced).
-	Commit uint64
+	Commit Zxid
 	// Term is the raft term of the last hard state.
 	Term uint64
 	// Voters and Learners are the membership after every entry of the raft
@@ -65,7 +67,7 @@ func InspectDir(ctx context.Context, dir string) (info DirInfo, err error) {
 	if err := ctx.Err(); err != nil {
 		return DirInfo{}, err
 	}
-	if !storage.LogExists(dir) {
+	if !raftlog.LogExists(dir) {
 		return DirInfo{}, fmt.Errorf("keeper: inspect %s: %w", dir, ErrNoLog)
 	}
 	lock, err := lockDir(filepath.Join(dir, lockFile))
@@ -73,7 +75,7 @@ func InspectDir(ctx context.Context, dir string) (info DirInfo, err error) {
 		return DirInfo{}, err
 	}
 	defer unlockDir(lock)
-	if storage.HasStaged(dir) {
+	if treefiles.HasStaged(dir) {
 		return DirInfo{}, fmt.Errorf("inspect %s: %w", dir, ErrInstallPending)
 	}
 	// Decoders of damaged data are meant to return errors; should one panic
@@ -103,11 +105,11 @@ func InspectDir(ctx context.Context, dir string) (info DirInfo, err error) {
 		Dir:       dir,
 		ClusterID: lt.clusterID,
 		Member:    lt.member,
-		Applied:   t.applied(),
+		Applied:   Zxid(t.applied()),
 		Digest:    t.digest(),
-		LastIndex: lt.last.Index,
+		LastIndex: Zxid(lt.last.Index),
 		LastTerm:  lt.last.Term,
-		Commit:    max(lt.hs.GetCommit(), t.applied()),
+		Commit:    Zxid(max(lt.hs.GetCommit(), t.applied())),
 		Term:      lt.hs.GetTerm(),
 		Voters:    slices.Sorted(slices.Values(lt.conf.GetVoters())),
 		Learners:  slices.Sorted(slices.Values(lt.conf.GetLearners())),

@@ -6,7 +6,7 @@ package keeper
 // 1. receiveSnapshot (the transport's goroutine) checks the header (cluster,
 //    a MsgSnap for this member, the descriptor), then builds a new tree store
 //    from the stream with restoreTree, the same verified, memory-flat path as
-//    Restore, into storage.BuildDir: every chunk checksum, the structure and
+//    Restore, into treefiles.BuildDir: every chunk checksum, the structure and
 //    the digest are checked before the build is kept, and the stream's zxid
 //    and digest must equal the descriptor's. A broken or cut stream leaves
 //    only a build dir, removed at once (and by Open if a crash intervenes);
@@ -17,9 +17,9 @@ package keeper
 // 3. When raft's Ready carries the snapshot, installSnapshot, on the loop:
 //    stops leader-side transfers of the old store; takes the member's read
 //    locks exclusively (watch visibility, then the Node's tree lock) so no
-//    read sees a half-swapped tree; commits the build (storage.CommitStaged:
+//    read sees a half-swapped tree; commits the build (treefiles.CommitStaged:
 //    from here a crash rolls forward), closes the old store, swaps the dirs
-//    (storage.SwapStaged), opens the new store and reloads the tree's applied
+//    (treefiles.SwapStaged), opens the new store and reloads the tree's applied
 //    index, digest, membership and session table from it; tells the watches
 //    (every watch gets a Resynced event, local sessions the new tree does not
 //    hold end as Expired); releases the locks. Then the raft log: the hard
@@ -27,7 +27,7 @@ package keeper
 //    in-memory log restarts at the snapshot (MemoryStorage.ApplySnapshot).
 //    The loop goes on applying from index+1.
 //
-// Crash recovery (Open): storage.RecoverInstall finishes or discards the dir
+// Crash recovery (Open): treefiles.RecoverInstall finishes or discards the dir
 // swap (see storage/install.go); a tree whose MetaInstalled index is its
 // applied index while the raft log has no mark there gets the mark written
 // then (the crash fell between the swap and RaftLog.Install).
@@ -37,6 +37,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/keeper-go/keeper/internal/keys"
+	"github.com/keeper-go/keeper/internal/raftlog"
+	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3/raftpb"
@@ -50,7 +53,7 @@ var errSnapshotBusy = errors.New("keeper: a raft snapshot is being received alre
 // member's log already covers it.
 var errSnapshotNotTaken = errors.New("keeper: raft snapshot not needed")
 
-// stagedSnap is a received, verified tree waiting in storage.BuildDir for
+// stagedSnap is a received, verified tree waiting in treefiles.BuildDir for
 // the loop, with the MsgSnap that announced it.
 type stagedSnap struct {
 	msg  *raftpb.Message
@@ -99,29 +102,29 @@ func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) er
 	if _, ok := r.sm.(*tree); !ok {
 		return fmt.Errorf("%w: this member's state machine cannot install snapshots", ErrUnimplemented)
 	}
-	if st := r.status.Load(); st != nil && st.Applied >= meta.GetIndex() {
+	if st := r.status.Load(); st != nil && uint64(st.Applied) >= meta.GetIndex() {
 		return fmt.Errorf("%w: applied %d, snapshot at %d", errSnapshotNotTaken, st.Applied, meta.GetIndex())
 	}
 	r.log.Info("receiving raft snapshot", "from", from, "index", meta.GetIndex())
 
-	if err := storage.DiscardBuild(s.dir); err != nil {
+	if err := treefiles.DiscardBuild(s.dir); err != nil {
 		return err
 	}
-	info, err := restoreTree(s.ctx, body, storage.BuildDir(s.dir), RestoreOptions{
+	info, err := restoreTree(s.ctx, body, treefiles.BuildDir(s.dir), RestoreOptions{
 		KeepClusterID: true,
 		checkHeader: func(h BackupInfo) error {
-			if h.ClusterID != r.clusterID || h.Zxid != desc.Zxid {
+			if h.ClusterID != r.clusterID || uint64(h.Zxid) != desc.Zxid {
 				return corruptf("raft snapshot stream of cluster %x at zxid %d, expected cluster %x at %d", h.ClusterID, h.Zxid, r.clusterID, desc.Zxid)
 			}
 			return nil
 		},
-		installed: storage.Mark{Index: meta.GetIndex(), Term: meta.GetTerm()},
+		installed: raftlog.Mark{Index: meta.GetIndex(), Term: meta.GetTerm()},
 	})
 	if err == nil && info.Backup.Digest != desc.Digest {
 		err = corruptf("raft snapshot digest %x, descriptor says %x", info.Backup.Digest, desc.Digest)
 	}
 	if err != nil {
-		_ = storage.DiscardBuild(s.dir)
+		_ = treefiles.DiscardBuild(s.dir)
 		return fmt.Errorf("keeper: receive raft snapshot at %d: %w", meta.GetIndex(), err)
 	}
 
@@ -129,7 +132,7 @@ func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) er
 	select {
 	case s.installc <- in:
 	case <-r.donec:
-		_ = storage.DiscardBuild(s.dir)
+		_ = treefiles.DiscardBuild(s.dir)
 		return ErrClosed
 	}
 	return r.decided(in.done)
@@ -162,7 +165,7 @@ func (r *replica) finishStaged() {
 		return
 	}
 	r.snap.staged = nil
-	_ = storage.DiscardBuild(r.snap.dir)
+	_ = treefiles.DiscardBuild(r.snap.dir)
 	in.done <- errSnapshotNotTaken
 }
 
@@ -195,7 +198,7 @@ func (r *replica) installSnapshot(snap *raftpb.Snapshot, hs *raftpb.HardState) e
 	h.Commit = new(max(h.GetCommit(), idx))
 	h.Vote = new(h.GetVote())
 	cs := meta.GetConfState()
-	if err := r.wal.Install(storage.Mark{Index: idx, Term: term}, h, cs.GetVoters(), cs.GetLearners()); err != nil {
+	if err := r.wal.Install(raftlog.Mark{Index: idx, Term: term}, h, cs.GetVoters(), cs.GetLearners()); err != nil {
 		return err
 	}
 	if err := r.ms.ApplySnapshot(snap); err != nil {
@@ -227,14 +230,14 @@ func (r *replica) swapTree(idx uint64, hook hookPoint, after func() error) error
 		defer unlock()
 	}
 	dir := r.snap.dir
-	if err := storage.CommitStaged(dir); err != nil {
+	if err := treefiles.CommitStaged(dir); err != nil {
 		return err
 	}
 	if err := t.st.Close(); err != nil {
 		return fmt.Errorf("keeper: install: close tree: %w", err)
 	}
 	t.st = nil
-	if err := storage.SwapStaged(dir, func(step int) {
+	if err := treefiles.SwapStaged(dir, func(step int) {
 		if step == 1 {
 			r.callHook(hook)
 		}
@@ -279,9 +282,9 @@ func (t *tree) reload(st *storage.Store) error {
 }
 
 // installedMark returns the raft snapshot the tree was built from, if any.
-func (t *tree) installedMark() (storage.Mark, bool, error) {
-	var m storage.Mark
-	err := t.st.Get(storage.MetaKey(storage.MetaInstalled), func(v []byte) error {
+func (t *tree) installedMark() (raftlog.Mark, bool, error) {
+	var m raftlog.Mark
+	err := t.st.Get(keys.MetaKey(keys.MetaInstalled), func(v []byte) error {
 		var err error
 		m.Index, m.Term, err = wire.DecodeInstallMark(v)
 		return err

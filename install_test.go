@@ -109,7 +109,7 @@ func createPastLog(t *testing.T, leader func() *Node, prefix string) {
 	ctx := ctxTimeout(t, 60*time.Second)
 	createRetry(ctx, t, leader, prefix)
 	behind := leader().Status().Applied
-	for i := 0; leader().LogFirst() <= behind+1; i++ {
+	for i := 0; leader().LogFirst() <= uint64(behind)+1; i++ {
 		if ctx.Err() != nil {
 			t.Fatalf("the leader's log still starts at %d, want beyond %d", leader().LogFirst(), behind+1)
 		}

@@ -322,7 +322,7 @@ type linCluster interface {
 	Nodes() []*keeper.Node
 	Leader() *keeper.Node
 	WaitLeader() *keeper.Node
-	WaitConverged() uint64
+	WaitConverged() keeper.Zxid
 	Kill(id uint64)
 	Restart(id uint64)
 	Partition(groups ...[]uint64)

@@ -391,10 +391,7 @@ func (m *membership) loopErr(ctx context.Context) error {
 }
 
 func notLeader(lead uint64) error {
-	if lead == raft.None {
-		return fmt.Errorf("%w: no leader known", ErrNotLeader)
-	}
-	return fmt.Errorf("%w: member %d leads", ErrNotLeader, lead)
+	return &NotLeaderError{Leader: lead}
 }
 
 // propose runs on the loop: it checks the leader can take the change now

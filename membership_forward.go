@@ -381,7 +381,7 @@ func (f *forwarding) settle(ctx context.Context, op wire.MemberOp, id uint64, se
 	}
 	tick := time.NewTicker(f.loop.tickInterval())
 	defer tick.Stop()
-	for f.loop.published().Applied < index {
+	for uint64(f.loop.published().Applied) < index {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():

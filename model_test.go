@@ -110,17 +110,17 @@ func (r refTree) do(req *request, op *Op, zxid int64) (OpResult, error) {
 		if parent.stat.EphemeralOwner != 0 {
 			return OpResult{}, ErrNoChildrenForEphemerals
 		}
-		n := &refNode{stat: Stat{Czxid: zxid, Mzxid: zxid, Pzxid: zxid, Ctime: req.Time, Mtime: req.Time, DataLength: int32(len(op.data))},
+		n := &refNode{stat: Stat{Czxid: Zxid(zxid), Mzxid: Zxid(zxid), Pzxid: Zxid(zxid), Ctime: req.Time, Mtime: req.Time, DataLength: int32(len(op.data))},
 			data: string(op.data), acl: acl, children: map[string]bool{}}
 		if op.mode.IsEphemeral() {
-			n.stat.EphemeralOwner = req.Session
+			n.stat.EphemeralOwner = SessionID(req.Session)
 		}
 		r[path] = n
 		_, name := refParent(path)
 		parent.children[name] = true
 		parent.stat.Cversion++
 		parent.changes++
-		parent.stat.Pzxid = zxid
+		parent.stat.Pzxid = Zxid(zxid)
 		parent.stat.NumChildren = int32(len(parent.children))
 		return OpResult{Path: path, Stat: n.view()}, nil
 	case opDelete:
@@ -148,7 +148,7 @@ func (r refTree) do(req *request, op *Op, zxid int64) (OpResult, error) {
 		delete(parent.children, name)
 		parent.changes++
 		parent.stat.NumChildren = int32(len(parent.children))
-		parent.stat.Pzxid = zxid
+		parent.stat.Pzxid = Zxid(zxid)
 		return OpResult{}, nil
 	case opSet:
 		if refReserved(op.path) {
@@ -166,7 +166,7 @@ func (r refTree) do(req *request, op *Op, zxid int64) (OpResult, error) {
 		}
 		n.data = string(op.data)
 		n.stat.Version++
-		n.stat.Mzxid, n.stat.Mtime, n.stat.DataLength = zxid, req.Time, int32(len(op.data))
+		n.stat.Mzxid, n.stat.Mtime, n.stat.DataLength = Zxid(zxid), req.Time, int32(len(op.data))
 		return OpResult{Stat: n.view()}, nil
 	case opSetACL:
 		if refReserved(op.path) {
@@ -429,7 +429,7 @@ func compareTrees(t *testing.T, h *harness, ref refTree, fail func(string, ...an
 			fail("getACL %s: %v %v; reference %v", p, acl, err, n.acl)
 		}
 		if n.stat.EphemeralOwner != 0 {
-			eph[n.stat.EphemeralOwner] = append(eph[n.stat.EphemeralOwner], p)
+			eph[int64(n.stat.EphemeralOwner)] = append(eph[int64(n.stat.EphemeralOwner)], p)
 		}
 	}
 	for s := int64(1); s <= 3; s++ {

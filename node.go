@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"github.com/keeper-go/keeper/internal/crashtest"
+	"github.com/keeper-go/keeper/internal/raftlog"
+	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -62,10 +64,10 @@ type Status struct {
 	Leader uint64
 	// Term is the raft term.
 	Term uint64
-	// Commit is the highest log index known committed.
-	Commit uint64
-	// Applied is the highest log index applied to the tree.
-	Applied uint64
+	// Commit is the highest zxid (log index) known committed.
+	Commit Zxid
+	// Applied is the highest zxid (log index) applied to the tree.
+	Applied Zxid
 	// Digest is the tree digest at Applied. Members at the same Applied
 	// index must have the same Digest.
 	Digest uint64
@@ -83,7 +85,7 @@ type Status struct {
 	// refuses reads and writes with ErrReplicaCorrupt.
 	Corrupt bool
 	// CheckZxid is the zxid of the last consistency check applied here.
-	CheckZxid uint64
+	CheckZxid Zxid
 	// View is the leader's view of every member (nil on other members).
 	View []MemberStatus
 
@@ -175,7 +177,11 @@ const lockFile = "LOCK"
 // tail is damaged (ErrCorrupt) and data of another cluster
 // (ErrWrongCluster); it never starts afresh over existing data.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
-	return open(ctx, cfg, openOptions{})
+	n, err := open(ctx, cfg, openOptions{})
+	if h := crashtest.FromContext(ctx); h != nil && err == nil {
+		h.Set(n.crash)
+	}
+	return n, err
 }
 
 func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
@@ -198,12 +204,12 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	// A crash in the middle of a snapshot install is finished or undone
 	// before anything is opened (storage/install.go), and an online
 	// restore's leftover spool removed.
-	if err := errors.Join(storage.RecoverInstall(cfg.Dir), removeStaleSpools(cfg.Dir)); err != nil {
+	if err := errors.Join(treefiles.RecoverInstall(cfg.Dir), removeStaleSpools(cfg.Dir)); err != nil {
 		unlockDir(lock)
 		return nil, fmt.Errorf("keeper: clean up after a crash: %w", err)
 	}
 	var sm stateMachine
-	var wal *storage.RaftLog
+	var wal *raftlog.RaftLog
 	defer func() {
 		if err == nil {
 			return
@@ -243,9 +249,9 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 
 	var hs *raftpb.HardState
 	bootstrap := false
-	if storage.LogExists(cfg.Dir) {
-		var rep *storage.Replayed
-		wal, rep, err = storage.OpenLog(cfg.Dir, applied)
+	if raftlog.LogExists(cfg.Dir) {
+		var rep *raftlog.Replayed
+		wal, rep, err = raftlog.OpenLog(cfg.Dir, applied)
 		if err != nil {
 			return nil, raftLogError("open raft log", err)
 		}
@@ -311,7 +317,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		if applied > 0 {
 			return nil, fmt.Errorf("%w: tree at index %d but the raft log is missing", ErrCorrupt, applied)
 		}
-		wal, err = storage.CreateLog(cfg.Dir, meta)
+		wal, err = raftlog.CreateLog(cfg.Dir, meta)
 		if err != nil {
 			return nil, fmt.Errorf("keeper: create raft log: %w", err)
 		}
@@ -580,15 +586,6 @@ func (n *Node) crash() {
 	unlockDir(n.lock)
 }
 
-// Crash is for this module's test helpers (keepertest) and does nothing
-// without a key only they can build: it stops the member as a killed
-// process would, without syncing the tree, so a restart exercises WAL replay.
-func (n *Node) Crash(k crashtest.Key) {
-	if k.Valid() {
-		n.crash()
-	}
-}
-
 // finishInstall completes, in the raft log, a snapshot install that a crash
 // interrupted after the tree was swapped: when the tree was built from a raft
 // snapshot at exactly its applied index and the log has no release mark
@@ -598,7 +595,7 @@ func (n *Node) Crash(k crashtest.Key) {
 // which raft discarded. A tree replaced by a repair (repair.go) carries
 // no install mark: a repair leaves the raft log as it is, and Open replays
 // the entries past the repaired tree's index from it.
-func finishInstall(sm stateMachine, wal *storage.RaftLog, rep *storage.Replayed) error {
+func finishInstall(sm stateMachine, wal *raftlog.RaftLog, rep *raftlog.Replayed) error {
 	if t, ok := sm.(*tree); ok {
 		m, ok, err := t.installedMark()
 		if err != nil {

@@ -52,7 +52,7 @@ func writePastLog(t *testing.T, c *keepertest.Cluster, prefix string) {
 	writeMany(t, c, prefix+"-first", 1)
 	behind := c.WaitLeader().Status().Applied
 	deadline := time.Now().Add(60 * time.Second)
-	for i := 0; c.WaitLeader().LogFirst() <= behind+1; i++ {
+	for i := 0; c.WaitLeader().LogFirst() <= uint64(behind)+1; i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("the leader's log still starts at %d, want beyond %d", c.WaitLeader().LogFirst(), behind+1)
 		}

@@ -15,7 +15,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/raftlog"
 	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -39,7 +41,7 @@ type RecoverOptions struct {
 type RecoverInfo struct {
 	// Zxid is the zxid the new cluster goes on from: every entry the member
 	// held, applied.
-	Zxid uint64
+	Zxid Zxid
 	// Digest is the tree digest at Zxid.
 	Digest uint64
 	// ClusterID is the new cluster's id (Status().ClusterID once it runs).
@@ -90,7 +92,7 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 	if err := cfg.Validate(); err != nil {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
 	}
-	if !storage.LogExists(dir) {
+	if !raftlog.LogExists(dir) {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover %s: %w", dir, ErrNoLog)
 	}
 	lock, err := lockDir(filepath.Join(dir, lockFile))
@@ -104,7 +106,7 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 		}
 	}()
 
-	if storage.HasStaged(dir) {
+	if treefiles.HasStaged(dir) {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover %s: %w", dir, ErrInstallPending)
 	}
 	oldCluster, ok, err := storage.PeekClusterID(dir)
@@ -157,8 +159,8 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 	if err := t.sync(); err != nil {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
 	}
-	info := RecoverInfo{Zxid: t.applied(), Digest: t.digest(), OldMembers: oldMembers}
-	info.ClusterID = recoveredClusterID(oldCluster, info.Zxid, opts.Members)
+	info := RecoverInfo{Zxid: Zxid(t.applied()), Digest: t.digest(), OldMembers: oldMembers}
+	info.ClusterID = recoveredClusterID(oldCluster, uint64(info.Zxid), opts.Members)
 
 	// Stream the tree into a new member dir beside dir, as Restore does.
 	next := dir + ".recovered"
@@ -216,15 +218,15 @@ type logTail struct {
 	entries []committed
 	conf    *raftpb.ConfState // the membership after entries
 	hs      *raftpb.HardState // the last hard state logged
-	last    storage.Mark      // the log's last entry, or its start mark if it holds none
+	last    raftlog.Mark      // the log's last entry, or its start mark if it holds none
 }
 
 // readTail reads every entry of the raft log in dir after t's applied
 // index, and the membership after them. It writes nothing in dir
-// (storage.ReadLog). RecoverQuorum applies the entries; InspectDir reports
+// (raftlog.ReadLog). RecoverQuorum applies the entries; InspectDir reports
 // what they lead to.
 func readTail(dir string, t *tree) (logTail, error) {
-	rep, err := storage.ReadLog(dir, t.applied())
+	rep, err := raftlog.ReadLog(dir, t.applied())
 	if err != nil {
 		return logTail{}, raftLogError("read raft log", err)
 	}
@@ -236,7 +238,7 @@ func readTail(dir string, t *tree) (logTail, error) {
 	}
 	lt.hs, lt.last = rep.HardState, rep.Start
 	if n := len(rep.Entries); n > 0 {
-		lt.last = storage.Mark{Index: rep.Entries[n-1].GetIndex(), Term: rep.Entries[n-1].GetTerm()}
+		lt.last = raftlog.Mark{Index: rep.Entries[n-1].GetIndex(), Term: rep.Entries[n-1].GetTerm()}
 	}
 	cs := &raftpb.ConfState{Voters: initial}
 	if m := t.membership(); m != nil {

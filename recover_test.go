@@ -38,7 +38,7 @@ func testRecoverQuorum(t *testing.T, size int, survivors []uint64) {
 	for _, id := range c.Others(survivors...) {
 		c.Kill(id)
 	}
-	best, bestApplied := survivors[0], uint64(0)
+	best, bestApplied := survivors[0], keeper.Zxid(0)
 	for _, id := range survivors {
 		if a := c.Node(id).Status().Applied; a >= bestApplied {
 			best, bestApplied = id, a
@@ -107,7 +107,7 @@ func testRecoverQuorum(t *testing.T, size int, survivors []uint64) {
 	if _, err := nb.Create(ctx, "/after", nil, keeper.Persistent); err != nil {
 		t.Fatalf("write to the recovered cluster: %v", err)
 	}
-	if _, stat, err := nb.Linearizable().Get(ctx, "/after"); err != nil || uint64(stat.Czxid) <= info.Zxid {
+	if _, stat, err := nb.Linearizable().Get(ctx, "/after"); err != nil || stat.Czxid <= info.Zxid {
 		t.Fatalf("new write at zxid %d, recovery at %d: %v", stat.Czxid, info.Zxid, err)
 	}
 }

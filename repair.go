@@ -25,7 +25,7 @@ package keeper
 //  3. Build. The member's stream receiver (install.go's receiveSnapshot)
 //     sees the repair marker and runs receiveRepair: the loop is asked first
 //     whether a repair is wanted (see wantRepair); then the stream is built
-//     into storage.BuildDir with restoreTree, verified chunk by chunk, and
+//     into treefiles.BuildDir with restoreTree, verified chunk by chunk, and
 //     its zxid and digest must equal the header's. Unlike a raft snapshot the
 //     build carries no MetaInstalled mark: a repair leaves the raft log as it
 //     is, so Open's finishInstall must not write a release mark for it.
@@ -67,8 +67,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/internal/wire"
-	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -88,7 +88,7 @@ var (
 )
 
 // stagedRepair is a received, verified repair tree waiting in
-// storage.BuildDir for the loop.
+// treefiles.BuildDir for the loop.
 type stagedRepair struct {
 	from     uint64
 	h        wire.RepairHeader
@@ -210,13 +210,13 @@ func (r *replica) receiveRepair(from uint64, header []byte, body io.Reader) erro
 		return ErrClosed
 	}
 	r.log.Warn("receiving the leader's tree to repair this member", "from", from, "index", h.Zxid)
-	if err := storage.DiscardBuild(s.dir); err != nil {
+	if err := treefiles.DiscardBuild(s.dir); err != nil {
 		return err
 	}
-	info, err := restoreTree(s.ctx, body, storage.BuildDir(s.dir), RestoreOptions{
+	info, err := restoreTree(s.ctx, body, treefiles.BuildDir(s.dir), RestoreOptions{
 		KeepClusterID: true,
 		checkHeader: func(b BackupInfo) error {
-			if b.ClusterID != r.clusterID || b.Zxid != h.Zxid {
+			if b.ClusterID != r.clusterID || uint64(b.Zxid) != h.Zxid {
 				return corruptf("repair stream of cluster %x at zxid %d, expected cluster %x at %d", b.ClusterID, b.Zxid, r.clusterID, h.Zxid)
 			}
 			return nil
@@ -226,12 +226,12 @@ func (r *replica) receiveRepair(from uint64, header []byte, body io.Reader) erro
 		err = corruptf("repair stream digest %x, header says %x", info.Backup.Digest, h.Digest)
 	}
 	if err != nil {
-		_ = storage.DiscardBuild(s.dir)
+		_ = treefiles.DiscardBuild(s.dir)
 		return fmt.Errorf("keeper: receive repair tree at %d: %w", h.Zxid, err)
 	}
 	in := &stagedRepair{from: from, h: h, done: make(chan error, 1)}
 	if !r.onLoop(s.ctx, func() { r.stageRepair(in) }) {
-		_ = storage.DiscardBuild(s.dir)
+		_ = treefiles.DiscardBuild(s.dir)
 		return ErrClosed
 	}
 	return r.decided(in.done)
@@ -240,7 +240,7 @@ func (r *replica) receiveRepair(from uint64, header []byte, body io.Reader) erro
 // stageRepair takes a received repair tree on the loop.
 func (r *replica) stageRepair(in *stagedRepair) {
 	if r.rep.staged != nil {
-		_ = storage.DiscardBuild(r.snap.dir)
+		_ = treefiles.DiscardBuild(r.snap.dir)
 		in.done <- errSnapshotBusy
 		return
 	}
@@ -252,7 +252,7 @@ func (r *replica) stageRepair(in *stagedRepair) {
 func (r *replica) refuseRepair(err error) {
 	in := r.rep.staged
 	r.rep.staged = nil
-	_ = storage.DiscardBuild(r.snap.dir)
+	_ = treefiles.DiscardBuild(r.snap.dir)
 	r.log.Warn("repair transfer refused; the leader retries", "index", in.h.Zxid, "err", err)
 	in.done <- err
 }

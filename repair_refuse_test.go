@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/internal/wire"
-	"github.com/keeper-go/keeper/storage"
 	"github.com/keeper-go/keeper/transport"
 )
 
@@ -313,7 +313,7 @@ func refusalCase(t *testing.T, keep uint64, why string, newer bool, rewrite func
 	if got := rawGet(t, vn, "/a"); got == "hello" {
 		t.Fatal("the refused repair replaced the victim's tree")
 	}
-	if _, err := os.Stat(storage.BuildDir(c.dirs[victim])); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(treefiles.BuildDir(c.dirs[victim])); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the refused repair tree is left on disk: %v", err)
 	}
 	if _, _, err := vn.Get(ctxTimeout(t, 10*time.Second), "/a"); !errors.Is(err, ErrReplicaCorrupt) {
@@ -395,7 +395,7 @@ func TestRepairRefusedConfChange(t *testing.T) {
 		var removed uint64
 		onLoopOf(t, l, func(r *replica) { removed = r.sm.applied() })
 		vn := c.node(victim)
-		waitFor(t, 10*time.Second, "the victim to apply both changes", func() bool { return vn.Status().Applied >= removed })
+		waitFor(t, 10*time.Second, "the victim to apply both changes", func() bool { return uint64(vn.Status().Applied) >= removed })
 		if m := vn.Status().Members; !slices.Equal(m, c.ids) {
 			t.Fatalf("victim's members after the changes: %v", m)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/keepertest"
 	"github.com/keeper-go/keeper/storage"
 )
@@ -29,13 +30,13 @@ func damageDigest(t *testing.T, dir string) {
 	}
 	defer st.Close()
 	var d []byte
-	if err := st.Get(storage.MetaKey(storage.MetaDigest), func(b []byte) error { d = slices.Clone(b); return nil }); err != nil {
+	if err := st.Get(keys.MetaKey(keys.MetaDigest), func(b []byte) error { d = slices.Clone(b); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	d[7] ^= 1
 	b := st.NewBatch()
 	defer b.Close()
-	if err := b.Set(storage.MetaKey(storage.MetaDigest), d); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaDigest), d); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Commit(true); err != nil {

@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/raftlog"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
@@ -153,7 +154,7 @@ type replica struct {
 	log       *slog.Logger
 	tr        Transport
 	sm        stateMachine
-	wal       *storage.RaftLog
+	wal       *raftlog.RaftLog
 	rn        *raft.RawNode
 	ms        *raftStorage
 	hook      func(hookPoint)
@@ -910,7 +911,7 @@ func (r *replica) maybeRelease() error {
 	if err != nil {
 		return fmt.Errorf("keeper: term of release index %d: %w", idx, err)
 	}
-	if err := r.wal.Release(storage.Mark{Index: idx, Term: term}, r.conf.GetVoters(), r.conf.GetLearners()); err != nil {
+	if err := r.wal.Release(raftlog.Mark{Index: idx, Term: term}, r.conf.GetVoters(), r.conf.GetLearners()); err != nil {
 		return err
 	}
 	r.releasedTo = idx
@@ -980,8 +981,8 @@ func (r *replica) publish() {
 		ID:      r.id,
 		Leader:  r.lead,
 		Term:    r.term,
-		Commit:  r.commit,
-		Applied: r.sm.applied(),
+		Commit:  Zxid(r.commit),
+		Applied: Zxid(r.sm.applied()),
 		Digest:  r.sm.digest(),
 		Members: r.members,
 		Role:    roleOf(r.role),
@@ -1119,12 +1120,12 @@ const restoredTerm = 1
 // its metadata, a release mark at (zxid, restoredTerm) and a hard state that
 // commits it, so that Open replays nothing and applies from zxid+1.
 func seedRaftLog(dir string, clusterID, id uint64, peers []uint64, zxid uint64) error {
-	wal, err := storage.CreateLog(dir, wire.EncodeLogMeta(clusterID, id, peers))
+	wal, err := raftlog.CreateLog(dir, wire.EncodeLogMeta(clusterID, id, peers))
 	if err != nil {
 		return err
 	}
 	cs := confStateOf(peers)
-	if err := wal.Release(storage.Mark{Index: zxid, Term: restoredTerm}, cs.GetVoters(), nil); err != nil {
+	if err := wal.Release(raftlog.Mark{Index: zxid, Term: restoredTerm}, cs.GetVoters(), nil); err != nil {
 		wal.Close()
 		return err
 	}

@@ -54,7 +54,7 @@ func TestSingleMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := n.Status()
-	if st.Applied < i2 || st.Members[0] != 1 || st.Role != RoleLeader {
+	if uint64(st.Applied) < i2 || st.Members[0] != 1 || st.Role != RoleLeader {
 		t.Fatalf("status %+v", st)
 	}
 }
@@ -75,7 +75,7 @@ func TestProposeThroughFollowerAndSync(t *testing.T) {
 	if err := follower.barrier(ctxTimeout(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if got := follower.Status().Applied; got < idx2 || idx2 <= idx {
+	if got := uint64(follower.Status().Applied); got < idx2 || idx2 <= idx {
 		t.Fatalf("follower applied %d after Sync, write at %d", got, idx2)
 	}
 	st := follower.Status()

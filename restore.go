@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/keeper-go/keeper/internal/keys"
+	"github.com/keeper-go/keeper/internal/raftlog"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 )
@@ -52,7 +54,7 @@ type RestoreOptions struct {
 	checkHeader func(BackupInfo) error
 	// installed, when not zero, is recorded as the tree's MetaInstalled: the
 	// raft snapshot (index, term) the tree was built from.
-	installed storage.Mark
+	installed raftlog.Mark
 }
 
 // RestoreInfo describes a finished restore.
@@ -171,7 +173,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		}
 		return flushAt(b, indexBatchSize)
 	}, func(id int64, value []byte) error {
-		if err := b.Set(storage.SessionKey(nil, id), value); err != nil {
+		if err := b.Set(keys.SessionKey(nil, id), value); err != nil {
 			return err
 		}
 		return flushAt(b, indexBatchSize)
@@ -203,16 +205,16 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		name string
 		v    []byte
 	}{
-		{storage.MetaApplied, binary.BigEndian.AppendUint64(nil, info.Zxid)},
-		{storage.MetaDigest, binary.BigEndian.AppendUint64(nil, info.Digest)},
+		{keys.MetaApplied, binary.BigEndian.AppendUint64(nil, uint64(info.Zxid))},
+		{keys.MetaDigest, binary.BigEndian.AppendUint64(nil, info.Digest)},
 	} {
-		if err := b.Set(storage.MetaKey(kv.name), kv.v); err != nil {
+		if err := b.Set(keys.MetaKey(kv.name), kv.v); err != nil {
 			return res, err
 		}
 	}
 	if opts.installed.Index != 0 {
 		v := wire.EncodeInstallMark(opts.installed.Index, opts.installed.Term)
-		if err := b.Set(storage.MetaKey(storage.MetaInstalled), v); err != nil {
+		if err := b.Set(keys.MetaKey(keys.MetaInstalled), v); err != nil {
 			return res, err
 		}
 	}
@@ -221,7 +223,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		members = opts.membership
 	}
 	if members != nil {
-		if err := b.Set(storage.MetaKey(storage.MetaMembership), members); err != nil {
+		if err := b.Set(keys.MetaKey(keys.MetaMembership), members); err != nil {
 			return res, err
 		}
 	}

@@ -101,7 +101,7 @@ func TestBackupRestoreNewCluster(t *testing.T) {
 		return err
 	})
 	_, st, err := n.Get(ctx, p)
-	if err != nil || st.Czxid <= int64(info.Zxid) {
+	if err != nil || st.Czxid <= info.Zxid {
 		t.Fatalf("write after restore: zxid %d, backup zxid %d: %v", st.Czxid, info.Zxid, err)
 	}
 	if data, _, err := nodes[2].Linearizable().Get(ctx, "/app/n150"); err != nil || !bytes.Equal(data, bytes.Repeat([]byte{150}, 150)) {

@@ -10,7 +10,7 @@ package keeper
 // 2. It replicates the spool in reqRestoreChunk entries of up to
 //    maxRestoreChunk bytes, one at a time, each waited for (so all are
 //    committed before the commit is proposed). Apply stages a chunk under
-//    storage.RestoreChunkKey(id, seq) in the group's batch: staged chunks are
+//    keys.RestoreChunkKey(id, seq) in the group's batch: staged chunks are
 //    replicated state, replayed from the log after a crash and carried by
 //    raft snapshots (recordRestoreStage), so every member holds the same
 //    chunks whichever way it caught up. A chunk with seq 0 discards the
@@ -63,6 +63,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
@@ -112,7 +113,7 @@ type RestoreOnlineInfo struct {
 	Backup BackupInfo
 	// Zxid is the zxid of the restore: every member replaced its tree (or
 	// subtree) at it.
-	Zxid int64
+	Zxid Zxid
 	// Znodes is the number of znodes written from the backup.
 	Znodes int64
 	// Removed is the number of znodes the restore deleted (the tree or
@@ -207,7 +208,7 @@ func (n *Node) RestoreOnline(ctx context.Context, r io.Reader, opts RestoreOnlin
 		return out, fmt.Errorf("keeper: restore online: %w", err)
 	}
 	applied := n.Status().Applied
-	info, err := rewriteForRestore(ctx, r, spool, opts, n.r.clusterID, applied, subtree)
+	info, err := rewriteForRestore(ctx, r, spool, opts, n.r.clusterID, uint64(applied), subtree)
 	out.Backup = info
 	if err != nil {
 		return out, fmt.Errorf("keeper: restore online: %w", err)
@@ -340,7 +341,7 @@ func checkRestoreHeader(h BackupInfo, clusterID, applied uint64, foreign bool) e
 	if h.ClusterID != clusterID {
 		return fmt.Errorf("%w: backup of cluster %x, this is cluster %x (RestoreOnlineOptions.AllowForeign allows it)", ErrWrongCluster, h.ClusterID, clusterID)
 	}
-	if h.Zxid > applied {
+	if uint64(h.Zxid) > applied {
 		return fmt.Errorf("%w: backup at zxid %d, cluster at %d (RestoreOnlineOptions.AllowForeign allows it)", ErrBackupAhead, h.Zxid, applied)
 	}
 	return nil
@@ -370,7 +371,7 @@ func rewriteForRestore(ctx context.Context, r io.Reader, w io.Writer, opts Resto
 		sw, err = stream.NewWriter(w, stream.Header{
 			ClusterID: hdr.ClusterID,
 			Member:    hdr.Member,
-			Zxid:      hdr.Zxid,
+			Zxid:      uint64(hdr.Zxid),
 			Time:      hdr.Time.UnixMilli(),
 			Kind:      stream.KindBackup,
 			Extra:     []byte{treeEncoding},
@@ -461,19 +462,19 @@ func (t *tree) stageRestore(r *request) (*applyResult, error) {
 	if r.Seq == 0 {
 		keep := t.staged[:0]
 		for _, w := range t.staged {
-			if id, _, _ := storage.RestoreChunkID(w.key); id == r.RestoreID {
+			if id, _, _ := keys.RestoreChunkID(w.key); id == r.RestoreID {
 				keep = append(keep, w)
 			}
 		}
 		clear(t.staged[len(keep):])
 		t.staged = keep
-		lo, hi := storage.RestoreSpan()
+		lo, hi := keys.RestoreSpan()
 		it, err := t.st.NewIter(lo, hi)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errStorage, err)
 		}
 		for ok := it.First(); ok; ok = it.Next() {
-			if id, _, _ := storage.RestoreChunkID(it.Key()); id != r.RestoreID {
+			if id, _, _ := keys.RestoreChunkID(it.Key()); id != r.RestoreID {
 				t.staged = append(t.staged, stagedWrite{key: bytes.Clone(it.Key()), del: true})
 			}
 		}
@@ -481,7 +482,7 @@ func (t *tree) stageRestore(r *request) (*applyResult, error) {
 			return nil, fmt.Errorf("%w: %w", errStorage, err)
 		}
 	}
-	t.staged = append(t.staged, stagedWrite{key: storage.RestoreChunkKey(nil, r.RestoreID, r.Seq), value: r.Chunk})
+	t.staged = append(t.staged, stagedWrite{key: keys.RestoreChunkKey(nil, r.RestoreID, r.Seq), value: r.Chunk})
 	return &applyResult{}, nil
 }
 
@@ -526,7 +527,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 			}
 			return 0, io.EOF
 		}
-		_, seq, _ := storage.RestoreChunkID(c.it.Key())
+		_, seq, _ := keys.RestoreChunkID(c.it.Key())
 		if seq != c.next {
 			return 0, corruptf("restore chunk %d missing", c.next)
 		}
@@ -577,10 +578,10 @@ func (t *tree) refuseRestore(index, id uint64, why error) (*applyResult, error) 
 			return nil, err
 		}
 	}
-	if err := b.Delete(storage.MetaKey(storage.MetaRestoring)); err != nil {
+	if err := b.Delete(keys.MetaKey(keys.MetaRestoring)); err != nil {
 		return nil, err
 	}
-	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, index)); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaApplied), binary.BigEndian.AppendUint64(nil, index)); err != nil {
 		return nil, err
 	}
 	if err := t.publishOrCommit(nil, func() error { return b.Commit(false) }); err != nil {
@@ -592,8 +593,8 @@ func (t *tree) refuseRestore(index, id uint64, why error) (*applyResult, error) 
 
 // deleteStaged adds to b the deletion of every staged chunk of id.
 func (t *tree) deleteStaged(b *storage.Batch, id uint64) error {
-	p := storage.RestorePrefix(nil, id)
-	it, err := t.st.NewIter(p, storage.PrefixEnd(p))
+	p := keys.RestorePrefix(nil, id)
+	it, err := t.st.NewIter(p, keys.PrefixEnd(p))
 	if err != nil {
 		return err
 	}
@@ -726,7 +727,7 @@ func (c *restoreCommit) run() (*applyResult, error) {
 	}
 	t.appliedIdx = uint64(c.zxid)
 	t.dig.Store(c.dig)
-	c.info.Zxid = c.zxid
+	c.info.Zxid = Zxid(c.zxid)
 	c.info.Digest = c.dig
 	info := c.info
 	return &applyResult{Restore: &info}, nil
@@ -737,7 +738,7 @@ func (c *restoreCommit) run() (*applyResult, error) {
 func (c *restoreCommit) loadProgress() (bool, error) {
 	var p wire.RestoreProgress
 	found := false
-	err := c.t.st.Get(storage.MetaKey(storage.MetaRestoring), func(v []byte) error {
+	err := c.t.st.Get(keys.MetaKey(keys.MetaRestoring), func(v []byte) error {
 		var err error
 		p, err = wire.DecodeRestoreProgress(v)
 		found = true
@@ -759,13 +760,13 @@ func (c *restoreCommit) loadProgress() (bool, error) {
 // scopeSpans returns the node key spans of the scope.
 func (c *restoreCommit) scopeSpans() [][2][]byte {
 	if c.root == "/" {
-		lo, hi := storage.NodeSpan()
+		lo, hi := keys.NodeSpan()
 		return [][2][]byte{{lo, hi}}
 	}
-	k := storage.NodeKey(nil, c.root)
+	k := keys.NodeKey(nil, c.root)
 	spans := [][2][]byte{{k, append(bytes.Clone(k), 0)}}
-	for _, p := range [][]byte{storage.ChildPrefix(nil, c.root), storage.DescendantPrefix(nil, c.root)} {
-		spans = append(spans, [2][]byte{p, storage.PrefixEnd(p)})
+	for _, p := range [][]byte{keys.ChildPrefix(nil, c.root), keys.DescendantPrefix(nil, c.root)} {
+		spans = append(spans, [2][]byte{p, keys.PrefixEnd(p)})
 	}
 	return spans
 }
@@ -773,15 +774,15 @@ func (c *restoreCommit) scopeSpans() [][2][]byte {
 // indexSpans returns the container and TTL index key spans of the scope.
 func (c *restoreCommit) indexSpans() [][2][]byte {
 	if c.root == "/" {
-		clo, chi := storage.ContainerSpan()
-		tlo, thi := storage.TTLSpan()
+		clo, chi := keys.ContainerSpan()
+		tlo, thi := keys.TTLSpan()
 		return [][2][]byte{{clo, chi}, {tlo, thi}}
 	}
 	var spans [][2][]byte
-	for _, f := range []func([]byte, string) []byte{storage.ContainerKey, storage.TTLKey} {
+	for _, f := range []func([]byte, string) []byte{keys.ContainerKey, keys.TTLKey} {
 		k := f(nil, c.root)
 		p := f(nil, c.root+"/")
-		spans = append(spans, [2][]byte{k, append(bytes.Clone(k), 0)}, [2][]byte{p, storage.PrefixEnd(p)})
+		spans = append(spans, [2][]byte{k, append(bytes.Clone(k), 0)}, [2][]byte{p, keys.PrefixEnd(p)})
 	}
 	return spans
 }
@@ -798,7 +799,7 @@ func (c *restoreCommit) scanScope() error {
 			return storageErr(err)
 		}
 		for ok := it.First(); ok; ok = it.Next() {
-			path, ok := storage.NodePath(it.Key())
+			path, ok := keys.NodePath(it.Key())
 			if !ok {
 				_ = it.Close()
 				return fmt.Errorf("%w: node key %q: %w", errStorage, it.Key(), ErrCorrupt)
@@ -832,8 +833,8 @@ func (c *restoreCommit) scanScope() error {
 // checks the chunks' count and hash.
 func (c *restoreCommit) readStaged(visit func(*znodeRecord) error) error {
 	t := c.t
-	p := storage.RestorePrefix(nil, c.id)
-	it, err := t.st.NewIter(p, storage.PrefixEnd(p))
+	p := keys.RestorePrefix(nil, c.id)
+	it, err := t.st.NewIter(p, keys.PrefixEnd(p))
 	if err != nil {
 		return storageErr(err)
 	}
@@ -862,7 +863,7 @@ func (c *restoreCommit) readStaged(visit func(*znodeRecord) error) error {
 // dead reports whether n is an ephemeral whose session does not exist.
 func (c *restoreCommit) dead(n *znode) bool {
 	o := n.stat.EphemeralOwner
-	return o != 0 && c.t.sessions[o] == nil
+	return o != 0 && c.t.sessions[int64(o)] == nil
 }
 
 // verify is pass 1: it checks the staged stream and decides what the
@@ -955,7 +956,7 @@ func (c *restoreCommit) write(parentPath string) error {
 	t := c.t
 	b := t.st.NewBatch()
 	defer func() { _ = b.Close() }()
-	if err := b.Set(storage.MetaKey(storage.MetaRestoring), c.prog.Encode()); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaRestoring), c.prog.Encode()); err != nil {
 		return err
 	}
 	for _, s := range append(c.scopeSpans(), c.indexSpans()...) {
@@ -968,7 +969,7 @@ func (c *restoreCommit) write(parentPath string) error {
 		if err := decodeZnode(e.Value, &n); err != nil {
 			return fmt.Errorf("znode %s: %w", e.Path, err)
 		}
-		if err := b.Delete(storage.EphemeralKey(c.key[:0], n.stat.EphemeralOwner, e.Path)); err != nil {
+		if err := b.Delete(keys.EphemeralKey(c.key[:0], int64(n.stat.EphemeralOwner), e.Path)); err != nil {
 			return err
 		}
 	}
@@ -992,9 +993,9 @@ func (c *restoreCommit) write(parentPath string) error {
 		v := rec.value
 		d := c.delta[rec.path]
 		st := &n.stat
-		clamp := c.foreign && max(st.Czxid, st.Mzxid, st.Pzxid) > c.zxid
+		clamp := c.foreign && max(st.Czxid, st.Mzxid, st.Pzxid) > Zxid(c.zxid)
 		if clamp {
-			st.Czxid, st.Mzxid, st.Pzxid = min(st.Czxid, c.zxid), min(st.Mzxid, c.zxid), min(st.Pzxid, c.zxid)
+			st.Czxid, st.Mzxid, st.Pzxid = min(st.Czxid, Zxid(c.zxid)), min(st.Mzxid, Zxid(c.zxid)), min(st.Pzxid, Zxid(c.zxid))
 		}
 		if clamp || d != 0 {
 			st.NumChildren += d
@@ -1020,7 +1021,7 @@ func (c *restoreCommit) write(parentPath string) error {
 		if err := decodeZnode(k.Value, &n); err != nil {
 			return fmt.Errorf("znode %s: %w", k.Path, err)
 		}
-		if err := c.put(b, k.Path, storage.NodeKey(nil, k.Path), k.Value, &n); err != nil {
+		if err := c.put(b, k.Path, keys.NodeKey(nil, k.Path), k.Value, &n); err != nil {
 			return err
 		}
 	}
@@ -1039,9 +1040,9 @@ func (c *restoreCommit) write(parentPath string) error {
 			parent.stat.NumChildren--
 		}
 		parent.stat.Cversion++
-		parent.stat.Pzxid = c.zxid
+		parent.stat.Pzxid = Zxid(c.zxid)
 		c.val = encodeZnode(c.val[:0], parent)
-		if err := b.Set(storage.NodeKey(nil, parentPath), c.val); err != nil {
+		if err := b.Set(keys.NodeKey(nil, parentPath), c.val); err != nil {
 			return err
 		}
 		c.dig += nodeHash(t.h, parentPath, c.val)
@@ -1049,13 +1050,13 @@ func (c *restoreCommit) write(parentPath string) error {
 	if err := t.deleteStaged(b, c.id); err != nil {
 		return err
 	}
-	if err := b.Delete(storage.MetaKey(storage.MetaRestoring)); err != nil {
+	if err := b.Delete(keys.MetaKey(keys.MetaRestoring)); err != nil {
 		return err
 	}
-	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, uint64(c.zxid))); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaApplied), binary.BigEndian.AppendUint64(nil, uint64(c.zxid))); err != nil {
 		return err
 	}
-	if err := b.Set(storage.MetaKey(storage.MetaDigest), binary.BigEndian.AppendUint64(nil, c.dig)); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaDigest), binary.BigEndian.AppendUint64(nil, c.dig)); err != nil {
 		return err
 	}
 	return b.Commit(false)
@@ -1083,7 +1084,7 @@ func (c *restoreCommit) put(b *storage.Batch, path string, key, v []byte, n *zno
 // writeStageRecords writes the staged online restore chunks in snap as
 // recordRestoreStage records (raft snapshots only).
 func writeStageRecords(snap *storage.Snapshot, sw *stream.Writer) error {
-	lo, hi := storage.RestoreSpan()
+	lo, hi := keys.RestoreSpan()
 	it, err := snap.NewIter(lo, hi)
 	if err != nil {
 		return err
@@ -1116,7 +1117,7 @@ func decodeStageRecord(p []byte) (key, value []byte, err error) {
 		return nil, nil, corruptf("restore stage record: bad key length")
 	}
 	key, value = p[k:k+int(n)], p[k+int(n):]
-	if _, _, ok := storage.RestoreChunkID(key); !ok {
+	if _, _, ok := keys.RestoreChunkID(key); !ok {
 		return nil, nil, corruptf("restore stage record: key %x is not a staging key", key)
 	}
 	return key, value, nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/storage"
 )
@@ -60,7 +61,7 @@ func nodesOf(t *testing.T, h *harness) map[string]string {
 // stagedKeys counts h's staged restore chunks.
 func stagedKeys(t *testing.T, h *harness) int {
 	t.Helper()
-	lo, hi := storage.RestoreSpan()
+	lo, hi := keys.RestoreSpan()
 	it, err := h.st.NewIter(lo, hi)
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +355,7 @@ func TestRestoreOnlineCommitReplay(t *testing.T) {
 			if n := stagedKeys(t, m); n != 0 {
 				t.Errorf("%d staged chunks left", n)
 			}
-			if err := m.st.Get(storage.MetaKey(storage.MetaRestoring), func([]byte) error { return nil }); !errors.Is(err, storage.ErrNotFound) {
+			if err := m.st.Get(keys.MetaKey(keys.MetaRestoring), func([]byte) error { return nil }); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("progress record left: %v", err)
 			}
 		})

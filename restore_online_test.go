@@ -174,13 +174,13 @@ func TestRestoreOnlineWholeTree(t *testing.T) {
 		defer wg.Done()
 		for i := 0; !stop.Load(); i++ {
 			_, st, err := leader.Create2(ctx, fmt.Sprintf("/w-%05d", i), nil, keeper.Persistent)
-			if err == nil && st.Czxid > maxSeen.Load() {
-				maxSeen.Store(st.Czxid)
+			if err == nil && int64(st.Czxid) > maxSeen.Load() {
+				maxSeen.Store(int64(st.Czxid))
 			}
 		}
 	}()
 	time.Sleep(50 * time.Millisecond)
-	before := int64(leader.Status().Applied)
+	before := leader.Status().Applied
 	var follower *keeper.Node
 	for _, n := range c.Nodes() {
 		if n.ID() != leader.ID() {
@@ -233,8 +233,8 @@ func TestRestoreOnlineWholeTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Czxid <= info.Zxid || st.Czxid <= maxSeen.Load() || st.Czxid <= before {
-		t.Errorf("Czxid %d after restore at %d; max zxid seen before %d", st.Czxid, info.Zxid, max(maxSeen.Load(), before))
+	if st.Czxid <= info.Zxid || int64(st.Czxid) <= maxSeen.Load() || st.Czxid <= before {
+		t.Errorf("Czxid %d after restore at %d; max zxid seen before %d", st.Czxid, info.Zxid, max(keeper.Zxid(maxSeen.Load()), before))
 	}
 	for _, w := range watches {
 		if ev := waitRestored(t, w); ev.Zxid != info.Zxid {

@@ -179,7 +179,7 @@ func connErr(err error) error {
 }
 
 // ID returns the session id: the zxid of the entry that created it.
-func (s *Session) ID() int64 { return s.id }
+func (s *Session) ID() SessionID { return SessionID(s.id) }
 
 // Timeout returns the negotiated session timeout.
 func (s *Session) Timeout() time.Duration { return s.timeout }
@@ -273,7 +273,7 @@ func (s *Session) setStateLocked(st SessionState, zxid int64, drop func(*Watch))
 		return
 	}
 	s.state = st
-	ev := Event{Type: SessionStateChanged, Zxid: zxid, State: st}
+	ev := Event{Type: SessionStateChanged, Zxid: Zxid(zxid), State: st}
 	for w := range s.watches {
 		if w.deliver(ev) {
 			drop(w)

@@ -117,7 +117,7 @@ func (sr *sessionRegistry) setState(s *Session, st SessionState, zxid int64) {
 // endSession finishes s as Closed or Expired. mu is held.
 func (sr *sessionRegistry) endSession(s *Session, st SessionState, zxid int64) {
 	sr.setState(s, st, zxid)
-	delete(sr.sessions, s.ID())
+	delete(sr.sessions, int64(s.ID()))
 }
 
 // setConnected records whether this member knows a leader and moves every

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -53,20 +54,20 @@ func decodeSessionRec(v []byte) (*sessionRec, error) {
 // construction of the inputs.
 func sessionHash(h *xxhash.Digest, id int64, value []byte) uint64 {
 	h.Reset()
-	_, _ = h.Write(storage.SessionKey(nil, id))
+	_, _ = h.Write(keys.SessionKey(nil, id))
 	_, _ = h.Write(value)
 	return h.Sum64()
 }
 
 // loadSessions reads every session record into t.sessions.
 func (t *tree) loadSessions() error {
-	lo, hi := storage.SessionSpan()
+	lo, hi := keys.SessionSpan()
 	it, err := t.st.NewIter(lo, hi)
 	if err != nil {
 		return err
 	}
 	for ok := it.First(); ok; ok = it.Next() {
-		id, ok := storage.SessionID(it.Key())
+		id, ok := keys.SessionID(it.Key())
 		if !ok {
 			_ = it.Close()
 			return fmt.Errorf("keeper: session key %x: %w", it.Key(), ErrCorrupt)
@@ -135,7 +136,7 @@ func (t *tree) removeEphemerals(id int64, zxid int64) error {
 		return fmt.Errorf("%w: %w", errStorage, err)
 	}
 	for path, s := range t.group {
-		if s.cur != nil && s.cur.stat.EphemeralOwner == id {
+		if s.cur != nil && s.cur.stat.EphemeralOwner == SessionID(id) {
 			paths = append(paths, path)
 		}
 	}
@@ -146,7 +147,7 @@ func (t *tree) removeEphemerals(id int64, zxid int64) error {
 		if err != nil {
 			return err
 		}
-		if n == nil || n.stat.EphemeralOwner != id {
+		if n == nil || n.stat.EphemeralOwner != SessionID(id) {
 			continue // deleted, or replaced, earlier in the group
 		}
 		if err := t.removeNode(path, zxid); err != nil {
@@ -160,7 +161,7 @@ func (t *tree) removeEphemerals(id int64, zxid int64) error {
 // digest adjusted for them.
 func (t *tree) flushSessions(b *storage.Batch, dig uint64) (uint64, error) {
 	for id, s := range t.sessGroup {
-		key := storage.SessionKey(nil, id)
+		key := keys.SessionKey(nil, id)
 		if orig := t.sessions[id]; orig != nil {
 			dig -= sessionHash(t.h, id, encodeSessionRec(nil, orig))
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
@@ -21,7 +22,7 @@ import (
 const (
 	// recordZnode is one znode: uvarint path length, path, then the node's
 	// stored value (encodeZnode) to the end of the payload. Znodes come in the
-	// order of their Pebble keys (storage.NodeKey), so "/" is first, every
+	// order of their Pebble keys (keys.NodeKey), so "/" is first, every
 	// parent comes before its children, and a restore can write them to
 	// sstables without sorting.
 	recordZnode uint8 = 1
@@ -77,7 +78,7 @@ type Progress struct {
 // BackupInfo describes a backup stream.
 type BackupInfo struct {
 	// Zxid is the zxid the stream's tree is at.
-	Zxid uint64
+	Zxid Zxid
 	// Znodes is the number of znodes in the stream.
 	Znodes int64
 	// Sessions is the number of sessions in the stream.
@@ -138,14 +139,15 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 		progress = opts.Progress
 	}
 	info := BackupInfo{ClusterID: clusterID, Member: h.Member}
-	var err error
-	if info.Zxid, err = readMetaUint(snap, storage.MetaApplied); err != nil {
+	applied, err := readMetaUint(snap, keys.MetaApplied)
+	if err != nil {
 		return BackupInfo{}, err
 	}
-	if info.Digest, err = readMetaUint(snap, storage.MetaDigest); err != nil {
+	info.Zxid = Zxid(applied)
+	if info.Digest, err = readMetaUint(snap, keys.MetaDigest); err != nil {
 		return BackupInfo{}, err
 	}
-	err = snap.Get(storage.MetaKey(storage.MetaMembership), func(v []byte) error {
+	err = snap.Get(keys.MetaKey(keys.MetaMembership), func(v []byte) error {
 		info.setMembership(v)
 		return nil
 	})
@@ -172,7 +174,7 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 	sw, err := stream.NewWriter(w, stream.Header{
 		ClusterID: info.ClusterID,
 		Member:    h.Member,
-		Zxid:      info.Zxid,
+		Zxid:      uint64(info.Zxid),
 		Time:      tm.UnixMilli(),
 		Kind:      kind,
 		Extra:     []byte{treeEncoding},
@@ -256,7 +258,7 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 // readMetaUint reads an 8-byte big-endian meta value from snap.
 func readMetaUint(snap *storage.Snapshot, name string) (uint64, error) {
 	var x uint64
-	err := snap.Get(storage.MetaKey(name), func(v []byte) error {
+	err := snap.Get(keys.MetaKey(name), func(v []byte) error {
 		if len(v) != 8 {
 			return fmt.Errorf("keeper: meta %s %x: %w", name, v, ErrCorrupt)
 		}
@@ -271,7 +273,7 @@ func readMetaUint(snap *storage.Snapshot, name string) (uint64, error) {
 
 // countNodes counts the node keys in snap.
 func countNodes(ctx context.Context, snap *storage.Snapshot) (int64, error) {
-	lo, hi := storage.NodeSpan()
+	lo, hi := keys.NodeSpan()
 	it, err := snap.NewIter(lo, hi)
 	if err != nil {
 		return 0, err

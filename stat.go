@@ -4,9 +4,9 @@ package keeper
 // read it. Every zxid is the raft index of the entry that made the change; a
 // multi's changes share one.
 type Stat struct {
-	Czxid int64 // zxid of the create
-	Mzxid int64 // zxid of the last data change (or the create)
-	Pzxid int64 // zxid of the last change to the child list (or the create)
+	Czxid Zxid  // zxid of the create
+	Mzxid Zxid  // zxid of the last data change (or the create)
+	Pzxid Zxid  // zxid of the last change to the child list (or the create)
 	Ctime int64 // create time, milliseconds since the Unix epoch, from the entry
 	Mtime int64 // last data change time, milliseconds since the Unix epoch
 	// Version is the number of data changes.
@@ -22,7 +22,7 @@ type Stat struct {
 	Aversion int32
 	// EphemeralOwner is the owning session id of an ephemeral znode, else
 	// 0 (also for container and TTL znodes, as ZooKeeper reports them).
-	EphemeralOwner int64
+	EphemeralOwner SessionID
 	DataLength     int32 // length of the data
 	NumChildren    int32 // number of children
 }

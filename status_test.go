@@ -35,7 +35,7 @@ func TestStatusCoversAcknowledgedWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := n.Status().Applied; got < uint64(st.Czxid) {
+		if got := n.Status().Applied; got < st.Czxid {
 			t.Fatalf("write at zxid %d acknowledged, Status().Applied %d", st.Czxid, got)
 		}
 	}

@@ -85,7 +85,7 @@ func (s *testSM) apply(ents []committed) ([]*applyResult, error) {
 				s.st.KV[k] = v
 				s.mu.Unlock()
 			}
-			res[i] = &applyResult{Ops: []OpResult{{Path: string(e.Data), Stat: Stat{Mzxid: int64(e.Index)}}}}
+			res[i] = &applyResult{Ops: []OpResult{{Path: string(e.Data), Stat: Stat{Mzxid: Zxid(e.Index)}}}}
 		case entryConf:
 			s.st.Members = append([]byte(nil), e.Data...)
 		}

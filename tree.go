@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -115,7 +116,7 @@ func openTree(st *storage.Store) (*tree, error) {
 		h:         xxhash.New(),
 	}
 	var fresh bool
-	err := st.Get(storage.MetaKey(storage.MetaApplied), func(v []byte) error {
+	err := st.Get(keys.MetaKey(keys.MetaApplied), func(v []byte) error {
 		if len(v) != 8 {
 			return fmt.Errorf("keeper: applied index %x: %w", v, ErrCorrupt)
 		}
@@ -131,7 +132,7 @@ func openTree(st *storage.Store) (*tree, error) {
 	if fresh {
 		return t, t.initFresh()
 	}
-	err = st.Get(storage.MetaKey(storage.MetaDigest), func(v []byte) error {
+	err = st.Get(keys.MetaKey(keys.MetaDigest), func(v []byte) error {
 		if len(v) != 8 {
 			return fmt.Errorf("keeper: digest %x: %w", v, ErrCorrupt)
 		}
@@ -141,7 +142,7 @@ func openTree(st *storage.Store) (*tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keeper: open tree: digest: %w", err)
 	}
-	err = st.Get(storage.MetaKey(storage.MetaMembership), func(v []byte) error {
+	err = st.Get(keys.MetaKey(keys.MetaMembership), func(v []byte) error {
 		t.members = bytes.Clone(v)
 		return nil
 	})
@@ -168,7 +169,7 @@ func (t *tree) initFresh() error {
 	} {
 		v := encodeZnode(nil, &n.z)
 		sum += nodeHash(t.h, n.path, v)
-		if err := b.Set(storage.NodeKey(nil, n.path), v); err != nil {
+		if err := b.Set(keys.NodeKey(nil, n.path), v); err != nil {
 			return err
 		}
 	}
@@ -178,10 +179,10 @@ func (t *tree) initFresh() error {
 		t.dig.Store(sum)
 		return nil
 	}
-	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(nil, 0)); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaApplied), binary.BigEndian.AppendUint64(nil, 0)); err != nil {
 		return err
 	}
-	if err := b.Set(storage.MetaKey(storage.MetaDigest), binary.BigEndian.AppendUint64(nil, sum)); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaDigest), binary.BigEndian.AppendUint64(nil, sum)); err != nil {
 		return err
 	}
 	if err := b.Commit(true); err != nil {
@@ -271,7 +272,7 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 		if !s.dirty || s.cur == s.orig || (s.orig == nil && s.cur == nil) {
 			continue // untouched, unchanged, or created and deleted in the group
 		}
-		t.key = storage.NodeKey(t.key[:0], path)
+		t.key = keys.NodeKey(t.key[:0], path)
 		if s.orig != nil {
 			dig -= s.origHash
 		}
@@ -295,14 +296,14 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 	if err := t.flushStaged(b); err != nil {
 		return 0, err
 	}
-	if err := b.Set(storage.MetaKey(storage.MetaApplied), binary.BigEndian.AppendUint64(t.key[:0], applied)); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaApplied), binary.BigEndian.AppendUint64(t.key[:0], applied)); err != nil {
 		return 0, err
 	}
-	if err := b.Set(storage.MetaKey(storage.MetaDigest), binary.BigEndian.AppendUint64(t.key[:0], dig)); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaDigest), binary.BigEndian.AppendUint64(t.key[:0], dig)); err != nil {
 		return 0, err
 	}
 	if members != nil {
-		if err := b.Set(storage.MetaKey(storage.MetaMembership), members); err != nil {
+		if err := b.Set(keys.MetaKey(keys.MetaMembership), members); err != nil {
 			return 0, err
 		}
 	}
@@ -348,11 +349,11 @@ func (t *tree) writeIndexes(b *storage.Batch, path string, orig, cur *znode) err
 func indexKey(dst []byte, path string, n *znode) []byte {
 	switch {
 	case n.stat.EphemeralOwner != 0:
-		return storage.EphemeralKey(dst, n.stat.EphemeralOwner, path)
+		return keys.EphemeralKey(dst, int64(n.stat.EphemeralOwner), path)
 	case n.mode == Container:
-		return storage.ContainerKey(dst, path)
+		return keys.ContainerKey(dst, path)
 	case n.mode.IsTTL():
-		return storage.TTLKey(dst, path)
+		return keys.TTLKey(dst, path)
 	}
 	return nil
 }
@@ -476,7 +477,7 @@ func (t *tree) put(path string, n *znode) { t.entry[path] = n }
 func (t *tree) load(path string) (*znode, uint64, error) {
 	var n *znode
 	var h uint64
-	t.key = storage.NodeKey(t.key[:0], path)
+	t.key = keys.NodeKey(t.key[:0], path)
 	err := t.st.Get(t.key, func(v []byte) error {
 		h = nodeHash(t.h, path, v)
 		n = new(znode)
@@ -573,7 +574,7 @@ func (t *tree) create(r *request, op *Op, acl []ACL, zxid int64, out *OpResult) 
 	}
 	n := &znode{
 		stat: Stat{
-			Czxid: zxid, Mzxid: zxid, Pzxid: zxid,
+			Czxid: Zxid(zxid), Mzxid: Zxid(zxid), Pzxid: Zxid(zxid),
 			Ctime: r.Time, Mtime: r.Time,
 			DataLength: int32(len(op.data)),
 		},
@@ -582,14 +583,14 @@ func (t *tree) create(r *request, op *Op, acl []ACL, zxid int64, out *OpResult) 
 		data: op.data,
 	}
 	if op.mode.IsEphemeral() {
-		n.stat.EphemeralOwner = r.Session
+		n.stat.EphemeralOwner = SessionID(r.Session)
 	}
 	if op.mode.IsTTL() {
 		n.ttl = int64(op.ttl.Milliseconds())
 	}
 	p := parent.clone()
 	p.stat.Cversion++
-	p.stat.Pzxid = zxid
+	p.stat.Pzxid = Zxid(zxid)
 	p.stat.NumChildren++
 	t.put(parentPath, p)
 	t.put(path, n)
@@ -658,8 +659,8 @@ func (t *tree) removeNode(path string, zxid int64) error {
 	}
 	p := parent.clone()
 	p.stat.NumChildren--
-	if zxid > p.stat.Pzxid {
-		p.stat.Pzxid = zxid
+	if Zxid(zxid) > p.stat.Pzxid {
+		p.stat.Pzxid = Zxid(zxid)
 	}
 	t.put(parentPath, p)
 	t.put(path, nil)
@@ -681,7 +682,7 @@ func (t *tree) setData(r *request, op *Op, zxid int64, out *OpResult) error {
 	}
 	c := n.clone()
 	c.stat.Version++
-	c.stat.Mzxid = zxid
+	c.stat.Mzxid = Zxid(zxid)
 	c.stat.Mtime = r.Time
 	c.stat.DataLength = int32(len(op.data))
 	c.data = op.data
@@ -730,7 +731,7 @@ func (t *tree) read(path string) (*znode, error) {
 		return nil, err
 	}
 	var n *znode
-	err := t.st.Get(storage.NodeKey(nil, path), func(v []byte) error {
+	err := t.st.Get(keys.NodeKey(nil, path), func(v []byte) error {
 		n = new(znode)
 		return decodeZnode(bytes.Clone(v), n)
 	})
@@ -791,13 +792,13 @@ func (t *tree) children(path string, auth []Identity) ([]string, Stat, error) {
 	if err := validatePath(path, false); err != nil {
 		return nil, Stat{}, err
 	}
-	lo, hi := storage.NodeSpan()
+	lo, hi := keys.NodeSpan()
 	it, err := t.st.NewIter(lo, hi)
 	if err != nil {
 		return nil, Stat{}, err
 	}
 	defer it.Close()
-	key := storage.NodeKey(nil, path)
+	key := keys.NodeKey(nil, path)
 	if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
 		if err := it.Error(); err != nil {
 			return nil, Stat{}, err
@@ -815,7 +816,7 @@ func (t *tree) children(path string, auth []Identity) ([]string, Stat, error) {
 	if err := checkACL(n.acl, PermRead, auth); err != nil {
 		return nil, Stat{}, fmt.Errorf("%w: children %s", err, path)
 	}
-	prefix := storage.ChildPrefix(nil, path)
+	prefix := keys.ChildPrefix(nil, path)
 	names := make([]string, 0, n.stat.NumChildren)
 	for ok := it.SeekGE(prefix); ok && bytes.HasPrefix(it.Key(), prefix); ok = it.Next() {
 		names = append(names, string(it.Key()[len(prefix):]))
@@ -837,7 +838,7 @@ func (t *tree) allChildrenNumber(path string, auth []Identity) (int64, error) {
 		return 0, fmt.Errorf("%w: allChildrenNumber %s", err, path)
 	}
 	var total int64
-	for _, prefix := range [][]byte{storage.ChildPrefix(nil, path), storage.DescendantPrefix(nil, path)} {
+	for _, prefix := range [][]byte{keys.ChildPrefix(nil, path), keys.DescendantPrefix(nil, path)} {
 		c, err := t.countPrefix(prefix)
 		if err != nil {
 			return 0, err
@@ -848,7 +849,7 @@ func (t *tree) allChildrenNumber(path string, auth []Identity) (int64, error) {
 }
 
 func (t *tree) countPrefix(prefix []byte) (int64, error) {
-	it, err := t.st.NewIter(prefix, storage.PrefixEnd(prefix))
+	it, err := t.st.NewIter(prefix, keys.PrefixEnd(prefix))
 	if err != nil {
 		return 0, err
 	}
@@ -865,12 +866,12 @@ func (t *tree) ephemerals(owner int64, prefix string) ([]string, error) {
 	if prefix == "/" {
 		prefix = ""
 	}
-	lo := storage.EphemeralKey(nil, owner, prefix)
-	it, err := t.st.NewIter(lo, storage.PrefixEnd(lo))
+	lo := keys.EphemeralKey(nil, owner, prefix)
+	it, err := t.st.NewIter(lo, keys.PrefixEnd(lo))
 	if err != nil {
 		return nil, err
 	}
-	base := len(storage.EphemeralPrefix(nil, owner))
+	base := len(keys.EphemeralPrefix(nil, owner))
 	var out []string
 	for ok := it.First(); ok; ok = it.Next() {
 		out = append(out, string(it.Key()[base:]))
@@ -888,7 +889,7 @@ type indexedNode struct {
 // container index (no tree scan). A leader task deletes the empty ones that
 // have had a child (Cversion > 0), as ZooKeeper's ContainerManager does.
 func (t *tree) containers() ([]indexedNode, error) {
-	lo, hi := storage.ContainerSpan()
+	lo, hi := keys.ContainerSpan()
 	return t.listIndex(lo, hi)
 }
 
@@ -896,7 +897,7 @@ func (t *tree) containers() ([]indexedNode, error) {
 // index. A leader task deletes those with no children whose Mtime is older
 // than their TTL, by proposing deletes with the proposer's clock.
 func (t *tree) ttlNodes() ([]indexedNode, error) {
-	lo, hi := storage.TTLSpan()
+	lo, hi := keys.TTLSpan()
 	return t.listIndex(lo, hi)
 }
 

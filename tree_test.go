@@ -57,7 +57,7 @@ func TestOps(t *testing.T) {
 			check: func(t *testing.T, h *harness, res *applyResult) {
 				st := res.Ops[0].Stat
 				z := int64(h.tr.applied())
-				if res.Ops[0].Path != "/n" || st.Czxid != z || st.Mzxid != z || st.Pzxid != z || st.Ctime != 5000 || st.Mtime != 5000 || st.DataLength != 5 {
+				if res.Ops[0].Path != "/n" || st.Czxid != Zxid(z) || st.Mzxid != Zxid(z) || st.Pzxid != Zxid(z) || st.Ctime != 5000 || st.Mtime != 5000 || st.DataLength != 5 {
 					t.Fatalf("result %+v", res.Ops[0])
 				}
 				data, got, err := h.tr.get("/n", nil)
@@ -69,7 +69,7 @@ func TestOps(t *testing.T) {
 			setup: base, req: single(CreateOp("/a/b", nil, Persistent)),
 			check: func(t *testing.T, h *harness, res *applyResult) {
 				p := statOf(t, h, "/a")
-				if p.Cversion != 1 || p.NumChildren != 1 || p.Pzxid != int64(h.tr.applied()) || p.Version != 0 {
+				if p.Cversion != 1 || p.NumChildren != 1 || p.Pzxid != Zxid(h.tr.applied()) || p.Version != 0 {
 					t.Fatalf("parent %+v", p)
 				}
 			}},
@@ -169,7 +169,7 @@ func TestOps(t *testing.T) {
 					t.Fatalf("exists after delete: %v", err)
 				}
 				p := statOf(t, h, "/a")
-				if p.NumChildren != 0 || p.Cversion != 2 || p.Pzxid != int64(h.tr.applied()) {
+				if p.NumChildren != 0 || p.Cversion != 2 || p.Pzxid != Zxid(h.tr.applied()) {
 					t.Fatalf("parent %+v", p)
 				}
 			}},
@@ -186,7 +186,7 @@ func TestOps(t *testing.T) {
 			setup: base, req: single(SetOp("/a", []byte("yz"), 0)),
 			check: func(t *testing.T, h *harness, res *applyResult) {
 				st := res.Ops[0].Stat
-				if st.Version != 1 || st.Mzxid != int64(h.tr.applied()) || st.Mtime != 5000 || st.DataLength != 2 || st.Czxid == st.Mzxid {
+				if st.Version != 1 || st.Mzxid != Zxid(h.tr.applied()) || st.Mtime != 5000 || st.DataLength != 2 || st.Czxid == st.Mzxid {
 					t.Fatalf("stat %+v", st)
 				}
 			}},
@@ -317,7 +317,7 @@ func TestOps(t *testing.T) {
 			check: func(t *testing.T, h *harness, res *applyResult) {
 				z := int64(h.tr.applied())
 				st := statOf(t, h, "/m")
-				if st.Czxid != z || st.Pzxid != z || st.Cversion != 2 || st.NumChildren != 0 {
+				if st.Czxid != Zxid(z) || st.Pzxid != Zxid(z) || st.Cversion != 2 || st.NumChildren != 0 {
 					t.Fatalf("stat %+v", st)
 				}
 			}},

@@ -104,7 +104,7 @@ type Event struct {
 	Path string
 	// Zxid is the zxid of the change; for state events, the member's
 	// applied zxid when the state changed.
-	Zxid int64
+	Zxid Zxid
 	// State is the session's state when the event was queued.
 	State SessionState
 	// Err is ErrWatchOverflow for WatchOverflowed, else nil.
@@ -200,7 +200,7 @@ func (x *watchIndex) trigger(ev *treeEvent) {
 	fire := func(k WatchKind, path string, once bool) {
 		set := x.byKind[k][path]
 		for w := range set {
-			if w.s.fireLocked(w, Event{Type: typ, Path: ev.Path, Zxid: ev.Zxid}, x.seq) || once {
+			if w.s.fireLocked(w, Event{Type: typ, Path: ev.Path, Zxid: Zxid(ev.Zxid)}, x.seq) || once {
 				x.drop(w)
 			}
 		}
@@ -290,7 +290,7 @@ func (x *watchIndex) remove(s *Session, path string, kind WatchKind, zxid int64)
 		return fmt.Errorf("%w: %v on %s", ErrNoWatcher, kind, path)
 	}
 	for _, w := range found {
-		s.notifyLocked(w, Event{Type: WatchRemoved, Path: path, Zxid: zxid})
+		s.notifyLocked(w, Event{Type: WatchRemoved, Path: path, Zxid: Zxid(zxid)})
 		x.drop(w)
 	}
 	return nil
@@ -304,7 +304,7 @@ func (x *watchIndex) fireAll(typ EventType, zxid int64) {
 		once := WatchKind(k) == DataWatch || WatchKind(k) == ChildWatch
 		for _, set := range x.byKind[k] {
 			for w := range set {
-				if w.s.fireLocked(w, Event{Type: typ, Path: w.path, Zxid: zxid}, x.seq) || once {
+				if w.s.fireLocked(w, Event{Type: typ, Path: w.path, Zxid: Zxid(zxid)}, x.seq) || once {
 					x.drop(w)
 				}
 			}

@@ -268,7 +268,7 @@ func TestWatchFiringTable(t *testing.T) {
 		must(err)
 		must(o.Close(ctx))
 		var got []string
-		var last int64
+		var last keeper.Zxid
 		for ev := range o.Events() {
 			if ev.Zxid < last {
 				t.Fatalf("session events out of zxid order: %d after %d", ev.Zxid, last)

@@ -94,7 +94,7 @@ func (c *zdCompare) stat(what string, z, k keeper.Stat) {
 	for _, f := range []struct {
 		name string
 		z, k int64
-	}{{"czxid", z.Czxid, k.Czxid}, {"mzxid", z.Mzxid, k.Mzxid}, {"pzxid", z.Pzxid, k.Pzxid}} {
+	}{{"czxid", int64(z.Czxid), int64(k.Czxid)}, {"mzxid", int64(z.Mzxid), int64(k.Mzxid)}, {"pzxid", int64(z.Pzxid), int64(k.Pzxid)}} {
 		if err := c.zxids.add(f.z, f.k); err != nil {
 			c.differ("%s: %s: %v", what, f.name, err)
 		}
@@ -103,7 +103,7 @@ func (c *zdCompare) stat(what string, z, k keeper.Stat) {
 		z.DataLength != k.DataLength || z.NumChildren != k.NumChildren {
 		c.differ("%s: stat: zookeeper %+v, keeper %+v", what, z, k)
 	}
-	if want, ok := c.sessions[z.EphemeralOwner]; !ok || want != k.EphemeralOwner {
+	if want, ok := c.sessions[int64(z.EphemeralOwner)]; !ok || want != int64(k.EphemeralOwner) {
 		c.differ("%s: ephemeralOwner: zookeeper %#x (keeper's session %#x), keeper %#x", what, z.EphemeralOwner, want, k.EphemeralOwner)
 	}
 	c.times(what, "zookeeper", &c.zkTimes, z)
@@ -115,7 +115,7 @@ func (c *zdCompare) times(what, system string, line *zdOrder, s keeper.Stat) {
 	if s.Version == 0 && s.Mtime != s.Ctime {
 		c.differ("%s: %s: mtime %d != ctime %d on a znode never set", what, system, s.Mtime, s.Ctime)
 	}
-	for _, zt := range [][2]int64{{s.Czxid, s.Ctime}, {s.Mzxid, s.Mtime}} {
+	for _, zt := range [][2]int64{{int64(s.Czxid), s.Ctime}, {int64(s.Mzxid), s.Mtime}} {
 		if zt[0] == 0 {
 			continue // the root: no create, time 0
 		}

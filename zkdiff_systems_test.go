@@ -146,8 +146,8 @@ func fromZKStat(st *zk.Stat) keeper.Stat {
 	if st == nil {
 		return keeper.Stat{}
 	}
-	return keeper.Stat{Czxid: st.Czxid, Mzxid: st.Mzxid, Pzxid: st.Pzxid, Ctime: st.Ctime, Mtime: st.Mtime,
-		Version: st.Version, Cversion: st.Cversion, Aversion: st.Aversion, EphemeralOwner: st.EphemeralOwner,
+	return keeper.Stat{Czxid: keeper.Zxid(st.Czxid), Mzxid: keeper.Zxid(st.Mzxid), Pzxid: keeper.Zxid(st.Pzxid), Ctime: st.Ctime, Mtime: st.Mtime,
+		Version: st.Version, Cversion: st.Cversion, Aversion: st.Aversion, EphemeralOwner: keeper.SessionID(st.EphemeralOwner),
 		DataLength: st.DataLength, NumChildren: st.NumChildren}
 }
 
@@ -306,7 +306,7 @@ func (s *keeperSystem) connect(ctx context.Context, i int) error {
 	return nil
 }
 
-func (s *keeperSystem) session(i int) int64 { return s.sessions[i].ID() }
+func (s *keeperSystem) session(i int) int64 { return int64(s.sessions[i].ID()) }
 
 func (s *keeperSystem) reopen(ctx context.Context, i int) error {
 	if err := s.sessions[i].Close(ctx); err != nil {
@@ -392,7 +392,7 @@ func zdCreateOptions(o *zdOp) []keeper.CreateOption {
 func zdEphemeralsOf(ctx context.Context, s zdSystem, session int64) ([]string, error) {
 	var out []string
 	err := zdWalk(ctx, s, func(p string, r zdResult) {
-		if r.stat.EphemeralOwner == session {
+		if int64(r.stat.EphemeralOwner) == session {
 			out = append(out, p)
 		}
 	})

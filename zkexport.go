@@ -46,7 +46,7 @@ type ExportInfo struct {
 	// Backup describes the backup read.
 	Backup BackupInfo
 	// Zxid is the snapshot's zxid: the backup's.
-	Zxid int64
+	Zxid Zxid
 	// FileName is the name ZooKeeper must find the snapshot under in its
 	// dataDir's version-2 directory: "snapshot.<zxid in hex>", with ".gz" or
 	// ".snappy" when compressed.
@@ -100,13 +100,13 @@ func ExportZooKeeper(ctx context.Context, r io.Reader, w io.Writer, opts ExportO
 			}
 			owner = 0
 		case z.mode == Container:
-			owner = zkfile.OwnerOf(zkfile.Container, 0, 0)
+			owner = SessionID(zkfile.OwnerOf(zkfile.Container, 0, 0))
 		case z.mode.IsTTL():
-			owner = zkfile.OwnerOf(zkfile.TTL, 0, z.ttl)
+			owner = SessionID(zkfile.OwnerOf(zkfile.TTL, 0, z.ttl))
 		}
 		nd = zkfile.Node{Path: rec.path, Data: z.data, Stat: zkfile.Stat{
-			Czxid: s.Czxid, Mzxid: s.Mzxid, Ctime: s.Ctime, Mtime: s.Mtime, Version: s.Version,
-			Cversion: s.Cversion, Aversion: s.Aversion, EphemeralOwner: owner, Pzxid: s.Pzxid,
+			Czxid: int64(s.Czxid), Mzxid: int64(s.Mzxid), Ctime: s.Ctime, Mtime: s.Mtime, Version: s.Version,
+			Cversion: s.Cversion, Aversion: s.Aversion, EphemeralOwner: int64(owner), Pzxid: int64(s.Pzxid),
 		}}
 		nd.ACL = make([]zkfile.ACL, len(z.acl))
 		for i, a := range z.acl {
@@ -132,13 +132,13 @@ func ExportZooKeeper(ctx context.Context, r io.Reader, w io.Writer, opts ExportO
 	if bi.Zxid > math.MaxInt64 {
 		return info, fmt.Errorf("keeper: export: %w: zxid %d", ErrZooKeeperUnsupported, bi.Zxid)
 	}
-	info.Zxid = int64(bi.Zxid)
+	info.Zxid = bi.Zxid
 	c := zkfile.Compression(opts.Compression)
-	info.FileName = zkfile.SnapshotName(info.Zxid, c)
+	info.FileName = zkfile.SnapshotName(int64(info.Zxid), c)
 	info.Znodes, info.Digest = b.Nodes(), b.Digest()
 	info.Bytes, err = b.WriteTo(ctx, w, zkfile.SnapshotOptions{
 		Compression: c,
-		Digest:      &zkfile.Digest{Zxid: info.Zxid, Version: zkfile.DigestVersion, Value: info.Digest},
+		Digest:      &zkfile.Digest{Zxid: int64(info.Zxid), Version: zkfile.DigestVersion, Value: info.Digest},
 	})
 	if err != nil {
 		return info, fmt.Errorf("keeper: export: %w", err)

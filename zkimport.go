@@ -48,11 +48,11 @@ type ImportInfo struct {
 	// ZooKeeperZxid is the last zxid ZooKeeper applied: the last logged
 	// transaction's, or the snapshot's. Its high 32 bits are ZooKeeper's
 	// epoch, the low ones the counter within it.
-	ZooKeeperZxid int64
+	ZooKeeperZxid Zxid
 	// Snapshot and SnapshotZxid are the snapshot file the tree was loaded
 	// from and the zxid in its name.
 	Snapshot     string
-	SnapshotZxid int64
+	SnapshotZxid Zxid
 	// Logs are the transaction log files read, Txns the transactions
 	// replayed from them after the snapshot.
 	Logs []string
@@ -74,7 +74,7 @@ type ImportInfo struct {
 	// the digest ZooKeeper recorded in the snapshot, 0 when there was none to
 	// check; TxnDigests counts the transactions whose recorded digest was
 	// checked after it.
-	DigestZxid int64
+	DigestZxid Zxid
 	TxnDigests int64
 	// Refused lists the snapshots that could not be read, with why; an
 	// older one was used, as ZooKeeper itself would.
@@ -138,14 +138,14 @@ func ImportZooKeeper(ctx context.Context, dirs ZooKeeperDirs, w io.Writer, opts 
 	}
 	info.Ephemerals, info.ZooKeeperZnodes = im.ephemerals, im.under
 
-	zxid := uint64(max(info.ZooKeeperZxid, counts.MaxZxid))
+	zxid := max(info.ZooKeeperZxid, Zxid(counts.MaxZxid))
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	tm := time.Now()
 	info.Backup = BackupInfo{Zxid: zxid, ClusterID: binary.LittleEndian.Uint64(id[:]), Time: time.UnixMilli(tm.UnixMilli())}
 	sw, err := stream.NewWriter(w, stream.Header{
 		ClusterID: info.Backup.ClusterID,
-		Zxid:      zxid,
+		Zxid:      uint64(zxid),
 		Time:      tm.UnixMilli(),
 		Kind:      stream.KindBackup,
 		Extra:     []byte{treeEncoding},
@@ -189,15 +189,15 @@ func ImportZooKeeper(ctx context.Context, dirs ZooKeeperDirs, w io.Writer, opts 
 
 // fromLoad copies what Load found into info.
 func (info *ImportInfo) fromLoad(li zkfile.LoadInfo) {
-	info.ZooKeeperZxid = li.Zxid
-	info.Snapshot, info.SnapshotZxid, info.ACLs = li.Snapshot.File, li.Snapshot.Zxid, li.Snapshot.ACLs
+	info.ZooKeeperZxid = Zxid(li.Zxid)
+	info.Snapshot, info.SnapshotZxid, info.ACLs = li.Snapshot.File, Zxid(li.Snapshot.Zxid), li.Snapshot.ACLs
 	for _, l := range li.Logs {
 		info.Logs = append(info.Logs, l.File)
 		if l.Torn != nil {
 			info.Torn = append(info.Torn, fmt.Sprintf("%s at offset %d: %s", l.File, l.Torn.Offset, l.Torn.Reason))
 		}
 	}
-	info.Txns, info.DigestZxid, info.TxnDigests = li.Txns, li.DigestZxid, li.TxnDigests
+	info.Txns, info.DigestZxid, info.TxnDigests = li.Txns, Zxid(li.DigestZxid), li.TxnDigests
 	info.Refused, info.Notes = li.Refused, li.Notes
 }
 
@@ -252,7 +252,7 @@ func (im *importer) write(n *zkfile.Node, children int32) error {
 	z := znode{data: n.Data}
 	s := &n.Stat
 	z.stat = Stat{
-		Czxid: s.Czxid, Mzxid: s.Mzxid, Pzxid: s.Pzxid, Ctime: s.Ctime, Mtime: s.Mtime,
+		Czxid: Zxid(s.Czxid), Mzxid: Zxid(s.Mzxid), Pzxid: Zxid(s.Pzxid), Ctime: s.Ctime, Mtime: s.Mtime,
 		Version: s.Version, Cversion: s.Cversion, Aversion: s.Aversion, NumChildren: children,
 	}
 	switch k, ttl := zkfile.KindOf(s.EphemeralOwner); k {

@@ -113,7 +113,7 @@ func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCo
 		}
 		t.Logf("import (%v): zxid %#x, snapshot %s, %d logs, %d txns replayed, %d znodes, %d ephemerals, %d sessions, digest checked at %#x and %d txns, notes %q",
 			run.policy, info.ZooKeeperZxid, filepath.Base(info.Snapshot), len(info.Logs), info.Txns, info.Backup.Znodes, info.Ephemerals, info.Sessions, info.DigestZxid, info.TxnDigests, info.Notes)
-		if info.ZooKeeperZxid < lastZxid || len(info.Refused) > 0 || info.Ephemerals == 0 || info.Sessions == 0 {
+		if info.ZooKeeperZxid < keeper.Zxid(lastZxid) || len(info.Refused) > 0 || info.Ephemerals == 0 || info.Sessions == 0 {
 			t.Fatalf("import info %+v; ZooKeeper's last zxid %#x", info, lastZxid)
 		}
 		if run.dir == older && (info.Txns == 0 || info.DigestZxid == 0 || info.TxnDigests == 0) {
@@ -132,7 +132,7 @@ func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCo
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf("/app/queue/item-%010d", next); p != want || st.Czxid <= lastZxid {
+	if want := fmt.Sprintf("/app/queue/item-%010d", next); p != want || st.Czxid <= keeper.Zxid(lastZxid) {
 		t.Fatalf("first keeper create: %s at zxid %#x; want %s above %#x", p, st.Czxid, want, lastZxid)
 	}
 
@@ -177,7 +177,7 @@ func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCo
 		t.Fatal(err)
 	}
 	_, zst, err := w2.admin.Get(p)
-	if err != nil || zst.Czxid <= xi.Zxid || !strings.HasSuffix(p, fmt.Sprintf("%010d", next+1)) {
+	if err != nil || zst.Czxid <= int64(xi.Zxid) || !strings.HasSuffix(p, fmt.Sprintf("%010d", next+1)) {
 		t.Fatalf("ZooKeeper's first create after the export: %s at zxid %#x (%v); want item-%010d above %#x", p, zst.Czxid, err, next+1, xi.Zxid)
 	}
 }

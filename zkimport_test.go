@@ -106,7 +106,7 @@ func expectedImport(nodes []zkfile.Node, policy keeper.EphemeralPolicy) map[stri
 	for p, n := range kept {
 		s := n.Stat
 		c := children[p]
-		st := keeper.Stat{Czxid: s.Czxid, Mzxid: s.Mzxid, Pzxid: s.Pzxid, Ctime: s.Ctime, Mtime: s.Mtime, Version: s.Version,
+		st := keeper.Stat{Czxid: keeper.Zxid(s.Czxid), Mzxid: keeper.Zxid(s.Mzxid), Pzxid: keeper.Zxid(s.Pzxid), Ctime: s.Ctime, Mtime: s.Mtime, Version: s.Version,
 			Cversion: 2*s.Cversion - c, Aversion: s.Aversion, DataLength: int32(len(n.Data)), NumChildren: c}
 		var acl []keeper.ACL
 		for _, a := range n.ACL {
@@ -212,14 +212,14 @@ func TestImportZooKeeper(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info.ZooKeeperZxid != d.Zxid || info.Backup.Zxid != uint64(d.Zxid) || info.Txns != 400-180+6 || info.DigestZxid == 0 || info.TxnDigests == 0 {
+			if info.ZooKeeperZxid != keeper.Zxid(d.Zxid) || info.Backup.Zxid != keeper.Zxid(d.Zxid) || info.Txns != 400-180+6 || info.DigestZxid == 0 || info.TxnDigests == 0 {
 				t.Fatalf("import info %+v", info)
 			}
 			inv, err := keeper.InspectBackup(ctx, bytes.NewReader(buf.Bytes()), keeper.VerifyOptions{})
 			if err != nil {
 				t.Fatalf("inspect: %v", err)
 			}
-			if o := inv.ZooKeeper; o == nil || o.Zxid != d.Zxid || o.Ephemerals != policy || o.Txns != info.Txns || o.EphemeralZnodes != info.Ephemerals {
+			if o := inv.ZooKeeper; o == nil || o.Zxid != keeper.Zxid(d.Zxid) || o.Ephemerals != policy || o.Txns != info.Txns || o.EphemeralZnodes != info.Ephemerals {
 				t.Fatalf("origin %+v, info %+v", inv.ZooKeeper, info)
 			}
 			if inv.Info.Znodes != info.Backup.Znodes || inv.Info.Digest != info.Backup.Digest {
@@ -246,7 +246,7 @@ func TestImportZooKeeper(t *testing.T) {
 			if want := fmt.Sprintf("next-%010d", parent.Stat.Cversion); !strings.HasSuffix(p, want) {
 				t.Fatalf("sequential create under %s (cversion %d): %s, want …%s", parent.Path, parent.Stat.Cversion, p, want)
 			}
-			if st.Czxid <= d.Zxid {
+			if st.Czxid <= keeper.Zxid(d.Zxid) {
 				t.Fatalf("first write's zxid %x is not above ZooKeeper's %x", st.Czxid, d.Zxid)
 			}
 		})

@@ -16,10 +16,10 @@ const zooKeeperOriginVersion = 1
 // InspectBackup reports it.
 type ZooKeeperOrigin struct {
 	// Zxid is ZooKeeper's last zxid (epoch << 32 | counter).
-	Zxid int64
+	Zxid Zxid
 	// Snapshot is the snapshot file's name, SnapshotZxid the zxid in it.
 	Snapshot     string
-	SnapshotZxid int64
+	SnapshotZxid Zxid
 	// Txns counts the logged transactions replayed after the snapshot.
 	Txns int64
 	// Ephemerals is the import's choice for ephemeral znodes, and
@@ -35,7 +35,7 @@ type ZooKeeperOrigin struct {
 // sessions, and the snapshot's name (uvarint length, bytes).
 func (o ZooKeeperOrigin) encode() []byte {
 	b := []byte{zooKeeperOriginVersion, byte(o.Ephemerals)}
-	for _, v := range []int64{o.Zxid, o.SnapshotZxid, o.Txns, o.EphemeralZnodes, o.Sessions} {
+	for _, v := range []int64{int64(o.Zxid), int64(o.SnapshotZxid), o.Txns, o.EphemeralZnodes, o.Sessions} {
 		b = binary.AppendUvarint(b, uint64(v))
 	}
 	b = binary.AppendUvarint(b, uint64(len(o.Snapshot)))
@@ -51,13 +51,15 @@ func decodeZooKeeperOrigin(p []byte) (ZooKeeperOrigin, error) {
 	}
 	o.Ephemerals = EphemeralPolicy(p[1])
 	p = p[2:]
-	for _, v := range []*int64{&o.Zxid, &o.SnapshotZxid, &o.Txns, &o.EphemeralZnodes, &o.Sessions} {
+	var zxid, snapZxid int64
+	for _, v := range []*int64{&zxid, &snapZxid, &o.Txns, &o.EphemeralZnodes, &o.Sessions} {
 		x, k := binary.Uvarint(p)
 		if k <= 0 || x > 1<<63-1 {
 			return o, corruptf("zookeeper origin record")
 		}
 		*v, p = int64(x), p[k:]
 	}
+	o.Zxid, o.SnapshotZxid = Zxid(zxid), Zxid(snapZxid)
 	n, k := binary.Uvarint(p)
 	if k <= 0 || n != uint64(len(p)-k) {
 		return o, corruptf("zookeeper origin record: snapshot name")

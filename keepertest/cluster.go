@@ -82,6 +82,7 @@ type Cluster struct {
 	mu    sync.Mutex
 	nodes map[uint64]*keeper.Node
 	trs   map[uint64]keeper.Transport // running members' transports, with newT
+	kills map[uint64]*crashtest.Hook  // running members' crash paths, for Kill
 }
 
 // NewCluster starts n members with ids 1..n and waits for a leader. If this
@@ -104,6 +105,7 @@ func NewCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		cfg:   o.config,
 		newT:  o.transport,
 		nodes: make(map[uint64]*keeper.Node),
+		kills: make(map[uint64]*crashtest.Hook),
 		trs:   make(map[uint64]keeper.Transport),
 	}
 	for i := 1; i <= n; i++ {
@@ -199,7 +201,8 @@ func (c *Cluster) open(id uint64) error {
 			return fmt.Errorf("transport: %w", err)
 		}
 	}
-	n, err := keeper.Open(context.Background(), c.config(id, tr))
+	kill := new(crashtest.Hook)
+	n, err := keeper.Open(crashtest.WithHook(context.Background(), kill), c.config(id, tr))
 	if err != nil {
 		if c.newT != nil {
 			closeTransport(tr)
@@ -208,6 +211,7 @@ func (c *Cluster) open(id uint64) error {
 	}
 	c.mu.Lock()
 	c.nodes[id] = n
+	c.kills[id] = kill
 	if c.newT != nil {
 		c.trs[id] = tr
 	}
@@ -312,8 +316,13 @@ func (c *Cluster) Stop(id uint64) {
 // nothing more is synced, so Restart replays its WAL.
 func (c *Cluster) Kill(id uint64) {
 	c.t.Helper()
-	n, tr := c.take(id)
-	n.Crash(crashtest.New())
+	c.mu.Lock()
+	kill := c.kills[id]
+	c.mu.Unlock()
+	_, tr := c.take(id)
+	if !kill.Crash() {
+		c.t.Fatalf("keepertest: member %d has no crash path", id)
+	}
 	closeTransport(tr)
 }
 
@@ -325,6 +334,7 @@ func (c *Cluster) take(id uint64) (*keeper.Node, keeper.Transport) {
 	n, tr := c.nodes[id], c.trs[id]
 	delete(c.nodes, id)
 	delete(c.trs, id)
+	delete(c.kills, id)
 	c.mu.Unlock()
 	if n == nil {
 		c.t.Fatalf("keepertest: member %d is not running", id)
@@ -350,9 +360,9 @@ func (c *Cluster) Partition(groups ...[]uint64) { c.net.Partition(groups...) }
 func (c *Cluster) Heal() { c.net.Heal() }
 
 // WaitConverged waits until every running member has applied the same
-// index and fails the test unless their digests agree there. It returns
-// that index.
-func (c *Cluster) WaitConverged() uint64 {
+// zxid and fails the test unless their digests agree there. It returns
+// that zxid.
+func (c *Cluster) WaitConverged() keeper.Zxid {
 	c.t.Helper()
 	deadline := time.Now().Add(DefaultWait)
 	for {
@@ -389,6 +399,7 @@ func (c *Cluster) shutdown() {
 	}
 	c.mu.Lock()
 	clear(c.nodes)
+	clear(c.kills)
 	trs := c.trs
 	c.trs = make(map[uint64]keeper.Transport)
 	c.mu.Unlock()

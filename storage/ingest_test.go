@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/keeper-go/keeper/internal/keys"
 )
 
 func TestLoader(t *testing.T) {
@@ -20,11 +22,11 @@ func TestLoader(t *testing.T) {
 	}
 	const n = 5000
 	for i := 0; i < n; i++ {
-		if err := l.Add(NodeKey(nil, fmt.Sprintf("/k%06d", i)), []byte(fmt.Sprint(i))); err != nil {
+		if err := l.Add(keys.NodeKey(nil, fmt.Sprintf("/k%06d", i)), []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := l.Add(NodeKey(nil, "/k000001"), nil); err == nil {
+	if err := l.Add(keys.NodeKey(nil, "/k000001"), nil); err == nil {
 		t.Fatal("out-of-order key accepted")
 	}
 	l.Abort()
@@ -35,7 +37,7 @@ func TestLoader(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := n; i < 2*n; i++ {
-		if err := l.Add(NodeKey(nil, fmt.Sprintf("/k%06d", i)), []byte(fmt.Sprint(i))); err != nil {
+		if err := l.Add(keys.NodeKey(nil, fmt.Sprintf("/k%06d", i)), []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -45,7 +47,7 @@ func TestLoader(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "tree", "load")); !os.IsNotExist(err) {
 		t.Fatalf("load dir left behind: %v", err)
 	}
-	lo, hi := NodeSpan()
+	lo, hi := keys.NodeSpan()
 	it, err := s.NewIter(lo, hi)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +58,7 @@ func TestLoader(t *testing.T) {
 	var prev string
 	second := 0
 	for ok := it.First(); ok; ok = it.Next() {
-		p, _ := NodePath(it.Key())
+		p, _ := keys.NodePath(it.Key())
 		var k int
 		if _, err := fmt.Sscanf(p, "/k%06d", &k); err != nil || p <= prev {
 			_ = it.Close()
@@ -75,7 +77,7 @@ func TestLoader(t *testing.T) {
 	}
 	// Batches still work beside ingested tables, and the store reopens.
 	b := s.NewBatch()
-	_ = b.Set(MetaKey("x"), []byte("y"))
+	_ = b.Set(keys.MetaKey("x"), []byte("y"))
 	if err := b.Commit(true); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func TestLoader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Get(NodeKey(nil, fmt.Sprintf("/k%06d", 2*n-1)), func([]byte) error { return nil }); err != nil {
+	if err := s.Get(keys.NodeKey(nil, fmt.Sprintf("/k%06d", 2*n-1)), func([]byte) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,9 +1,3 @@
-// Package storage holds keeper's on-disk state: the znode tree in Pebble, its key
-// layout (keys.go) and the data dir checks (format marker, cluster id).
-//
-// Its exported API uses only the standard library and its own types, so that a
-// Pebble upgrade never changes it. A Store is safe for concurrent use; a Batch,
-// Iter or Snapshot belongs to one goroutine at a time.
 package storage
 
 import (
@@ -16,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/keeper-go/keeper/internal/keys"
 )
 
 // Errors returned by Open and the readers. The keeper package re-exports the
@@ -31,8 +26,9 @@ var (
 	ErrNotFound = errors.New("storage: key not found")
 )
 
-// FormatVersion is the version of the key layout and value encodings this
-// package writes. A dir marked with a larger one is refused with ErrFormatTooNew.
+// FormatVersion is the version of keeper's tree format (its key layout and
+// value encodings), recorded by Open in a fresh store. A dir marked with a
+// larger one is refused with ErrFormatTooNew.
 const FormatVersion = 1
 
 // Options configures Open.
@@ -108,7 +104,7 @@ func Open(dir string, o Options) (*Store, error) {
 func (s *Store) checkMarkers(o Options) error {
 	var format, cluster uint64
 	var haveFormat, haveCluster bool
-	err := s.Get(MetaKey(MetaFormat), func(v []byte) error {
+	err := s.Get(keys.MetaKey(keys.MetaFormat), func(v []byte) error {
 		n, k := binary.Uvarint(v)
 		if k <= 0 || k != len(v) {
 			return fmt.Errorf("storage: format marker %x: %w", v, ErrCorrupt)
@@ -119,7 +115,7 @@ func (s *Store) checkMarkers(o Options) error {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	err = s.Get(MetaKey(MetaCluster), func(v []byte) error {
+	err = s.Get(keys.MetaKey(keys.MetaCluster), func(v []byte) error {
 		if len(v) != 8 {
 			return fmt.Errorf("storage: cluster id %x: %w", v, ErrCorrupt)
 		}
@@ -160,10 +156,10 @@ func (s *Store) checkMarkers(o Options) error {
 	b := s.NewBatch()
 	defer b.Close()
 	var buf [binary.MaxVarintLen64]byte
-	if err := b.Set(MetaKey(MetaFormat), buf[:binary.PutUvarint(buf[:], FormatVersion)]); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaFormat), buf[:binary.PutUvarint(buf[:], FormatVersion)]); err != nil {
 		return err
 	}
-	if err := b.Set(MetaKey(MetaCluster), binary.BigEndian.AppendUint64(nil, o.ClusterID)); err != nil {
+	if err := b.Set(keys.MetaKey(keys.MetaCluster), binary.BigEndian.AppendUint64(nil, o.ClusterID)); err != nil {
 		return err
 	}
 	if err := b.Commit(true); err != nil {
@@ -387,7 +383,7 @@ func PeekClusterID(dir string) (uint64, bool, error) {
 	}
 	defer db.Close()
 	var id uint64
-	err = get(db, MetaKey(MetaCluster), func(v []byte) error {
+	err = get(db, keys.MetaKey(keys.MetaCluster), func(v []byte) error {
 		if len(v) != 8 {
 			return fmt.Errorf("storage: cluster id %x: %w", v, ErrCorrupt)
 		}

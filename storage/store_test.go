@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/keeper-go/keeper/internal/keys"
 )
 
 func TestReopenKeepsData(t *testing.T) {
@@ -62,7 +64,7 @@ func TestFormatTooNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := s.NewBatch()
-	_ = b.Set(MetaKey(MetaFormat), binary.AppendUvarint(nil, FormatVersion+1))
+	_ = b.Set(keys.MetaKey(keys.MetaFormat), binary.AppendUvarint(nil, FormatVersion+1))
 	if err := b.Commit(true); err != nil {
 		t.Fatal(err)
 	}
@@ -80,27 +82,12 @@ func TestForeignDataRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := s.NewBatch()
-	_ = b.Delete(MetaKey(MetaFormat))
+	_ = b.Delete(keys.MetaKey(keys.MetaFormat))
 	_ = b.Set([]byte("x"), []byte("y"))
 	_ = b.Commit(true)
 	_ = b.Close()
 	_ = s.Close()
 	if _, err := Open(dir, Options{ClusterID: 1}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("got %v, want ErrCorrupt", err)
-	}
-}
-
-func TestKeyLayout(t *testing.T) {
-	for _, p := range []string{"/", "/a", "/a/b", "/a/b/c"} {
-		got, ok := NodePath(NodeKey(nil, p))
-		if !ok || got != p {
-			t.Errorf("NodePath(NodeKey(%q)) = %q, %v", p, got, ok)
-		}
-	}
-	if string(ChildPrefix(nil, "/")) != "n\x00" || string(ChildPrefix(nil, "/a")) != "n/a\x00" {
-		t.Error("child prefix")
-	}
-	if string(PrefixEnd([]byte("n\x00"))) != "n\x01" || PrefixEnd([]byte{0xff}) != nil {
-		t.Error("prefix end")
 	}
 }

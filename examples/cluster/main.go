@@ -101,7 +101,7 @@ func (c *cluster) figures(ctx context.Context) {
 	// held at the call, the second reports it.
 	st := l.Status()
 	deadline := time.Now().Add(3 * time.Second)
-	for _, since := range []uint64{st.Applied, 0} {
+	for _, since := range []keeper.Zxid{st.Applied, 0} {
 		if since == 0 {
 			since = st.CheckZxid
 		}

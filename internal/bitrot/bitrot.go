@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -26,7 +27,7 @@ func FlipZnode(dir, path string) error {
 		return err
 	}
 	defer st.Close()
-	key := storage.NodeKey(nil, path)
+	key := keys.NodeKey(nil, path)
 	var v []byte
 	if err := st.Get(key, func(b []byte) error { v = slices.Clone(b); return nil }); err != nil {
 		return fmt.Errorf("bitrot: %s: %w", path, err)

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/keeper-go/keeper/storage"
+	"github.com/keeper-go/keeper/internal/keys"
 )
 
 // Replay reads and writes znodes through an overlay: a map of the znodes the
@@ -78,13 +78,13 @@ func (t *Tree) prefetch(paths []string) error {
 		if _, ok := t.ov.m[p]; ok {
 			continue
 		}
-		ws = append(ws, want{storage.NodeKey(nil, p), p})
+		ws = append(ws, want{keys.NodeKey(nil, p), p})
 	}
 	if len(ws) == 0 {
 		return nil
 	}
 	slices.SortFunc(ws, func(a, b want) int { return bytes.Compare(a.key, b.key) })
-	lo, hi := storage.NodeSpan()
+	lo, hi := keys.NodeSpan()
 	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("zkfile: %w", err)
@@ -118,7 +118,7 @@ func (t *Tree) writeBack() error {
 		if !s.dirty {
 			continue
 		}
-		t.key = storage.NodeKey(t.key[:0], p)
+		t.key = keys.NodeKey(t.key[:0], p)
 		var err error
 		if s.n == nil {
 			err = t.b.Delete(t.key, nil)

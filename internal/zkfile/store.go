@@ -9,7 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/keeper-go/keeper/storage"
+	"github.com/keeper-go/keeper/internal/keys"
 )
 
 // Tree is a ZooKeeper data tree kept in a temporary Pebble store under a
@@ -18,7 +18,7 @@ import (
 // ZooKeeper's DataTree applies them, and Walk reads it back in keeper's key
 // order. It keeps ZooKeeper's digest of the tree up to date as it changes.
 //
-// Keys: 'n' + storage.NodeKey's layout for znodes (value: the Stat, the ACL,
+// Keys: 'n' + keys.NodeKey's layout for znodes (value: the Stat, the ACL,
 // the data), 'e' + owner + path for ephemerals, 's' + id for sessions
 // (value: the timeout), 'k' + a node key for the child counts Walk counts.
 // A Tree belongs to one goroutine.
@@ -250,7 +250,7 @@ func (t *Tree) get(path string) (*node, error) {
 
 // read reads the znode at path from the store, or nil.
 func (t *Tree) read(path string) (*node, error) {
-	t.key = storage.NodeKey(t.key[:0], path)
+	t.key = keys.NodeKey(t.key[:0], path)
 	v, closer, err := t.b.Get(t.key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
@@ -274,7 +274,7 @@ func (t *Tree) put(path string, s *Stat, acl []ACL, data []byte) error {
 		t.set(path, &node{stat: *s, acl: acl, data: data})
 		return nil
 	}
-	t.key = storage.NodeKey(t.key[:0], path)
+	t.key = keys.NodeKey(t.key[:0], path)
 	t.val = encodeNode(t.val[:0], s, acl, data)
 	if err := t.b.Set(t.key, t.val, nil); err != nil {
 		return fmt.Errorf("zkfile: %w", err)
@@ -299,7 +299,7 @@ func (t *Tree) remove(path string, n *node) error {
 		t.set(path, nil)
 		return nil
 	}
-	t.key = storage.NodeKey(t.key[:0], path)
+	t.key = keys.NodeKey(t.key[:0], path)
 	if err := t.b.Delete(t.key, nil); err != nil {
 		return fmt.Errorf("zkfile: %w", err)
 	}

@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/keeper-go/keeper/storage"
+	"github.com/keeper-go/keeper/internal/keys"
 )
 
 // Keep decides which znodes a Walk hands on; a znode it leaves out must not
@@ -33,7 +33,7 @@ func (t *Tree) Count(ctx context.Context, keep Keep) (Counts, error) {
 	if err := t.db.DeleteRange([]byte{prefixCount}, []byte{prefixCount + 1}, pebble.NoSync); err != nil {
 		return c, fmt.Errorf("zkfile: %w", err)
 	}
-	lo, hi := storage.NodeSpan()
+	lo, hi := keys.NodeSpan()
 	it, err := t.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return c, fmt.Errorf("zkfile: %w", err)
@@ -52,7 +52,7 @@ func (t *Tree) Count(ctx context.Context, keep Keep) (Counts, error) {
 		if len(parent) > 0 {
 			pp = string(parent)
 		}
-		t.key = storage.NodeKey(append(t.key[:0], prefixCount), pp)
+		t.key = keys.NodeKey(append(t.key[:0], prefixCount), pp)
 		if err := t.b.Set(t.key, binary.AppendUvarint(nil, uint64(run)), nil); err != nil {
 			return fmt.Errorf("zkfile: %w", err)
 		}
@@ -61,7 +61,7 @@ func (t *Tree) Count(ctx context.Context, keep Keep) (Counts, error) {
 	}
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
-		path, ok := storage.NodePath(k)
+		path, ok := keys.NodePath(k)
 		if !ok {
 			return c, corruptf("stored key %q", k)
 		}
@@ -104,13 +104,13 @@ func (t *Tree) Count(ctx context.Context, keep Keep) (Counts, error) {
 }
 
 // Walk hands every znode keep keeps to visit, in keeper's key order
-// (storage.NodeKey: the root, then by parent path and name), with the
+// (keys.NodeKey: the root, then by parent path and name), with the
 // number of its children keep keeps, as Count stored them. A znode that
 // has children but is not in the tree, and one keep leaves out whose
 // children it keeps, are refused with ErrCorrupt. The Node and its slices
 // are valid only during the call.
 func (t *Tree) Walk(ctx context.Context, keep Keep, visit func(n *Node, children int32) error) error {
-	lo, hi := storage.NodeSpan()
+	lo, hi := keys.NodeSpan()
 	it, err := t.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("zkfile: %w", err)
@@ -122,7 +122,7 @@ func (t *Tree) Walk(ctx context.Context, keep Keep, visit func(n *Node, children
 	}
 	defer ci.Close()
 	orphans := func(p []byte) error {
-		path, _ := storage.NodePath(p)
+		path, _ := keys.NodePath(p)
 		return corruptf("znode %s has children but is not in the tree", path)
 	}
 	more := ci.First()
@@ -149,7 +149,7 @@ func (t *Tree) Walk(ctx context.Context, keep Keep, visit func(n *Node, children
 			children = int32(c)
 			more = ci.Next()
 		}
-		nd.Path, _ = storage.NodePath(k)
+		nd.Path, _ = keys.NodePath(k)
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return fmt.Errorf("zkfile: %w", err)

@@ -1,4 +1,4 @@
-package storage
+package treefiles
 
 import (
 	"os"

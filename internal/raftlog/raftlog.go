@@ -1,5 +1,5 @@
-// Package storage holds keeper's on-disk formats. This file is the raft log:
-// etcd's write-ahead log in a member's data dir, under dir/wal.
+// Package raftlog is a member's raft log: etcd's write-ahead log in the
+// member's data dir, under dir/wal.
 //
 // The raft log and the tree (Pebble) are written separately: the raft loop
 // appends entries here with one fsync per Ready, applies them to the tree in
@@ -10,7 +10,10 @@
 // Save takes raft's own record types: converting every entry of the hot path
 // into a copy of our own would cost an allocation per entry for nothing, and
 // only the raft loop calls it. Everything else uses the small types below.
-package storage
+// The package is internal because every call that writes moves a live
+// member's log; keeper's Open, the raft loop, Restore and RecoverQuorum are
+// its only writers.
+package raftlog
 
 import (
 	"errors"

@@ -1,4 +1,8 @@
-package storage
+// Package keys is the key layout of a member's tree database (a
+// storage.Store): which key holds a znode, an index entry, a session, a
+// staged restore chunk or a meta value. It is internal because a write under
+// these keys from outside the member changes its tree behind raft's back.
+package keys
 
 import "encoding/binary"
 

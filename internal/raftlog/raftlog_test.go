@@ -1,4 +1,4 @@
-package storage
+package raftlog
 
 import (
 	"bytes"

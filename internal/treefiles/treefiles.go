@@ -1,7 +1,7 @@
-package storage
-
-// This file swaps a member's tree for one built from a raft snapshot, so that
-// a crash at any point leaves a whole tree, old or new, never a mix.
+// Package treefiles swaps a member's tree for one built from a raft snapshot,
+// so that a crash at any point leaves a whole tree, old or new, never a mix.
+// It is internal because each step renames a member's tree under it: only
+// the member's own install and its Open call them.
 //
 // Layout inside a member's data dir D:
 //
@@ -17,7 +17,7 @@ package storage
 // when verified; once raft takes the snapshot, rename that to D/snap.ready
 // (sync D); rename D/tree to D/tree.old (sync D); rename D/snap.ready/tree to
 // D/tree (sync D); remove D/tree.old and D/snap.ready. The raft log gets the
-// snapshot's release mark only after that (see RaftLog.Install).
+// snapshot's release mark only after that (see raftlog.RaftLog.Install).
 //
 // The recovery rule, applied by RecoverInstall before a data dir is opened:
 //
@@ -32,6 +32,7 @@ package storage
 // ends with the new tree. A tree whose MetaInstalled index equals its applied
 // index while the raft log has no release mark there is completed by the
 // caller (keeper's Open writes the mark).
+package treefiles
 
 import (
 	"errors"
