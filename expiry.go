@@ -28,11 +28,6 @@ type sessionHost interface {
 	abandoned(id int64, now, grace uint64) bool
 }
 
-// sessionTabler is implemented by state machines that keep sessions.
-type sessionTabler interface {
-	sessionTable() map[int64]*sessionRec
-}
-
 // sessionExpiry is the raft loop's session feature. It lives on the loop
 // goroutine; the loop calls tick every sessionCheckEvery ticks,
 // roleChanged after a Ready that changed the role and leaderChanged after
@@ -55,8 +50,8 @@ func newSessionExpiry(loop loopView, host sessionHost, nonce uint64) *sessionExp
 // tick expires, as leader, the sessions of members not heard from for their
 // timeout, and closes this member's abandoned sessions.
 func (e *sessionExpiry) tick() {
-	sessions, ok := e.loop.sessions()
-	if !ok || e.loop.leaderID() == 0 {
+	sessions := e.loop.sessions()
+	if e.loop.leaderID() == 0 {
 		return
 	}
 	now := e.loop.now()

@@ -96,9 +96,6 @@ func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) er
 		return fmt.Errorf("%w: raft snapshot descriptor (cluster %x, zxid %d) does not match (cluster %x, index %d)",
 			ErrCorrupt, desc.ClusterID, desc.Zxid, r.clusterID, meta.GetIndex())
 	}
-	if _, ok := r.sm.(*tree); !ok {
-		return fmt.Errorf("%w: this member's state machine cannot install snapshots", ErrUnimplemented)
-	}
 	if st := r.status.Load(); st != nil && st.Applied >= meta.GetIndex() {
 		return fmt.Errorf("%w: applied %d, snapshot at %d", errSnapshotNotTaken, st.Applied, meta.GetIndex())
 	}
@@ -218,7 +215,7 @@ func (r *replica) installSnapshot(snap *raftpb.Snapshot, hs *raftpb.HardState) e
 // A failure after the old store closed leaves the tree closed: the loop
 // stops, and Open's recovery finishes the install.
 func (r *replica) swapTree(idx uint64, hook hookPoint, after func() error) error {
-	t := r.sm.(*tree)
+	t := r.sm
 	r.stopTransfers(false)
 	// The background scan reads a Pebble snapshot of the old store.
 	r.cons.stopScan()

@@ -116,25 +116,9 @@ type Status struct {
 	RepairsInstalled uint64
 }
 
-// stateMachineCloser is implemented by state machines holding resources
-// (the Pebble tree); Close calls it after the loop stops.
-type stateMachineCloser interface {
-	close() error
-}
-
-// stateMachineCrasher is implemented by state machines that can drop their
-// handles without syncing, as a crashed process would; the crash path of
-// tests calls it instead of close.
-type stateMachineCrasher interface {
-	crash()
-}
-
 // openOptions are Open's internal knobs, for tests and for the merge with
 // the tree.
 type openOptions struct {
-	// openStateMachine opens the member's state machine in dir. Nil means
-	// the Pebble tree.
-	openStateMachine func(dir string, clusterID uint64) (stateMachine, error)
 	// hook, if set, runs at each crash point of the raft loop.
 	hook func(hookPoint)
 }
@@ -185,9 +169,6 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if o.openStateMachine == nil {
-		o.openStateMachine = openTreeDir
-	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("keeper: create data dir: %w", err)
 	}
@@ -202,7 +183,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		unlockDir(lock)
 		return nil, fmt.Errorf("keeper: clean up after a crash: %w", err)
 	}
-	var sm stateMachine
+	var sm *tree
 	var wal *storage.RaftLog
 	defer func() {
 		if err == nil {
@@ -211,8 +192,8 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		if wal != nil {
 			wal.Close()
 		}
-		if c, ok := sm.(stateMachineCloser); ok {
-			c.close()
+		if sm != nil {
+			sm.close()
 		}
 		unlockDir(lock)
 	}()
@@ -228,7 +209,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			clusterID = id
 		}
 	}
-	sm, err = o.openStateMachine(cfg.Dir, clusterID)
+	sm, err = openTreeDir(cfg.Dir, clusterID)
 	if err != nil {
 		return nil, fmt.Errorf("keeper: open state machine: %w", err)
 	}
@@ -348,9 +329,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	}
 	nonce := rand.Uint64() | 1
 	wm := newWatchManager(cfg.ID, nonce)
-	if t, ok := sm.(*tree); ok {
-		t.publish = wm.publish
-	}
+	sm.publish = wm.publish
 	r := &replica{
 		heard:     make(map[uint64]uint64),
 		id:        cfg.ID,
@@ -447,10 +426,7 @@ func (n *Node) withTree(fn func(t *tree) error) error {
 	if n.r.corrupt() {
 		return ErrReplicaCorrupt
 	}
-	t, ok := n.r.sm.(*tree)
-	if !ok {
-		return fmt.Errorf("%w: this member's state machine has no tree", ErrUnimplemented)
-	}
+	t := n.r.sm
 	if t.st == nil {
 		// A snapshot install failed half-way; the member has stopped.
 		return fmt.Errorf("%w: the tree is being replaced", ErrClosed)
@@ -527,10 +503,8 @@ func (n *Node) Close() error {
 	if err := r.sm.sync(); err != nil {
 		errs = append(errs, fmt.Errorf("keeper: sync state machine: %w", err))
 	}
-	if c, ok := r.sm.(stateMachineCloser); ok {
-		if err := c.close(); err != nil {
-			errs = append(errs, fmt.Errorf("keeper: close state machine: %w", err))
-		}
+	if err := r.sm.close(); err != nil {
+		errs = append(errs, fmt.Errorf("keeper: close state machine: %w", err))
 	}
 	if err := r.wal.Close(); err != nil {
 		errs = append(errs, err)
@@ -572,11 +546,9 @@ func (n *Node) crash() {
 		return
 	}
 	r := n.r
-	if c, ok := r.sm.(stateMachineCrasher); ok {
-		c.crash()
-	} else if c, ok := r.sm.(stateMachineCloser); ok {
-		c.close()
-	}
+	// The tree's store is closed without the sync Close makes first: what
+	// it holds beyond its last sync is what the OS has of Pebble's log.
+	r.sm.close()
 	r.wal.Close()
 	unlockDir(n.lock)
 }
@@ -599,31 +571,29 @@ func (n *Node) Crash(k crashtest.Key) {
 // which raft discarded. A tree replaced by a repair (repair.go) carries
 // no install mark: a repair leaves the raft log as it is, and Open replays
 // the entries past the repaired tree's index from it.
-func finishInstall(sm stateMachine, wal *storage.RaftLog, rep *storage.Replayed) error {
-	if t, ok := sm.(*tree); ok {
-		m, ok, err := t.installedMark()
-		if err != nil {
-			return err
+func finishInstall(t *tree, wal *storage.RaftLog, rep *storage.Replayed) error {
+	m, ok, err := t.installedMark()
+	if err != nil {
+		return err
+	}
+	if ok && m.Index == t.applied() && rep.Start.Index < m.Index {
+		cs := &raftpb.ConfState{}
+		if b := t.membership(); b != nil {
+			if cs, err = wire.DecodeMembership(b); err != nil {
+				return err
+			}
 		}
-		if ok && m.Index == t.applied() && rep.Start.Index < m.Index {
-			cs := &raftpb.ConfState{}
-			if b := t.membership(); b != nil {
-				if cs, err = wire.DecodeMembership(b); err != nil {
-					return err
-				}
-			}
-			hs := &raftpb.HardState{}
-			if rep.HardState != nil {
-				hs = proto.Clone(rep.HardState).(*raftpb.HardState)
-			}
-			hs.Term = new(max(hs.GetTerm(), m.Term))
-			hs.Commit = new(max(hs.GetCommit(), m.Index))
-			hs.Vote = new(hs.GetVote())
-			if err := wal.Install(m, hs, cs.GetVoters(), cs.GetLearners()); err != nil {
-				return fmt.Errorf("keeper: finish snapshot install: %w", err)
-			}
-			rep.Start, rep.HardState, rep.Entries = m, hs, nil
+		hs := &raftpb.HardState{}
+		if rep.HardState != nil {
+			hs = proto.Clone(rep.HardState).(*raftpb.HardState)
 		}
+		hs.Term = new(max(hs.GetTerm(), m.Term))
+		hs.Commit = new(max(hs.GetCommit(), m.Index))
+		hs.Vote = new(hs.GetVote())
+		if err := wal.Install(m, hs, cs.GetVoters(), cs.GetLearners()); err != nil {
+			return fmt.Errorf("keeper: finish snapshot install: %w", err)
+		}
+		rep.Start, rep.HardState, rep.Entries = m, hs, nil
 	}
 	for i, e := range rep.Entries {
 		if e.GetIndex() <= rep.Start.Index || e.GetTerm() < rep.Start.Term {

@@ -126,8 +126,8 @@ func newSnapState(tr Transport, dir string) *snapState {
 // loop goroutine.
 func (r *replica) raftSnapshot() (*raftpb.Snapshot, error) {
 	s := r.snap
-	t, ok := r.sm.(*tree)
-	if !ok || t.st == nil {
+	t := r.sm
+	if t.st == nil {
 		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
 	if s.st == nil {

@@ -127,8 +127,8 @@ func (r *replica) maybeRepair(id uint64, now bool) {
 // see the file comment. It runs on the loop goroutine.
 func (r *replica) startRepair(to uint64) {
 	s := r.snap
-	t, ok := r.sm.(*tree)
-	if !ok || t.st == nil || len(s.sending)+len(s.repairing) >= maxTransfers {
+	t := r.sm
+	if t.st == nil || len(s.sending)+len(s.repairing) >= maxTransfers {
 		return
 	}
 	if r.rep.lastTry == nil {
@@ -193,9 +193,6 @@ func (r *replica) receiveRepair(from uint64, header []byte, body io.Reader) erro
 	h, err := wire.DecodeRepairHeader(header)
 	if err != nil {
 		return err
-	}
-	if _, ok := r.sm.(*tree); !ok {
-		return fmt.Errorf("%w: this member's state machine cannot install trees", ErrUnimplemented)
 	}
 	verdict := make(chan error, 1)
 	if !r.onLoop(s.ctx, func() { verdict <- r.wantRepair(from) }) {
@@ -327,11 +324,9 @@ func (r *replica) reapply(ents []*raftpb.Entry) error {
 	// The caller holds the watch visibility lock, and the watches get
 	// Resynced once the tree is at its final index: the re-applied groups
 	// commit without events (their events were delivered the first time).
-	if t, ok := r.sm.(*tree); ok && t.publish != nil {
-		pub := t.publish
-		t.publish = nil
-		defer func() { t.publish = pub }()
-	}
+	pub := r.sm.publish
+	r.sm.publish = nil
+	defer func() { r.sm.publish = pub }()
 	group := make([]committed, 0, len(ents))
 	flush := func() error {
 		if len(group) == 0 {

@@ -169,7 +169,7 @@ func rawGet(t *testing.T, n *Node, path string) string {
 	t.Helper()
 	n.useMu.RLock()
 	defer n.useMu.RUnlock()
-	data, _, err := n.r.sm.(*tree).get(path, nil)
+	data, _, err := n.r.sm.get(path, nil)
 	if err != nil {
 		t.Fatalf("member %d: raw read of %s: %v", n.ID(), path, err)
 	}

@@ -171,7 +171,7 @@ type replica struct {
 	cfg       Config
 	log       *slog.Logger
 	tr        Transport
-	sm        stateMachine
+	sm        *tree
 	wal       *storage.RaftLog
 	rn        *raft.RawNode
 	ms        *raftStorage
@@ -255,8 +255,9 @@ type loopView interface {
 	// lastHeard is the tick this member last heard from member, if it did
 	// since it last became leader.
 	lastHeard(member uint64) (uint64, bool)
-	// sessions is the state machine's session table, if it keeps one.
-	sessions() (map[int64]*sessionRec, bool)
+	// sessions is the tree's committed session table; the map must not
+	// be changed.
+	sessions() map[int64]*sessionRec
 	// proposeEntry hands data to raft as a proposal no caller waits for.
 	proposeEntry(data []byte) error
 	// onLoop runs f on the loop goroutine, or reports false if the loop is
@@ -276,9 +277,9 @@ type loopView interface {
 	// and running digest.
 	appliedIndex() uint64
 	treeDigest() uint64
-	// treeSnapshot is a point-in-time view of the tree's store, if the
-	// state machine is the tree; the caller closes it.
-	treeSnapshot() (*storage.Snapshot, bool)
+	// treeSnapshot is a point-in-time view of the tree's store; the caller
+	// closes it.
+	treeSnapshot() *storage.Snapshot
 	// lastIndex is the last index of the raft log this member holds.
 	lastIndex() (uint64, error)
 	// commitIndex is the commit index this member knows.
@@ -314,13 +315,7 @@ func (r *replica) withProgress(f func(id uint64, typ raft.ProgressType, pr track
 	r.rn.WithProgress(f)
 }
 
-func (r *replica) treeSnapshot() (*storage.Snapshot, bool) {
-	t, ok := r.sm.(*tree)
-	if !ok {
-		return nil, false
-	}
-	return t.newSnapshot(), true
-}
+func (r *replica) treeSnapshot() *storage.Snapshot { return r.sm.newSnapshot() }
 
 // onLoop runs f on the loop goroutine, or reports false if the loop is gone
 // or ctx ends first.
@@ -364,13 +359,7 @@ func (r *replica) lastHeard(member uint64) (uint64, bool) {
 	return t, ok
 }
 
-func (r *replica) sessions() (map[int64]*sessionRec, bool) {
-	tbl, ok := r.sm.(sessionTabler)
-	if !ok {
-		return nil, false
-	}
-	return tbl.sessionTable(), true
-}
+func (r *replica) sessions() map[int64]*sessionRec { return r.sm.sessionTable() }
 
 // heardFrom notes that member spoke to this one.
 func (r *replica) heardFrom(member uint64) {

@@ -4,6 +4,8 @@ package keeper
 // tree (tree.go): the loop hands committed entries to the state machine in index
 // order, in groups, and the state machine applies each group in one Pebble batch.
 
+import "github.com/keeper-go/keeper/storage"
+
 // entryKind says what a committed entry carries.
 type entryKind uint8
 
@@ -27,14 +29,19 @@ type committed struct {
 	Data  []byte
 }
 
-// stateMachine is what the raft loop drives. *tree implements it. All methods
-// are called from the raft loop's goroutine only, except where noted.
+// stateMachine is everything the raft loop and the member's features need
+// of the state machine, written down in one place. *tree is the one
+// implementation, and the loop holds the *tree itself: there are no other
+// state machines, no optional methods and nothing to probe for. All methods
+// are called from the raft loop's goroutine only (or, for close, after it
+// stopped), except where noted.
 type stateMachine interface {
 	// apply applies ents, which are consecutive and start at applied()+1, in one
 	// unsynced Pebble batch that also records the new applied index, the digest
 	// and (for entryConf) the membership. results[i] is the outcome of ents[i]
 	// (nil for entryNoop and entryConf). A non-nil error means storage failed;
-	// the member must stop, as the tree may be behind the log.
+	// the member must stop, as the tree may be behind the log. Each group's
+	// events go to the tree's publishFunc with its commit.
 	apply(ents []committed) (results []*applyResult, err error)
 	// applied is the index of the last applied entry (0 for an empty tree).
 	applied() uint64
@@ -42,8 +49,22 @@ type stateMachine interface {
 	digest() uint64
 	// membership is the last entryConf's Data stored by apply, or nil.
 	membership() []byte
+	// sessionTable is the committed session table; callers must not change
+	// it.
+	sessionTable() map[int64]*sessionRec
+	// newSnapshot is a point-in-time view of the store (never one in the
+	// middle of an online restore's commit) for a snapshot stream or a
+	// digest scan; the caller closes it. Safe from any goroutine.
+	newSnapshot() *storage.Snapshot
+	// reload points the tree at a store just swapped in (install.go) and
+	// reloads what it keeps in memory from it.
+	reload(st *storage.Store) error
+	// installedMark is the raft snapshot the store was built from, if any.
+	installedMark() (storage.Mark, bool, error)
 	// sync makes everything applied so far durable (fsync).
 	sync() error
+	// close releases the store.
+	close() error
 }
 
 // applyResult is the outcome of one entryOp. Ops holds one result per op of

@@ -79,7 +79,7 @@ var _ stateMachine = (*tree)(nil)
 
 // openTreeDir opens (creating if absent) the tree of the member data dir dir,
 // refusing a dir of another cluster; it is Open's state machine.
-func openTreeDir(dir string, clusterID uint64) (stateMachine, error) {
+func openTreeDir(dir string, clusterID uint64) (*tree, error) {
 	st, err := storage.Open(dir, storage.Options{ClusterID: clusterID})
 	if err != nil {
 		return nil, err
