@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -162,6 +163,24 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	return open(ctx, cfg, openOptions{})
 }
 
+// Raft knobs keeper sets for every member; the others come from Config.
+const (
+	// committedReadyMsgs bounds, in Config.MaxSizePerMsg units, the committed
+	// entries one Ready hands the loop, which applies them as one group in
+	// one Pebble batch: a follower catching up applies in groups this big,
+	// so its batches and its pauses between ticks stay bounded, while eight
+	// messages' worth still amortizes the group's commit well.
+	committedReadyMsgs = 8
+	// maxUncommittedBytes is how much proposed but uncommitted data the
+	// leader holds in its log before it drops new proposals (the caller gets
+	// ErrNoLeader: nothing was proposed): it bounds the leader's memory
+	// while its followers cannot keep up, and still holds 64 writes of the
+	// largest znode (1 MiB).
+	maxUncommittedBytes = 64 << 20
+)
+
+// open is Open in four phases: the data dir (openDataDir), the raft log
+// (replayLog), raft (startRaft) and the member built on them (newMember).
 func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -169,6 +188,43 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	d, err := openDataDir(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var lg *replayedLog
+	defer func() {
+		if err == nil {
+			return
+		}
+		if lg != nil {
+			lg.wal.Close()
+		}
+		d.close()
+	}()
+	if lg, err = replayLog(cfg, d); err != nil {
+		return nil, err
+	}
+	log := cfg.logger().With("member", cfg.ID)
+	rn, err := startRaft(cfg, lg, d.tree.applied(), log)
+	if err != nil {
+		return nil, err
+	}
+	return newMember(cfg, o, d, lg, rn, log)
+}
+
+// dataDir is a member's data dir as Open's first phase leaves it: locked,
+// cleaned up after a crash, its tree open.
+type dataDir struct {
+	lock      *os.File
+	clusterID uint64
+	tree      *tree
+}
+
+// openDataDir creates (if needed) and locks cfg.Dir, finishes or undoes
+// what a crash interrupted there, and opens its tree under the cluster id
+// the dir holds (or cfg's for a new dir).
+func openDataDir(cfg Config) (*dataDir, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("keeper: create data dir: %w", err)
 	}
@@ -176,139 +232,164 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// A crash in the middle of a snapshot install is finished or undone
-	// before anything is opened (storage/install.go), and an online
+	d := &dataDir{lock: lock, clusterID: cfg.clusterID()}
+	// A crash in the middle of a raft snapshot install is finished or
+	// undone before anything is opened (storage/install.go), and an online
 	// restore's leftover spool removed.
 	if err := errors.Join(storage.RecoverInstall(cfg.Dir), removeStaleSpools(cfg.Dir)); err != nil {
-		unlockDir(lock)
+		d.close()
 		return nil, fmt.Errorf("keeper: clean up after a crash: %w", err)
 	}
-	var sm *tree
-	var wal *storage.RaftLog
-	defer func() {
-		if err == nil {
-			return
-		}
-		if wal != nil {
-			wal.Close()
-		}
-		if sm != nil {
-			sm.close()
-		}
-		unlockDir(lock)
-	}()
-
-	clusterID := cfg.clusterID()
 	if cfg.ClusterID == 0 {
 		// An existing dir keeps the id it was created or restored with.
 		id, ok, err := storage.PeekClusterID(cfg.Dir)
 		if err != nil {
+			d.close()
 			return nil, fmt.Errorf("keeper: open state machine: %w", err)
 		}
 		if ok {
-			clusterID = id
+			d.clusterID = id
 		}
 	}
-	sm, err = openTreeDir(cfg.Dir, clusterID)
-	if err != nil {
+	if d.tree, err = openTreeDir(cfg.Dir, d.clusterID); err != nil {
+		d.close()
 		return nil, fmt.Errorf("keeper: open state machine: %w", err)
 	}
-	applied := sm.applied()
-	ms := &raftStorage{MemoryStorage: raft.NewMemoryStorage(), cs: &raftpb.ConfState{}}
-	meta := wire.EncodeLogMeta(clusterID, cfg.ID, cfg.Peers)
-	if cfg.Join {
-		// A joining member has no initial membership: it learns it from the
-		// leader's log, bootstrap entries included.
-		meta = wire.EncodeLogMeta(clusterID, cfg.ID, nil)
-	}
+	return d, nil
+}
 
-	var hs *raftpb.HardState
-	bootstrap := false
-	if storage.LogExists(cfg.Dir) {
-		var rep *storage.Replayed
-		wal, rep, err = storage.OpenLog(cfg.Dir, applied)
-		if err != nil {
-			if errors.Is(err, storage.ErrCorruptLog) {
-				return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-			}
-			return nil, fmt.Errorf("keeper: open raft log: %w", err)
-		}
-		gotCluster, gotID, initial, err := wire.DecodeLogMeta(rep.Metadata)
-		if err != nil {
-			return nil, err
-		}
-		if gotCluster != clusterID {
-			return nil, fmt.Errorf("%w: raft log of cluster %x, config names %x", ErrWrongCluster, gotCluster, clusterID)
-		}
-		if gotID != cfg.ID {
-			return nil, fmt.Errorf("%w: raft log of member %d, config names %d", ErrWrongCluster, gotID, cfg.ID)
-		}
-		if err := finishInstall(sm, wal, rep); err != nil {
-			return nil, err
-		}
-		if rep.Start.Index > 0 {
-			snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
-				Index: new(rep.Start.Index), Term: new(rep.Start.Term), ConfState: &raftpb.ConfState{},
-			}}
-			if err := ms.ApplySnapshot(snap); err != nil {
-				return nil, fmt.Errorf("keeper: restore raft log start: %w", err)
-			}
-		}
-		hs = rep.HardState
-		if err := ms.SetHardState(hs); err != nil {
-			return nil, fmt.Errorf("keeper: restore hard state: %w", err)
-		}
-		if err := ms.Append(rep.Entries); err != nil {
-			return nil, fmt.Errorf("keeper: restore raft log: %w", err)
-		}
-		last, _ := ms.LastIndex()
-		if applied > last {
-			return nil, fmt.Errorf("%w: tree applied index %d is beyond the raft log (commit %d, last %d)", ErrCorrupt, applied, hs.GetCommit(), last)
-		}
-		if applied > hs.GetCommit() {
-			// Only committed entries are applied, and a hard state that
-			// merely advances the commit index is not fsynced (raft does
-			// not require it): after a crash the tree may be ahead of the
-			// logged commit index. What the tree applied was committed.
-			hs = proto.Clone(hs).(*raftpb.HardState)
-			hs.Commit = new(applied)
-			if err := ms.SetHardState(hs); err != nil {
-				return nil, fmt.Errorf("keeper: restore hard state: %w", err)
-			}
-		}
-		if m := sm.membership(); m != nil {
-			cs, err := wire.DecodeMembership(m)
-			if err != nil {
-				return nil, err
-			}
-			ms.cs = cs
-		} else {
-			// Nothing applied yet, not even the bootstrap entries: start
-			// from the membership a fresh bootstrap gives raft before it
-			// applies them, so replaying them yields the same memberships.
-			ms.cs = &raftpb.ConfState{Voters: initial}
-		}
-	} else {
+// close closes the tree, if open, and unlocks the dir.
+func (d *dataDir) close() {
+	if d.tree != nil {
+		d.tree.close()
+	}
+	unlockDir(d.lock)
+}
+
+// replayedLog is the raft log as Open's second phase leaves it: the WAL
+// open for appends and its entries after the tree's applied index in raft's
+// in-memory storage.
+type replayedLog struct {
+	wal *storage.RaftLog
+	ms  *raftStorage
+	hs  *raftpb.HardState
+	// bootstrap is set for a new member of a new cluster: raft is given
+	// the initial peers.
+	bootstrap bool
+}
+
+// replayLog opens the member's raft log, or creates it for a new member,
+// and loads it into raft's storage from the tree's applied index.
+func replayLog(cfg Config, d *dataDir) (*replayedLog, error) {
+	lg := &replayedLog{ms: &raftStorage{MemoryStorage: raft.NewMemoryStorage(), cs: &raftpb.ConfState{}}}
+	applied := d.tree.applied()
+	if !storage.LogExists(cfg.Dir) {
 		if applied > 0 {
 			return nil, fmt.Errorf("%w: tree at index %d but the raft log is missing", ErrCorrupt, applied)
 		}
-		wal, err = storage.CreateLog(cfg.Dir, meta)
+		meta := wire.EncodeLogMeta(d.clusterID, cfg.ID, cfg.Peers)
+		if cfg.Join {
+			// A joining member has no initial membership: it learns it from
+			// the leader's log, bootstrap entries included.
+			meta = wire.EncodeLogMeta(d.clusterID, cfg.ID, nil)
+		}
+		wal, err := storage.CreateLog(cfg.Dir, meta)
 		if err != nil {
 			return nil, fmt.Errorf("keeper: create raft log: %w", err)
 		}
-		bootstrap = !cfg.Join
+		lg.wal, lg.bootstrap = wal, !cfg.Join
+		return lg, nil
 	}
+	wal, rep, err := storage.OpenLog(cfg.Dir, applied)
+	if err != nil {
+		if errors.Is(err, storage.ErrCorruptLog) {
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		return nil, fmt.Errorf("keeper: open raft log: %w", err)
+	}
+	lg.wal = wal
+	if err := lg.load(cfg, d, rep); err != nil {
+		wal.Close()
+		return nil, err
+	}
+	return lg, nil
+}
 
-	log := cfg.logger().With("member", cfg.ID)
+// load checks the replayed log belongs to this member and puts its start,
+// hard state, entries and membership in raft's storage.
+func (lg *replayedLog) load(cfg Config, d *dataDir, rep *storage.Replayed) error {
+	gotCluster, gotID, initial, err := wire.DecodeLogMeta(rep.Metadata)
+	if err != nil {
+		return err
+	}
+	if gotCluster != d.clusterID {
+		return fmt.Errorf("%w: raft log of cluster %x, config names %x", ErrWrongCluster, gotCluster, d.clusterID)
+	}
+	if gotID != cfg.ID {
+		return fmt.Errorf("%w: raft log of member %d, config names %d", ErrWrongCluster, gotID, cfg.ID)
+	}
+	t, ms := d.tree, lg.ms
+	if err := finishInstall(t, lg.wal, rep); err != nil {
+		return err
+	}
+	if rep.Start.Index > 0 {
+		snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+			Index: new(rep.Start.Index), Term: new(rep.Start.Term), ConfState: &raftpb.ConfState{},
+		}}
+		if err := ms.ApplySnapshot(snap); err != nil {
+			return fmt.Errorf("keeper: restore raft log start: %w", err)
+		}
+	}
+	lg.hs = rep.HardState
+	if err := ms.SetHardState(lg.hs); err != nil {
+		return fmt.Errorf("keeper: restore hard state: %w", err)
+	}
+	if err := ms.Append(rep.Entries); err != nil {
+		return fmt.Errorf("keeper: restore raft log: %w", err)
+	}
+	applied := t.applied()
+	last, _ := ms.LastIndex()
+	if applied > last {
+		return fmt.Errorf("%w: tree applied index %d is beyond the raft log (commit %d, last %d)", ErrCorrupt, applied, lg.hs.GetCommit(), last)
+	}
+	if applied > lg.hs.GetCommit() {
+		// Only committed entries are applied, and a hard state that merely
+		// advances the commit index is not fsynced (raft does not require
+		// it): after a crash the tree may be ahead of the logged commit
+		// index. What the tree applied was committed.
+		lg.hs = proto.Clone(lg.hs).(*raftpb.HardState)
+		lg.hs.Commit = new(applied)
+		if err := ms.SetHardState(lg.hs); err != nil {
+			return fmt.Errorf("keeper: restore hard state: %w", err)
+		}
+	}
+	if m := t.membership(); m != nil {
+		cs, err := wire.DecodeMembership(m)
+		if err != nil {
+			return err
+		}
+		ms.cs = cs
+	} else {
+		// Nothing applied yet, not even the bootstrap entries: start from
+		// the membership a fresh bootstrap gives raft before it applies
+		// them, so replaying them yields the same memberships.
+		ms.cs = &raftpb.ConfState{Voters: initial}
+	}
+	return nil
+}
+
+// startRaft makes the member's raft node over the replayed log, going on
+// from the tree's applied index, and bootstraps a new cluster's member.
+func startRaft(cfg Config, lg *replayedLog, applied uint64, log *slog.Logger) (*raft.RawNode, error) {
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.electionTicks(),
 		HeartbeatTick:             cfg.heartbeatTicks(),
-		Storage:                   ms,
+		Storage:                   lg.ms,
 		Applied:                   applied,
 		MaxSizePerMsg:             cfg.maxSizePerMsg(),
-		MaxCommittedSizePerReady:  8 * cfg.maxSizePerMsg(),
-		MaxUncommittedEntriesSize: 64 << 20,
+		MaxCommittedSizePerReady:  committedReadyMsgs * cfg.maxSizePerMsg(),
+		MaxUncommittedEntriesSize: maxUncommittedBytes,
 		MaxInflightMsgs:           cfg.maxInflightMsgs(),
 		CheckQuorum:               true,
 		PreVote:                   true,
@@ -318,7 +399,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("keeper: start raft: %w", err)
 	}
-	if bootstrap {
+	if lg.bootstrap {
 		peers := make([]raft.Peer, 0, len(cfg.Peers))
 		for _, id := range slices.Sorted(slices.Values(cfg.Peers)) {
 			peers = append(peers, raft.Peer{ID: id})
@@ -327,18 +408,22 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			return nil, fmt.Errorf("keeper: bootstrap raft: %w", err)
 		}
 	}
-	nonce := rand.Uint64() | 1
-	wm := newWatchManager(cfg.ID, nonce)
-	sm.publish = wm.publish
-	r := &replica{
+	return rn, nil
+}
+
+// newReplica is the raft loop of the member, on its tree, log and raft
+// node; its features are added by newMember.
+func newReplica(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.RawNode, log *slog.Logger) *replica {
+	ms := lg.ms
+	return &replica{
 		heard:     make(map[uint64]uint64),
 		id:        cfg.ID,
-		clusterID: clusterID,
+		clusterID: d.clusterID,
 		cfg:       cfg,
 		log:       log,
 		tr:        cfg.Transport,
-		sm:        sm,
-		wal:       wal,
+		sm:        d.tree,
+		wal:       lg.wal,
 		rn:        rn,
 		ms:        ms,
 		hook:      o.hook,
@@ -352,17 +437,28 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		callc:     make(chan func(), 64),
 		pending:   make(map[uint64]*proposal),
 		reads:     make(map[uint64]*readRequest),
-		term:      hs.GetTerm(),
-		commit:    hs.GetCommit(),
+		term:      lg.hs.GetTerm(),
+		commit:    lg.hs.GetCommit(),
 		conf:      ms.cs,
 		members:   membersOf(ms.cs),
 	}
+}
+
+// newMember builds the member on its opened dir, log and raft node: the
+// raft loop and its features, the watches, the Node; attaches the
+// transport and starts the loop and the reaper.
+func newMember(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.RawNode, log *slog.Logger) (*Node, error) {
+	nonce := rand.Uint64() | 1
+	wm := newWatchManager(cfg.ID, nonce)
+	d.tree.publish = wm.publish
+	r := newReplica(cfg, o, d, lg, rn, log)
+	ms := lg.ms
 	r.expiry = newSessionExpiry(r, wm, nonce)
 	r.snap = newSnapState(cfg.Transport, cfg.Dir)
 	ms.snapshot = r.raftSnapshot
 	r.snap.resynced = wm.resync
 	r.seq.Store(rand.Uint64() >> 1)
-	if wal != nil && !bootstrap {
+	if !lg.bootstrap {
 		// The tree is durable at least up to the mark the WAL reopened at.
 		r.releasedTo, _ = ms.FirstIndex()
 		r.releasedTo--
@@ -376,14 +472,14 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			return nil, fmt.Errorf("keeper: attach transport streams: %w", err)
 		}
 	}
-	if bootstrap && len(cfg.Peers) == 1 {
+	if lg.bootstrap && len(cfg.Peers) == 1 {
 		// A lone member need not wait an election timeout.
 		if err := rn.Campaign(); err != nil {
 			cfg.Transport.Detach()
 			return nil, fmt.Errorf("keeper: campaign: %w", err)
 		}
 	}
-	node := &Node{r: r, lock: lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
+	node := &Node{r: r, lock: d.lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
 	node.closing, node.cancelClosing = context.WithCancel(context.Background())
 	node.Client = Client{n: node}
 	r.snap.lockReads = func() func() {
