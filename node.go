@@ -415,7 +415,7 @@ func startRaft(cfg Config, lg *replayedLog, applied uint64, log *slog.Logger) (*
 // node; its features are added by newMember.
 func newReplica(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.RawNode, log *slog.Logger) *replica {
 	ms := lg.ms
-	return &replica{
+	r := &replica{
 		heard:     make(map[uint64]uint64),
 		id:        cfg.ID,
 		clusterID: d.clusterID,
@@ -442,6 +442,13 @@ func newReplica(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft
 		conf:      ms.cs,
 		members:   membersOf(ms.cs),
 	}
+	r.seq.Store(rand.Uint64() >> 1)
+	if !lg.bootstrap {
+		// The tree is durable at least up to the mark the WAL reopened at.
+		r.releasedTo, _ = ms.FirstIndex()
+		r.releasedTo--
+	}
+	return r
 }
 
 // newMember builds the member on its opened dir, log and raft node: the
@@ -452,22 +459,19 @@ func newMember(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.
 	wm := newWatchManager(cfg.ID, nonce)
 	d.tree.publish = wm.publish
 	r := newReplica(cfg, o, d, lg, rn, log)
-	ms := lg.ms
+	node := &Node{r: r, lock: d.lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
+	node.closing, node.cancelClosing = context.WithCancel(context.Background())
+	node.Client = Client{n: node}
 	r.expiry = newSessionExpiry(r, wm, nonce)
-	r.snap = newSnapState(cfg.Transport, cfg.Dir)
-	ms.snapshot = r.raftSnapshot
-	r.snap.resynced = wm.resync
-	r.seq.Store(rand.Uint64() >> 1)
-	if !lg.bootstrap {
-		// The tree is durable at least up to the mark the WAL reopened at.
-		r.releasedTo, _ = ms.FirstIndex()
-		r.releasedTo--
-	}
+	r.catchUp = newCatchUp(r, cfg.Transport, cfg.snapshotRate())
+	r.installer = newInstaller(r, cfg.Dir, node.lockReads, wm.resync)
+	r.repair = newRepair(r, &r.cons, r.catchUp, r.installer, cfg.Dir)
+	lg.ms.snapshot = r.catchUp.raftSnapshot
 	if err := cfg.Transport.Attach(r.deliver); err != nil {
 		return nil, fmt.Errorf("keeper: attach transport: %w", err)
 	}
-	if r.snap.st != nil {
-		if err := r.snap.st.AttachStream(r.receiveSnapshot); err != nil {
+	if st, ok := cfg.Transport.(StreamTransport); ok {
+		if err := st.AttachStream(r.installer.receive); err != nil {
 			cfg.Transport.Detach()
 			return nil, fmt.Errorf("keeper: attach transport streams: %w", err)
 		}
@@ -479,33 +483,33 @@ func newMember(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.
 			return nil, fmt.Errorf("keeper: campaign: %w", err)
 		}
 	}
-	node := &Node{r: r, lock: d.lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
-	node.closing, node.cancelClosing = context.WithCancel(context.Background())
-	node.Client = Client{n: node}
-	r.snap.lockReads = func() func() {
-		wm.vis.Lock()
-		node.useMu.Lock()
-		return func() {
-			node.useMu.Unlock()
-			wm.vis.Unlock()
-		}
-	}
 	r.start()
 	node.reaper = startReaper(node, cfg.reapInterval())
 	return node, nil
 }
 
+// lockReads takes the member's read locks exclusively, in their order
+// (watch visibility, then the tree's use lock), so no read sees a tree
+// being swapped; it returns their unlock.
+func (n *Node) lockReads() func() {
+	n.watches.vis.Lock()
+	n.useMu.Lock()
+	return func() {
+		n.useMu.Unlock()
+		n.watches.vis.Unlock()
+	}
+}
+
 // ID returns this member's id.
-func (n *Node) ID() uint64 { return n.r.id }
+func (n *Node) ID() uint64 { return n.r.memberID() }
 
 // Status returns the member's latest published status. It never blocks.
 func (n *Node) Status() Status {
-	st := *n.r.status.Load()
+	st := *n.r.published()
 	st.Members = slices.Clone(st.Members)
 	st.View = slices.Clone(st.View)
 	st.Learners = slices.Clone(st.Learners)
-	st.SnapshotsSent, st.SnapshotsInstalled = n.r.snapshotStats()
-	st.RepairsSent, st.RepairsInstalled = n.r.snap.repairsSent.Load(), n.r.snap.repairsInstalled.Load()
+	n.r.transferCounts(&st)
 	return st
 }
 
@@ -522,7 +526,7 @@ func (n *Node) withTree(fn func(t *tree) error) error {
 	if n.r.corrupt() {
 		return ErrReplicaCorrupt
 	}
-	t := n.r.sm
+	t := n.r.tree()
 	if t.st == nil {
 		// A snapshot install failed half-way; the member has stopped.
 		return fmt.Errorf("%w: the tree is being replaced", ErrClosed)
@@ -538,12 +542,12 @@ func (n *Node) WaitLeader(ctx context.Context) (uint64, error) {
 			return 0, ErrClosed
 		}
 		ch := n.r.leaderWait()
-		if l := n.r.status.Load().Leader; l != 0 {
+		if l := n.r.published().Leader; l != 0 {
 			return l, nil
 		}
 		select {
 		case <-ch:
-		case <-n.r.donec:
+		case <-n.r.loopDone():
 			return 0, n.r.closedErr()
 		case <-ctx.Done():
 			return 0, ctx.Err()
@@ -561,7 +565,7 @@ func (n *Node) barrier(ctx context.Context) error {
 	if n.isClosed() {
 		return ErrClosed
 	}
-	if n.r.status.Load().Leader == 0 {
+	if n.r.published().Leader == 0 {
 		if _, err := n.WaitLeader(ctx); err != nil {
 			return err
 		}
@@ -594,21 +598,7 @@ func (n *Node) Close() error {
 	if !n.stop() {
 		return nil
 	}
-	r := n.r
-	errs := []error{}
-	if err := r.sm.sync(); err != nil {
-		errs = append(errs, fmt.Errorf("keeper: sync state machine: %w", err))
-	}
-	if err := r.sm.close(); err != nil {
-		errs = append(errs, fmt.Errorf("keeper: close state machine: %w", err))
-	}
-	if err := r.wal.Close(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := unlockDir(n.lock); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return errors.Join(n.r.closeStorage(true), unlockDir(n.lock))
 }
 
 // stop marks the Node closed, waiting for reads in progress, and stops its
@@ -625,7 +615,6 @@ func (n *Node) stop() bool {
 	n.useMu.Unlock()
 	n.reaper.stop()
 	n.r.stopLoop()
-	n.r.tr.Detach()
 	n.watches.closeAll()
 	return true
 }
@@ -641,11 +630,7 @@ func (n *Node) crash() {
 	if !n.stop() {
 		return
 	}
-	r := n.r
-	// The tree's store is closed without the sync Close makes first: what
-	// it holds beyond its last sync is what the OS has of Pebble's log.
-	r.sm.close()
-	r.wal.Close()
+	n.r.closeStorage(false)
 	unlockDir(n.lock)
 }
 

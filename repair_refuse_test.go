@@ -180,7 +180,7 @@ func rawGet(t *testing.T, n *Node, path string) string {
 // returns the outcome, the spy's n-th.
 func sendRepair(t *testing.T, c *testCluster, spies map[uint64]*repairSpy, from, to uint64, n int) repairOutcome {
 	t.Helper()
-	onLoopOf(t, c.node(from), func(r *replica) { r.startRepair(to) })
+	onLoopOf(t, c.node(from), func(r *replica) { r.repair.start(to) })
 	o := spies[to].outcome(t, n)
 	if o.from != from {
 		t.Fatalf("repair transfer %d to member %d came from %d, sent by %d", n, to, o.from, from)

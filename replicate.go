@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
 )
 
 // hookPoint names a place in the raft loop where a crash test may stop the
@@ -117,7 +119,7 @@ type raftStorage struct {
 	*raft.MemoryStorage
 	cs *raftpb.ConfState
 	// snapshot, if set, makes the snapshot raft sends a follower behind the
-	// retained log (replica.raftSnapshot).
+	// retained log (catchUp.raftSnapshot).
 	snapshot func() (*raftpb.Snapshot, error)
 }
 
@@ -177,7 +179,6 @@ type replica struct {
 	ms        *raftStorage
 	hook      func(hookPoint)
 	ticker    time.Duration
-	snap      *snapState // raft snapshots (raftsnap.go, install.go)
 
 	propc chan *proposal
 	readc chan *readRequest
@@ -213,7 +214,10 @@ type replica struct {
 
 	// The member's features, each owning its state; the loop calls their
 	// hooks and they see the loop through loopView.
-	expiry *sessionExpiry // expiry.go
+	expiry    *sessionExpiry // expiry.go
+	catchUp   *catchUp       // raftsnap.go
+	installer *installer     // install.go
+	repair    *repair        // repair.go
 
 	// callc runs functions on the loop (onLoop).
 	callc  chan func()
@@ -222,7 +226,6 @@ type replica struct {
 	// pendingConf is the membership change this member proposed and waits
 	// for (membership.go).
 	pendingConf *confWait
-	rep         repairState // repair.go
 
 	// forwarded membership changes (membership_forward.go): fwd is
 	// loop-owned, the leader's record of requests it finished; fwdWaits
@@ -238,10 +241,18 @@ const raftLeader = raft.StateLeader
 // loopView is what a feature of the member sees of the raft loop: facts
 // about the member and the cluster as the loop knows them, and the loop's
 // few actions a feature may take. Every method runs on the loop goroutine
-// only, as do the features' hooks that call them.
+// only, as do the features' hooks that call them, except memberID,
+// cluster, logger, onLoop, loopDone and published, which any goroutine may
+// call.
 type loopView interface {
 	// memberID is this member's id.
 	memberID() uint64
+	// cluster is the cluster's id.
+	cluster() uint64
+	// loopDone is closed once the loop has stopped.
+	loopDone() <-chan struct{}
+	// published is the Status the loop last published.
+	published() *Status
 	// now is the loop's tick count.
 	now() uint64
 	// tickInterval is the time one tick stands for.
@@ -293,6 +304,39 @@ type loopView interface {
 	// calling sent once the snapshot is made, just before the transfer
 	// starts; it does nothing if none can be made now (raft asks again).
 	sendSnapshotTo(member uint64, sent func())
+
+	// For raft catch-up and repair (raftsnap.go, install.go, repair.go):
+
+	// currentTerm is the raft term this member knows.
+	currentTerm() uint64
+	// firstIndex, termAt and logEntries read the in-memory raft log:
+	// its first index, the term of entry index, the entries [lo, hi).
+	firstIndex() (uint64, error)
+	termAt(index uint64) (uint64, error)
+	logEntries(lo, hi uint64) ([]*raftpb.Entry, error)
+	// appliedConf is the membership as of the applied index, the caller's
+	// to keep.
+	appliedConf() (*raftpb.ConfState, error)
+	// reportSnapshot tells raft whether the raft snapshot sent to member
+	// arrived.
+	reportSnapshot(member uint64, ok bool)
+	// stepMessage steps m into raft as if it had arrived.
+	stepMessage(m *raftpb.Message)
+	// callHook runs the crash-test hook at p.
+	callHook(p hookPoint)
+	// tree is the state machine, for the features that swap it or apply
+	// to it again (install.go, repair.go).
+	tree() *tree
+	// quiesce stops what reads the tree's store off the loop (transfers,
+	// the consistency scan) before a swap replaces it.
+	quiesce()
+	// restartLogAt moves the raft log to the raft snapshot just
+	// installed: hard state (hs, or the saved one, if nil) and a release
+	// mark at it in the WAL, the in-memory log and membership from it.
+	restartLogAt(snap *raftpb.Snapshot, hs *raftpb.HardState) error
+	// treeSwapped tells the loop a swap replaced the tree: it publishes a
+	// Status and answers the reads the new tree has reached.
+	treeSwapped()
 }
 
 func (r *replica) memberID() uint64            { return r.id }
@@ -333,21 +377,82 @@ func (r *replica) onLoop(ctx context.Context, f func()) bool {
 func (r *replica) lastIndex() (uint64, error)          { return r.ms.LastIndex() }
 func (r *replica) commitIndex() uint64                 { return r.commit }
 func (r *replica) sendMessages(msgs []*raftpb.Message) { r.send(msgs) }
-func (r *replica) snapshotSending(member uint64) bool  { return r.snap.sending[member] }
+func (r *replica) snapshotSending(member uint64) bool  { return r.catchUp.isSending(member) }
 
-func (r *replica) sendSnapshotTo(member uint64, sent func()) {
-	snap, err := r.raftSnapshot()
-	if err != nil {
-		return // logged by raftSnapshot where it matters; raft asks again
+func (r *replica) sendSnapshotTo(member uint64, sent func()) { r.catchUp.sendTo(member, sent) }
+
+func (r *replica) cluster() uint64                 { return r.clusterID }
+func (r *replica) loopDone() <-chan struct{}       { return r.donec }
+func (r *replica) published() *Status              { return r.status.Load() }
+func (r *replica) currentTerm() uint64             { return r.term }
+func (r *replica) tree() *tree                     { return r.sm }
+func (r *replica) firstIndex() (uint64, error)     { return r.ms.FirstIndex() }
+func (r *replica) termAt(i uint64) (uint64, error) { return r.ms.Term(i) }
+func (r *replica) stepMessage(m *raftpb.Message)   { r.step(m) }
+
+func (r *replica) logEntries(lo, hi uint64) ([]*raftpb.Entry, error) {
+	return r.ms.Entries(lo, hi, math.MaxUint64)
+}
+
+func (r *replica) appliedConf() (*raftpb.ConfState, error) {
+	if m := r.sm.membership(); m != nil {
+		return wire.DecodeMembership(m)
 	}
-	sent()
-	r.sendSnapshot(&raftpb.Message{
-		Type:     raftpb.MsgSnap.Enum(),
-		To:       new(member),
-		From:     new(r.id),
-		Term:     new(r.term),
-		Snapshot: snap,
-	})
+	return proto.Clone(r.conf).(*raftpb.ConfState), nil
+}
+
+func (r *replica) reportSnapshot(member uint64, ok bool) {
+	status := raft.SnapshotFinish
+	if !ok {
+		status = raft.SnapshotFailure
+	}
+	r.rn.ReportSnapshot(member, status)
+}
+
+func (r *replica) quiesce() {
+	r.catchUp.stopTransfers(false)
+	// The background scan reads a Pebble snapshot of the old store.
+	r.cons.stopScan()
+}
+
+func (r *replica) treeSwapped() {
+	r.publish()
+	r.releaseReads()
+}
+
+func (r *replica) restartLogAt(snap *raftpb.Snapshot, hs *raftpb.HardState) error {
+	meta := snap.GetMetadata()
+	idx, term := meta.GetIndex(), meta.GetTerm()
+	cur, _, err := r.ms.MemoryStorage.InitialState()
+	if err != nil {
+		return fmt.Errorf("keeper: raft storage: %w", err)
+	}
+	h := proto.Clone(cur).(*raftpb.HardState)
+	if hs != nil {
+		h = proto.Clone(hs).(*raftpb.HardState)
+	}
+	h.Term = new(max(h.GetTerm(), term))
+	h.Commit = new(max(h.GetCommit(), idx))
+	h.Vote = new(h.GetVote())
+	cs := meta.GetConfState()
+	if err := r.wal.Install(storage.Mark{Index: idx, Term: term}, h, cs.GetVoters(), cs.GetLearners()); err != nil {
+		return err
+	}
+	if err := r.ms.ApplySnapshot(snap); err != nil {
+		return fmt.Errorf("keeper: raft storage: %w", err)
+	}
+	r.conf = proto.Clone(cs).(*raftpb.ConfState)
+	r.members = membersOf(r.conf)
+	r.releasedTo = idx
+	return nil
+}
+
+// transferCounts fills st's counts of raft snapshots and repairs sent and
+// installed; any goroutine may call it.
+func (r *replica) transferCounts(st *Status) {
+	st.SnapshotsSent = r.catchUp.sentCount()
+	st.SnapshotsInstalled = r.installer.installedCount()
+	st.RepairsSent, st.RepairsInstalled = r.repair.counts()
 }
 
 // corrupt reports whether this member found its tree corrupt; any
@@ -374,12 +479,34 @@ func (r *replica) start() {
 	go r.run()
 }
 
-// stopLoop stops the loop after its current step and waits for it. Storage
-// is left as that step left it; Close and crash differ in what they do after.
+// stopLoop stops the loop after its current step and waits for it, then
+// raft catch-up and the transport's delivery. Storage is left as that step
+// left it; Close and crash differ in what they do after (closeStorage).
 func (r *replica) stopLoop() {
 	r.stop.Do(func() { close(r.stopc) })
 	<-r.donec
-	r.stopSnapshots()
+	r.catchUp.stop()
+	r.installer.stop()
+	r.tr.Detach()
+}
+
+// closeStorage closes the tree and the raft log once the loop has stopped,
+// syncing the tree first if sync is set (Close). Without it (a crash) the
+// tree keeps beyond its last sync only what the OS has of Pebble's log.
+func (r *replica) closeStorage(sync bool) error {
+	var errs []error
+	if sync {
+		if err := r.sm.sync(); err != nil {
+			errs = append(errs, fmt.Errorf("keeper: sync state machine: %w", err))
+		}
+	}
+	if err := r.sm.close(); err != nil {
+		errs = append(errs, fmt.Errorf("keeper: close state machine: %w", err))
+	}
+	if err := r.wal.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // run is the loop goroutine.
@@ -389,7 +516,7 @@ func (r *replica) run() {
 		r.cons.stop()
 		r.failConfWait(fmt.Errorf("%w: member %d closed during a membership change: %w", ErrIndeterminate, r.id, ErrClosed))
 	}()
-	defer r.repairStop()
+	defer r.repair.stop()
 	defer func() {
 		if p := recover(); p != nil {
 			r.err = fmt.Errorf("keeper: raft loop stopped: %v", p)
@@ -415,7 +542,7 @@ func (r *replica) run() {
 			}
 			r.expireConfWait()
 			r.cons.tick()
-			r.maybeRepair(0, false)
+			r.repair.tick()
 		case f := <-r.callc:
 			f()
 		case p := <-r.propc:
@@ -424,10 +551,8 @@ func (r *replica) run() {
 			r.step(m)
 		case q := <-r.readc:
 			r.readIndex(q)
-		case res := <-r.snap.donec:
-			r.snapshotDone(res, true)
-		case in := <-r.snap.installc:
-			r.stepStaged(in)
+		case res := <-r.catchUp.results():
+			r.catchUp.finished(res, true)
 		}
 		r.drain()
 		for r.rn.HasReady() {
@@ -442,8 +567,8 @@ func (r *replica) run() {
 			default:
 			}
 		}
-		r.finishStaged()
-		if err := r.tryRepair(); err != nil {
+		r.installer.endTurn()
+		if err := r.repair.endTurn(); err != nil {
 			r.err = err
 			r.log.Error("raft loop stopped", "err", err)
 			return
@@ -617,7 +742,7 @@ func (r *replica) handleReady() error {
 		r.commit = hs.GetCommit()
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := r.installSnapshot(rd.Snapshot, rd.HardState); err != nil {
+		if err := r.installer.ready(rd.Snapshot, rd.HardState); err != nil {
 			return err
 		}
 	}
@@ -665,7 +790,7 @@ func (r *replica) handleReady() error {
 func (r *replica) send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		if m.GetType() == raftpb.MsgSnap {
-			r.sendSnapshot(m)
+			r.catchUp.send(m)
 			continue
 		}
 		b, err := wire.EncodeRaftFrame(r.clusterID, m)
@@ -768,7 +893,7 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 			}
 			group, owners = group[:0], owners[:0]
 			if m := r.cons.applied(d.Index, d.Check); m != 0 {
-				r.maybeRepair(m, true)
+				r.repair.applied(m)
 			}
 			continue
 		case wire.EntryProposal:

@@ -43,6 +43,9 @@ type stateMachine interface {
 	// the member must stop, as the tree may be behind the log. Each group's
 	// events go to the tree's publishFunc with its commit.
 	apply(ents []committed) (results []*applyResult, err error)
+	// withoutEvents runs f with the events of the groups it applies left
+	// out (a repair's re-apply: they were delivered the first time).
+	withoutEvents(f func() error) error
 	// applied is the index of the last applied entry (0 for an empty tree).
 	applied() uint64
 	// digest is the tree digest at applied(); safe to call from any goroutine.
@@ -56,9 +59,10 @@ type stateMachine interface {
 	// middle of an online restore's commit) for a snapshot stream or a
 	// digest scan; the caller closes it. Safe from any goroutine.
 	newSnapshot() *storage.Snapshot
-	// reload points the tree at a store just swapped in (install.go) and
-	// reloads what it keeps in memory from it.
-	reload(st *storage.Store) error
+	// swap replaces the store with the build committed in the data dir
+	// (install.go), calling moved once the old store is moved aside, and
+	// reloads what the tree keeps in memory from the new one.
+	swap(dir string, clusterID uint64, moved func()) error
 	// installedMark is the raft snapshot the store was built from, if any.
 	installedMark() (storage.Mark, bool, error)
 	// sync makes everything applied so far durable (fsync).

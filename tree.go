@@ -93,6 +93,16 @@ func openTreeDir(dir string, clusterID uint64) (*tree, error) {
 	return t, nil
 }
 
+// withoutEvents runs f with the tree's publish turned off: the groups f
+// applies commit without handing their events on (a repair's re-apply,
+// whose events were delivered the first time).
+func (t *tree) withoutEvents(f func() error) error {
+	pub := t.publish
+	t.publish = nil
+	defer func() { t.publish = pub }()
+	return f()
+}
+
 // close releases the store; the raft loop has stopped.
 func (t *tree) close() error {
 	if t.st == nil {
