@@ -411,46 +411,6 @@ func startRaft(cfg Config, lg *replayedLog, applied uint64, log *slog.Logger) (*
 	return rn, nil
 }
 
-// newReplica is the raft loop of the member, on its tree, log and raft
-// node; its features are added by newMember.
-func newReplica(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.RawNode, log *slog.Logger) *replica {
-	ms := lg.ms
-	r := &replica{
-		heard:     make(map[uint64]uint64),
-		id:        cfg.ID,
-		clusterID: d.clusterID,
-		cfg:       cfg,
-		log:       log,
-		tr:        cfg.Transport,
-		sm:        d.tree,
-		wal:       lg.wal,
-		rn:        rn,
-		ms:        ms,
-		hook:      o.hook,
-		ticker:    cfg.tickInterval(),
-		propc:     make(chan *proposal, proposalQueue),
-		readc:     make(chan *readRequest, readQueue),
-		recvc:     make(chan *raftpb.Message, recvQueue),
-		stopc:     make(chan struct{}),
-		donec:     make(chan struct{}),
-		leaderCh:  make(chan struct{}),
-		callc:     make(chan func(), 64),
-		pending:   make(map[uint64]*proposal),
-		reads:     make(map[uint64]*readRequest),
-		term:      lg.hs.GetTerm(),
-		commit:    lg.hs.GetCommit(),
-		conf:      ms.cs,
-		members:   membersOf(ms.cs),
-	}
-	r.seq.Store(rand.Uint64() >> 1)
-	if !lg.bootstrap {
-		// The tree is durable at least up to the mark the WAL reopened at.
-		r.releasedTo, _ = ms.FirstIndex()
-		r.releasedTo--
-	}
-	return r
-}
-
 // newMember builds the member on its opened dir, log and raft node: the
 // raft loop and its features, the watches, the Node; attaches the
 // transport and starts the loop and the reaper.

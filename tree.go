@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -915,4 +916,59 @@ func (t *tree) listIndex(lo, hi []byte) ([]indexedNode, error) {
 		out = append(out, n)
 	}
 	return out, it.Close()
+}
+
+// swap closes the tree's store, moves the committed build in its place
+// (storage.SwapStaged; moved runs once the old store is moved aside), and
+// reloads the tree from the new store.
+func (t *tree) swap(dir string, clusterID uint64, moved func()) error {
+	if err := t.st.Close(); err != nil {
+		return fmt.Errorf("keeper: install: close tree: %w", err)
+	}
+	t.st = nil
+	if err := storage.SwapStaged(dir, func(step int) {
+		if step == 1 {
+			moved()
+		}
+	}); err != nil {
+		return err
+	}
+	st, err := storage.Open(dir, storage.Options{ClusterID: clusterID})
+	if err != nil {
+		return fmt.Errorf("keeper: install: open tree: %w", err)
+	}
+	if err := t.reload(st); err != nil {
+		_ = st.Close()
+		return err
+	}
+	return nil
+}
+
+// reload points the tree at st (a store just installed) and reloads what it
+// keeps in memory: applied index, digest, membership and sessions.
+func (t *tree) reload(st *storage.Store) error {
+	nt, err := openTree(st)
+	if err != nil {
+		return fmt.Errorf("keeper: install: %w", err)
+	}
+	t.st = nt.st
+	t.appliedIdx = nt.appliedIdx
+	t.dig.Store(nt.dig.Load())
+	t.members = nt.members
+	t.sessions = nt.sessions
+	return nil
+}
+
+// installedMark returns the raft snapshot the tree was built from, if any.
+func (t *tree) installedMark() (storage.Mark, bool, error) {
+	var m storage.Mark
+	err := t.st.Get(storage.MetaKey(storage.MetaInstalled), func(v []byte) error {
+		var err error
+		m.Index, m.Term, err = wire.DecodeInstallMark(v)
+		return err
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return m, false, nil
+	}
+	return m, err == nil, err
 }
