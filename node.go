@@ -422,19 +422,9 @@ func newMember(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.
 	node := &Node{r: r, lock: d.lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
 	node.closing, node.cancelClosing = context.WithCancel(context.Background())
 	node.Client = Client{n: node}
-	r.expiry = newSessionExpiry(r, wm, nonce)
-	r.catchUp = newCatchUp(r, cfg.Transport, cfg.snapshotRate())
-	r.installer = newInstaller(r, cfg.Dir, node.lockReads, wm.resync)
-	r.repair = newRepair(r, &r.cons, r.catchUp, r.installer, cfg.Dir)
-	lg.ms.snapshot = r.catchUp.raftSnapshot
-	if err := cfg.Transport.Attach(r.deliver); err != nil {
-		return nil, fmt.Errorf("keeper: attach transport: %w", err)
-	}
-	if st, ok := cfg.Transport.(StreamTransport); ok {
-		if err := st.AttachStream(r.installer.receive); err != nil {
-			cfg.Transport.Detach()
-			return nil, fmt.Errorf("keeper: attach transport streams: %w", err)
-		}
+	r.addFeatures(wm, nonce, node.lockReads, wm.resync)
+	if err := r.attach(); err != nil {
+		return nil, err
 	}
 	if lg.bootstrap && len(cfg.Peers) == 1 {
 		// A lone member need not wait an election timeout.

@@ -276,6 +276,33 @@ func newReplica(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft
 	return r
 }
 
+// addFeatures makes the member's features on the loop. host is the
+// member's side of sessions; lockReads takes the member's read locks
+// exclusively and resynced tells the watches of a swapped tree (see
+// installer).
+func (r *replica) addFeatures(host sessionHost, nonce uint64, lockReads func() func(), resynced func(int64, func(int64) bool)) {
+	r.expiry = newSessionExpiry(r, host, nonce)
+	r.catchUp = newCatchUp(r, r.tr, r.cfg.snapshotRate())
+	r.installer = newInstaller(r, r.cfg.Dir, lockReads, resynced)
+	r.repair = newRepair(r, &r.cons, r.catchUp, r.installer, r.cfg.Dir)
+	r.ms.snapshot = r.catchUp.raftSnapshot
+}
+
+// attach hands the transport the loop's receivers: frames to deliver,
+// streams to the installer if the transport streams.
+func (r *replica) attach() error {
+	if err := r.tr.Attach(r.deliver); err != nil {
+		return fmt.Errorf("keeper: attach transport: %w", err)
+	}
+	if st, ok := r.tr.(StreamTransport); ok {
+		if err := st.AttachStream(r.installer.receive); err != nil {
+			r.tr.Detach()
+			return fmt.Errorf("keeper: attach transport streams: %w", err)
+		}
+	}
+	return nil
+}
+
 // raftLeader is raft's leader state.
 const raftLeader = raft.StateLeader
 
