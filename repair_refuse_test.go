@@ -130,7 +130,7 @@ func newSpiedCluster(t *testing.T, set func(*Config)) (*testCluster, map[uint64]
 	t.Helper()
 	stop := make(chan struct{})
 	spies := make(map[uint64]*repairSpy)
-	c := newTreeClusterConfig(t, 3, nil, func(cfg *Config) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
 		cfg.CheckInterval = 100 * time.Millisecond
 		cfg.OnCorrupt = RepairCorrupt
 		if set != nil {
@@ -262,7 +262,7 @@ func TestRepairNotWanted(t *testing.T) {
 		restartAs := func(a CorruptAction) (leader uint64) {
 			onCorrupt = a
 			c.stop(f)
-			startTree(c, f)
+			c.start(f)
 			return c.waitLeader().ID()
 		}
 		step("from a member that does not lead", other, 0, errRepairNotWanted, 0)
@@ -288,7 +288,7 @@ func refusalCase(t *testing.T, keep uint64, why string, newer bool, rewrite func
 	spy.mu.Unlock()
 	c.stop(victim)
 	rotStored(t, c.dirs[victim], "/a")
-	startTree(c, victim)
+	c.start(victim)
 	vn := c.node(victim)
 
 	h0 := spy.nextArrival(t)
