@@ -237,15 +237,15 @@ func (rp *repair) receive(ctx context.Context, from uint64, header []byte, body 
 		return err
 	}
 	in := &pendingRepair{from: from, h: h, done: make(chan error, 1)}
-	if !rp.loop.onLoop(ctx, func() { rp.stage(in) }) {
+	if !rp.loop.onLoop(ctx, func() { rp.hold(in) }) {
 		_ = storage.DiscardBuild(rp.dir)
 		return ErrClosed
 	}
 	return rp.installer.decided(in.done)
 }
 
-// stage takes a received repair tree on the loop.
-func (rp *repair) stage(in *pendingRepair) {
+// hold takes a received repair tree on the loop, to wait there.
+func (rp *repair) hold(in *pendingRepair) {
 	if rp.pending != nil {
 		_ = storage.DiscardBuild(rp.dir)
 		in.done <- errSnapshotBusy
