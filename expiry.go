@@ -34,7 +34,7 @@ type sessionHost interface {
 // one that changed the leader.
 type sessionExpiry struct {
 	loop  loopView
-	host  sessionHost // nil when the member keeps no local sessions
+	host  sessionHost // the member's local sessions
 	nonce uint64      // this incarnation's session nonce
 	// leaderSince is the tick this member last became leader: every
 	// session's clock starts there at the latest.
@@ -64,7 +64,7 @@ func (e *sessionExpiry) tick() {
 		}
 		switch {
 		case s.Owner == self:
-			if s.Nonce != e.nonce || (e.host != nil && e.host.abandoned(id, now, grace)) {
+			if s.Nonce != e.nonce || e.host.abandoned(id, now, grace) {
 				e.proposeClose(id, false)
 			}
 		case leader:
@@ -106,7 +106,7 @@ func (e *sessionExpiry) roleChanged(wasLeader bool) {
 // leaderChanged tells the session host whether a leader is known.
 func (e *sessionExpiry) leaderChanged() {
 	ok := e.loop.leaderID() != 0
-	if ok == e.connected || e.host == nil {
+	if ok == e.connected {
 		return
 	}
 	e.connected = ok
