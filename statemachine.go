@@ -33,8 +33,8 @@ type committed struct {
 // of the state machine, written down in one place. *tree is the one
 // implementation, and the loop holds the *tree itself: there are no other
 // state machines, no optional methods and nothing to probe for. All methods
-// are called from the raft loop's goroutine only (or, for close, after it
-// stopped), except where noted.
+// are called from the raft loop's goroutine only (or before it starts, by
+// Open, or after it stopped, by Close), except where noted.
 type stateMachine interface {
 	// apply applies ents, which are consecutive and start at applied()+1, in one
 	// unsynced Pebble batch that also records the new applied index, the digest
