@@ -15,14 +15,13 @@ import (
 
 var seedFlag = flag.Int64("keeper.seed", 0, "seed for the in-memory network's faults and the workloads (0: time)")
 
-// testCluster runs n members in one process over transport.Memory, with the
-// test state machine. keepertest offers the same over the public Open once
-// the tree lands; this one injects testSM through openOptions.
+// testCluster runs n members in one process over transport.Memory, each on
+// its real tree in a temp dir; unlike keepertest, it reaches the members'
+// internals (crash hooks, the loop, the tree).
 type testCluster struct {
 	t     testing.TB
 	seed  int64
 	net   *transport.Memory
-	disk  *testDisk
 	ids   []uint64
 	dirs  map[uint64]string
 	cfg   func(*Config)
@@ -63,7 +62,6 @@ func newTestClusterWithHooks(t testing.TB, n int, cfg func(*Config), hook func(i
 		t:     t,
 		seed:  seed,
 		net:   transport.NewMemory(seed),
-		disk:  newTestDisk(),
 		dirs:  make(map[uint64]string),
 		nodes: make(map[uint64]*Node),
 		hooks: make(map[uint64]func(hookPoint)),
@@ -104,7 +102,7 @@ func (c *testCluster) config(id uint64) Config {
 // start opens member id on its dir.
 func (c *testCluster) start(id uint64) {
 	c.t.Helper()
-	n, err := open(context.Background(), c.config(id), openOptions{openStateMachine: c.disk.open, hook: c.hooks[id]})
+	n, err := open(context.Background(), c.config(id), openOptions{hook: c.hooks[id]})
 	if err != nil {
 		c.t.Fatalf("open member %d: %v", id, err)
 	}
@@ -243,7 +241,22 @@ func (c *testCluster) waitConverged(min uint64) uint64 {
 	return applied
 }
 
-// payload returns a distinct payload for a test write.
-func payload(member uint64, i int) []byte {
-	return []byte(fmt.Sprintf("m%d-w%d", member, i))
+// payload returns a distinct name for a test write (see createReq).
+func payload(member uint64, i int) string {
+	return fmt.Sprintf("m%d-w%d", member, i)
+}
+
+// createReq is the proposal payload of a test write: the creation of the
+// znode /name, with name as its data.
+func createReq(name string) []byte {
+	return opReq(CreateOp("/"+name, []byte(name), Persistent))
+}
+
+// opReq is the proposal payload of a request running op, with no session.
+func opReq(op Op) []byte {
+	b, err := encodeRequest(nil, &request{Time: time.Now().UnixMilli(), Ops: []Op{op}})
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

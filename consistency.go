@@ -341,10 +341,7 @@ func (c *consistency) startScan(zxid, dig uint64) {
 	if c.scanning || c.ctx == nil || c.ctx.Err() != nil {
 		return
 	}
-	snap, ok := c.loop.treeSnapshot()
-	if !ok {
-		return
-	}
+	snap := c.loop.treeSnapshot()
 	c.scanning = true
 	ctx, gen := c.ctx, c.scanGen
 	c.wg.Go(func() {

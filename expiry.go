@@ -28,18 +28,13 @@ type sessionHost interface {
 	abandoned(id int64, now, grace uint64) bool
 }
 
-// sessionTabler is implemented by state machines that keep sessions.
-type sessionTabler interface {
-	sessionTable() map[int64]*sessionRec
-}
-
 // sessionExpiry is the raft loop's session feature. It lives on the loop
 // goroutine; the loop calls tick every sessionCheckEvery ticks,
 // roleChanged after a Ready that changed the role and leaderChanged after
 // one that changed the leader.
 type sessionExpiry struct {
 	loop  loopView
-	host  sessionHost // nil when the member keeps no local sessions
+	host  sessionHost // the member's local sessions
 	nonce uint64      // this incarnation's session nonce
 	// leaderSince is the tick this member last became leader: every
 	// session's clock starts there at the latest.
@@ -55,8 +50,8 @@ func newSessionExpiry(loop loopView, host sessionHost, nonce uint64) *sessionExp
 // tick expires, as leader, the sessions of members not heard from for their
 // timeout, and closes this member's abandoned sessions.
 func (e *sessionExpiry) tick() {
-	sessions, ok := e.loop.sessions()
-	if !ok || e.loop.leaderID() == 0 {
+	sessions := e.loop.sessions()
+	if e.loop.leaderID() == 0 {
 		return
 	}
 	now := e.loop.now()
@@ -69,7 +64,7 @@ func (e *sessionExpiry) tick() {
 		}
 		switch {
 		case s.Owner == self:
-			if s.Nonce != e.nonce || (e.host != nil && e.host.abandoned(id, now, grace)) {
+			if s.Nonce != e.nonce || e.host.abandoned(id, now, grace) {
 				e.proposeClose(id, false)
 			}
 		case leader:
@@ -111,7 +106,7 @@ func (e *sessionExpiry) roleChanged(wasLeader bool) {
 // leaderChanged tells the session host whether a leader is known.
 func (e *sessionExpiry) leaderChanged() {
 	ok := e.loop.leaderID() != 0
-	if ok == e.connected || e.host == nil {
+	if ok == e.connected {
 		return
 	}
 	e.connected = ok

@@ -126,11 +126,10 @@ func TestGoldenWorkload(t *testing.T) {
 	checkGolden(t, "inspect.golden", fmt.Appendf(nil, "%+v\n", info))
 
 	// The recovery path: every entry of the log through readTail.
-	sm, err := openTreeDir(dir, clusterID)
+	tr, err := openTreeDir(dir, clusterID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := sm.(*tree)
 	lt, err := readTail(dir, tr)
 	if err != nil {
 		t.Fatal(err)

@@ -120,8 +120,8 @@ func TestCrashAtHookPoints(t *testing.T) {
 			armed.Store(1)
 			// Writes go on until member 1 has crashed at the point.
 			for i := 20; !isDone(cl.node(1).r.donec); i++ {
-				res, err := cl.waitLeader().propose(ctxTimeout(t, 5*time.Second), payload(0, i))
-				if err == nil {
+				res, err := cl.waitLeader().propose(ctxTimeout(t, 5*time.Second), createReq(payload(0, i)))
+				if err == nil && res.Err == nil {
 					last = uint64(res.Ops[0].Stat.Mzxid)
 				}
 				if i > 2000 {
@@ -130,7 +130,7 @@ func TestCrashAtHookPoints(t *testing.T) {
 			}
 			cl.kill(1)
 			cl.start(1)
-			last = max(last, mustPropose(t, cl.waitLeader(), []byte("after")))
+			last = max(last, mustPropose(t, cl.waitLeader(), "after"))
 			cl.waitConverged(last)
 		})
 	}

@@ -1,9 +1,11 @@
 package keeper
 
-// This file is the follower's side of raft snapshots: receiving the stream,
-// building a new tree from it and installing it in place of the live one.
+// This file is raft catch-up, the follower's side (installer): receiving
+// the snapshot a leader streams, building a new tree from it and swapping
+// it in for the live one. Repairs (repair.go) arrive on the same receiver
+// and are swapped in the same way.
 //
-// 1. receiveSnapshot (the transport's goroutine) checks the header (cluster,
+// 1. receive (the transport's goroutine) checks the header (cluster,
 //    a MsgSnap for this member, the descriptor), then builds a new tree store
 //    from the stream with restoreTree, the same verified, memory-flat path as
 //    Restore, into treefiles.BuildDir: every chunk checksum, the structure and
@@ -14,7 +16,7 @@ package keeper
 // 2. The built tree is handed to the raft loop with the MsgSnap. The loop
 //    steps the message; raft takes the snapshot only when it is ahead of this
 //    member's commit index (else the build is discarded).
-// 3. When raft's Ready carries the snapshot, installSnapshot, on the loop:
+// 3. When raft's Ready carries the snapshot, ready, on the loop:
 //    stops leader-side transfers of the old store; takes the member's read
 //    locks exclusively (watch visibility, then the Node's tree lock) so no
 //    read sees a half-swapped tree; commits the build (treefiles.CommitStaged:
@@ -24,26 +26,27 @@ package keeper
 //    (every watch gets a Resynced event, local sessions the new tree does not
 //    hold end as Expired); releases the locks. Then the raft log: the hard
 //    state and a release mark at the snapshot (RaftLog.Install), and the
-//    in-memory log restarts at the snapshot (MemoryStorage.ApplySnapshot).
+//    in-memory log restarts at the snapshot (MemoryStorage.ApplySnapshot):
+//    the loop's part, replica.restartLogAt.
 //    The loop goes on applying from index+1.
 //
 // Crash recovery (Open): treefiles.RecoverInstall finishes or discards the dir
-// swap (see storage/install.go); a tree whose MetaInstalled index is its
+// swap (see internal/treefiles); a tree whose MetaInstalled index is its
 // applied index while the raft log has no mark there gets the mark written
 // then (the crash fell between the swap and RaftLog.Install).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
-	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/internal/raftlog"
 	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/internal/wire"
-	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // errSnapshotBusy refuses a stream while another is being received.
@@ -53,203 +56,208 @@ var errSnapshotBusy = errors.New("keeper: a raft snapshot is being received alre
 // member's log already covers it.
 var errSnapshotNotTaken = errors.New("keeper: raft snapshot not needed")
 
-// stagedSnap is a received, verified tree waiting in treefiles.BuildDir for
-// the loop, with the MsgSnap that announced it.
-type stagedSnap struct {
+// pendingInstall is a received, verified tree waiting in treefiles.BuildDir
+// for the loop, with the MsgSnap that announced it.
+type pendingInstall struct {
 	msg  *raftpb.Message
 	done chan error // buffered; the loop's verdict
 }
 
-// receiveSnapshot is the StreamTransport receiver: see the file comment.
-func (r *replica) receiveSnapshot(from uint64, header []byte, body io.Reader) error {
-	s := r.snap
-	s.recvMu.Lock()
-	if s.recvDone {
-		s.recvMu.Unlock()
+// installer is the follower's raft catch-up: the transport's stream
+// receiver (receive), the install of a received tree when raft takes its
+// snapshot, and the swap of the live tree for a verified build that
+// installs and repairs share. The loop calls its ready hook with the
+// snapshot a Ready carries, endTurn after each turn's Readies, and stop
+// once the loop ended.
+type installer struct {
+	loop   loopView
+	dir    string  // the member's data dir
+	repair *repair // takes the streams that carry a repair
+
+	// ctx ends when the member stops; receivers watch it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	pending   *pendingInstall // loop-owned: the tree whose MsgSnap raft is stepping
+	receiving atomic.Bool     // a stream is being received
+	recvMu    sync.Mutex      // orders recvWG.Add against stop's Wait
+	recvDone  bool            // guarded by recvMu: no more receivers
+	recvWG    sync.WaitGroup
+
+	// lockReads takes the member's read locks exclusively (watch
+	// visibility, then the Node's tree lock) and returns their unlock.
+	lockReads func() func()
+	// resynced tells the watches the tree was replaced; called under
+	// lockReads.
+	resynced func(zxid int64, live func(id int64) bool)
+
+	installed atomic.Uint64 // raft snapshots installed here; any goroutine
+}
+
+func newInstaller(loop loopView, dir string, lockReads func() func(), resynced func(int64, func(int64) bool)) *installer {
+	i := &installer{loop: loop, dir: dir, lockReads: lockReads, resynced: resynced}
+	i.ctx, i.cancel = context.WithCancel(context.Background())
+	return i
+}
+
+// repairsTo makes rp the taker of the streams that carry a repair.
+func (i *installer) repairsTo(rp *repair) { i.repair = rp }
+
+// receive is the StreamTransport receiver: see the file comment.
+func (i *installer) receive(from uint64, header []byte, body io.Reader) error {
+	i.recvMu.Lock()
+	if i.recvDone {
+		i.recvMu.Unlock()
 		return ErrClosed
 	}
-	s.recvWG.Add(1)
-	s.recvMu.Unlock()
-	defer s.recvWG.Done()
-	if !s.receiving.CompareAndSwap(false, true) {
+	i.recvWG.Add(1)
+	i.recvMu.Unlock()
+	defer i.recvWG.Done()
+	if !i.receiving.CompareAndSwap(false, true) {
 		return errSnapshotBusy
 	}
-	defer s.receiving.Store(false)
+	defer i.receiving.Store(false)
 
+	self, clusterID := i.loop.memberID(), i.loop.cluster()
 	cluster, kind, hbody, ok := wire.SplitStreamHeader(header)
-	if !ok || cluster != r.clusterID {
+	if !ok || cluster != clusterID {
 		return fmt.Errorf("%w: raft snapshot from another cluster", ErrWrongCluster)
 	}
 	if kind == wire.StreamRepair {
-		return r.receiveRepair(from, hbody, body)
+		return i.repair.receive(i.ctx, from, hbody, body)
 	}
 	m, err := wire.DecodeRaftMessage(hbody)
 	if err != nil {
 		return fmt.Errorf("keeper: raft snapshot header: %w", err)
 	}
-	if m.GetType() != raftpb.MsgSnap || m.GetFrom() != from || m.GetTo() != r.id || m.GetSnapshot() == nil {
-		return fmt.Errorf("%w: raft snapshot header is not a snapshot for member %d", ErrCorrupt, r.id)
+	if m.GetType() != raftpb.MsgSnap || m.GetFrom() != from || m.GetTo() != self || m.GetSnapshot() == nil {
+		return fmt.Errorf("%w: raft snapshot header is not a snapshot for member %d", ErrCorrupt, self)
 	}
 	meta := m.GetSnapshot().GetMetadata()
 	desc, err := wire.DecodeSnapDesc(m.GetSnapshot().GetData())
 	if err != nil {
 		return err
 	}
-	if desc.ClusterID != r.clusterID || desc.Zxid != meta.GetIndex() {
+	if desc.ClusterID != clusterID || desc.Zxid != meta.GetIndex() {
 		return fmt.Errorf("%w: raft snapshot descriptor (cluster %x, zxid %d) does not match (cluster %x, index %d)",
-			ErrCorrupt, desc.ClusterID, desc.Zxid, r.clusterID, meta.GetIndex())
+			ErrCorrupt, desc.ClusterID, desc.Zxid, clusterID, meta.GetIndex())
 	}
-	if _, ok := r.sm.(*tree); !ok {
-		return fmt.Errorf("%w: this member's state machine cannot install snapshots", ErrUnimplemented)
-	}
-	if st := r.status.Load(); st != nil && uint64(st.Applied) >= meta.GetIndex() {
+	if st := i.loop.published(); st != nil && uint64(st.Applied) >= meta.GetIndex() {
 		return fmt.Errorf("%w: applied %d, snapshot at %d", errSnapshotNotTaken, st.Applied, meta.GetIndex())
 	}
-	r.log.Info("receiving raft snapshot", "from", from, "index", meta.GetIndex())
-
-	if err := treefiles.DiscardBuild(s.dir); err != nil {
+	i.loop.logger().Info("receiving raft snapshot", "from", from, "index", meta.GetIndex())
+	mark := raftlog.Mark{Index: meta.GetIndex(), Term: meta.GetTerm()}
+	if err := i.build(body, "raft snapshot", desc.Zxid, desc.Digest, mark); err != nil {
 		return err
 	}
-	info, err := restoreTree(s.ctx, body, treefiles.BuildDir(s.dir), RestoreOptions{
+	in := &pendingInstall{msg: m, done: make(chan error, 1)}
+	if !i.loop.onLoop(i.ctx, func() { i.step(in) }) {
+		_ = treefiles.DiscardBuild(i.dir)
+		return ErrClosed
+	}
+	return i.decided(in.done)
+}
+
+// build receives a stream of the tree at zxid into treefiles.BuildDir:
+// restoreTree verifies every chunk, the structure and the digest, and the
+// stream must be of this cluster, at zxid, with digest. mark, if not zero,
+// is the raft snapshot the build records as installed. what names the
+// stream in errors. A build that fails is removed.
+func (i *installer) build(body io.Reader, what string, zxid, digest uint64, mark raftlog.Mark) error {
+	if err := treefiles.DiscardBuild(i.dir); err != nil {
+		return err
+	}
+	clusterID := i.loop.cluster()
+	info, err := restoreTree(i.ctx, body, treefiles.BuildDir(i.dir), RestoreOptions{
 		KeepClusterID: true,
 		checkHeader: func(h BackupInfo) error {
-			if h.ClusterID != r.clusterID || uint64(h.Zxid) != desc.Zxid {
-				return corruptf("raft snapshot stream of cluster %x at zxid %d, expected cluster %x at %d", h.ClusterID, h.Zxid, r.clusterID, desc.Zxid)
+			if h.ClusterID != clusterID || uint64(h.Zxid) != zxid {
+				return corruptf("%s stream of cluster %x at zxid %d, expected cluster %x at %d", what, h.ClusterID, h.Zxid, clusterID, zxid)
 			}
 			return nil
 		},
-		installed: raftlog.Mark{Index: meta.GetIndex(), Term: meta.GetTerm()},
+		installed: mark,
 	})
-	if err == nil && info.Backup.Digest != desc.Digest {
-		err = corruptf("raft snapshot digest %x, descriptor says %x", info.Backup.Digest, desc.Digest)
+	if err == nil && info.Backup.Digest != digest {
+		err = corruptf("%s digest %x, its header says %x", what, info.Backup.Digest, digest)
 	}
 	if err != nil {
-		_ = treefiles.DiscardBuild(s.dir)
-		return fmt.Errorf("keeper: receive raft snapshot at %d: %w", meta.GetIndex(), err)
+		_ = treefiles.DiscardBuild(i.dir)
+		return fmt.Errorf("keeper: receive %s at %d: %w", what, zxid, err)
 	}
-
-	in := &stagedSnap{msg: m, done: make(chan error, 1)}
-	select {
-	case s.installc <- in:
-	case <-r.donec:
-		_ = treefiles.DiscardBuild(s.dir)
-		return ErrClosed
-	}
-	return r.decided(in.done)
+	return nil
 }
 
 // decided waits for the loop's decision on a received tree (a raft snapshot
 // or a repair). If the loop stops first, it returns ErrClosed: Open's
 // recovery then removes the build, or rolls a committed swap forward.
-func (r *replica) decided(done <-chan error) error {
+func (i *installer) decided(done <-chan error) error {
 	select {
 	case err := <-done:
 		return err
-	case <-r.donec:
+	case <-i.loop.stopped():
 		return ErrClosed
 	}
 }
 
-// stepStaged steps a received snapshot's MsgSnap on the loop; the Ready that
-// follows installs it if raft takes it (see finishStaged).
-func (r *replica) stepStaged(in *stagedSnap) {
-	r.snap.staged = in
-	r.step(in.msg)
+// step steps a received snapshot's MsgSnap on the loop; the Ready that
+// follows installs it if raft takes it (see ready and endTurn).
+func (i *installer) step(in *pendingInstall) {
+	i.pending = in
+	i.loop.stepMessage(in.msg)
 }
 
-// finishStaged runs after the Readies that followed stepStaged: a snapshot
-// raft did not take is discarded.
-func (r *replica) finishStaged() {
-	in := r.snap.staged
+// endTurn runs after the Readies of a loop turn: a snapshot raft did not
+// take is discarded.
+func (i *installer) endTurn() {
+	in := i.pending
 	if in == nil {
 		return
 	}
-	r.snap.staged = nil
-	_ = treefiles.DiscardBuild(r.snap.dir)
+	i.pending = nil
+	_ = treefiles.DiscardBuild(i.dir)
 	in.done <- errSnapshotNotTaken
 }
 
-// installSnapshot installs the snapshot raft's Ready carries: see the file
-// comment. hs is the Ready's hard state, or nil.
-func (r *replica) installSnapshot(snap *raftpb.Snapshot, hs *raftpb.HardState) error {
+// ready installs the raft snapshot a Ready carries: see the file comment.
+// hs is the Ready's hard state, or nil.
+func (i *installer) ready(snap *raftpb.Snapshot, hs *raftpb.HardState) error {
 	meta := snap.GetMetadata()
 	idx, term := meta.GetIndex(), meta.GetTerm()
-	in := r.snap.staged
+	in := i.pending
 	if in == nil || in.msg.GetSnapshot().GetMetadata().GetIndex() != idx {
 		return fmt.Errorf("keeper: raft snapshot at index %d without a received tree", idx)
 	}
-	r.snap.staged = nil
-	err := r.swapTree(idx, hookMidInstall, nil)
+	i.pending = nil
+	err := i.swap(idx, hookMidInstall, nil)
 	in.done <- err
 	if err != nil {
 		return err
 	}
-
-	// The raft log: hard state and a release mark at the snapshot.
-	cur, _, err := r.ms.MemoryStorage.InitialState()
-	if err != nil {
-		return fmt.Errorf("keeper: raft storage: %w", err)
-	}
-	h := proto.Clone(cur).(*raftpb.HardState)
-	if hs != nil {
-		h = proto.Clone(hs).(*raftpb.HardState)
-	}
-	h.Term = new(max(h.GetTerm(), term))
-	h.Commit = new(max(h.GetCommit(), idx))
-	h.Vote = new(h.GetVote())
-	cs := meta.GetConfState()
-	if err := r.wal.Install(raftlog.Mark{Index: idx, Term: term}, h, cs.GetVoters(), cs.GetLearners()); err != nil {
+	if err := i.loop.restartLogAt(snap, hs); err != nil {
 		return err
 	}
-	if err := r.ms.ApplySnapshot(snap); err != nil {
-		return fmt.Errorf("keeper: raft storage: %w", err)
-	}
-	r.conf = proto.Clone(cs).(*raftpb.ConfState)
-	r.members = membersOf(r.conf)
-	r.releasedTo = idx
-	r.snap.installed.Add(1)
-	r.publish()
-	r.releaseReads()
-	r.log.Info("raft snapshot installed", "index", idx, "term", term, "digest", fmt.Sprintf("%x", r.sm.digest()))
+	i.installed.Add(1)
+	i.loop.treeSwapped()
+	i.loop.logger().Info("raft snapshot installed", "index", idx, "term", term, "digest", fmt.Sprintf("%x", i.loop.treeDigest()))
 	return nil
 }
 
-// swapTree replaces the live tree store with the verified build at idx,
-// under the member's read locks; hook fires once the old tree is moved
-// aside. after, if not nil, runs under the locks once the new tree is
-// loaded (a repair re-applies entries there), before the watches are told.
-// A failure after the old store closed leaves the tree closed: the loop
-// stops, and Open's recovery finishes the install.
-func (r *replica) swapTree(idx uint64, hook hookPoint, after func() error) error {
-	t := r.sm.(*tree)
-	r.stopTransfers(false)
-	// The background scan reads a Pebble snapshot of the old store.
-	r.cons.stopScan()
-	if r.snap.lockReads != nil {
-		unlock := r.snap.lockReads()
-		defer unlock()
-	}
-	dir := r.snap.dir
-	if err := treefiles.CommitStaged(dir); err != nil {
+// swap replaces the live tree store with the verified build at idx, under
+// the member's read locks; hook fires once the old tree is moved aside.
+// after, if not nil, runs under the locks once the new tree is loaded (a
+// repair re-applies entries there), before the watches are told. A failure
+// after the old store closed leaves the tree closed: the loop stops, and
+// Open's recovery finishes the install. It runs on the loop goroutine.
+func (i *installer) swap(idx uint64, hook hookPoint, after func() error) error {
+	i.loop.quiesce()
+	unlock := i.lockReads()
+	defer unlock()
+	if err := treefiles.CommitStaged(i.dir); err != nil {
 		return err
 	}
-	if err := t.st.Close(); err != nil {
-		return fmt.Errorf("keeper: install: close tree: %w", err)
-	}
-	t.st = nil
-	if err := treefiles.SwapStaged(dir, func(step int) {
-		if step == 1 {
-			r.callHook(hook)
-		}
-	}); err != nil {
-		return err
-	}
-	st, err := storage.Open(dir, storage.Options{ClusterID: r.clusterID})
-	if err != nil {
-		return fmt.Errorf("keeper: install: open tree: %w", err)
-	}
-	if err := t.reload(st); err != nil {
-		_ = st.Close()
+	t := i.loop.tree()
+	if err := t.swap(i.dir, i.loop.cluster(), func() { i.loop.callHook(hook) }); err != nil {
 		return err
 	}
 	if t.applied() != idx {
@@ -260,37 +268,20 @@ func (r *replica) swapTree(idx uint64, hook hookPoint, after func() error) error
 			return err
 		}
 	}
-	if r.snap.resynced != nil {
-		r.snap.resynced(int64(t.applied()), func(id int64) bool { return t.sessions[id] != nil })
-	}
+	sessions := t.sessionTable()
+	i.resynced(int64(t.applied()), func(id int64) bool { return sessions[id] != nil })
 	return nil
 }
 
-// reload points the tree at st (a store just installed) and reloads what it
-// keeps in memory: applied index, digest, membership and sessions.
-func (t *tree) reload(st *storage.Store) error {
-	nt, err := openTree(st)
-	if err != nil {
-		return fmt.Errorf("keeper: install: %w", err)
-	}
-	t.st = nt.st
-	t.appliedIdx = nt.appliedIdx
-	t.dig.Store(nt.dig.Load())
-	t.members = nt.members
-	t.sessions = nt.sessions
-	return nil
+// stop ends the receivers once the loop has stopped: they are told to give
+// up and waited for.
+func (i *installer) stop() {
+	i.cancel()
+	i.recvMu.Lock()
+	i.recvDone = true
+	i.recvMu.Unlock()
+	i.recvWG.Wait()
 }
 
-// installedMark returns the raft snapshot the tree was built from, if any.
-func (t *tree) installedMark() (raftlog.Mark, bool, error) {
-	var m raftlog.Mark
-	err := t.st.Get(keys.MetaKey(keys.MetaInstalled), func(v []byte) error {
-		var err error
-		m.Index, m.Term, err = wire.DecodeInstallMark(v)
-		return err
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return m, false, nil
-	}
-	return m, err == nil, err
-}
+// installedCount is the number of raft snapshots installed here since Open.
+func (i *installer) installedCount() uint64 { return i.installed.Load() }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keeper-go/keeper/internal/leakcheck"
 	"github.com/keeper-go/keeper/transport"
 )
 
@@ -19,56 +18,12 @@ var _ StreamTransport = (*transport.Endpoint)(nil)
 
 const installKeep = 50
 
-// newTreeCluster is newTestClusterWithHooks over the real Pebble tree.
+// newTreeCluster is newTestClusterWithHooks with KeepEntries at
+// installKeep, so a member that falls a little behind needs a raft
+// snapshot.
 func newTreeCluster(t *testing.T, n int, hook func(id uint64, p hookPoint)) *testCluster {
 	t.Helper()
-	return newTreeClusterConfig(t, n, hook, func(cfg *Config) { cfg.KeepEntries = installKeep })
-}
-
-// newTreeClusterConfig is newTreeCluster with every member's config set by
-// cfg.
-func newTreeClusterConfig(t *testing.T, n int, hook func(id uint64, p hookPoint), cfg func(*Config)) *testCluster {
-	t.Helper()
-	leak := leakcheck.Start(t)
-	seed := testSeed(t)
-	t.Logf("seed %d", seed)
-	c := &testCluster{
-		t:     t,
-		seed:  seed,
-		net:   transport.NewMemory(seed),
-		dirs:  make(map[uint64]string),
-		nodes: make(map[uint64]*Node),
-		hooks: make(map[uint64]func(hookPoint)),
-		cfg:   cfg,
-	}
-	for i := 1; i <= n; i++ {
-		id := uint64(i)
-		c.ids = append(c.ids, id)
-		c.dirs[id] = t.TempDir()
-		if hook != nil {
-			c.hooks[id] = func(p hookPoint) { hook(id, p) }
-		}
-	}
-	t.Cleanup(func() {
-		c.closeAll()
-		c.net.Close()
-		leak()
-	})
-	for _, id := range c.ids {
-		startTree(c, id)
-	}
-	return c
-}
-
-func startTree(c *testCluster, id uint64) {
-	c.t.Helper()
-	n, err := open(context.Background(), c.config(id), openOptions{hook: c.hooks[id]})
-	if err != nil {
-		c.t.Fatalf("open member %d: %v", id, err)
-	}
-	c.mu.Lock()
-	c.nodes[id] = n
-	c.mu.Unlock()
+	return newTestClusterWithHooks(t, n, func(cfg *Config) { cfg.KeepEntries = installKeep }, hook)
 }
 
 // createMany creates n znodes under prefix through the current leader.
@@ -225,7 +180,7 @@ func TestInstallCrashMidSwap(t *testing.T) {
 	createMany(t, c, "/k", 10*installKeep)
 	createPastLog(t, c.leaderFunc(), "/past")
 	armed.Store(f)
-	startTree(c, f)
+	c.start(f)
 	waitFor(t, 30*time.Second, "the crash mid-install", hit.Load)
 	waitFor(t, 10*time.Second, "the member's loop to stop", c.node(f).loopStopped)
 	// A read never sees a half-installed tree: it fails or sees a whole one.
@@ -240,7 +195,7 @@ func TestInstallCrashMidSwap(t *testing.T) {
 	if _, err := RecoverQuorum(context.Background(), c.dirs[f], RecoverOptions{ID: f, Members: []uint64{f}, Force: true}); !errors.Is(err, ErrInstallPending) {
 		t.Fatalf("RecoverQuorum mid-install = %v, want ErrInstallPending", err)
 	}
-	startTree(c, f)
+	c.start(f)
 	createMany(t, c, "/m", 10)
 	c.waitConverged(0)
 	if _, _, err := c.node(f).Get(context.Background(), fmt.Sprintf("/k-%05d", 10*installKeep-1)); err != nil {
@@ -267,13 +222,13 @@ func TestNoStreamTransportStaysBehind(t *testing.T) {
 		c.stop(id)
 	}
 	for _, id := range c.ids {
-		startTree(c, id)
+		c.start(id)
 	}
 	f := follower(c)
 	c.stop(f)
 	createMany(t, c, "/q", 10*installKeep)
 	createPastLog(t, c.leaderFunc(), "/past")
-	startTree(c, f)
+	c.start(f)
 	waitFor(t, 10*time.Second, "the leader's error", func() bool {
 		return strings.Contains(logs.String(), "cannot stream")
 	})
@@ -319,7 +274,7 @@ func TestInstallUnderLoadGoesOnFromLog(t *testing.T) {
 	createMany(t, c, "/k", 10*installKeep)
 	createPastLog(t, c.leaderFunc(), "/past")
 	armed.Store(f)
-	startTree(c, f)
+	c.start(f)
 	waitFor(t, 30*time.Second, "the install to start", held.Load)
 	// The leader moves 4×KeepEntries past the snapshot while it installs.
 	createMany(t, c, "/during", 4*installKeep)

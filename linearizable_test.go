@@ -56,7 +56,14 @@ func TestLinearizable(t *testing.T) {
 	}
 	c := newTestCluster(t, 3, nil)
 	rng := rand.New(rand.NewPCG(uint64(c.seed), 3))
-	c.waitLeader()
+	// Each register is the data of znode /k<i>, created empty (the model's
+	// initial value) before the history starts.
+	for i := range 3 {
+		res, err := c.waitLeader().propose(ctxTimeout(t, 10*time.Second), opReq(CreateOp(fmt.Sprint("/k", i), nil, Persistent)))
+		if err != nil || res.Err != nil {
+			t.Fatalf("create register %d: %v %v", i, err, res)
+		}
+	}
 	c.net.DropAll(0.03)
 	c.net.Duplicate(0.03)
 	c.net.Delay(0, 2*time.Millisecond)
@@ -88,9 +95,13 @@ func TestLinearizable(t *testing.T) {
 				var err error
 				if in.write {
 					in.value = fmt.Sprintf("c%d-%d", client, i)
-					_, err = n.propose(ctx, []byte("kv:"+in.key+"="+in.value))
+					_, err = n.propose(ctx, opReq(SetOp("/"+in.key, []byte(in.value), AnyVersion)))
 				} else if err = n.barrier(ctx); err == nil {
-					out = n.r.sm.(*testSM).get(in.key)
+					err = n.withTree(func(t *tree) error {
+						data, _, err := t.get("/"+in.key, nil)
+						out = string(data)
+						return err
+					})
 				}
 				ret := now()
 				cancel()

@@ -412,7 +412,7 @@ func (m *membership) propose(id uint64, typ raftpb.ConfChangeType, check func(m 
 	// applied an entry of its own term with nothing of ours pending rules
 	// both out.
 	applied, term := m.loop.appliedIndex(), m.loop.currentTerm()
-	if t, err := m.loop.logTerm(applied); err != nil || t != term || applied < m.loop.commitIndex() {
+	if t, err := m.loop.termAt(applied); err != nil || t != term || applied < m.loop.commitIndex() {
 		return nil, errConfNotReady
 	}
 	w := &confWait{id: m.nextID(), term: term, done: make(chan error, 1), remote: remote, tick: m.loop.now()}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -118,25 +119,9 @@ type Status struct {
 	RepairsInstalled uint64
 }
 
-// stateMachineCloser is implemented by state machines holding resources
-// (the Pebble tree); Close calls it after the loop stops.
-type stateMachineCloser interface {
-	close() error
-}
-
-// stateMachineCrasher is implemented by state machines that can drop their
-// handles without syncing, as a crashed process would; the crash path of
-// tests calls it instead of close.
-type stateMachineCrasher interface {
-	crash()
-}
-
 // openOptions are Open's internal knobs, for tests and for the merge with
 // the tree.
 type openOptions struct {
-	// openStateMachine opens the member's state machine in dir. Nil means
-	// the Pebble tree.
-	openStateMachine func(dir string, clusterID uint64) (stateMachine, error)
 	// hook, if set, runs at each crash point of the raft loop.
 	hook func(hookPoint)
 }
@@ -184,6 +169,24 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	return n, err
 }
 
+// Raft knobs keeper sets for every member; the others come from Config.
+const (
+	// committedReadyMsgs bounds, in Config.MaxSizePerMsg units, the committed
+	// entries one Ready hands the loop, which applies them as one group in
+	// one Pebble batch: a follower catching up applies in groups this big,
+	// so its batches and its pauses between ticks stay bounded, while eight
+	// messages' worth still amortizes the group's commit well.
+	committedReadyMsgs = 8
+	// maxUncommittedBytes is how much proposed but uncommitted data the
+	// leader holds in its log before it drops new proposals (the caller gets
+	// ErrNoLeader: nothing was proposed): it bounds the leader's memory
+	// while its followers cannot keep up, and still holds 64 writes of the
+	// largest znode (1 MiB).
+	maxUncommittedBytes = 64 << 20
+)
+
+// open is Open in four phases: the data dir (openDataDir), the raft log
+// (replayLog), raft (startRaft) and the member built on them (newMember).
 func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -191,9 +194,43 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if o.openStateMachine == nil {
-		o.openStateMachine = openTreeDir
+	d, err := openDataDir(cfg)
+	if err != nil {
+		return nil, err
 	}
+	var lg *replayedLog
+	defer func() {
+		if err == nil {
+			return
+		}
+		if lg != nil {
+			lg.wal.Close()
+		}
+		d.close()
+	}()
+	if lg, err = replayLog(cfg, d); err != nil {
+		return nil, err
+	}
+	log := cfg.logger().With("member", cfg.ID)
+	rn, err := startRaft(cfg, lg, d.tree.applied(), log)
+	if err != nil {
+		return nil, err
+	}
+	return newMember(cfg, o, d, lg, rn, log)
+}
+
+// dataDir is a member's data dir as Open's first phase leaves it: locked,
+// cleaned up after a crash, its tree open.
+type dataDir struct {
+	lock      *os.File
+	clusterID uint64
+	tree      *tree
+}
+
+// openDataDir creates (if needed) and locks cfg.Dir, finishes or undoes
+// what a crash interrupted there, and opens its tree under the cluster id
+// the dir holds (or cfg's for a new dir).
+func openDataDir(cfg Config) (*dataDir, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("keeper: create data dir: %w", err)
 	}
@@ -201,139 +238,164 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// A crash in the middle of a snapshot install is finished or undone
-	// before anything is opened (storage/install.go), and an online
+	d := &dataDir{lock: lock, clusterID: cfg.clusterID()}
+	// A crash in the middle of a raft snapshot install is finished or
+	// undone before anything is opened (internal/treefiles), and an online
 	// restore's leftover spool removed.
 	if err := errors.Join(treefiles.RecoverInstall(cfg.Dir), removeStaleSpools(cfg.Dir)); err != nil {
-		unlockDir(lock)
+		d.close()
 		return nil, fmt.Errorf("keeper: clean up after a crash: %w", err)
 	}
-	var sm stateMachine
-	var wal *raftlog.RaftLog
-	defer func() {
-		if err == nil {
-			return
-		}
-		if wal != nil {
-			wal.Close()
-		}
-		if c, ok := sm.(stateMachineCloser); ok {
-			c.close()
-		}
-		unlockDir(lock)
-	}()
-
-	clusterID := cfg.clusterID()
 	if cfg.ClusterID == 0 {
 		// An existing dir keeps the id it was created or restored with.
 		id, ok, err := storage.PeekClusterID(cfg.Dir)
 		if err != nil {
+			d.close()
 			return nil, fmt.Errorf("keeper: open state machine: %w", err)
 		}
 		if ok {
-			clusterID = id
+			d.clusterID = id
 		}
 	}
-	sm, err = o.openStateMachine(cfg.Dir, clusterID)
-	if err != nil {
+	if d.tree, err = openTreeDir(cfg.Dir, d.clusterID); err != nil {
+		d.close()
 		return nil, fmt.Errorf("keeper: open state machine: %w", err)
 	}
-	applied := sm.applied()
-	ms := &raftStorage{MemoryStorage: raft.NewMemoryStorage(), cs: &raftpb.ConfState{}}
-	meta := wire.EncodeLogMeta(clusterID, cfg.ID, cfg.Peers)
-	if cfg.Join {
-		// A joining member has no initial membership: it learns it from the
-		// leader's log, bootstrap entries included.
-		meta = wire.EncodeLogMeta(clusterID, cfg.ID, nil)
-	}
+	return d, nil
+}
 
-	var hs *raftpb.HardState
-	bootstrap := false
-	if raftlog.LogExists(cfg.Dir) {
-		var rep *raftlog.Replayed
-		wal, rep, err = raftlog.OpenLog(cfg.Dir, applied)
-		if err != nil {
-			return nil, raftLogError("open raft log", err)
-		}
-		if rep.TornBytes > 0 {
-			cfg.logger().Warn("cut a torn last record from the raft log", "member", cfg.ID, "bytes", rep.TornBytes)
-		}
-		gotCluster, gotID, initial, err := wire.DecodeLogMeta(rep.Metadata)
-		if err != nil {
-			return nil, err
-		}
-		if gotCluster != clusterID {
-			return nil, fmt.Errorf("%w: raft log of cluster %x, config names %x", ErrWrongCluster, gotCluster, clusterID)
-		}
-		if gotID != cfg.ID {
-			return nil, fmt.Errorf("%w: raft log of member %d, config names %d", ErrWrongCluster, gotID, cfg.ID)
-		}
-		if err := finishInstall(sm, wal, rep); err != nil {
-			return nil, err
-		}
-		if rep.Start.Index > 0 {
-			snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
-				Index: new(rep.Start.Index), Term: new(rep.Start.Term), ConfState: &raftpb.ConfState{},
-			}}
-			if err := ms.ApplySnapshot(snap); err != nil {
-				return nil, fmt.Errorf("keeper: restore raft log start: %w", err)
-			}
-		}
-		hs = rep.HardState
-		if err := ms.SetHardState(hs); err != nil {
-			return nil, fmt.Errorf("keeper: restore hard state: %w", err)
-		}
-		if err := ms.Append(rep.Entries); err != nil {
-			return nil, fmt.Errorf("keeper: restore raft log: %w", err)
-		}
-		last, _ := ms.LastIndex()
-		if applied > last {
-			return nil, fmt.Errorf("%w: tree applied index %d is beyond the raft log (commit %d, last %d)", ErrCorrupt, applied, hs.GetCommit(), last)
-		}
-		if applied > hs.GetCommit() {
-			// Only committed entries are applied, and a hard state that
-			// merely advances the commit index is not fsynced (raft does
-			// not require it): after a crash the tree may be ahead of the
-			// logged commit index. What the tree applied was committed.
-			hs = proto.Clone(hs).(*raftpb.HardState)
-			hs.Commit = new(applied)
-			if err := ms.SetHardState(hs); err != nil {
-				return nil, fmt.Errorf("keeper: restore hard state: %w", err)
-			}
-		}
-		if m := sm.membership(); m != nil {
-			cs, err := wire.DecodeMembership(m)
-			if err != nil {
-				return nil, err
-			}
-			ms.cs = cs
-		} else {
-			// Nothing applied yet, not even the bootstrap entries: start
-			// from the membership a fresh bootstrap gives raft before it
-			// applies them, so replaying them yields the same memberships.
-			ms.cs = &raftpb.ConfState{Voters: initial}
-		}
-	} else {
+// close closes the tree, if open, and unlocks the dir.
+func (d *dataDir) close() {
+	if d.tree != nil {
+		d.tree.close()
+	}
+	unlockDir(d.lock)
+}
+
+// replayedLog is the raft log as Open's second phase leaves it: the WAL
+// open for appends and its entries after the tree's applied index in raft's
+// in-memory storage.
+type replayedLog struct {
+	wal *raftlog.RaftLog
+	ms  *raftStorage
+	hs  *raftpb.HardState
+	// bootstrap is set for a new member of a new cluster: raft is given
+	// the initial peers.
+	bootstrap bool
+}
+
+// replayLog opens the member's raft log, or creates it for a new member,
+// and loads it into raft's storage from the tree's applied index.
+func replayLog(cfg Config, d *dataDir) (*replayedLog, error) {
+	lg := &replayedLog{ms: &raftStorage{MemoryStorage: raft.NewMemoryStorage(), cs: &raftpb.ConfState{}}}
+	applied := d.tree.applied()
+	if !raftlog.LogExists(cfg.Dir) {
 		if applied > 0 {
 			return nil, fmt.Errorf("%w: tree at index %d but the raft log is missing", ErrCorrupt, applied)
 		}
-		wal, err = raftlog.CreateLog(cfg.Dir, meta)
+		meta := wire.EncodeLogMeta(d.clusterID, cfg.ID, cfg.Peers)
+		if cfg.Join {
+			// A joining member has no initial membership: it learns it from
+			// the leader's log, bootstrap entries included.
+			meta = wire.EncodeLogMeta(d.clusterID, cfg.ID, nil)
+		}
+		wal, err := raftlog.CreateLog(cfg.Dir, meta)
 		if err != nil {
 			return nil, fmt.Errorf("keeper: create raft log: %w", err)
 		}
-		bootstrap = !cfg.Join
+		lg.wal, lg.bootstrap = wal, !cfg.Join
+		return lg, nil
 	}
+	wal, rep, err := raftlog.OpenLog(cfg.Dir, applied)
+	if err != nil {
+		return nil, raftLogError("open raft log", err)
+	}
+	if rep.TornBytes > 0 {
+		cfg.logger().Warn("cut a torn last record from the raft log", "member", cfg.ID, "bytes", rep.TornBytes)
+	}
+	lg.wal = wal
+	if err := lg.load(cfg, d, rep); err != nil {
+		wal.Close()
+		return nil, err
+	}
+	return lg, nil
+}
 
-	log := cfg.logger().With("member", cfg.ID)
+// load checks the replayed log belongs to this member and puts its start,
+// hard state, entries and membership in raft's storage.
+func (lg *replayedLog) load(cfg Config, d *dataDir, rep *raftlog.Replayed) error {
+	gotCluster, gotID, initial, err := wire.DecodeLogMeta(rep.Metadata)
+	if err != nil {
+		return err
+	}
+	if gotCluster != d.clusterID {
+		return fmt.Errorf("%w: raft log of cluster %x, config names %x", ErrWrongCluster, gotCluster, d.clusterID)
+	}
+	if gotID != cfg.ID {
+		return fmt.Errorf("%w: raft log of member %d, config names %d", ErrWrongCluster, gotID, cfg.ID)
+	}
+	t, ms := d.tree, lg.ms
+	if err := finishInstall(t, lg.wal, rep); err != nil {
+		return err
+	}
+	if rep.Start.Index > 0 {
+		snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+			Index: new(rep.Start.Index), Term: new(rep.Start.Term), ConfState: &raftpb.ConfState{},
+		}}
+		if err := ms.ApplySnapshot(snap); err != nil {
+			return fmt.Errorf("keeper: restore raft log start: %w", err)
+		}
+	}
+	lg.hs = rep.HardState
+	if err := ms.SetHardState(lg.hs); err != nil {
+		return fmt.Errorf("keeper: restore hard state: %w", err)
+	}
+	if err := ms.Append(rep.Entries); err != nil {
+		return fmt.Errorf("keeper: restore raft log: %w", err)
+	}
+	applied := t.applied()
+	last, _ := ms.LastIndex()
+	if applied > last {
+		return fmt.Errorf("%w: tree applied index %d is beyond the raft log (commit %d, last %d)", ErrCorrupt, applied, lg.hs.GetCommit(), last)
+	}
+	if applied > lg.hs.GetCommit() {
+		// Only committed entries are applied, and a hard state that merely
+		// advances the commit index is not fsynced (raft does not require
+		// it): after a crash the tree may be ahead of the logged commit
+		// index. What the tree applied was committed.
+		lg.hs = proto.Clone(lg.hs).(*raftpb.HardState)
+		lg.hs.Commit = new(applied)
+		if err := ms.SetHardState(lg.hs); err != nil {
+			return fmt.Errorf("keeper: restore hard state: %w", err)
+		}
+	}
+	if m := t.membership(); m != nil {
+		cs, err := wire.DecodeMembership(m)
+		if err != nil {
+			return err
+		}
+		ms.cs = cs
+	} else {
+		// Nothing applied yet, not even the bootstrap entries: start from
+		// the membership a fresh bootstrap gives raft before it applies
+		// them, so replaying them yields the same memberships.
+		ms.cs = &raftpb.ConfState{Voters: initial}
+	}
+	return nil
+}
+
+// startRaft makes the member's raft node over the replayed log, going on
+// from the tree's applied index, and bootstraps a new cluster's member.
+func startRaft(cfg Config, lg *replayedLog, applied uint64, log *slog.Logger) (*raft.RawNode, error) {
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.electionTicks(),
 		HeartbeatTick:             cfg.heartbeatTicks(),
-		Storage:                   ms,
+		Storage:                   lg.ms,
 		Applied:                   applied,
 		MaxSizePerMsg:             cfg.maxSizePerMsg(),
-		MaxCommittedSizePerReady:  8 * cfg.maxSizePerMsg(),
-		MaxUncommittedEntriesSize: 64 << 20,
+		MaxCommittedSizePerReady:  committedReadyMsgs * cfg.maxSizePerMsg(),
+		MaxUncommittedEntriesSize: maxUncommittedBytes,
 		MaxInflightMsgs:           cfg.maxInflightMsgs(),
 		CheckQuorum:               true,
 		PreVote:                   true,
@@ -343,7 +405,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("keeper: start raft: %w", err)
 	}
-	if bootstrap {
+	if lg.bootstrap {
 		peers := make([]raft.Peer, 0, len(cfg.Peers))
 		for _, id := range slices.Sorted(slices.Values(cfg.Peers)) {
 			peers = append(peers, raft.Peer{ID: id})
@@ -352,72 +414,29 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 			return nil, fmt.Errorf("keeper: bootstrap raft: %w", err)
 		}
 	}
+	return rn, nil
+}
+
+// newMember builds the member on its opened dir, log and raft node: the
+// raft loop and its features, the watches, the Node; attaches the
+// transport and starts the loop and the reaper.
+func newMember(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.RawNode, log *slog.Logger) (*Node, error) {
 	nonce := rand.Uint64() | 1
 	wm := newWatchManager(cfg.ID, nonce)
-	if t, ok := sm.(*tree); ok {
-		t.publish = wm.publish
+	d.tree.publish = wm.publish
+	r := newReplica(cfg, o, d, lg, rn, log)
+	node := &Node{r: r, lock: d.lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
+	node.closing, node.cancelClosing = context.WithCancel(context.Background())
+	node.Client = Client{n: node}
+	r.addFeatures(wm, nonce, node.lockReads, wm.resync)
+	if err := r.attach(); err != nil {
+		return nil, err
 	}
-	r := &replica{
-		heard:     make(map[uint64]uint64),
-		id:        cfg.ID,
-		clusterID: clusterID,
-		cfg:       cfg,
-		log:       log,
-		tr:        cfg.Transport,
-		sm:        sm,
-		wal:       wal,
-		rn:        rn,
-		ms:        ms,
-		hook:      o.hook,
-		ticker:    cfg.tickInterval(),
-		propc:     make(chan *proposal, proposalQueue),
-		readc:     make(chan *readRequest, readQueue),
-		recvc:     make(chan *raftpb.Message, recvQueue),
-		stopc:     make(chan struct{}),
-		donec:     make(chan struct{}),
-		leaderCh:  make(chan struct{}),
-		callc:     make(chan func(), 64),
-		pending:   make(map[uint64]*proposal),
-		reads:     make(map[uint64]*readRequest),
-		term:      hs.GetTerm(),
-		commit:    hs.GetCommit(),
-		conf:      ms.cs,
-		members:   membersOf(ms.cs),
-	}
-	r.expiry = newSessionExpiry(r, wm, nonce)
-	r.snap = newSnapState(cfg.Transport, cfg.Dir)
-	ms.snapshot = r.raftSnapshot
-	r.snap.resynced = wm.resync
-	if wal != nil && !bootstrap {
-		// The tree is durable at least up to the mark the WAL reopened at.
-		r.releasedTo, _ = ms.FirstIndex()
-		r.releasedTo--
-	}
-	if err := cfg.Transport.Attach(r.deliver); err != nil {
-		return nil, fmt.Errorf("keeper: attach transport: %w", err)
-	}
-	if r.snap.st != nil {
-		if err := r.snap.st.AttachStream(r.receiveSnapshot); err != nil {
-			cfg.Transport.Detach()
-			return nil, fmt.Errorf("keeper: attach transport streams: %w", err)
-		}
-	}
-	if bootstrap && len(cfg.Peers) == 1 {
+	if lg.bootstrap && len(cfg.Peers) == 1 {
 		// A lone member need not wait an election timeout.
 		if err := rn.Campaign(); err != nil {
 			cfg.Transport.Detach()
 			return nil, fmt.Errorf("keeper: campaign: %w", err)
-		}
-	}
-	node := &Node{r: r, lock: lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
-	node.closing, node.cancelClosing = context.WithCancel(context.Background())
-	node.Client = Client{n: node}
-	r.snap.lockReads = func() func() {
-		wm.vis.Lock()
-		node.useMu.Lock()
-		return func() {
-			node.useMu.Unlock()
-			wm.vis.Unlock()
 		}
 	}
 	r.start()
@@ -425,17 +444,28 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	return node, nil
 }
 
+// lockReads takes the member's read locks exclusively, in their order
+// (watch visibility, then the tree's use lock), so no read sees a tree
+// being swapped; it returns their unlock.
+func (n *Node) lockReads() func() {
+	n.watches.vis.Lock()
+	n.useMu.Lock()
+	return func() {
+		n.useMu.Unlock()
+		n.watches.vis.Unlock()
+	}
+}
+
 // ID returns this member's id.
-func (n *Node) ID() uint64 { return n.r.id }
+func (n *Node) ID() uint64 { return n.r.memberID() }
 
 // Status returns the member's latest published status. It never blocks.
 func (n *Node) Status() Status {
-	st := *n.r.status.Load()
+	st := *n.r.published()
 	st.Members = slices.Clone(st.Members)
 	st.View = slices.Clone(st.View)
 	st.Learners = slices.Clone(st.Learners)
-	st.SnapshotsSent, st.SnapshotsInstalled = n.r.snapshotStats()
-	st.RepairsSent, st.RepairsInstalled = n.r.snap.repairsSent.Load(), n.r.snap.repairsInstalled.Load()
+	n.r.transferCounts(&st)
 	return st
 }
 
@@ -452,10 +482,7 @@ func (n *Node) withTree(fn func(t *tree) error) error {
 	if n.r.corrupt() {
 		return ErrReplicaCorrupt
 	}
-	t, ok := n.r.sm.(*tree)
-	if !ok {
-		return fmt.Errorf("%w: this member's state machine has no tree", ErrUnimplemented)
-	}
+	t := n.r.tree()
 	if t.st == nil {
 		// A snapshot install failed half-way; the member has stopped.
 		return fmt.Errorf("%w: the tree is being replaced", ErrClosed)
@@ -471,12 +498,12 @@ func (n *Node) WaitLeader(ctx context.Context) (uint64, error) {
 			return 0, ErrClosed
 		}
 		ch := n.r.leaderWait()
-		if l := n.r.status.Load().Leader; l != 0 {
+		if l := n.r.published().Leader; l != 0 {
 			return l, nil
 		}
 		select {
 		case <-ch:
-		case <-n.r.donec:
+		case <-n.r.stopped():
 			return 0, n.r.closedErr()
 		case <-ctx.Done():
 			return 0, ctx.Err()
@@ -494,7 +521,7 @@ func (n *Node) barrier(ctx context.Context) error {
 	if n.isClosed() {
 		return ErrClosed
 	}
-	if n.r.status.Load().Leader == 0 {
+	if n.r.published().Leader == 0 {
 		if _, err := n.WaitLeader(ctx); err != nil {
 			return err
 		}
@@ -527,23 +554,7 @@ func (n *Node) Close() error {
 	if !n.stop() {
 		return nil
 	}
-	r := n.r
-	errs := []error{}
-	if err := r.sm.sync(); err != nil {
-		errs = append(errs, fmt.Errorf("keeper: sync state machine: %w", err))
-	}
-	if c, ok := r.sm.(stateMachineCloser); ok {
-		if err := c.close(); err != nil {
-			errs = append(errs, fmt.Errorf("keeper: close state machine: %w", err))
-		}
-	}
-	if err := r.wal.Close(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := unlockDir(n.lock); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return errors.Join(n.r.closeStorage(true), unlockDir(n.lock))
 }
 
 // stop marks the Node closed, waiting for reads in progress, and stops its
@@ -560,7 +571,6 @@ func (n *Node) stop() bool {
 	n.useMu.Unlock()
 	n.reaper.stop()
 	n.r.stopLoop()
-	n.r.tr.Detach()
 	n.watches.closeAll()
 	return true
 }
@@ -576,13 +586,7 @@ func (n *Node) crash() {
 	if !n.stop() {
 		return
 	}
-	r := n.r
-	if c, ok := r.sm.(stateMachineCrasher); ok {
-		c.crash()
-	} else if c, ok := r.sm.(stateMachineCloser); ok {
-		c.close()
-	}
-	r.wal.Close()
+	n.r.closeStorage(false)
 	unlockDir(n.lock)
 }
 
@@ -595,31 +599,29 @@ func (n *Node) crash() {
 // which raft discarded. A tree replaced by a repair (repair.go) carries
 // no install mark: a repair leaves the raft log as it is, and Open replays
 // the entries past the repaired tree's index from it.
-func finishInstall(sm stateMachine, wal *raftlog.RaftLog, rep *raftlog.Replayed) error {
-	if t, ok := sm.(*tree); ok {
-		m, ok, err := t.installedMark()
-		if err != nil {
-			return err
+func finishInstall(t *tree, wal *raftlog.RaftLog, rep *raftlog.Replayed) error {
+	m, ok, err := t.installedMark()
+	if err != nil {
+		return err
+	}
+	if ok && m.Index == t.applied() && rep.Start.Index < m.Index {
+		cs := &raftpb.ConfState{}
+		if b := t.membership(); b != nil {
+			if cs, err = wire.DecodeMembership(b); err != nil {
+				return err
+			}
 		}
-		if ok && m.Index == t.applied() && rep.Start.Index < m.Index {
-			cs := &raftpb.ConfState{}
-			if b := t.membership(); b != nil {
-				if cs, err = wire.DecodeMembership(b); err != nil {
-					return err
-				}
-			}
-			hs := &raftpb.HardState{}
-			if rep.HardState != nil {
-				hs = proto.Clone(rep.HardState).(*raftpb.HardState)
-			}
-			hs.Term = new(max(hs.GetTerm(), m.Term))
-			hs.Commit = new(max(hs.GetCommit(), m.Index))
-			hs.Vote = new(hs.GetVote())
-			if err := wal.Install(m, hs, cs.GetVoters(), cs.GetLearners()); err != nil {
-				return fmt.Errorf("keeper: finish snapshot install: %w", err)
-			}
-			rep.Start, rep.HardState, rep.Entries = m, hs, nil
+		hs := &raftpb.HardState{}
+		if rep.HardState != nil {
+			hs = proto.Clone(rep.HardState).(*raftpb.HardState)
 		}
+		hs.Term = new(max(hs.GetTerm(), m.Term))
+		hs.Commit = new(max(hs.GetCommit(), m.Index))
+		hs.Vote = new(hs.GetVote())
+		if err := wal.Install(m, hs, cs.GetVoters(), cs.GetLearners()); err != nil {
+			return fmt.Errorf("keeper: finish snapshot install: %w", err)
+		}
+		rep.Start, rep.HardState, rep.Entries = m, hs, nil
 	}
 	for i, e := range rep.Entries {
 		if e.GetIndex() <= rep.Start.Index || e.GetTerm() < rep.Start.Term {

@@ -1,8 +1,10 @@
 package keeper
 
-// This file is the leader's side of raft snapshots: the snapshot raft is
-// given (a small descriptor) and the transfer that streams the tree behind it
-// to a follower. install.go is the follower's side.
+// This file is raft catch-up, the leader's side (catchUp): the raft
+// snapshot raft is given (a small descriptor) and the transfer that streams
+// the snapshot behind it, the tree at one zxid, to a follower behind the
+// leader's retained log. install.go is the follower's side; repair.go's
+// transfers run here too.
 //
 // Raft snapshots are descriptors, never the tree: raftStorage.Snapshot returns
 // one at the state machine's applied index, with the membership there, and
@@ -19,7 +21,7 @@ package keeper
 // of the store, which holds exactly A at that moment (apply commits each
 // group to Pebble before it returns). The transfer later streams from that
 // Pebble snapshot, off the loop, so its zxid is A whatever apply does
-// meanwhile. The pair is kept (heldSnap) until raft's MsgSnap for it has been
+// meanwhile. The pair is kept (heldSnapshot) until raft's MsgSnap for it has been
 // sent and every transfer of it ended, and is reused while the applied index
 // has not moved.
 
@@ -29,7 +31,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/keeper-go/keeper/internal/pace"
 	"github.com/keeper-go/keeper/internal/stream"
@@ -37,264 +38,279 @@ import (
 	"github.com/keeper-go/keeper/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
-// maxTransfers bounds the snapshot transfers running at once (one per
-// follower at most).
+// maxTransfers bounds the transfers running at once, raft catch-up and
+// repairs together (one per follower at most).
 const maxTransfers = 16
 
 // snapNoStreamLogEvery is how often, in ticks, a leader whose transport
 // cannot stream logs that it cannot send a snapshot raft asked for.
 const snapNoStreamLogEvery = 1000
 
-// heldSnap is a snapshot given to raft and the Pebble snapshot its transfers
-// stream from. refs (loop-owned) counts the holder (snapState.held) and the
-// running transfers; the Pebble snapshot closes at zero.
-type heldSnap struct {
+// heldSnapshot is a raft snapshot given to raft and the Pebble snapshot its
+// transfers stream from. refs (loop-owned) counts the holder (catchUp.held)
+// and the running transfers; the Pebble snapshot closes at zero.
+type heldSnapshot struct {
 	snap *raftpb.Snapshot
 	ps   *storage.Snapshot
 	refs int
 }
 
-// snapResult is a finished transfer, for the loop.
-type snapResult struct {
-	to     uint64
-	h      *heldSnap
-	err    error
-	bytes  int64
-	repair bool // a repair transfer (repair.go), not a raft snapshot
-}
-
-// snapState is a replica's raft snapshot machinery. Fields marked loop-owned
-// are touched by the raft loop goroutine only (and by stop, after the loop
-// ended).
-type snapState struct {
-	st  StreamTransport // nil: the transport cannot stream
-	dir string          // the member's data dir
-
-	// ctx ends when the member stops; receivers watch it.
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	// leader side
-	sendCtx    context.Context // loop-owned; replaced by stopTransfers
-	sendCancel context.CancelFunc
-	wg         sync.WaitGroup  // transfer goroutines
-	held       *heldSnap       // loop-owned: the snapshot raft was last given
-	sending    map[uint64]bool // loop-owned: raft snapshot transfers running
-	repairing  map[uint64]bool // loop-owned: repair transfers running (repair.go)
-	donec      chan snapResult
-	lastNoLog  uint64 // loop-owned: tick of the last "cannot stream" log
-
-	// follower side (install.go)
-	installc  chan *stagedSnap
-	staged    *stagedSnap // loop-owned: the stream raft is stepping
-	receiving atomic.Bool
-	recvMu    sync.Mutex // orders recvWG.Add against stop's Wait
-	recvDone  bool       // guarded by recvMu: no more receivers
-	recvWG    sync.WaitGroup
-	// lockReads takes the member's read locks exclusively (watch visibility,
-	// then the Node's tree lock) and returns their unlock.
-	lockReads func() func()
-	// resynced tells the watches the tree was replaced; called under
-	// lockReads.
-	resynced func(zxid int64, live func(id int64) bool)
-
-	sent      atomic.Uint64 // transfers the followers took
-	installed atomic.Uint64 // snapshots installed here
-
-	repairsSent      atomic.Uint64 // repair transfers the members took
-	repairsInstalled atomic.Uint64 // repairs installed here
-}
-
-func newSnapState(tr Transport, dir string) *snapState {
-	s := &snapState{
-		dir:       dir,
-		sending:   make(map[uint64]bool),
-		repairing: make(map[uint64]bool),
-		donec:     make(chan snapResult, maxTransfers),
-		installc:  make(chan *stagedSnap),
-	}
-	s.st, _ = tr.(StreamTransport)
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.sendCtx, s.sendCancel = context.WithCancel(s.ctx)
-	return s
-}
-
-// raftSnapshot is raftStorage.Snapshot: see the file comment. It runs on the
-// loop goroutine.
-func (r *replica) raftSnapshot() (*raftpb.Snapshot, error) {
-	s := r.snap
-	t, ok := r.sm.(*tree)
-	if !ok || t.st == nil {
-		return nil, raft.ErrSnapshotTemporarilyUnavailable
-	}
-	if s.st == nil {
-		if s.lastNoLog == 0 || r.ticks-s.lastNoLog >= snapNoStreamLogEvery {
-			s.lastNoLog = max(r.ticks, 1)
-			r.log.Error("a follower needs a raft snapshot but the transport cannot stream (it does not implement keeper.StreamTransport); it stays behind")
-		}
-		return nil, raft.ErrSnapshotTemporarilyUnavailable
-	}
-	applied := t.applied()
-	if h := s.held; h != nil && h.snap.GetMetadata().GetIndex() == applied {
-		return h.snap, nil
-	}
-	term, err := r.ms.Term(applied)
-	if err != nil {
-		r.log.Error("raft snapshot: term of applied index", "index", applied, "err", err)
-		return nil, raft.ErrSnapshotTemporarilyUnavailable
-	}
-	cs := r.conf
-	if m := t.membership(); m != nil {
-		if cs, err = wire.DecodeMembership(m); err != nil {
-			return nil, err
-		}
-	}
-	snap := &raftpb.Snapshot{
-		Data: wire.EncodeSnapDesc(wire.SnapDesc{Zxid: applied, ClusterID: r.clusterID, Digest: t.digest()}),
-		Metadata: &raftpb.SnapshotMetadata{
-			Index:     new(applied),
-			Term:      new(term),
-			ConfState: proto.Clone(cs).(*raftpb.ConfState),
-		},
-	}
-	r.releaseHeld()
-	s.held = &heldSnap{snap: snap, ps: t.newSnapshot(), refs: 1}
-	return snap, nil
-}
-
-// releaseHeld drops the holder's reference to the held snapshot.
-func (r *replica) releaseHeld() {
-	if h := r.snap.held; h != nil {
-		r.snap.held = nil
-		unrefSnap(h)
-	}
-}
-
-func unrefSnap(h *heldSnap) {
+func (h *heldSnapshot) unref() {
 	h.refs--
 	if h.refs == 0 {
 		_ = h.ps.Close()
 	}
 }
 
-// sendSnapshot starts streaming the tree behind raft's MsgSnap m to its
-// follower, unless a transfer to it runs already (raft gets that one's
-// outcome). It runs on the loop goroutine.
-func (r *replica) sendSnapshot(m *raftpb.Message) {
-	s := r.snap
-	to := m.GetTo()
-	if s.sending[to] {
-		return
+// transferResult is a finished transfer, for the loop; done is what the
+// transfer's starter does with it there (report: whether raft is told).
+type transferResult struct {
+	to    uint64
+	h     *heldSnapshot
+	err   error
+	bytes int64
+	done  func(res transferResult, report bool)
+}
+
+// catchUp is the leader's raft catch-up: it makes the raft snapshots raft
+// asks for and streams the tree behind them to followers, and runs every
+// transfer of the tree (repair.go starts its own with stream). Fields are
+// loop-owned unless marked; the loop calls raftSnapshot (raft's Storage),
+// send (each MsgSnap raft emits), finished (each result from results()),
+// stopTransfers (before the tree is swapped) and stop (after the loop ended).
+type catchUp struct {
+	loop loopView
+	st   StreamTransport // nil: the transport cannot stream
+	rate int64           // bytes per second of a transfer
+
+	// ctx ends when the member stops; sendCtx, a child replaced by
+	// stopTransfers, ends the transfers running.
+	ctx        context.Context
+	cancel     context.CancelFunc
+	sendCtx    context.Context
+	sendCancel context.CancelFunc
+	wg         sync.WaitGroup // transfer goroutines
+	donec      chan transferResult
+	running    int             // transfers started and not yet finished
+	held       *heldSnapshot   // the raft snapshot raft was last given
+	sending    map[uint64]bool // raft snapshot transfers running
+	lastNoLog  uint64          // tick of the last "cannot stream" log
+
+	sent atomic.Uint64 // raft snapshots the followers took; any goroutine
+}
+
+func newCatchUp(loop loopView, tr Transport, rate int64) *catchUp {
+	c := &catchUp{
+		loop:    loop,
+		rate:    rate,
+		sending: make(map[uint64]bool),
+		donec:   make(chan transferResult, maxTransfers),
 	}
-	h := s.held
-	if h == nil || s.st == nil || h.snap.GetMetadata().GetIndex() != m.GetSnapshot().GetMetadata().GetIndex() || len(s.sending)+len(s.repairing) >= maxTransfers {
-		r.rn.ReportSnapshot(to, raft.SnapshotFailure)
-		return
+	c.st, _ = tr.(StreamTransport)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.sendCtx, c.sendCancel = context.WithCancel(c.ctx)
+	return c
+}
+
+// raftSnapshot is raftStorage.Snapshot: see the file comment. It runs on
+// the loop goroutine.
+func (c *catchUp) raftSnapshot() (*raftpb.Snapshot, error) {
+	if c.st == nil {
+		if now := c.loop.now(); c.lastNoLog == 0 || now-c.lastNoLog >= snapNoStreamLogEvery {
+			c.lastNoLog = max(now, 1)
+			c.loop.logger().Error("a follower needs a raft snapshot but the transport cannot stream (it does not implement keeper.StreamTransport); it stays behind")
+		}
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
-	header, err := wire.EncodeSnapshotHeader(r.clusterID, m)
+	applied := c.loop.appliedIndex()
+	if h := c.held; h != nil && h.snap.GetMetadata().GetIndex() == applied {
+		return h.snap, nil
+	}
+	term, err := c.loop.termAt(applied)
 	if err != nil {
-		r.log.Error("marshal raft snapshot message", "err", err)
-		r.rn.ReportSnapshot(to, raft.SnapshotFailure)
+		c.loop.logger().Error("raft snapshot: term of applied index", "index", applied, "err", err)
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
+	}
+	cs, err := c.loop.appliedConf()
+	if err != nil {
+		return nil, err
+	}
+	snap := &raftpb.Snapshot{
+		Data: wire.EncodeSnapDesc(wire.SnapDesc{Zxid: applied, ClusterID: c.loop.cluster(), Digest: c.loop.treeDigest()}),
+		Metadata: &raftpb.SnapshotMetadata{
+			Index:     new(applied),
+			Term:      new(term),
+			ConfState: cs,
+		},
+	}
+	c.releaseHeld()
+	c.held = &heldSnapshot{snap: snap, ps: c.loop.treeSnapshot(), refs: 1}
+	return snap, nil
+}
+
+// releaseHeld drops the holder's reference to the held snapshot.
+func (c *catchUp) releaseHeld() {
+	if h := c.held; h != nil {
+		c.held = nil
+		h.unref()
+	}
+}
+
+// send starts streaming the tree behind raft's MsgSnap m to its follower,
+// unless a transfer to it runs already (raft gets that one's outcome). It
+// runs on the loop goroutine.
+func (c *catchUp) send(m *raftpb.Message) {
+	to := m.GetTo()
+	if c.sending[to] {
+		return
+	}
+	h := c.held
+	if h == nil || h.snap.GetMetadata().GetIndex() != m.GetSnapshot().GetMetadata().GetIndex() || !c.canStream() {
+		c.loop.reportSnapshot(to, false)
+		return
+	}
+	header, err := wire.EncodeSnapshotHeader(c.loop.cluster(), m)
+	if err != nil {
+		c.loop.logger().Error("marshal raft snapshot message", "err", err)
+		c.loop.reportSnapshot(to, false)
 		return
 	}
 	h.refs++
-	s.sending[to] = true
-	r.log.Info("sending raft snapshot", "to", to, "index", h.snap.GetMetadata().GetIndex())
-	s.wg.Add(1)
-	go r.transfer(s.sendCtx, to, header, h, false)
+	c.sending[to] = true
+	c.loop.logger().Info("sending raft snapshot", "to", to, "index", h.snap.GetMetadata().GetIndex())
+	c.start(to, header, h, c.sentSnapshot)
+}
+
+// sendTo sends member a raft snapshot of the tree as it stands, calling
+// sent once the snapshot is made (loopView.sendSnapshotTo).
+func (c *catchUp) sendTo(member uint64, sent func()) {
+	snap, err := c.raftSnapshot()
+	if err != nil {
+		return // logged by raftSnapshot where it matters; raft asks again
+	}
+	sent()
+	c.send(&raftpb.Message{
+		Type:     raftpb.MsgSnap.Enum(),
+		To:       new(member),
+		From:     new(c.loop.memberID()),
+		Term:     new(c.loop.currentTerm()),
+		Snapshot: snap,
+	})
+}
+
+// canStream reports whether a transfer can start now: the transport
+// streams and fewer than maxTransfers run.
+func (c *catchUp) canStream() bool { return c.st != nil && c.running < maxTransfers }
+
+// isSending reports whether a raft snapshot transfer to member runs.
+func (c *catchUp) isSending(member uint64) bool { return c.sending[member] }
+
+// stream starts streaming ps, the tree at one zxid, to member to under
+// header, for another feature (a repair); it takes ps, and done gets the
+// outcome (bytes sent, error) on the loop, also when stopTransfers cancels
+// it. It reports false, closing ps, when the transport
+// cannot stream or maxTransfers run already. It runs on the loop goroutine.
+func (c *catchUp) stream(to uint64, header []byte, ps *storage.Snapshot, done func(to uint64, bytes int64, err error)) bool {
+	if !c.canStream() {
+		_ = ps.Close()
+		return false
+	}
+	c.start(to, header, &heldSnapshot{ps: ps, refs: 1}, func(res transferResult, _ bool) {
+		res.h.unref()
+		done(res.to, res.bytes, res.err)
+	})
+	return true
+}
+
+// start runs a transfer of h to member to off the loop.
+func (c *catchUp) start(to uint64, header []byte, h *heldSnapshot, done func(transferResult, bool)) {
+	c.running++
+	c.wg.Add(1)
+	go c.transfer(c.sendCtx, to, header, h, done)
 }
 
 // transfer streams h's tree to member to and hands the outcome to the loop.
 // The stream is written by a second goroutine into a pipe the transport
-// reads, so memory stays one chunk whatever the tree's size. repair marks a
-// repair transfer (repair.go), whose header says so.
-func (r *replica) transfer(ctx context.Context, to uint64, header []byte, h *heldSnap, repair bool) {
-	defer r.snap.wg.Done()
+// reads, so memory stays one chunk whatever the tree's size.
+func (c *catchUp) transfer(ctx context.Context, to uint64, header []byte, h *heldSnapshot, done func(transferResult, bool)) {
+	defer c.wg.Done()
 	pr, pw := io.Pipe()
 	var (
-		info BackupInfo
-		werr error
-		done = make(chan struct{})
+		info   BackupInfo
+		werr   error
+		closed = make(chan struct{})
 	)
 	go func() {
-		defer close(done)
-		info, werr = writeSnapshotStream(ctx, h.ps, r.clusterID, &pace.Writer{W: pw, Rate: r.cfg.snapshotRate(), Ctx: ctx}, streamHeaderInfo{Kind: stream.KindRaftSnapshot, Member: r.id}, BackupOptions{}, nil)
+		defer close(closed)
+		info, werr = writeSnapshotStream(ctx, h.ps, c.loop.cluster(), &pace.Writer{W: pw, Rate: c.rate, Ctx: ctx}, streamHeaderInfo{Kind: stream.KindRaftSnapshot, Member: c.loop.memberID()}, BackupOptions{}, nil)
 		pw.CloseWithError(werr)
 	}()
-	err := r.snap.st.SendStream(ctx, to, header, pr)
+	err := c.st.SendStream(ctx, to, header, pr)
 	// Unblock the writer if the receiver stopped reading early.
 	pr.CloseWithError(errors.New("keeper: snapshot transfer ended"))
-	<-done
+	<-closed
 	if err == nil && werr != nil {
 		err = werr
 	}
-	// Never blocks: at most maxTransfers run (raft snapshots and repairs
-	// together), and donec holds that many.
-	r.snap.donec <- snapResult{to: to, h: h, err: err, bytes: info.Bytes, repair: repair}
+	// Never blocks: at most maxTransfers run, and donec holds that many.
+	c.donec <- transferResult{to: to, h: h, err: err, bytes: info.Bytes, done: done}
 }
 
-// snapshotDone takes a finished transfer on the loop and tells raft.
-func (r *replica) snapshotDone(res snapResult, report bool) {
-	if res.repair {
-		r.repairSent(res)
-		return
-	}
-	delete(r.snap.sending, res.to)
-	unrefSnap(res.h)
-	if len(r.snap.sending) == 0 {
+// results is where finished transfers wait for the loop (finished).
+func (c *catchUp) results() <-chan transferResult { return c.donec }
+
+// finished takes a finished transfer on the loop and hands it to its
+// starter; report says whether raft is told of the outcome.
+func (c *catchUp) finished(res transferResult, report bool) {
+	c.running--
+	res.done(res, report)
+}
+
+// sentSnapshot takes a finished raft snapshot transfer and tells raft.
+func (c *catchUp) sentSnapshot(res transferResult, report bool) {
+	delete(c.sending, res.to)
+	res.h.unref()
+	if len(c.sending) == 0 {
 		// Do not pin the store's old files while no one streams from them;
 		// raft asks again (for a newer snapshot) when it needs one.
-		r.releaseHeld()
+		c.releaseHeld()
 	}
 	if !report {
 		return
 	}
 	if res.err != nil {
-		r.log.Warn("raft snapshot transfer failed; raft will retry", "to", res.to, "err", res.err)
-		r.rn.ReportSnapshot(res.to, raft.SnapshotFailure)
+		c.loop.logger().Warn("raft snapshot transfer failed; raft will retry", "to", res.to, "err", res.err)
+		c.loop.reportSnapshot(res.to, false)
 		return
 	}
-	r.snap.sent.Add(1)
-	r.log.Info("raft snapshot sent", "to", res.to, "index", res.h.snap.GetMetadata().GetIndex(), "bytes", res.bytes)
-	r.rn.ReportSnapshot(res.to, raft.SnapshotFinish)
+	c.sent.Add(1)
+	c.loop.logger().Info("raft snapshot sent", "to", res.to, "index", res.h.snap.GetMetadata().GetIndex(), "bytes", res.bytes)
+	c.loop.reportSnapshot(res.to, true)
 }
 
 // stopTransfers cancels every running transfer, waits for them, and drops
 // the held snapshot, so no Pebble snapshot of the current store stays open.
-// It runs on the loop goroutine (before an install swaps the store) or after
+// It runs on the loop goroutine (before a swap replaces the store) or after
 // the loop ended; report says whether raft is told of the outcomes.
-func (r *replica) stopTransfers(report bool) {
-	s := r.snap
-	s.sendCancel()
-	s.wg.Wait()
-	for len(s.sending)+len(s.repairing) > 0 {
-		r.snapshotDone(<-s.donec, report)
+func (c *catchUp) stopTransfers(report bool) {
+	c.sendCancel()
+	c.wg.Wait()
+	for c.running > 0 {
+		c.finished(<-c.donec, report)
 	}
-	r.releaseHeld()
-	s.sendCtx, s.sendCancel = context.WithCancel(s.ctx)
+	c.releaseHeld()
+	c.sendCtx, c.sendCancel = context.WithCancel(c.ctx)
 }
 
-// stopSnapshots ends the snapshot machinery once the loop has stopped:
-// transfers are cancelled and waited for, receivers told to give up and
-// waited for.
-func (r *replica) stopSnapshots() {
-	r.snap.cancel()
-	r.stopTransfers(false)
-	r.snap.recvMu.Lock()
-	r.snap.recvDone = true
-	r.snap.recvMu.Unlock()
-	r.snap.recvWG.Wait()
-}
+// sentCount is the number of raft snapshots followers took from this
+// member since Open; any goroutine may call it.
+func (c *catchUp) sentCount() uint64 { return c.sent.Load() }
 
-// snapshotStats is for tests and Status: transfers taken by followers and
-// snapshots installed here.
-func (r *replica) snapshotStats() (sent, installed uint64) {
-	return r.snap.sent.Load(), r.snap.installed.Load()
+// stop ends raft catch-up once the loop has stopped: transfers are
+// cancelled and waited for.
+func (c *catchUp) stop() {
+	c.cancel()
+	c.stopTransfers(false)
 }
-
-// snapshotWait is how long a receiver waits for the loop to take a received
-// snapshot before giving up (the loop may be stuck behind a slow fsync).
-const snapshotWait = time.Minute

@@ -116,11 +116,10 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 	if !ok {
 		return RecoverInfo{}, fmt.Errorf("%w: recover %s: no tree", ErrCorrupt, dir)
 	}
-	sm, err := openTreeDir(dir, oldCluster)
+	t, err := openTreeDir(dir, oldCluster)
 	if err != nil {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
 	}
-	t := sm.(*tree)
 	defer func() {
 		if t != nil {
 			t.close()

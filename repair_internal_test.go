@@ -27,13 +27,13 @@ func TestRepairCrash(t *testing.T) {
 		t.Run(point.String(), func(t *testing.T) {
 			var armed atomic.Uint64
 			var hit atomic.Bool
-			c := newTreeClusterConfig(t, 3, func(id uint64, p hookPoint) {
+			c := newTestClusterWithHooks(t, 3, func(cfg *Config) {
+				cfg.CheckInterval = 100 * time.Millisecond
+				cfg.OnCorrupt = RepairCorrupt
+			}, func(id uint64, p hookPoint) {
 				if p == point && id == armed.Load() && hit.CompareAndSwap(false, true) {
 					panic("crash test: stop during repair")
 				}
-			}, func(cfg *Config) {
-				cfg.CheckInterval = 100 * time.Millisecond
-				cfg.OnCorrupt = RepairCorrupt
 			})
 			ctx := ctxTimeout(t, 60*time.Second)
 			if _, err := c.waitLeader().Create(ctx, "/a", []byte("hello"), Persistent); err != nil {
@@ -46,11 +46,11 @@ func TestRepairCrash(t *testing.T) {
 			rotStored(t, c.dirs[f], "/a")
 			armed.Store(f)
 			start := time.Now()
-			startTree(c, f)
+			c.start(f)
 			waitFor(t, 20*time.Second, "the crash during the repair", hit.Load)
 			waitFor(t, 10*time.Second, "the member's loop to stop", c.node(f).loopStopped)
 			c.kill(f)
-			startTree(c, f)
+			c.start(f)
 			createMany(t, c, "/m", 20)
 			waitFor(t, 20*time.Second, "the leader's view back to 3 of 3", func() bool {
 				l := c.waitLeader()

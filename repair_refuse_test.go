@@ -130,7 +130,7 @@ func newSpiedCluster(t *testing.T, set func(*Config)) (*testCluster, map[uint64]
 	t.Helper()
 	stop := make(chan struct{})
 	spies := make(map[uint64]*repairSpy)
-	c := newTreeClusterConfig(t, 3, nil, func(cfg *Config) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
 		cfg.CheckInterval = 100 * time.Millisecond
 		cfg.OnCorrupt = RepairCorrupt
 		if set != nil {
@@ -169,7 +169,7 @@ func rawGet(t *testing.T, n *Node, path string) string {
 	t.Helper()
 	n.useMu.RLock()
 	defer n.useMu.RUnlock()
-	data, _, err := n.r.sm.(*tree).get(path, nil)
+	data, _, err := n.r.sm.get(path, nil)
 	if err != nil {
 		t.Fatalf("member %d: raw read of %s: %v", n.ID(), path, err)
 	}
@@ -180,7 +180,7 @@ func rawGet(t *testing.T, n *Node, path string) string {
 // returns the outcome, the spy's n-th.
 func sendRepair(t *testing.T, c *testCluster, spies map[uint64]*repairSpy, from, to uint64, n int) repairOutcome {
 	t.Helper()
-	onLoopOf(t, c.node(from), func(r *replica) { r.startRepair(to) })
+	onLoopOf(t, c.node(from), func(r *replica) { r.repair.start(to) })
 	o := spies[to].outcome(t, n)
 	if o.from != from {
 		t.Fatalf("repair transfer %d to member %d came from %d, sent by %d", n, to, o.from, from)
@@ -262,7 +262,7 @@ func TestRepairNotWanted(t *testing.T) {
 		restartAs := func(a CorruptAction) (leader uint64) {
 			onCorrupt = a
 			c.stop(f)
-			startTree(c, f)
+			c.start(f)
 			return c.waitLeader().ID()
 		}
 		step("from a member that does not lead", other, 0, errRepairNotWanted, 0)
@@ -288,7 +288,7 @@ func refusalCase(t *testing.T, keep uint64, why string, newer bool, rewrite func
 	spy.mu.Unlock()
 	c.stop(victim)
 	rotStored(t, c.dirs[victim], "/a")
-	startTree(c, victim)
+	c.start(victim)
 	vn := c.node(victim)
 
 	h0 := spy.nextArrival(t)

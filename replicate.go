@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
 )
 
 // hookPoint names a place in the raft loop where a crash test may stop the
@@ -99,7 +101,7 @@ type raftStorage struct {
 	*raft.MemoryStorage
 	cs *raftpb.ConfState
 	// snapshot, if set, makes the snapshot raft sends a follower behind the
-	// retained log (replica.raftSnapshot).
+	// retained log (catchUp.raftSnapshot).
 	snapshot func() (*raftpb.Snapshot, error)
 }
 
@@ -153,13 +155,12 @@ type replica struct {
 	cfg       Config
 	log       *slog.Logger
 	tr        Transport
-	sm        stateMachine
+	sm        *tree
 	wal       *raftlog.RaftLog
 	rn        *raft.RawNode
 	ms        *raftStorage
 	hook      func(hookPoint)
 	ticker    time.Duration
-	snap      *snapState // raft snapshots (raftsnap.go, install.go)
 
 	propc chan *proposal
 	readc chan *readRequest
@@ -193,7 +194,10 @@ type replica struct {
 
 	// The member's features, each owning its state; the loop calls their
 	// hooks and they see the loop through loopView.
-	expiry *sessionExpiry // expiry.go
+	expiry    *sessionExpiry // expiry.go
+	catchUp   *catchUp       // raftsnap.go
+	installer *installer     // install.go
+	repair    *repair        // repair.go
 
 	// callc runs functions on the loop (onLoop).
 	callc      chan func()
@@ -201,7 +205,72 @@ type replica struct {
 	rejoin     rejoin      // rejoin.go
 	membership membership  // membership.go, membership_forward.go
 	dedup      dedup       // dedup.go
-	rep        repairState // repair.go
+}
+
+// newReplica is the raft loop of the member, on its tree, log and raft
+// node; its features are added by newMember.
+func newReplica(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.RawNode, log *slog.Logger) *replica {
+	ms := lg.ms
+	r := &replica{
+		heard:     make(map[uint64]uint64),
+		id:        cfg.ID,
+		clusterID: d.clusterID,
+		cfg:       cfg,
+		log:       log,
+		tr:        cfg.Transport,
+		sm:        d.tree,
+		wal:       lg.wal,
+		rn:        rn,
+		ms:        ms,
+		hook:      o.hook,
+		ticker:    cfg.tickInterval(),
+		propc:     make(chan *proposal, proposalQueue),
+		readc:     make(chan *readRequest, readQueue),
+		recvc:     make(chan *raftpb.Message, recvQueue),
+		stopc:     make(chan struct{}),
+		donec:     make(chan struct{}),
+		leaderCh:  make(chan struct{}),
+		callc:     make(chan func(), 64),
+		pending:   make(map[uint64]*proposal),
+		reads:     make(map[uint64]*readRequest),
+		term:      lg.hs.GetTerm(),
+		commit:    lg.hs.GetCommit(),
+		conf:      ms.cs,
+		members:   membersOf(ms.cs),
+	}
+	if !lg.bootstrap {
+		// The tree is durable at least up to the mark the WAL reopened at.
+		r.releasedTo, _ = ms.FirstIndex()
+		r.releasedTo--
+	}
+	return r
+}
+
+// addFeatures makes the member's features on the loop. host is the
+// member's side of sessions; lockReads takes the member's read locks
+// exclusively and resynced tells the watches of a swapped tree (see
+// installer).
+func (r *replica) addFeatures(host sessionHost, nonce uint64, lockReads func() func(), resynced func(int64, func(int64) bool)) {
+	r.expiry = newSessionExpiry(r, host, nonce)
+	r.catchUp = newCatchUp(r, r.tr, r.cfg.snapshotRate())
+	r.installer = newInstaller(r, r.cfg.Dir, lockReads, resynced)
+	r.repair = newRepair(r, &r.cons, r.catchUp, r.installer, r.cfg.Dir)
+	r.ms.snapshot = r.catchUp.raftSnapshot
+}
+
+// attach hands the transport the loop's receivers: frames to deliver,
+// streams to the installer if the transport streams.
+func (r *replica) attach() error {
+	if err := r.tr.Attach(r.deliver); err != nil {
+		return fmt.Errorf("keeper: attach transport: %w", err)
+	}
+	if st, ok := r.tr.(StreamTransport); ok {
+		if err := st.AttachStream(r.installer.receive); err != nil {
+			r.tr.Detach()
+			return fmt.Errorf("keeper: attach transport streams: %w", err)
+		}
+	}
+	return nil
 }
 
 // raftLeader is raft's leader state.
@@ -215,6 +284,8 @@ const raftLeader = raft.StateLeader
 type loopView interface {
 	// memberID is this member's id; any goroutine may call it.
 	memberID() uint64
+	// cluster is the cluster's id.
+	cluster() uint64
 	// now is the loop's tick count.
 	now() uint64
 	// tickInterval is the time one tick stands for; any goroutine may call
@@ -229,8 +300,9 @@ type loopView interface {
 	// lastHeard is the tick this member last heard from member, if it did
 	// since it last became leader.
 	lastHeard(member uint64) (uint64, bool)
-	// sessions is the state machine's session table, if it keeps one.
-	sessions() (map[int64]*sessionRec, bool)
+	// sessions is the tree's committed session table; the map must not
+	// be changed.
+	sessions() map[int64]*sessionRec
 	// proposeEntry hands data to raft as a proposal no caller waits for.
 	proposeEntry(data []byte) error
 	// onLoop runs f on the loop goroutine, or reports false if the loop is
@@ -255,8 +327,6 @@ type loopView interface {
 	config() *Config
 	// currentTerm is the raft term this member knows.
 	currentTerm() uint64
-	// logTerm is the term of the raft log entry at index.
-	logTerm(index uint64) (uint64, error)
 	// memberIDs lists the members, voters and learners, sorted.
 	memberIDs() []uint64
 	// voters lists the voters.
@@ -276,9 +346,9 @@ type loopView interface {
 	// and running digest.
 	appliedIndex() uint64
 	treeDigest() uint64
-	// treeSnapshot is a point-in-time view of the tree's store, if the
-	// state machine is the tree; the caller closes it.
-	treeSnapshot() (*storage.Snapshot, bool)
+	// treeSnapshot is a point-in-time view of the tree's store; the caller
+	// closes it.
+	treeSnapshot() *storage.Snapshot
 	// lastIndex is the last index of the raft log this member holds.
 	lastIndex() (uint64, error)
 	// commitIndex is the commit index this member knows.
@@ -292,6 +362,37 @@ type loopView interface {
 	// calling sent once the snapshot is made, just before the transfer
 	// starts; it does nothing if none can be made now (raft asks again).
 	sendSnapshotTo(member uint64, sent func())
+
+	// For raft catch-up and repair (raftsnap.go, install.go, repair.go):
+
+	// firstIndex, termAt and logEntries read the in-memory raft log:
+	// its first index, the term of entry index, the entries [lo, hi).
+	firstIndex() (uint64, error)
+	termAt(index uint64) (uint64, error)
+	logEntries(lo, hi uint64) ([]*raftpb.Entry, error)
+	// appliedConf is the membership as of the applied index, the caller's
+	// to keep.
+	appliedConf() (*raftpb.ConfState, error)
+	// reportSnapshot tells raft whether the raft snapshot sent to member
+	// arrived.
+	reportSnapshot(member uint64, ok bool)
+	// stepMessage steps m into raft as if it had arrived.
+	stepMessage(m *raftpb.Message)
+	// callHook runs the crash-test hook at p.
+	callHook(p hookPoint)
+	// tree is the state machine, for the features that swap it or apply
+	// to it again (install.go, repair.go).
+	tree() *tree
+	// quiesce stops what reads the tree's store off the loop (transfers,
+	// the consistency scan) before a swap replaces it.
+	quiesce()
+	// restartLogAt moves the raft log to the raft snapshot just
+	// installed: hard state (hs, or the saved one, if nil) and a release
+	// mark at it in the WAL, the in-memory log and membership from it.
+	restartLogAt(snap *raftpb.Snapshot, hs *raftpb.HardState) error
+	// treeSwapped tells the loop a swap replaced the tree: it publishes a
+	// Status and answers the reads the new tree has reached.
+	treeSwapped()
 }
 
 func (r *replica) memberID() uint64            { return r.id }
@@ -314,13 +415,7 @@ func (r *replica) withProgress(f func(id uint64, typ raft.ProgressType, pr track
 	r.rn.WithProgress(f)
 }
 
-func (r *replica) treeSnapshot() (*storage.Snapshot, bool) {
-	t, ok := r.sm.(*tree)
-	if !ok {
-		return nil, false
-	}
-	return t.newSnapshot(), true
-}
+func (r *replica) treeSnapshot() *storage.Snapshot { return r.sm.newSnapshot() }
 
 // onLoop runs f on the loop goroutine, or reports false if the loop is gone
 // or ctx ends first.
@@ -339,8 +434,6 @@ func (r *replica) currentTerm() uint64      { return r.term }
 func (r *replica) voters() []uint64         { return r.conf.GetVoters() }
 func (r *replica) published() *Status       { return r.status.Load() }
 func (r *replica) stopped() <-chan struct{} { return r.donec }
-
-func (r *replica) logTerm(index uint64) (uint64, error) { return r.ms.Term(index) }
 
 func (r *replica) proposeConfChange(cc raftpb.ConfChangeI) error {
 	return r.rn.ProposeConfChange(cc)
@@ -363,21 +456,79 @@ func (r *replica) tryOnLoop(f func()) bool {
 func (r *replica) lastIndex() (uint64, error)          { return r.ms.LastIndex() }
 func (r *replica) commitIndex() uint64                 { return r.commit }
 func (r *replica) sendMessages(msgs []*raftpb.Message) { r.send(msgs) }
-func (r *replica) snapshotSending(member uint64) bool  { return r.snap.sending[member] }
+func (r *replica) snapshotSending(member uint64) bool  { return r.catchUp.isSending(member) }
 
-func (r *replica) sendSnapshotTo(member uint64, sent func()) {
-	snap, err := r.raftSnapshot()
-	if err != nil {
-		return // logged by raftSnapshot where it matters; raft asks again
+func (r *replica) sendSnapshotTo(member uint64, sent func()) { r.catchUp.sendTo(member, sent) }
+
+func (r *replica) cluster() uint64                 { return r.clusterID }
+func (r *replica) tree() *tree                     { return r.sm }
+func (r *replica) firstIndex() (uint64, error)     { return r.ms.FirstIndex() }
+func (r *replica) termAt(i uint64) (uint64, error) { return r.ms.Term(i) }
+func (r *replica) stepMessage(m *raftpb.Message)   { r.step(m) }
+
+func (r *replica) logEntries(lo, hi uint64) ([]*raftpb.Entry, error) {
+	return r.ms.Entries(lo, hi, math.MaxUint64)
+}
+
+func (r *replica) appliedConf() (*raftpb.ConfState, error) {
+	if m := r.sm.membership(); m != nil {
+		return wire.DecodeMembership(m)
 	}
-	sent()
-	r.sendSnapshot(&raftpb.Message{
-		Type:     raftpb.MsgSnap.Enum(),
-		To:       new(member),
-		From:     new(r.id),
-		Term:     new(r.term),
-		Snapshot: snap,
-	})
+	return proto.Clone(r.conf).(*raftpb.ConfState), nil
+}
+
+func (r *replica) reportSnapshot(member uint64, ok bool) {
+	status := raft.SnapshotFinish
+	if !ok {
+		status = raft.SnapshotFailure
+	}
+	r.rn.ReportSnapshot(member, status)
+}
+
+func (r *replica) quiesce() {
+	r.catchUp.stopTransfers(false)
+	// The background scan reads a Pebble snapshot of the old store.
+	r.cons.stopScan()
+}
+
+func (r *replica) treeSwapped() {
+	r.publish()
+	r.releaseReads()
+}
+
+func (r *replica) restartLogAt(snap *raftpb.Snapshot, hs *raftpb.HardState) error {
+	meta := snap.GetMetadata()
+	idx, term := meta.GetIndex(), meta.GetTerm()
+	cur, _, err := r.ms.MemoryStorage.InitialState()
+	if err != nil {
+		return fmt.Errorf("keeper: raft storage: %w", err)
+	}
+	h := proto.Clone(cur).(*raftpb.HardState)
+	if hs != nil {
+		h = proto.Clone(hs).(*raftpb.HardState)
+	}
+	h.Term = new(max(h.GetTerm(), term))
+	h.Commit = new(max(h.GetCommit(), idx))
+	h.Vote = new(h.GetVote())
+	cs := meta.GetConfState()
+	if err := r.wal.Install(raftlog.Mark{Index: idx, Term: term}, h, cs.GetVoters(), cs.GetLearners()); err != nil {
+		return err
+	}
+	if err := r.ms.ApplySnapshot(snap); err != nil {
+		return fmt.Errorf("keeper: raft storage: %w", err)
+	}
+	r.conf = proto.Clone(cs).(*raftpb.ConfState)
+	r.members = membersOf(r.conf)
+	r.releasedTo = idx
+	return nil
+}
+
+// transferCounts fills st's counts of raft snapshots and repairs sent and
+// installed; any goroutine may call it.
+func (r *replica) transferCounts(st *Status) {
+	st.SnapshotsSent = r.catchUp.sentCount()
+	st.SnapshotsInstalled = r.installer.installedCount()
+	st.RepairsSent, st.RepairsInstalled = r.repair.counts()
 }
 
 // corrupt reports whether this member found its tree corrupt; any
@@ -389,13 +540,7 @@ func (r *replica) lastHeard(member uint64) (uint64, bool) {
 	return t, ok
 }
 
-func (r *replica) sessions() (map[int64]*sessionRec, bool) {
-	tbl, ok := r.sm.(sessionTabler)
-	if !ok {
-		return nil, false
-	}
-	return tbl.sessionTable(), true
-}
+func (r *replica) sessions() map[int64]*sessionRec { return r.sm.sessionTable() }
 
 // heardFrom notes that member spoke to this one.
 func (r *replica) heardFrom(member uint64) {
@@ -412,12 +557,34 @@ func (r *replica) start() {
 	go r.run()
 }
 
-// stopLoop stops the loop after its current step and waits for it. Storage
-// is left as that step left it; Close and crash differ in what they do after.
+// stopLoop stops the loop after its current step and waits for it, then
+// raft catch-up and the transport's delivery. Storage is left as that step
+// left it; Close and crash differ in what they do after (closeStorage).
 func (r *replica) stopLoop() {
 	r.stop.Do(func() { close(r.stopc) })
 	<-r.donec
-	r.stopSnapshots()
+	r.catchUp.stop()
+	r.installer.stop()
+	r.tr.Detach()
+}
+
+// closeStorage closes the tree and the raft log once the loop has stopped,
+// syncing the tree first if sync is set (Close). Without it (a crash) the
+// tree keeps beyond its last sync only what the OS has of Pebble's log.
+func (r *replica) closeStorage(sync bool) error {
+	var errs []error
+	if sync {
+		if err := r.sm.sync(); err != nil {
+			errs = append(errs, fmt.Errorf("keeper: sync state machine: %w", err))
+		}
+	}
+	if err := r.sm.close(); err != nil {
+		errs = append(errs, fmt.Errorf("keeper: close state machine: %w", err))
+	}
+	if err := r.wal.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // run is the loop goroutine.
@@ -427,7 +594,7 @@ func (r *replica) run() {
 		r.cons.stop()
 		r.membership.stop()
 	}()
-	defer r.repairStop()
+	defer r.repair.stop()
 	defer func() {
 		if p := recover(); p != nil {
 			r.err = fmt.Errorf("keeper: raft loop stopped: %v", p)
@@ -453,7 +620,7 @@ func (r *replica) run() {
 			}
 			r.membership.tick()
 			r.cons.tick()
-			r.maybeRepair(0, false)
+			r.repair.tick()
 		case f := <-r.callc:
 			f()
 		case p := <-r.propc:
@@ -462,10 +629,8 @@ func (r *replica) run() {
 			r.step(m)
 		case q := <-r.readc:
 			r.readIndex(q)
-		case res := <-r.snap.donec:
-			r.snapshotDone(res, true)
-		case in := <-r.snap.installc:
-			r.stepStaged(in)
+		case res := <-r.catchUp.results():
+			r.catchUp.finished(res, true)
 		}
 		r.drain()
 		for r.rn.HasReady() {
@@ -480,8 +645,8 @@ func (r *replica) run() {
 			default:
 			}
 		}
-		r.finishStaged()
-		if err := r.tryRepair(); err != nil {
+		r.installer.endTurn()
+		if err := r.repair.endTurn(); err != nil {
 			r.err = err
 			r.log.Error("raft loop stopped", "err", err)
 			return
@@ -655,7 +820,7 @@ func (r *replica) handleReady() error {
 		r.commit = hs.GetCommit()
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := r.installSnapshot(rd.Snapshot, rd.HardState); err != nil {
+		if err := r.installer.ready(rd.Snapshot, rd.HardState); err != nil {
 			return err
 		}
 	}
@@ -703,7 +868,7 @@ func (r *replica) handleReady() error {
 func (r *replica) send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		if m.GetType() == raftpb.MsgSnap {
-			r.sendSnapshot(m)
+			r.catchUp.send(m)
 			continue
 		}
 		b, err := wire.EncodeRaftFrame(r.clusterID, m)
@@ -806,7 +971,7 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 			}
 			group, owners = group[:0], owners[:0]
 			if m := r.cons.applied(d.Index, d.Check); m != 0 {
-				r.maybeRepair(m, true)
+				r.repair.applied(m)
 			}
 			continue
 		case wire.EntryProposal:

@@ -3,9 +3,11 @@ package keeper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper/storage"
 	"github.com/keeper-go/keeper/transport"
 )
 
@@ -22,18 +25,39 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// mustPropose writes p through member n and checks the result came from
-// applying p.
-func mustPropose(t testing.TB, n *Node, p []byte) uint64 {
+// mustPropose creates /name through member n (createReq) and checks the
+// result came from applying that create; it returns the create's zxid.
+func mustPropose(t testing.TB, n *Node, name string) uint64 {
 	t.Helper()
-	res, err := n.propose(ctxTimeout(t, 10*time.Second), p)
+	res, err := n.propose(ctxTimeout(t, 10*time.Second), createReq(name))
 	if err != nil {
 		t.Fatalf("propose through %d: %v", n.ID(), err)
 	}
-	if res == nil || len(res.Ops) != 1 || res.Ops[0].Path != string(p) {
-		t.Fatalf("propose %q: result %+v", p, res)
+	if res == nil || res.Err != nil || len(res.Ops) != 1 || res.Ops[0].Path != "/"+name {
+		t.Fatalf("propose %q: result %+v", name, res)
 	}
 	return uint64(res.Ops[0].Stat.Mzxid)
+}
+
+// treeChildren opens the tree of the stopped member's dir and returns the
+// children of path and the tree's applied index.
+func treeChildren(t testing.TB, dir, path string) ([]string, uint64) {
+	t.Helper()
+	id, _, err := storage.PeekClusterID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := openTreeDir(dir, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.close()
+	kids, _, err := tr.children(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(kids)
+	return kids, tr.applied()
 }
 
 func TestClusterIDIgnoresPeerOrder(t *testing.T) {
@@ -45,8 +69,8 @@ func TestClusterIDIgnoresPeerOrder(t *testing.T) {
 func TestSingleMember(t *testing.T) {
 	c := newTestCluster(t, 1, nil)
 	n := c.waitLeader()
-	i1 := mustPropose(t, n, []byte("a"))
-	i2 := mustPropose(t, n, []byte("b"))
+	i1 := mustPropose(t, n, "a")
+	i2 := mustPropose(t, n, "b")
 	if i2 != i1+1 {
 		t.Fatalf("indexes %d then %d", i1, i2)
 	}
@@ -68,10 +92,10 @@ func TestProposeThroughFollowerAndSync(t *testing.T) {
 			follower = n
 		}
 	}
-	idx := mustPropose(t, follower, []byte("via-follower"))
-	mustPropose(t, leader, []byte("via-leader"))
+	idx := mustPropose(t, follower, "via-follower")
+	mustPropose(t, leader, "via-leader")
 	// A write through the leader is visible on the follower after Sync.
-	idx2 := mustPropose(t, leader, []byte("then"))
+	idx2 := mustPropose(t, leader, "then")
 	if err := follower.barrier(ctxTimeout(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -88,12 +112,12 @@ func TestProposeThroughFollowerAndSync(t *testing.T) {
 func testLeaderKilled(t *testing.T, n int) {
 	c := newTestCluster(t, n, nil)
 	old := c.waitLeader()
-	mustPropose(t, old, []byte("before"))
+	mustPropose(t, old, "before")
 	start := time.Now()
 	c.kill(old.ID())
 	leader := c.waitLeader()
 	t.Logf("new leader %d after %v", leader.ID(), time.Since(start))
-	last := mustPropose(t, leader, []byte("after"))
+	last := mustPropose(t, leader, "after")
 	c.start(old.ID())
 	c.waitConverged(last)
 }
@@ -104,7 +128,7 @@ func TestLeaderKilled5(t *testing.T) { testLeaderKilled(t, 5) }
 func TestMinorityPartition(t *testing.T) {
 	c := newTestCluster(t, 5, nil)
 	leader := c.waitLeader()
-	mustPropose(t, leader, []byte("before"))
+	mustPropose(t, leader, "before")
 	// The old leader and one follower form the minority.
 	minority := []uint64{leader.ID()}
 	var majority []uint64
@@ -117,7 +141,7 @@ func TestMinorityPartition(t *testing.T) {
 	}
 	c.net.Partition(minority, majority)
 	for _, id := range minority {
-		_, err := c.node(id).propose(ctxTimeout(t, 3*time.Second), []byte("lost"))
+		_, err := c.node(id).propose(ctxTimeout(t, 3*time.Second), createReq("lost"))
 		if !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrIndeterminate) {
 			t.Fatalf("write in minority through %d: %v, want ErrNoLeader or ErrIndeterminate", id, err)
 		}
@@ -144,7 +168,7 @@ func TestRestartCatchesUp(t *testing.T) {
 			down = id
 		}
 	}
-	mustPropose(t, leader, []byte("x"))
+	mustPropose(t, leader, "x")
 	c.stop(down)
 	var last uint64
 	for i := 0; i < 50; i++ {
@@ -162,23 +186,37 @@ func TestCrashReplaysWAL(t *testing.T) {
 		last = mustPropose(t, leader, payload(leader.ID(), i))
 	}
 	c.waitConverged(last)
-	// Crash everyone: the test state machine loses all unsynced applies, so
-	// the restart must rebuild the same state from the WAL alone.
+	// Crash everyone and take their trees away, so the restart must rebuild
+	// the same state from the WAL alone (nothing was released: KeepEntries
+	// is far above the writes).
 	var digests []uint64
 	for _, n := range c.live() {
 		digests = append(digests, n.Status().Digest)
 	}
 	for _, id := range c.ids {
 		c.kill(id)
+		if err := os.RemoveAll(filepath.Join(c.dirs[id], "tree")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, id := range c.ids {
 		c.start(id)
 	}
 	leader = c.waitLeader()
-	after := mustPropose(t, leader, []byte("after"))
+	after := mustPropose(t, leader, "after")
 	c.waitConverged(after)
 	if digests[0] != digests[1] || digests[1] != digests[2] {
 		t.Fatalf("digests before crash differ: %x", digests)
+	}
+	// The 30 writes, "after" and /zookeeper, on every member.
+	for _, n := range c.live() {
+		var kids []string
+		if err := n.withTree(func(t *tree) (err error) {
+			kids, _, err = t.children("/", nil)
+			return err
+		}); err != nil || len(kids) != 32 {
+			t.Fatalf("member %d after the replay: %d znodes under / (%v)", n.ID(), len(kids), err)
+		}
 	}
 }
 
@@ -198,7 +236,7 @@ func TestReleaseAndReopenAtMark(t *testing.T) {
 		c.kill(id)
 		c.start(id)
 	}
-	last = mustPropose(t, c.waitLeader(), []byte("after"))
+	last = mustPropose(t, c.waitLeader(), "after")
 	c.waitConverged(last)
 }
 
@@ -210,7 +248,7 @@ func TestClosedNodeReturnsErrClosed(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	ctx := context.Background()
-	if _, err := n.propose(ctx, []byte("x")); !errors.Is(err, ErrClosed) {
+	if _, err := n.propose(ctx, createReq("x")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("propose after Close: %v", err)
 	}
 	if err := n.barrier(ctx); !errors.Is(err, ErrClosed) {
@@ -241,13 +279,13 @@ func TestCloseFailsPendingAsIndeterminate(t *testing.T) {
 		}
 	})
 	leader := c.waitLeader()
-	mustPropose(t, leader, []byte("x"))
+	mustPropose(t, leader, "x")
 	last, _ := leader.r.ms.LastIndex()
 	before.Store(last)
 	gate.Store(leader.ID())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := leader.propose(context.Background(), []byte("stuck"))
+		_, err := leader.propose(context.Background(), createReq("stuck"))
 		errc <- err
 	}()
 	select {
@@ -275,7 +313,7 @@ func TestOpenTwiceLocked(t *testing.T) {
 	c.waitLeader()
 	cfg := c.config(1)
 	cfg.Transport = transport.NewMemory(1).Endpoint(1)
-	_, err := open(context.Background(), cfg, openOptions{openStateMachine: c.disk.open})
+	_, err := open(context.Background(), cfg, openOptions{})
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second open on one dir: %v, want ErrLocked", err)
 	}
@@ -299,7 +337,7 @@ func TestOpenCorruptWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	_, err = open(context.Background(), c.config(1), openOptions{openStateMachine: c.disk.open})
+	_, err = open(context.Background(), c.config(1), openOptions{})
 	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrCorruptLog) {
 		t.Fatalf("open over a damaged WAL: %v, want ErrCorrupt", err)
 	}
@@ -311,7 +349,7 @@ func TestOpenWrongCluster(t *testing.T) {
 	c.stop(1)
 	cfg := c.config(1)
 	cfg.ClusterID = 12345
-	_, err := open(context.Background(), cfg, openOptions{openStateMachine: c.disk.open})
+	_, err := open(context.Background(), cfg, openOptions{})
 	if !errors.Is(err, ErrWrongCluster) {
 		t.Fatalf("open with another cluster id: %v", err)
 	}
@@ -386,8 +424,11 @@ func TestRandomWorkloadWithFaults(t *testing.T) {
 	c.net.Duplicate(0.05)
 	c.net.Delay(time.Millisecond, 3*time.Millisecond)
 
-	var acked atomic.Int64
-	var maxIdx atomic.Uint64
+	var (
+		ackMu  sync.Mutex
+		acked  = []string{"final"} // every acknowledged create
+		maxIdx atomic.Uint64
+	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
@@ -404,12 +445,18 @@ func TestRandomWorkloadWithFaults(t *testing.T) {
 				}
 				ns := c.live()
 				n := ns[r.IntN(len(ns))]
+				name := fmt.Sprintf("w%d-%d", w, i)
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				res, err := n.propose(ctx, payload(n.ID(), i))
+				res, err := n.propose(ctx, createReq(name))
 				cancel()
 				switch {
+				case err == nil && res.Err != nil:
+					t.Errorf("create %s: %v", name, res.Err)
+					return
 				case err == nil:
-					acked.Add(1)
+					ackMu.Lock()
+					acked = append(acked, "/"+name)
+					ackMu.Unlock()
 					for {
 						cur := maxIdx.Load()
 						idx := uint64(res.Ops[0].Stat.Mzxid)
@@ -439,25 +486,30 @@ func TestRandomWorkloadWithFaults(t *testing.T) {
 	c.net.DropAll(0)
 	c.net.Duplicate(0)
 	c.net.Delay(0, 0)
-	last := mustPropose(t, c.waitLeader(), []byte("final"))
+	last := mustPropose(t, c.waitLeader(), "final")
 	applied := c.waitConverged(max(last, maxIdx.Load()))
 	c.closeAll()
-	var ops uint64
+	// Every member's tree, as Close left it on disk: at the converged index,
+	// with the same znodes, among them every acknowledged one.
+	var first []string
 	for i, id := range c.ids {
-		st := c.disk.state[c.dirs[id]]
-		if st.Applied != applied {
-			t.Fatalf("member %d synced at %d, converged at %d", id, st.Applied, applied)
+		kids, treeApplied := treeChildren(t, c.dirs[id], "/")
+		if treeApplied != applied {
+			t.Fatalf("member %d synced at %d, converged at %d", id, treeApplied, applied)
 		}
 		if i == 0 {
-			ops = st.Ops
-		} else if st.Ops != ops {
-			t.Fatalf("member %d applied %d ops, member 1 %d", id, st.Ops, ops)
+			first = kids
+		} else if !slices.Equal(kids, first) {
+			t.Fatalf("member %d holds %d znodes, member %d %d", id, len(kids), c.ids[0], len(first))
 		}
 	}
-	if ops < uint64(acked.Load())+1 {
-		t.Fatalf("%d ops applied, %d acknowledged", ops, acked.Load()+1)
+	for _, p := range acked {
+		if !slices.Contains(first, strings.TrimPrefix(p, "/")) {
+			t.Fatalf("acknowledged create of %s is missing", p)
+		}
 	}
-	t.Logf("%d writes acknowledged, %d applied, index %d", acked.Load(), ops, applied)
+	ops := len(first) - 1 // "zookeeper"
+	t.Logf("%d writes acknowledged, %d applied, index %d", len(acked), ops, applied)
 }
 
 // Session timeouts are clamped into [min, max], never refused.

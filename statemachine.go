@@ -4,6 +4,11 @@ package keeper
 // tree (tree.go): the loop hands committed entries to the state machine in index
 // order, in groups, and the state machine applies each group in one Pebble batch.
 
+import (
+	"github.com/keeper-go/keeper/internal/raftlog"
+	"github.com/keeper-go/keeper/storage"
+)
+
 // entryKind says what a committed entry carries.
 type entryKind uint8
 
@@ -27,23 +32,46 @@ type committed struct {
 	Data  []byte
 }
 
-// stateMachine is what the raft loop drives. *tree implements it. All methods
-// are called from the raft loop's goroutine only, except where noted.
+// stateMachine is everything the raft loop and the member's features need
+// of the state machine, written down in one place. *tree is the one
+// implementation, and the loop holds the *tree itself: there are no other
+// state machines, no optional methods and nothing to probe for. All methods
+// are called from the raft loop's goroutine only (or before it starts, by
+// Open, or after it stopped, by Close), except where noted.
 type stateMachine interface {
 	// apply applies ents, which are consecutive and start at applied()+1, in one
 	// unsynced Pebble batch that also records the new applied index, the digest
 	// and (for entryConf) the membership. results[i] is the outcome of ents[i]
 	// (nil for entryNoop and entryConf). A non-nil error means storage failed;
-	// the member must stop, as the tree may be behind the log.
+	// the member must stop, as the tree may be behind the log. Each group's
+	// events go to the tree's publishFunc with its commit.
 	apply(ents []committed) (results []*applyResult, err error)
+	// withoutEvents runs f with the events of the groups it applies left
+	// out (a repair's re-apply: they were delivered the first time).
+	withoutEvents(f func() error) error
 	// applied is the index of the last applied entry (0 for an empty tree).
 	applied() uint64
 	// digest is the tree digest at applied(); safe to call from any goroutine.
 	digest() uint64
 	// membership is the last entryConf's Data stored by apply, or nil.
 	membership() []byte
+	// sessionTable is the committed session table; callers must not change
+	// it.
+	sessionTable() map[int64]*sessionRec
+	// newSnapshot is a point-in-time view of the store (never one in the
+	// middle of an online restore's commit) for a snapshot stream or a
+	// digest scan; the caller closes it. Safe from any goroutine.
+	newSnapshot() *storage.Snapshot
+	// swap replaces the store with the build committed in the data dir
+	// (install.go), calling moved once the old store is moved aside, and
+	// reloads what the tree keeps in memory from the new one.
+	swap(dir string, clusterID uint64, moved func()) error
+	// installedMark is the raft snapshot the store was built from, if any.
+	installedMark() (raftlog.Mark, bool, error)
 	// sync makes everything applied so far durable (fsync).
 	sync() error
+	// close releases the store.
+	close() error
 }
 
 // applyResult is the outcome of one entryOp. Ops holds one result per op of

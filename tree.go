@@ -12,6 +12,9 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/keeper-go/keeper/internal/keys"
+	"github.com/keeper-go/keeper/internal/raftlog"
+	"github.com/keeper-go/keeper/internal/treefiles"
+	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
 )
 
@@ -80,7 +83,7 @@ var _ stateMachine = (*tree)(nil)
 
 // openTreeDir opens (creating if absent) the tree of the member data dir dir,
 // refusing a dir of another cluster; it is Open's state machine.
-func openTreeDir(dir string, clusterID uint64) (stateMachine, error) {
+func openTreeDir(dir string, clusterID uint64) (*tree, error) {
 	st, err := storage.Open(dir, storage.Options{ClusterID: clusterID})
 	if err != nil {
 		return nil, err
@@ -92,6 +95,16 @@ func openTreeDir(dir string, clusterID uint64) (stateMachine, error) {
 	}
 	t.requireSessions = true
 	return t, nil
+}
+
+// withoutEvents runs f with the tree's publish turned off: the groups f
+// applies commit without handing their events on (a repair's re-apply,
+// whose events were delivered the first time).
+func (t *tree) withoutEvents(f func() error) error {
+	pub := t.publish
+	t.publish = nil
+	defer func() { t.publish = pub }()
+	return f()
 }
 
 // close releases the store; the raft loop has stopped.
@@ -920,4 +933,59 @@ func (t *tree) listIndex(lo, hi []byte) ([]indexedNode, error) {
 		out = append(out, n)
 	}
 	return out, it.Close()
+}
+
+// swap closes the tree's store, moves the committed build in its place
+// (treefiles.SwapStaged; moved runs once the old store is moved aside), and
+// reloads the tree from the new store.
+func (t *tree) swap(dir string, clusterID uint64, moved func()) error {
+	if err := t.st.Close(); err != nil {
+		return fmt.Errorf("keeper: install: close tree: %w", err)
+	}
+	t.st = nil
+	if err := treefiles.SwapStaged(dir, func(step int) {
+		if step == 1 {
+			moved()
+		}
+	}); err != nil {
+		return err
+	}
+	st, err := storage.Open(dir, storage.Options{ClusterID: clusterID})
+	if err != nil {
+		return fmt.Errorf("keeper: install: open tree: %w", err)
+	}
+	if err := t.reload(st); err != nil {
+		_ = st.Close()
+		return err
+	}
+	return nil
+}
+
+// reload points the tree at st (a store just installed) and reloads what it
+// keeps in memory: applied index, digest, membership and sessions.
+func (t *tree) reload(st *storage.Store) error {
+	nt, err := openTree(st)
+	if err != nil {
+		return fmt.Errorf("keeper: install: %w", err)
+	}
+	t.st = nt.st
+	t.appliedIdx = nt.appliedIdx
+	t.dig.Store(nt.dig.Load())
+	t.members = nt.members
+	t.sessions = nt.sessions
+	return nil
+}
+
+// installedMark returns the raft snapshot the tree was built from, if any.
+func (t *tree) installedMark() (raftlog.Mark, bool, error) {
+	var m raftlog.Mark
+	err := t.st.Get(keys.MetaKey(keys.MetaInstalled), func(v []byte) error {
+		var err error
+		m.Index, m.Term, err = wire.DecodeInstallMark(v)
+		return err
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return m, false, nil
+	}
+	return m, err == nil, err
 }
