@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/keeper-go/keeper/internal/crashtest"
 	"github.com/keeper-go/keeper/internal/wire"
@@ -377,9 +378,10 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 		commit:    hs.GetCommit(),
 		conf:      ms.cs,
 		members:   membersOf(ms.cs),
+		meters:    newMeters(cfg.ID),
 	}
 	r.expiry = newSessionExpiry(r, wm, nonce)
-	r.snap = newSnapState(cfg.Transport, cfg.Dir)
+	r.snap = newSnapState(r.meters.streams(cfg.Transport), cfg.Dir)
 	ms.snapshot = r.raftSnapshot
 	r.snap.resynced = wm.resync
 	r.seq.Store(rand.Uint64() >> 1)
@@ -510,7 +512,10 @@ func (n *Node) propose(ctx context.Context, payload []byte) (*applyResult, error
 	if n.r.corrupt() {
 		return nil, ErrReplicaCorrupt
 	}
-	return n.r.proposeWait(ctx, payload)
+	start := time.Now()
+	res, err := n.r.proposeWait(ctx, payload)
+	n.r.meters.proposed(start, res, err)
+	return res, err
 }
 
 // Close stops the member: pending writes fail with ErrIndeterminate, the

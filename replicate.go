@@ -178,6 +178,7 @@ type replica struct {
 	hook      func(hookPoint)
 	ticker    time.Duration
 	snap      *snapState // raft snapshots (raftsnap.go, install.go)
+	meters    *meters    // metrics.go
 
 	propc chan *proposal
 	readc chan *readRequest
@@ -288,6 +289,8 @@ type loopView interface {
 	// snapshotSending reports whether a raft snapshot is on its way to
 	// member.
 	snapshotSending(member uint64) bool
+	// metrics is the member's meters (metrics.go).
+	metrics() *meters
 	// sendSnapshotTo sends member a raft snapshot of the tree as it stands,
 	// calling sent once the snapshot is made, just before the transfer
 	// starts; it does nothing if none can be made now (raft asks again).
@@ -637,9 +640,11 @@ func (r *replica) handleReady() error {
 		r.send(rd.Messages)
 	}
 	r.callHook(hookBeforeSave)
+	saveStart := time.Now()
 	if err := r.wal.Save(rd.HardState, rd.Entries); err != nil {
 		return err
 	}
+	r.meters.saved(saveStart, rd.MustSync, rd.Entries)
 	if rd.HardState != nil {
 		if err := r.ms.SetHardState(rd.HardState); err != nil {
 			return fmt.Errorf("keeper: raft storage: %w", err)
@@ -655,6 +660,7 @@ func (r *replica) handleReady() error {
 	for _, rs := range rd.ReadStates {
 		r.readState(rs)
 	}
+	r.meters.committed(rd.CommittedEntries)
 	if err := r.apply(rd.CommittedEntries); err != nil {
 		return err
 	}
@@ -665,6 +671,7 @@ func (r *replica) handleReady() error {
 	}
 	r.publish()
 	if leaderMoved {
+		r.meters.leaderChanged(r.lead)
 		// After publish, so a woken WaitLeader reads the new leader.
 		r.leaderChanged()
 		r.expiry.leaderChanged()
@@ -803,7 +810,9 @@ func (r *replica) applyGroup(group []committed, owners []uint64) error {
 	if len(group) == 0 {
 		return nil
 	}
+	applyStart := time.Now()
 	results, err := r.sm.apply(group)
+	r.meters.appliedGroup(applyStart)
 	if err != nil {
 		return fmt.Errorf("keeper: apply entries %d..%d: %w", group[0].Index, group[len(group)-1].Index, err)
 	}

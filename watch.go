@@ -498,3 +498,14 @@ func (wm *watchManager) fireAll(typ EventType, zxid int64) {
 		}
 	}
 }
+
+// counts returns the number of this member's open sessions and of their
+// watches.
+func (wm *watchManager) counts() (sessions, watches int) {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	for _, s := range wm.sessions {
+		watches += len(s.watches)
+	}
+	return len(wm.sessions), watches
+}
