@@ -230,22 +230,26 @@ func (m *meters) committed(ents []*raftpb.Entry) {
 		return
 	}
 	now := time.Now()
-	drop := 0
+	i := 0 // the first mark that may hold the entry
 	for _, e := range ents {
 		idx := e.GetIndex()
-		for drop < len(m.appends) && m.appends[drop].last < idx {
-			drop++
+		for i < len(m.appends) && m.appends[i].last < idx {
+			i++
 		}
-		if drop == len(m.appends) {
+		if i == len(m.appends) {
 			break
 		}
-		if a := m.appends[drop]; a.first <= idx {
-			m.commitSecs.Observe(now.Sub(a.at).Seconds())
+		if m.appends[i].first <= idx {
+			m.commitSecs.Observe(now.Sub(m.appends[i].at).Seconds())
 		}
 	}
-	// Keep the mark of a run committed only in part.
-	if drop > 0 {
-		m.appends = append(m.appends[:0], m.appends[drop:]...)
+	// Forget the runs committed whole; keep one committed in part.
+	last := ents[len(ents)-1].GetIndex()
+	for i < len(m.appends) && m.appends[i].last <= last {
+		i++
+	}
+	if i > 0 {
+		m.appends = append(m.appends[:0], m.appends[i:]...)
 	}
 }
 
