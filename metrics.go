@@ -394,11 +394,15 @@ func (n *Node) Collector() prometheus.Collector {
 type statusMetric struct {
 	name, help string
 	counter    bool
-	value      func(st *Status, local *localCounts) float64
+	value      func(f *figures) float64
 }
 
-// localCounts are the member's own sessions and watches.
-type localCounts struct{ sessions, watches int }
+// figures is what the collector reads from the member: its Status, its
+// sessions and their watches.
+type figures struct {
+	Status
+	sessions, watches int
+}
 
 func boolValue(b bool) float64 {
 	if b {
@@ -409,43 +413,43 @@ func boolValue(b bool) float64 {
 
 var statusMetrics = []statusMetric{
 	{"keeper_raft_term", "The raft term this member is in.", false,
-		func(st *Status, _ *localCounts) float64 { return float64(st.Term) }},
+		func(f *figures) float64 { return float64(f.Term) }},
 	{"keeper_has_leader", "1 if this member knows a leader, else 0.", false,
-		func(st *Status, _ *localCounts) float64 { return boolValue(st.Leader != 0) }},
+		func(f *figures) float64 { return boolValue(f.Leader != 0) }},
 	{"keeper_is_leader", "1 if this member is the leader, else 0.", false,
-		func(st *Status, _ *localCounts) float64 { return boolValue(st.Role == RoleLeader) }},
+		func(f *figures) float64 { return boolValue(f.Role == RoleLeader) }},
 	{"keeper_raft_commit_index", "The highest raft log index this member knows committed.", false,
-		func(st *Status, _ *localCounts) float64 { return float64(st.Commit) }},
+		func(f *figures) float64 { return float64(f.Commit) }},
 	{"keeper_raft_applied_index", "The highest raft log index applied to this member's tree (its zxid).", false,
-		func(st *Status, _ *localCounts) float64 { return float64(st.Applied) }},
+		func(f *figures) float64 { return float64(f.Applied) }},
 	{"keeper_members", "Members of the cluster, voters and learners, as of the applied index.", false,
-		func(st *Status, _ *localCounts) float64 { return float64(len(st.Members)) }},
+		func(f *figures) float64 { return float64(len(f.Members)) }},
 	{"keeper_cluster_consistency_ratio", "The share of members whose tree matched at the last consistency check (live on the leader, as of the last check elsewhere).", false,
-		func(st *Status, _ *localCounts) float64 { return st.Consistency }},
+		func(f *figures) float64 { return f.Consistency }},
 	{"keeper_cluster_availability_ratio", "The share of members the leader heard from within the election timeout (live on the leader, as of the last check elsewhere).", false,
-		func(st *Status, _ *localCounts) float64 { return st.Availability }},
+		func(f *figures) float64 { return f.Availability }},
 	{"keeper_cluster_members", "The member count behind the cluster's two figures.", false,
-		func(st *Status, _ *localCounts) float64 { return float64(st.MemberCount) }},
+		func(f *figures) float64 { return float64(f.MemberCount) }},
 	{"keeper_cluster_members_consistent", "Members whose tree matched at the last consistency check.", false,
-		func(st *Status, _ *localCounts) float64 { return float64(st.ConsistentMembers) }},
+		func(f *figures) float64 { return float64(f.ConsistentMembers) }},
 	{"keeper_cluster_members_reachable", "Members the leader heard from within the election timeout.", false,
-		func(st *Status, _ *localCounts) float64 { return float64(st.ReachableMembers) }},
+		func(f *figures) float64 { return float64(f.ReachableMembers) }},
 	{"keeper_corrupt", "1 once this member failed a consistency check (it refuses reads and writes), else 0.", false,
-		func(st *Status, _ *localCounts) float64 { return boolValue(st.Corrupt) }},
+		func(f *figures) float64 { return boolValue(f.Corrupt) }},
 	{"keeper_consistency_check_zxid", "The zxid of the last consistency check applied on this member.", false,
-		func(st *Status, _ *localCounts) float64 { return float64(st.CheckZxid) }},
+		func(f *figures) float64 { return float64(f.CheckZxid) }},
 	{"keeper_raft_snapshots_sent_total", "Raft snapshots this member streamed to followers that took them.", true,
-		func(st *Status, _ *localCounts) float64 { return float64(st.SnapshotsSent) }},
+		func(f *figures) float64 { return float64(f.SnapshotsSent) }},
 	{"keeper_raft_snapshots_installed_total", "Raft snapshots this member installed in place of its tree.", true,
-		func(st *Status, _ *localCounts) float64 { return float64(st.SnapshotsInstalled) }},
+		func(f *figures) float64 { return float64(f.SnapshotsInstalled) }},
 	{"keeper_repairs_sent_total", "Repair transfers of its tree this member, as leader, streamed to corrupt members that took them.", true,
-		func(st *Status, _ *localCounts) float64 { return float64(st.RepairsSent) }},
+		func(f *figures) float64 { return float64(f.RepairsSent) }},
 	{"keeper_repairs_installed_total", "Times this member, found corrupt, replaced its tree by the leader's.", true,
-		func(st *Status, _ *localCounts) float64 { return float64(st.RepairsInstalled) }},
+		func(f *figures) float64 { return float64(f.RepairsInstalled) }},
 	{"keeper_sessions_local", "Sessions opened through this member and not yet ended.", false,
-		func(_ *Status, l *localCounts) float64 { return float64(l.sessions) }},
+		func(f *figures) float64 { return float64(f.sessions) }},
 	{"keeper_watches", "Watches registered on this member.", false,
-		func(_ *Status, l *localCounts) float64 { return float64(l.watches) }},
+		func(f *figures) float64 { return float64(f.watches) }},
 }
 
 // collector is what Node.Collector returns.
@@ -467,14 +471,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c.n.r.meters.all {
 		m.Collect(ch)
 	}
-	st := c.n.Status()
-	var local localCounts
-	local.sessions, local.watches = c.n.watches.counts()
+	f := figures{Status: c.n.Status()}
+	f.sessions, f.watches = c.n.watches.counts()
 	for i, m := range statusMetrics {
 		typ := prometheus.GaugeValue
 		if m.counter {
 			typ = prometheus.CounterValue
 		}
-		ch <- prometheus.MustNewConstMetric(c.descs[i], typ, m.value(&st, &local))
+		ch <- prometheus.MustNewConstMetric(c.descs[i], typ, m.value(&f))
 	}
 }
