@@ -296,9 +296,6 @@ func (m *meters) scanned(err error, match bool) {
 	}
 }
 
-// metrics is the loop's meters, for the features (loopView).
-func (r *replica) metrics() *meters { return r.meters }
-
 // streams returns tr with its streams metered: the bytes and duration of
 // every transfer the receiver took, by kind (from the stream header) and
 // direction. A transport that cannot stream is returned as it is.
@@ -382,7 +379,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // unregister it when the Node is closed.
 func (n *Node) Collector() prometheus.Collector {
 	labels := prometheus.Labels{"member": strconv.FormatUint(n.ID(), 10)}
-	c := &collector{n: n}
+	c := &collector{n: n, m: n.r.meters, wm: n.watches}
 	for _, d := range statusMetrics {
 		c.descs = append(c.descs, prometheus.NewDesc(d.name, d.help, nil, labels))
 	}
@@ -455,11 +452,13 @@ var statusMetrics = []statusMetric{
 // collector is what Node.Collector returns.
 type collector struct {
 	n     *Node
+	m     *meters
+	wm    *watchManager
 	descs []*prometheus.Desc // statusMetrics' descriptions, in order
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range c.n.r.meters.all {
+	for _, m := range c.m.all {
 		m.Describe(ch)
 	}
 	for _, d := range c.descs {
@@ -468,11 +467,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for _, m := range c.n.r.meters.all {
+	for _, m := range c.m.all {
 		m.Collect(ch)
 	}
 	f := figures{Status: c.n.Status()}
-	f.sessions, f.watches = c.n.watches.counts()
+	f.sessions, f.watches = c.wm.counts()
 	for i, m := range statusMetrics {
 		typ := prometheus.GaugeValue
 		if m.counter {

@@ -342,6 +342,7 @@ func (r *replica) lastIndex() (uint64, error)          { return r.ms.LastIndex()
 func (r *replica) commitIndex() uint64                 { return r.commit }
 func (r *replica) sendMessages(msgs []*raftpb.Message) { r.send(msgs) }
 func (r *replica) snapshotSending(member uint64) bool  { return r.snap.sending[member] }
+func (r *replica) metrics() *meters                    { return r.meters }
 
 func (r *replica) sendSnapshotTo(member uint64, sent func()) {
 	snap, err := r.raftSnapshot()
