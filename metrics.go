@@ -7,8 +7,9 @@ package keeper
 //   - meters, counters and histograms of events (writes, fsyncs, applies,
 //     transfers, backups), owned by one meters value created in Open and
 //     updated where the event happens with lock-free atomic operations, always,
-//     whether a collector is registered or not (a few tens of nanoseconds per
-//     write, against a write's fsync of a millisecond or more);
+//     whether a collector is registered or not (1.5 to 2 µs per write on a
+//     busy 2-core machine, most of it reading the clock, against a write of
+//     0.4 ms or more: BenchmarkMetersPerWrite, BenchmarkWriteMetrics);
 //   - figures the member keeps anyway (Status, its watches and sessions),
 //     read when the registry collects, so they cost nothing between scrapes.
 
@@ -66,7 +67,7 @@ const (
 var scanResultNames = [numScanResults]string{"match", "mismatch", "error"}
 
 // Histogram buckets: latencies of one write or fsync (0.25 ms to 8 s), and
-// whole-tree operations (10 ms to about 45 minutes).
+// whole-tree operations (10 ms to about 3 hours).
 var (
 	latencyBuckets  = prometheus.ExponentialBuckets(0.00025, 2, 16)
 	transferBuckets = prometheus.ExponentialBuckets(0.01, 4, 11)
