@@ -96,6 +96,10 @@ type meters struct {
 
 	scans [numScanResults]prometheus.Counter
 
+	// sessions is the size of the session table after the last apply; the
+	// collector reads it.
+	sessions atomic.Int64
+
 	// appends (loop-only) remembers when recent runs of entries were
 	// appended to this member's log, oldest first, for the commit latency.
 	appends []appendMark
@@ -254,9 +258,13 @@ func (m *meters) committed(ents []*raftpb.Entry) {
 	}
 }
 
-// appliedGroup records the apply of one group that began at start.
-func (m *meters) appliedGroup(start time.Time) {
+// appliedGroup records, loop-only, the apply of one group to sm that began
+// at start, and the size of sm's session table after it.
+func (m *meters) appliedGroup(start time.Time, sm stateMachine) {
 	m.applySecs.Observe(time.Since(start).Seconds())
+	if t, ok := sm.(sessionTabler); ok {
+		m.sessions.Store(int64(len(t.sessionTable())))
+	}
 }
 
 // leaderChanged counts a change of leader to lead, if one is known.
@@ -399,6 +407,7 @@ type statusMetric struct {
 // sessions and their watches.
 type figures struct {
 	Status
+	clusterSessions   int64
 	sessions, watches int
 }
 
@@ -444,6 +453,8 @@ var statusMetrics = []statusMetric{
 		func(f *figures) float64 { return float64(f.RepairsSent) }},
 	{"keeper_repairs_installed_total", "Times this member, found corrupt, replaced its tree by the leader's.", true,
 		func(f *figures) float64 { return float64(f.RepairsInstalled) }},
+	{"keeper_sessions", "Sessions in the cluster's session table, as of this member's last apply.", false,
+		func(f *figures) float64 { return float64(f.clusterSessions) }},
 	{"keeper_sessions_local", "Sessions opened through this member and not yet ended.", false,
 		func(f *figures) float64 { return float64(f.sessions) }},
 	{"keeper_watches", "Watches registered on this member.", false,
@@ -473,6 +484,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	f := figures{Status: c.n.Status()}
 	f.sessions, f.watches = c.wm.counts()
+	f.clusterSessions = c.m.sessions.Load()
 	for i, m := range statusMetrics {
 		typ := prometheus.GaugeValue
 		if m.counter {

@@ -227,11 +227,22 @@ func TestMetricsCluster(t *testing.T) {
 	if got, w := value("keeper_sessions_local", f), value("keeper_watches", f); got != 1 || w != 2 {
 		t.Errorf("sessions %v, watches %v, want 1 and 2", got, w)
 	}
+	waitFor(t, 10*time.Second, "the session in every member's table", func() bool {
+		for _, n := range c.live() {
+			if value("keeper_sessions", n) != 1 {
+				return false
+			}
+		}
+		return true
+	})
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got, w := value("keeper_sessions_local", f), value("keeper_watches", f); got != 0 || w != 0 {
 		t.Errorf("after close: sessions %v, watches %v, want 0 and 0", got, w)
+	}
+	if got := value("keeper_sessions", f); got != 0 {
+		t.Errorf("after close: %v sessions in the table, want 0", got)
 	}
 }
 
@@ -458,7 +469,7 @@ func BenchmarkMetersPerWrite(b *testing.B) {
 		start := time.Now()
 		m.saved(start, true, ents)
 		m.committed(ents)
-		m.appliedGroup(start)
+		m.appliedGroup(start, nil)
 		m.proposed(start, res, nil)
 	}
 }

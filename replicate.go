@@ -813,7 +813,7 @@ func (r *replica) applyGroup(group []committed, owners []uint64) error {
 	}
 	applyStart := time.Now()
 	results, err := r.sm.apply(group)
-	r.meters.appliedGroup(applyStart)
+	r.meters.appliedGroup(applyStart, r.sm)
 	if err != nil {
 		return fmt.Errorf("keeper: apply entries %d..%d: %w", group[0].Index, group[len(group)-1].Index, err)
 	}
