@@ -378,9 +378,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // default registry. Every metric is named keeper_... and carries the
 // constant label member, this member's id, so the collectors of several
 // members of one process can share a registry. Counters and histograms
-// count from Open; the gauges (raft term and indexes, leadership, the
-// cluster's two figures, sessions and watches) are read from the member
-// when the registry collects, so they cost nothing between scrapes.
+// count from Open and are kept as events happen, at the cost of a few
+// atomic operations and clock reads per write; the gauges (raft term and
+// indexes, leadership, the cluster's two figures, sessions and watches) are
+// read from the member when the registry collects.
 // docs/DESIGN.md ("Metrics") lists every metric.
 //
 // Each call returns a new collector over the same figures; register one
