@@ -40,12 +40,14 @@ func (n *Node) Backup(ctx context.Context, w io.Writer, opts BackupOptions) (Bac
 			return BackupInfo{}, err
 		}
 	}
+	start := time.Now()
 	var info BackupInfo
 	err := n.withTree(func(t *tree) error {
 		var err error
 		info, err = t.writeStream(ctx, w, streamHeaderInfo{Kind: stream.KindBackup, Member: n.ID(), Time: time.Now()}, opts, nil)
 		return err
 	})
+	n.r.meters.backedUp(start, info, err)
 	if err != nil && n.closing.Err() != nil && !errors.Is(err, ErrClosed) {
 		return BackupInfo{}, fmt.Errorf("%w: backup ended by Close: %w", ErrClosed, err)
 	}

@@ -375,6 +375,7 @@ func (c *consistency) stopScan() {
 // scanDone takes a background scan's result on the loop.
 func (c *consistency) scanDone(zxid, stored, sum uint64, err error) {
 	c.scanning = false
+	c.loop.metrics().scanned(err, sum == stored)
 	switch {
 	case errors.Is(err, ErrCorrupt):
 		c.markCorrupt(fmt.Sprintf("scan at zxid %d: %v", zxid, err))

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/keeper-go/keeper/internal/crashtest"
 	"github.com/keeper-go/keeper/internal/raftlog"
@@ -542,7 +543,10 @@ func (n *Node) propose(ctx context.Context, payload []byte) (*applyResult, error
 	if n.r.corrupt() {
 		return nil, ErrReplicaCorrupt
 	}
-	return n.r.proposeWait(ctx, payload)
+	start := time.Now()
+	res, err := n.r.proposeWait(ctx, payload)
+	n.r.meters.proposed(start, res, err)
+	return res, err
 }
 
 // Close stops the member: pending writes fail with ErrIndeterminate, the

@@ -161,6 +161,7 @@ type replica struct {
 	ms        *raftStorage
 	hook      func(hookPoint)
 	ticker    time.Duration
+	meters    *meters // metrics.go
 
 	propc chan *proposal
 	readc chan *readRequest
@@ -237,7 +238,11 @@ func newReplica(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft
 		commit:    lg.hs.GetCommit(),
 		conf:      ms.cs,
 		members:   membersOf(ms.cs),
+		meters:    newMeters(cfg.ID),
 	}
+	// Raft snapshot and repair streams are metered on their way through
+	// (metrics.go); frames pass straight to the host's transport.
+	r.tr = r.meters.streams(cfg.Transport)
 	if !lg.bootstrap {
 		// The tree is durable at least up to the mark the WAL reopened at.
 		r.releasedTo, _ = ms.FirstIndex()
@@ -358,6 +363,8 @@ type loopView interface {
 	// snapshotSending reports whether a raft snapshot is on its way to
 	// member.
 	snapshotSending(member uint64) bool
+	// metrics is the member's meters (metrics.go).
+	metrics() *meters
 	// sendSnapshotTo sends member a raft snapshot of the tree as it stands,
 	// calling sent once the snapshot is made, just before the transfer
 	// starts; it does nothing if none can be made now (raft asks again).
@@ -457,6 +464,7 @@ func (r *replica) lastIndex() (uint64, error)          { return r.ms.LastIndex()
 func (r *replica) commitIndex() uint64                 { return r.commit }
 func (r *replica) sendMessages(msgs []*raftpb.Message) { r.send(msgs) }
 func (r *replica) snapshotSending(member uint64) bool  { return r.catchUp.isSending(member) }
+func (r *replica) metrics() *meters                    { return r.meters }
 
 func (r *replica) sendSnapshotTo(member uint64, sent func()) { r.catchUp.sendTo(member, sent) }
 
@@ -829,9 +837,11 @@ func (r *replica) handleReady() error {
 		r.send(rd.Messages)
 	}
 	r.callHook(hookBeforeSave)
+	saveStart := time.Now()
 	if err := r.wal.Save(rd.HardState, rd.Entries); err != nil {
 		return err
 	}
+	r.meters.saved(saveStart, rd.MustSync, rd.Entries)
 	if rd.HardState != nil {
 		if err := r.ms.SetHardState(rd.HardState); err != nil {
 			return fmt.Errorf("keeper: raft storage: %w", err)
@@ -847,6 +857,7 @@ func (r *replica) handleReady() error {
 	for _, rs := range rd.ReadStates {
 		r.readState(rs)
 	}
+	r.meters.committed(rd.CommittedEntries)
 	if err := r.apply(rd.CommittedEntries); err != nil {
 		return err
 	}
@@ -857,6 +868,7 @@ func (r *replica) handleReady() error {
 	}
 	r.publish()
 	if leaderMoved {
+		r.meters.leaderChanged(r.lead)
 		// After publish, so a woken WaitLeader reads the new leader.
 		r.leaderChanged()
 		r.expiry.leaderChanged()
@@ -995,7 +1007,9 @@ func (r *replica) applyGroup(group []committed, owners []uint64) error {
 	if len(group) == 0 {
 		return nil
 	}
+	applyStart := time.Now()
 	results, err := r.sm.apply(group)
+	r.meters.appliedGroup(applyStart, r.sm)
 	if err != nil {
 		return fmt.Errorf("keeper: apply entries %d..%d: %w", group[0].Index, group[len(group)-1].Index, err)
 	}

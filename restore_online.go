@@ -184,6 +184,7 @@ func removeStaleSpools(dir string) error {
 // compare the digest or re-run the restore.
 func (n *Node) RestoreOnline(ctx context.Context, r io.Reader, opts RestoreOnlineOptions) (RestoreOnlineInfo, error) {
 	var out RestoreOnlineInfo
+	start := time.Now()
 	if n.isClosed() {
 		return out, ErrClosed
 	}
@@ -262,6 +263,7 @@ func (n *Node) RestoreOnline(ctx context.Context, r io.Reader, opts RestoreOnlin
 		ri.Backup, ri.Chunks, ri.StreamBytes = out.Backup, out.Chunks, out.StreamBytes
 		out = ri
 	}
+	n.r.meters.restoredOnline(start, out)
 	return out, nil
 }
 

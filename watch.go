@@ -380,3 +380,14 @@ func (wm *watchManager) readAndRegister(s *Session, path string, kind WatchKind,
 	}
 	return w, err
 }
+
+// counts returns the number of this member's open sessions and of their
+// watches.
+func (wm *watchManager) counts() (sessions, watches int) {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	for _, s := range wm.sessions {
+		watches += len(s.watches)
+	}
+	return len(wm.sessions), watches
+}

@@ -13,6 +13,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/keeper-go/keeper"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // admin serves the member's HTTP admin port. It has no authentication: it
@@ -35,6 +38,7 @@ type admin struct {
 //	POST   /load/create            ?callers=64&n=20000&size=100&warm=1000: sequential creates, ops/s as JSON
 //	POST   /load/get               ?callers=16&n=100000: local reads of 1000 znodes, ops/s as JSON
 //	POST   /load/fill              ?n=1000000&size=64: n znodes in transactions of 1000
+//	GET    /metrics                Prometheus metrics: the member's (Node.Collector), Go's and the process's
 func newAdmin(n *keeper.Node, reload func() error, log *slog.Logger) http.Handler {
 	a := &admin{node: n, reload: reload, log: log}
 	mux := http.NewServeMux()
@@ -48,7 +52,16 @@ func newAdmin(n *keeper.Node, reload func() error, log *slog.Logger) http.Handle
 	mux.HandleFunc("POST /load/create", a.loadCreate)
 	mux.HandleFunc("POST /load/get", a.loadGet)
 	mux.HandleFunc("POST /load/fill", a.loadFill)
+	mux.Handle("GET /metrics", metricsHandler(n))
 	return mux
+}
+
+// metricsHandler serves the member's metrics, with the Go runtime's and the
+// process's, from a registry of its own.
+func metricsHandler(n *keeper.Node) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(n.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
 // withProfiles adds Go's profiles under /debug/pprof/ to h when on.

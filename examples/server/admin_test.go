@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,23 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("reload error body %s", b)
 	}
 	expect("GET", "/reload", "", 405)
+
+	// The metrics, in Prometheus's text format: the writes above counted,
+	// the backup and the restore too, and Go's own.
+	m := string(expect("GET", "/metrics", "", 200))
+	for _, want := range []string{
+		`keeper_backups_total{member="1",outcome="ok"} 1`,
+		`keeper_restore_online_duration_seconds_count{member="1"} 1`,
+		`keeper_is_leader{member="1"} 1`,
+		"go_goroutines ",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`keeper_proposals_total\{member="1",outcome="applied"\} [1-9]`).MatchString(m) {
+		t.Errorf("/metrics counts no applied proposal:\n%s", m)
+	}
 }
 
 // Cancelling a load request stops its callers.

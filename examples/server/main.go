@@ -18,7 +18,8 @@
 //
 // Admin endpoints (see admin.go): GET /status, GET /backup, POST
 // /restore-online, POST /reload, PUT, GET and DELETE /znode/<path>, POST
-// /load/create, /load/get and /load/fill; with -pprof, /debug/pprof/.
+// /load/create, /load/get and /load/fill, GET /metrics (Prometheus); with
+// -pprof, /debug/pprof/.
 package main
 
 import (
