@@ -3,7 +3,6 @@ package keeper
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/keeper-go/keeper/internal/keys"
@@ -125,35 +124,6 @@ func (t *tree) applySession(r *request, zxid int64, res *applyResult) error {
 		return nil
 	}
 	res.Err = fmt.Errorf("%w: unknown request kind %d", ErrBadArguments, r.Kind)
-	return nil
-}
-
-// removeEphemerals deletes every ephemeral of session id, as the current
-// group sees them, in path order, firing the deletes' events.
-func (t *tree) removeEphemerals(id int64, zxid int64) error {
-	paths, err := t.ephemerals(id, "")
-	if err != nil {
-		return fmt.Errorf("%w: %w", errStorage, err)
-	}
-	for path, s := range t.group {
-		if s.cur != nil && s.cur.stat.EphemeralOwner == SessionID(id) {
-			paths = append(paths, path)
-		}
-	}
-	slices.Sort(paths)
-	paths = slices.Compact(paths)
-	for _, path := range paths {
-		n, err := t.lookup(path)
-		if err != nil {
-			return err
-		}
-		if n == nil || n.stat.EphemeralOwner != SessionID(id) {
-			continue // deleted, or replaced, earlier in the group
-		}
-		if err := t.removeNode(path, zxid); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

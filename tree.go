@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -679,6 +680,35 @@ func (t *tree) removeNode(path string, zxid int64) error {
 	t.put(path, nil)
 	t.emit(treeEvent{Type: evNodeDeleted, Path: path})
 	t.emit(treeEvent{Type: evNodeChildrenChanged, Path: parentPath})
+	return nil
+}
+
+// removeEphemerals deletes every ephemeral of session id, as the current
+// group sees them, in path order, firing the deletes' events.
+func (t *tree) removeEphemerals(id int64, zxid int64) error {
+	paths, err := t.ephemerals(id, "")
+	if err != nil {
+		return fmt.Errorf("%w: %w", errStorage, err)
+	}
+	for path, s := range t.group {
+		if s.cur != nil && s.cur.stat.EphemeralOwner == SessionID(id) {
+			paths = append(paths, path)
+		}
+	}
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	for _, path := range paths {
+		n, err := t.lookup(path)
+		if err != nil {
+			return err
+		}
+		if n == nil || n.stat.EphemeralOwner != SessionID(id) {
+			continue // deleted, or replaced, earlier in the group
+		}
+		if err := t.removeNode(path, zxid); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
