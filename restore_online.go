@@ -863,7 +863,7 @@ func (c *restoreCommit) readStaged(visit func(*znodeRecord) error) error {
 // dead reports whether n is an ephemeral whose session does not exist.
 func (c *restoreCommit) dead(n *znode) bool {
 	o := n.stat.EphemeralOwner
-	return o != 0 && c.t.sessions[int64(o)] == nil
+	return o != 0 && !c.t.sessions.live(int64(o))
 }
 
 // verify is pass 1: it checks the staged stream and decides what the

@@ -35,8 +35,8 @@ type tree struct {
 	dig        atomic.Uint64 // digest at appliedIdx
 	members    []byte        // raft loop only
 
-	// sessions are the committed session records (raft loop only).
-	sessions map[int64]*sessionRec
+	// sessions are the session records (raft loop only; sessiontable.go).
+	sessions *sessionTable
 	// requireSessions makes a request of a session that does not exist fail
 	// with ErrSessionExpired. Members always set it; the bare tree tests,
 	// which make up session ids, do not.
@@ -51,10 +51,9 @@ type tree struct {
 	// Apply scratch, reused across calls (raft loop only).
 	group       map[string]*slot  // every node the current group read or wrote
 	entry       map[string]*znode // the current entry's changes; nil = deleted
-	sessGroup   map[int64]*sessionRec
-	zxid        int64       // the current entry's zxid
-	events      []treeEvent // the group's events
-	entryEvents []treeEvent // the current entry's events
+	zxid        int64             // the current entry's zxid
+	events      []treeEvent       // the group's events
+	entryEvents []treeEvent       // the current entry's events
 	req         request
 	staged      []stagedWrite // the group's online restore staging (restore_online.go)
 	key         []byte
@@ -122,12 +121,11 @@ func (t *tree) close() error {
 // digest is the sum of those two nodes' hashes.
 func openTree(st *storage.Store) (*tree, error) {
 	t := &tree{
-		st:        st,
-		group:     make(map[string]*slot),
-		entry:     make(map[string]*znode),
-		sessions:  make(map[int64]*sessionRec),
-		sessGroup: make(map[int64]*sessionRec),
-		h:         xxhash.New(),
+		st:       st,
+		group:    make(map[string]*slot),
+		entry:    make(map[string]*znode),
+		sessions: newSessionTable(),
+		h:        xxhash.New(),
 	}
 	var fresh bool
 	err := st.Get(keys.MetaKey(keys.MetaApplied), func(v []byte) error {
@@ -163,7 +161,7 @@ func openTree(st *storage.Store) (*tree, error) {
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
-	if err := t.loadSessions(); err != nil {
+	if err := t.sessions.load(st); err != nil {
 		return nil, fmt.Errorf("keeper: open tree: sessions: %w", err)
 	}
 	return t, nil
@@ -235,11 +233,11 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 		return t.applyAroundRestore(ents, i)
 	}
 	clear(t.group)
-	clear(t.sessGroup)
+	t.sessions.dropGroup()
 	t.events = t.events[:0]
 	defer func() {
 		clear(t.group)
-		clear(t.sessGroup)
+		t.sessions.dropGroup()
 		clear(t.staged)
 		t.staged = t.staged[:0]
 		clear(t.events)
@@ -269,7 +267,7 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 	}
 	t.appliedIdx = last
 	t.dig.Store(dig)
-	t.commitSessions()
+	t.sessions.commit()
 	if members != nil {
 		t.members = bytes.Clone(members)
 	}
@@ -303,7 +301,7 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 			return 0, err
 		}
 	}
-	dig, err := t.flushSessions(b, dig)
+	dig, err := t.sessions.flush(b, dig)
 	if err != nil {
 		return 0, err
 	}
@@ -399,14 +397,14 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 	}
 	if r.Kind != reqOps {
 		res := &applyResult{}
-		if err := t.applySession(r, zxid, res); err != nil {
+		if err := t.sessions.apply(t, r, zxid, res); err != nil {
 			return nil, err
 		}
 		t.endEntry(res.Err == nil)
 		return res, nil
 	}
 	res := &applyResult{Ops: make([]OpResult, len(r.Ops))}
-	if t.requireSessions && r.Session != 0 && !t.sessionLive(r.Session) {
+	if t.requireSessions && r.Session != 0 && !t.sessions.live(r.Session) {
 		res.Err = fmt.Errorf("%w: session %#x", ErrSessionExpired, r.Session)
 		return res, nil
 	}
