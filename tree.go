@@ -28,7 +28,7 @@ type tree struct {
 	st *storage.Store
 
 	// restoreHook, set by tests only, stops an online restore's commit after
-	// a step, as a crash would (see restoreStep).
+	// a step, as a crash would (see restoreCommit.step).
 	restoreHook func(step int) error
 
 	appliedIdx uint64        // raft loop only
@@ -55,10 +55,17 @@ type tree struct {
 	events      []treeEvent       // the group's events
 	entryEvents []treeEvent       // the current entry's events
 	req         request
-	staged      []stagedWrite // the group's online restore staging (restore_online.go)
+	staged      restoreStaging // the group's online restore staging (restore_online.go)
 	key         []byte
 	val         []byte
 	h           *xxhash.Digest
+}
+
+// committedAt records that the tree's store now holds applied index index
+// and digest dig, after an apply group's or an online restore's last batch.
+func (t *tree) committedAt(index, dig uint64) {
+	t.appliedIdx = index
+	t.dig.Store(dig)
 }
 
 // newSnapshot returns a Pebble snapshot of the tree, never one taken in the
@@ -238,8 +245,7 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 	defer func() {
 		clear(t.group)
 		t.sessions.dropGroup()
-		clear(t.staged)
-		t.staged = t.staged[:0]
+		t.staged.reset()
 		clear(t.events)
 		t.events = t.events[:0]
 	}()
@@ -265,8 +271,7 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.appliedIdx = last
-	t.dig.Store(dig)
+	t.committedAt(last, dig)
 	t.sessions.commit()
 	if members != nil {
 		t.members = bytes.Clone(members)
@@ -305,7 +310,7 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := t.flushStaged(b); err != nil {
+	if err := t.staged.flush(b); err != nil {
 		return 0, err
 	}
 	if err := b.Set(keys.MetaKey(keys.MetaApplied), binary.BigEndian.AppendUint64(t.key[:0], applied)); err != nil {
@@ -393,7 +398,7 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 	clear(t.entry)
 	t.entryEvents = t.entryEvents[:0]
 	if r.Kind == reqRestoreChunk || r.Kind == reqRestoreCommit {
-		return t.stageRestore(r)
+		return t.staged.stage(t.st, r)
 	}
 	if r.Kind != reqOps {
 		res := &applyResult{}
