@@ -378,6 +378,15 @@ func (d *decoder) fail(what string) {
 	d.b = nil
 }
 
+// done returns the first problem of the reads so far, or a trailing bytes
+// error when the value was not read whole.
+func (d *decoder) done() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}
+
 func (d *decoder) byte() byte {
 	if len(d.b) == 0 {
 		d.fail("truncated")

@@ -407,6 +407,19 @@ type stagedWrite struct {
 	del        bool
 }
 
+// restoreStaging is an apply group's writes to the online restore staging
+// family (raft loop only): the chunks its entries staged and the chunks of
+// other restores that a new restore discards.
+type restoreStaging struct {
+	writes []stagedWrite
+}
+
+// reset forgets the group's staging writes.
+func (s *restoreStaging) reset() {
+	clear(s.writes)
+	s.writes = s.writes[:0]
+}
+
 // isRestoreCommit reports whether an entryOp's data is a reqRestoreCommit.
 func isRestoreCommit(b []byte) bool {
 	return len(b) >= 2 && b[0] == requestVersionKinded && requestKind(b[1]) == reqRestoreCommit
@@ -450,11 +463,11 @@ func (t *tree) applyAroundRestore(ents []committed, i int) ([]*applyResult, erro
 	return results, nil
 }
 
-// stageRestore applies a reqRestoreChunk: the chunk joins the group's
-// staging writes. Seq 0 starts a restore and discards every other restore's
+// stage applies a reqRestoreChunk, reading the staging family of st: the
+// chunk joins the group's staging writes. Seq 0 starts a restore and discards every other restore's
 // chunks. A reqRestoreCommit reaching here was not split out by apply, which
 // cannot happen; it is refused.
-func (t *tree) stageRestore(r *request) (*applyResult, error) {
+func (s *restoreStaging) stage(st *storage.Store, r *request) (*applyResult, error) {
 	if r.Kind != reqRestoreChunk {
 		return &applyResult{Err: fmt.Errorf("%w: restore commit out of place", ErrBadArguments)}, nil
 	}
@@ -462,35 +475,35 @@ func (t *tree) stageRestore(r *request) (*applyResult, error) {
 		return &applyResult{Err: fmt.Errorf("%w: restore chunk without an id", ErrBadArguments)}, nil
 	}
 	if r.Seq == 0 {
-		keep := t.staged[:0]
-		for _, w := range t.staged {
+		keep := s.writes[:0]
+		for _, w := range s.writes {
 			if id, _, _ := keys.RestoreChunkID(w.key); id == r.RestoreID {
 				keep = append(keep, w)
 			}
 		}
-		clear(t.staged[len(keep):])
-		t.staged = keep
+		clear(s.writes[len(keep):])
+		s.writes = keep
 		lo, hi := keys.RestoreSpan()
-		it, err := t.st.NewIter(lo, hi)
+		it, err := st.NewIter(lo, hi)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errStorage, err)
 		}
 		for ok := it.First(); ok; ok = it.Next() {
 			if id, _, _ := keys.RestoreChunkID(it.Key()); id != r.RestoreID {
-				t.staged = append(t.staged, stagedWrite{key: bytes.Clone(it.Key()), del: true})
+				s.writes = append(s.writes, stagedWrite{key: bytes.Clone(it.Key()), del: true})
 			}
 		}
 		if err := it.Close(); err != nil {
 			return nil, fmt.Errorf("%w: %w", errStorage, err)
 		}
 	}
-	t.staged = append(t.staged, stagedWrite{key: keys.RestoreChunkKey(nil, r.RestoreID, r.Seq), value: r.Chunk})
+	s.writes = append(s.writes, stagedWrite{key: keys.RestoreChunkKey(nil, r.RestoreID, r.Seq), value: r.Chunk})
 	return &applyResult{}, nil
 }
 
-// flushStaged writes the group's staging writes to b.
-func (t *tree) flushStaged(b *storage.Batch) error {
-	for _, w := range t.staged {
+// flush writes the group's staging writes to b.
+func (s *restoreStaging) flush(b *storage.Batch) error {
+	for _, w := range s.writes {
 		var err error
 		if w.del {
 			err = b.Delete(w.key)
@@ -552,14 +565,15 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // applied index and drop the staged chunks); only storage failures return
 // an error.
 func (t *tree) applyRestoreCommit(e *committed) (*applyResult, error) {
-	r := &t.req
+	r := &request{}
 	if err := decodeRequestInto(r, e.Data); err != nil {
 		return t.refuseRestore(e.Index, 0, fmt.Errorf("keeper: entry %d: %w", e.Index, err))
 	}
 	if err := validateRequest(r); err != nil {
 		return t.refuseRestore(e.Index, r.RestoreID, err)
 	}
-	c := restoreCommit{t: t, zxid: int64(e.Index), id: r.RestoreID, count: r.Count, sum: r.Sum, root: r.Subtree, foreign: r.Foreign}
+	c := restoreCommit{t: t, st: t.st, sessions: t.sessions, h: xxhash.New(), hook: t.restoreHook,
+		zxid: int64(e.Index), id: r.RestoreID, count: r.Count, sum: r.Sum, root: r.Subtree, foreign: r.Foreign}
 	res, err := c.run()
 	if err != nil {
 		if errors.Is(err, errStorage) {
@@ -573,10 +587,11 @@ func (t *tree) applyRestoreCommit(e *committed) (*applyResult, error) {
 // refuseRestore records a refused restore commit at index: the staged chunks
 // of id are deleted and the applied index advances; nothing else changes.
 func (t *tree) refuseRestore(index, id uint64, why error) (*applyResult, error) {
-	b := t.st.NewBatch()
+	st := t.st
+	b := st.NewBatch()
 	defer b.Close()
 	if id != 0 {
-		if err := t.deleteStaged(b, id); err != nil {
+		if err := deleteStaged(st, b, id); err != nil {
 			return nil, err
 		}
 	}
@@ -589,14 +604,14 @@ func (t *tree) refuseRestore(index, id uint64, why error) (*applyResult, error) 
 	if err := t.publishOrCommit(nil, func() error { return b.Commit(false) }); err != nil {
 		return nil, err
 	}
-	t.appliedIdx = index
+	t.committedAt(index, t.digest())
 	return &applyResult{Err: why}, nil
 }
 
-// deleteStaged adds to b the deletion of every staged chunk of id.
-func (t *tree) deleteStaged(b *storage.Batch, id uint64) error {
+// deleteStaged adds to b the deletion of every staged chunk of id in st.
+func deleteStaged(st *storage.Store, b *storage.Batch, id uint64) error {
 	p := keys.RestorePrefix(nil, id)
-	it, err := t.st.NewIter(p, keys.PrefixEnd(p))
+	it, err := st.NewIter(p, keys.PrefixEnd(p))
 	if err != nil {
 		return err
 	}
@@ -645,7 +660,15 @@ func (t *tree) deleteStaged(b *storage.Batch, id uint64) error {
 // they hold the visibility lock shared, and the snapshot lock keeps
 // backups and raft snapshots out.
 type restoreCommit struct {
-	t       *tree
+	t *tree
+	// st is the tree's store, h the commit's hasher, sessions the sessions
+	// at Z (a restore commit is applied alone, so they are the committed
+	// ones), hook the tree's restoreHook.
+	st       *storage.Store
+	h        *xxhash.Digest
+	sessions *sessionTable
+	hook     func(step int) error
+
 	zxid    int64
 	id      uint64
 	count   uint64
@@ -666,14 +689,14 @@ type restoreCommit struct {
 	val         []byte
 }
 
-// restoreStep runs the tree's restoreHook, if a test set one, after step 1
-// (the range deletion batch) and step 2 (the ingests) of a restore commit's
-// write; an error stops the commit there, as a crash would.
-func (t *tree) restoreStep(step int) error {
-	if t.restoreHook == nil {
+// step runs the tree's restoreHook, if a test set one, after step 1 (the
+// range deletion batch) and step 2 (the ingests) of the commit's write; an
+// error stops the commit there, as a crash would.
+func (c *restoreCommit) step(n int) error {
+	if c.hook == nil {
 		return nil
 	}
-	return t.restoreHook(step)
+	return c.hook(n)
 }
 
 // storageErr marks err as a storage failure.
@@ -727,8 +750,7 @@ func (c *restoreCommit) run() (*applyResult, error) {
 	if err := t.publishOrCommit(events, write); err != nil {
 		return nil, storageErr(err)
 	}
-	t.appliedIdx = uint64(c.zxid)
-	t.dig.Store(c.dig)
+	t.committedAt(uint64(c.zxid), c.dig)
 	c.info.Zxid = Zxid(c.zxid)
 	c.info.Digest = c.dig
 	info := c.info
@@ -740,7 +762,7 @@ func (c *restoreCommit) run() (*applyResult, error) {
 func (c *restoreCommit) loadProgress() (bool, error) {
 	var p wire.RestoreProgress
 	found := false
-	err := c.t.st.Get(keys.MetaKey(keys.MetaRestoring), func(v []byte) error {
+	err := c.st.Get(keys.MetaKey(keys.MetaRestoring), func(v []byte) error {
 		var err error
 		p, err = wire.DecodeRestoreProgress(v)
 		found = true
@@ -792,11 +814,10 @@ func (c *restoreCommit) indexSpans() [][2][]byte {
 // scanScope reads every current znode in scope: the digest without them,
 // their count, whether the subtree root exists and the ephemerals.
 func (c *restoreCommit) scanScope() error {
-	t := c.t
-	c.prog = wire.RestoreProgress{Zxid: uint64(c.zxid), ID: c.id, Digest: t.dig.Load()}
+	c.prog = wire.RestoreProgress{Zxid: uint64(c.zxid), ID: c.id, Digest: c.t.digest()}
 	var n znode
 	for _, s := range c.scopeSpans() {
-		it, err := t.st.NewIter(s[0], s[1])
+		it, err := c.st.NewIter(s[0], s[1])
 		if err != nil {
 			return storageErr(err)
 		}
@@ -815,7 +836,7 @@ func (c *restoreCommit) scanScope() error {
 				_ = it.Close()
 				return fmt.Errorf("%w: znode %s: %w", errStorage, path, err)
 			}
-			c.prog.Digest -= nodeHash(t.h, path, v)
+			c.prog.Digest -= nodeHash(c.h, path, v)
 			if path == c.root {
 				c.prog.RootWas = true
 			}
@@ -834,15 +855,14 @@ func (c *restoreCommit) scanScope() error {
 // readStaged reads the staged stream whole, handing its znodes to visit, and
 // checks the chunks' count and hash.
 func (c *restoreCommit) readStaged(visit func(*znodeRecord) error) error {
-	t := c.t
 	p := keys.RestorePrefix(nil, c.id)
-	it, err := t.st.NewIter(p, keys.PrefixEnd(p))
+	it, err := c.st.NewIter(p, keys.PrefixEnd(p))
 	if err != nil {
 		return storageErr(err)
 	}
 	cr := &chunkReader{it: it, h: xxhash.New()}
 	_, err = readTree(context.Background(), cr, nil, nil, func(h BackupInfo) error {
-		return checkRestoreHeader(h, t.st.ClusterID(), uint64(c.zxid), c.foreign)
+		return checkRestoreHeader(h, c.st.ClusterID(), uint64(c.zxid), c.foreign)
 	}, visit, nil)
 	if err == nil {
 		_, err = io.Copy(io.Discard, cr)
@@ -865,7 +885,7 @@ func (c *restoreCommit) readStaged(visit func(*znodeRecord) error) error {
 // dead reports whether n is an ephemeral whose session does not exist.
 func (c *restoreCommit) dead(n *znode) bool {
 	o := n.stat.EphemeralOwner
-	return o != 0 && c.t.sessions[int64(o)] == nil
+	return o != 0 && !c.sessions.live(int64(o))
 }
 
 // verify is pass 1: it checks the staged stream and decides what the
@@ -956,7 +976,7 @@ func (c *restoreCommit) verify() error {
 // is a storage failure, the stream having been verified.
 func (c *restoreCommit) write(parentPath string) error {
 	t := c.t
-	b := t.st.NewBatch()
+	b := c.st.NewBatch()
 	defer func() { _ = b.Close() }()
 	if err := b.Set(keys.MetaKey(keys.MetaRestoring), c.prog.Encode()); err != nil {
 		return err
@@ -979,11 +999,11 @@ func (c *restoreCommit) write(parentPath string) error {
 		return err
 	}
 	b.Reset()
-	if err := c.t.restoreStep(1); err != nil {
+	if err := c.step(1); err != nil {
 		return err
 	}
 
-	ld, err := t.st.NewLoader(storage.LoaderOptions{TableSize: restoreTableSize})
+	ld, err := c.st.NewLoader(storage.LoaderOptions{TableSize: restoreTableSize})
 	if err != nil {
 		return err
 	}
@@ -1016,7 +1036,7 @@ func (c *restoreCommit) write(parentPath string) error {
 	if err := ld.Finish(context.Background()); err != nil {
 		return err
 	}
-	if err := c.t.restoreStep(2); err != nil {
+	if err := c.step(2); err != nil {
 		return err
 	}
 	for _, k := range c.kept {
@@ -1047,9 +1067,9 @@ func (c *restoreCommit) write(parentPath string) error {
 		if err := b.Set(keys.NodeKey(nil, parentPath), c.val); err != nil {
 			return err
 		}
-		c.dig += nodeHash(t.h, parentPath, c.val)
+		c.dig += nodeHash(c.h, parentPath, c.val)
 	}
-	if err := t.deleteStaged(b, c.id); err != nil {
+	if err := deleteStaged(c.st, b, c.id); err != nil {
 		return err
 	}
 	if err := b.Delete(keys.MetaKey(keys.MetaRestoring)); err != nil {
@@ -1074,7 +1094,7 @@ func (c *restoreCommit) put(b *storage.Batch, path string, key, v []byte, n *zno
 			return err
 		}
 	}
-	c.dig += nodeHash(c.t.h, path, v)
+	c.dig += nodeHash(c.h, path, v)
 	if k := indexKey(c.key[:0], path, n); k != nil {
 		if err := b.Set(k, indexValue(n)); err != nil {
 			return err

@@ -3,7 +3,6 @@ package keeper
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/keeper-go/keeper/internal/keys"
@@ -39,11 +38,8 @@ func decodeSessionRec(v []byte) (*sessionRec, error) {
 		return nil, fmt.Errorf("keeper: session record version: %w", ErrCorrupt)
 	}
 	s := &sessionRec{Timeout: int64(d.uvarint()), Owner: d.uvarint(), Nonce: d.uvarint()}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("trailing bytes")
-	}
-	if d.err != nil {
-		return nil, fmt.Errorf("keeper: session record: %w", d.err)
+	if err := d.done(); err != nil {
+		return nil, fmt.Errorf("keeper: session record: %w", err)
 	}
 	return s, nil
 }
@@ -59,10 +55,34 @@ func sessionHash(h *xxhash.Digest, id int64, value []byte) uint64 {
 	return h.Sum64()
 }
 
-// loadSessions reads every session record into t.sessions.
-func (t *tree) loadSessions() error {
+// sessionTable is the tree's sessions: the committed records and the
+// changes the current apply group made to them (raft loop only).
+type sessionTable struct {
+	committed map[int64]*sessionRec
+	// group holds the current group's changes; nil marks an ended session.
+	group map[int64]*sessionRec
+	h     *xxhash.Digest
+}
+
+// sessionEffects is what the session requests do to the rest of the tree:
+// an ended session's ephemerals go, and the changes fire events.
+type sessionEffects interface {
+	removeEphemerals(id, zxid int64) error
+	emit(ev treeEvent)
+}
+
+func newSessionTable() *sessionTable {
+	return &sessionTable{
+		committed: make(map[int64]*sessionRec),
+		group:     make(map[int64]*sessionRec),
+		h:         xxhash.New(),
+	}
+}
+
+// load reads every session record of st into the committed table.
+func (s *sessionTable) load(st *storage.Store) error {
 	lo, hi := keys.SessionSpan()
-	it, err := t.st.NewIter(lo, hi)
+	it, err := st.NewIter(lo, hi)
 	if err != nil {
 		return err
 	}
@@ -77,102 +97,74 @@ func (t *tree) loadSessions() error {
 			_ = it.Close()
 			return err
 		}
-		s, err := decodeSessionRec(v)
+		rec, err := decodeSessionRec(v)
 		if err != nil {
 			_ = it.Close()
 			return err
 		}
-		t.sessions[id] = s
+		s.committed[id] = rec
 	}
 	return it.Close()
 }
 
-// sessionLive reports whether session id exists as the current group sees it.
-func (t *tree) sessionLive(id int64) bool {
-	if s, ok := t.sessGroup[id]; ok {
-		return s != nil
+// live reports whether session id exists as the current group sees it.
+func (s *sessionTable) live(id int64) bool {
+	if rec, ok := s.group[id]; ok {
+		return rec != nil
 	}
-	return t.sessions[id] != nil
+	return s.committed[id] != nil
 }
 
 // sessionTable returns the committed sessions. Raft loop only; the map must
 // not be modified.
-func (t *tree) sessionTable() map[int64]*sessionRec { return t.sessions }
+func (t *tree) sessionTable() map[int64]*sessionRec { return t.sessions.committed }
 
-// applySession runs a session request of entry zxid into res.
-func (t *tree) applySession(r *request, zxid int64, res *applyResult) error {
+// apply runs a session request of entry zxid into res, with its effects on
+// the rest of the tree through fx.
+func (s *sessionTable) apply(fx sessionEffects, r *request, zxid int64, res *applyResult) error {
 	switch r.Kind {
 	case reqCreateSession:
 		if err := validateRequest(r); err != nil {
 			res.Err = err
 			return nil
 		}
-		t.sessGroup[zxid] = &sessionRec{Timeout: r.Timeout, Owner: r.Owner, Nonce: r.Nonce}
+		s.group[zxid] = &sessionRec{Timeout: r.Timeout, Owner: r.Owner, Nonce: r.Nonce}
 		res.Session = zxid
-		t.emit(treeEvent{Type: evSessionCreated, Session: zxid, Owner: r.Owner, Nonce: r.Nonce})
+		fx.emit(treeEvent{Type: evSessionCreated, Session: zxid, Owner: r.Owner, Nonce: r.Nonce})
 		return nil
 	case reqCloseSession:
-		if !t.sessionLive(r.Session) {
+		if !s.live(r.Session) {
 			res.Err = fmt.Errorf("%w: session %#x", ErrSessionExpired, r.Session)
 			return nil
 		}
-		if err := t.removeEphemerals(r.Session, zxid); err != nil {
+		if err := fx.removeEphemerals(r.Session, zxid); err != nil {
 			return err
 		}
-		t.sessGroup[r.Session] = nil
+		s.group[r.Session] = nil
 		res.Session = r.Session
-		t.emit(treeEvent{Type: evSessionEnded, Session: r.Session, Expired: r.Expire})
+		fx.emit(treeEvent{Type: evSessionEnded, Session: r.Session, Expired: r.Expire})
 		return nil
 	}
 	res.Err = fmt.Errorf("%w: unknown request kind %d", ErrBadArguments, r.Kind)
 	return nil
 }
 
-// removeEphemerals deletes every ephemeral of session id, as the current
-// group sees them, in path order, firing the deletes' events.
-func (t *tree) removeEphemerals(id int64, zxid int64) error {
-	paths, err := t.ephemerals(id, "")
-	if err != nil {
-		return fmt.Errorf("%w: %w", errStorage, err)
-	}
-	for path, s := range t.group {
-		if s.cur != nil && s.cur.stat.EphemeralOwner == SessionID(id) {
-			paths = append(paths, path)
-		}
-	}
-	slices.Sort(paths)
-	paths = slices.Compact(paths)
-	for _, path := range paths {
-		n, err := t.lookup(path)
-		if err != nil {
-			return err
-		}
-		if n == nil || n.stat.EphemeralOwner != SessionID(id) {
-			continue // deleted, or replaced, earlier in the group
-		}
-		if err := t.removeNode(path, zxid); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// flushSessions adds the group's session changes to b and returns the
-// digest adjusted for them.
-func (t *tree) flushSessions(b *storage.Batch, dig uint64) (uint64, error) {
-	for id, s := range t.sessGroup {
+// flush adds the group's session changes to b and returns the digest dig
+// adjusted for them.
+func (s *sessionTable) flush(b *storage.Batch, dig uint64) (uint64, error) {
+	for id, rec := range s.group {
 		key := keys.SessionKey(nil, id)
-		if orig := t.sessions[id]; orig != nil {
-			dig -= sessionHash(t.h, id, encodeSessionRec(nil, orig))
+		if orig := s.committed[id]; orig != nil {
+			dig -= sessionHash(s.h, id, encodeSessionRec(nil, orig))
 		}
-		if s == nil {
+		if rec == nil {
 			if err := b.Delete(key); err != nil {
 				return 0, err
 			}
 			continue
 		}
-		v := encodeSessionRec(nil, s)
-		dig += sessionHash(t.h, id, v)
+		v := encodeSessionRec(nil, rec)
+		dig += sessionHash(s.h, id, v)
 		if err := b.Set(key, v); err != nil {
 			return 0, err
 		}
@@ -180,14 +172,17 @@ func (t *tree) flushSessions(b *storage.Batch, dig uint64) (uint64, error) {
 	return dig, nil
 }
 
-// commitSessions makes the group's session changes the committed ones.
-func (t *tree) commitSessions() {
-	for id, s := range t.sessGroup {
-		if s == nil {
-			delete(t.sessions, id)
+// commit makes the group's session changes the committed ones.
+func (s *sessionTable) commit() {
+	for id, rec := range s.group {
+		if rec == nil {
+			delete(s.committed, id)
 		} else {
-			t.sessions[id] = s
+			s.committed[id] = rec
 		}
 	}
-	clear(t.sessGroup)
+	clear(s.group)
 }
+
+// dropGroup forgets the group's session changes.
+func (s *sessionTable) dropGroup() { clear(s.group) }

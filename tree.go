@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,15 +28,15 @@ type tree struct {
 	st *storage.Store
 
 	// restoreHook, set by tests only, stops an online restore's commit after
-	// a step, as a crash would (see restoreStep).
+	// a step, as a crash would (see restoreCommit.step).
 	restoreHook func(step int) error
 
 	appliedIdx uint64        // raft loop only
 	dig        atomic.Uint64 // digest at appliedIdx
 	members    []byte        // raft loop only
 
-	// sessions are the committed session records (raft loop only).
-	sessions map[int64]*sessionRec
+	// sessions are the session records (raft loop only; sessiontable.go).
+	sessions *sessionTable
 	// requireSessions makes a request of a session that does not exist fail
 	// with ErrSessionExpired. Members always set it; the bare tree tests,
 	// which make up session ids, do not.
@@ -50,15 +51,21 @@ type tree struct {
 	// Apply scratch, reused across calls (raft loop only).
 	group       map[string]*slot  // every node the current group read or wrote
 	entry       map[string]*znode // the current entry's changes; nil = deleted
-	sessGroup   map[int64]*sessionRec
-	zxid        int64       // the current entry's zxid
-	events      []treeEvent // the group's events
-	entryEvents []treeEvent // the current entry's events
+	zxid        int64             // the current entry's zxid
+	events      []treeEvent       // the group's events
+	entryEvents []treeEvent       // the current entry's events
 	req         request
-	staged      []stagedWrite // the group's online restore staging (restore_online.go)
+	staged      restoreStaging // the group's online restore staging (restore_online.go)
 	key         []byte
 	val         []byte
 	h           *xxhash.Digest
+}
+
+// committedAt records that the tree's store now holds applied index index
+// and digest dig, after an apply group's or an online restore's last batch.
+func (t *tree) committedAt(index, dig uint64) {
+	t.appliedIdx = index
+	t.dig.Store(dig)
 }
 
 // newSnapshot returns a Pebble snapshot of the tree, never one taken in the
@@ -121,12 +128,11 @@ func (t *tree) close() error {
 // digest is the sum of those two nodes' hashes.
 func openTree(st *storage.Store) (*tree, error) {
 	t := &tree{
-		st:        st,
-		group:     make(map[string]*slot),
-		entry:     make(map[string]*znode),
-		sessions:  make(map[int64]*sessionRec),
-		sessGroup: make(map[int64]*sessionRec),
-		h:         xxhash.New(),
+		st:       st,
+		group:    make(map[string]*slot),
+		entry:    make(map[string]*znode),
+		sessions: newSessionTable(),
+		h:        xxhash.New(),
 	}
 	var fresh bool
 	err := st.Get(keys.MetaKey(keys.MetaApplied), func(v []byte) error {
@@ -162,7 +168,7 @@ func openTree(st *storage.Store) (*tree, error) {
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
-	if err := t.loadSessions(); err != nil {
+	if err := t.sessions.load(st); err != nil {
 		return nil, fmt.Errorf("keeper: open tree: sessions: %w", err)
 	}
 	return t, nil
@@ -234,13 +240,12 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 		return t.applyAroundRestore(ents, i)
 	}
 	clear(t.group)
-	clear(t.sessGroup)
+	t.sessions.dropGroup()
 	t.events = t.events[:0]
 	defer func() {
 		clear(t.group)
-		clear(t.sessGroup)
-		clear(t.staged)
-		t.staged = t.staged[:0]
+		t.sessions.dropGroup()
+		t.staged.reset()
 		clear(t.events)
 		t.events = t.events[:0]
 	}()
@@ -266,9 +271,8 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.appliedIdx = last
-	t.dig.Store(dig)
-	t.commitSessions()
+	t.committedAt(last, dig)
+	t.sessions.commit()
 	if members != nil {
 		t.members = bytes.Clone(members)
 	}
@@ -302,11 +306,11 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 			return 0, err
 		}
 	}
-	dig, err := t.flushSessions(b, dig)
+	dig, err := t.sessions.flush(b, dig)
 	if err != nil {
 		return 0, err
 	}
-	if err := t.flushStaged(b); err != nil {
+	if err := t.staged.flush(b); err != nil {
 		return 0, err
 	}
 	if err := b.Set(keys.MetaKey(keys.MetaApplied), binary.BigEndian.AppendUint64(t.key[:0], applied)); err != nil {
@@ -394,18 +398,18 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 	clear(t.entry)
 	t.entryEvents = t.entryEvents[:0]
 	if r.Kind == reqRestoreChunk || r.Kind == reqRestoreCommit {
-		return t.stageRestore(r)
+		return t.staged.stage(t.st, r)
 	}
 	if r.Kind != reqOps {
 		res := &applyResult{}
-		if err := t.applySession(r, zxid, res); err != nil {
+		if err := t.sessions.apply(t, r, zxid, res); err != nil {
 			return nil, err
 		}
 		t.endEntry(res.Err == nil)
 		return res, nil
 	}
 	res := &applyResult{Ops: make([]OpResult, len(r.Ops))}
-	if t.requireSessions && r.Session != 0 && !t.sessionLive(r.Session) {
+	if t.requireSessions && r.Session != 0 && !t.sessions.live(r.Session) {
 		res.Err = fmt.Errorf("%w: session %#x", ErrSessionExpired, r.Session)
 		return res, nil
 	}
@@ -679,6 +683,35 @@ func (t *tree) removeNode(path string, zxid int64) error {
 	t.put(path, nil)
 	t.emit(treeEvent{Type: evNodeDeleted, Path: path})
 	t.emit(treeEvent{Type: evNodeChildrenChanged, Path: parentPath})
+	return nil
+}
+
+// removeEphemerals deletes every ephemeral of session id, as the current
+// group sees them, in path order, firing the deletes' events.
+func (t *tree) removeEphemerals(id int64, zxid int64) error {
+	paths, err := t.ephemerals(id, "")
+	if err != nil {
+		return fmt.Errorf("%w: %w", errStorage, err)
+	}
+	for path, s := range t.group {
+		if s.cur != nil && s.cur.stat.EphemeralOwner == SessionID(id) {
+			paths = append(paths, path)
+		}
+	}
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	for _, path := range paths {
+		n, err := t.lookup(path)
+		if err != nil {
+			return err
+		}
+		if n == nil || n.stat.EphemeralOwner != SessionID(id) {
+			continue // deleted, or replaced, earlier in the group
+		}
+		if err := t.removeNode(path, zxid); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
