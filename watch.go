@@ -7,12 +7,12 @@ import (
 
 // Watches live on the member that serves their session; they are not
 // replicated. The raft loop hands every apply group's change events to the
-// member's watchManager before the Pebble batch that makes the group
-// visible is committed (see publishFunc), and holds the manager's
-// visibility lock (vis, a RWMutex) exclusively across the queueing and the
-// commit. Every read on the member holds vis shared around its Pebble read,
-// and a read that registers a watch (GetW, ExistsW, ChildrenW) holds it
-// around both its read and its registration. Hence:
+// member's read gate before the Pebble batch that makes the group visible
+// is committed (see readGate.publish), and the gate holds its visibility
+// lock exclusively across the queueing and the commit. Every read on the
+// member holds that lock shared around its Pebble read, and a read that
+// registers a watch (GetW, ExistsW, ChildrenW) holds it around both its
+// read and its registration. Hence:
 //
 //   - the event for zxid z is queued before any read on this member can
 //     observe state ≥ z (DESIGN invariant 6);
@@ -312,7 +312,8 @@ func (x *watchIndex) fireAll(typ EventType, zxid int64) {
 
 // watchRead runs read and registers a watch of kind on path for s if it
 // succeeds, or, when keepOnNoNode (exists), if it finds no node; both under
-// vis held shared, so no apply group is queued and committed in between.
+// the read gate's visibility lock held shared, so no apply group is queued
+// and committed in between.
 func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, keepOnNoNode bool, read func(t *tree) error) (*Watch, error) {
 	if err := validatePath(path, false); err != nil {
 		return nil, err
@@ -326,5 +327,5 @@ func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, ke
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	return s.n.watches.readAndRegister(s, path, kind, keepOnNoNode, func() error { return s.n.withTree(read) })
+	return s.n.gate.readAndRegister(s, path, kind, keepOnNoNode, func() error { return s.n.withTree(read) })
 }
