@@ -224,7 +224,7 @@ func (c *Client) read(ctx context.Context, fn func(t *tree) error) error {
 	}
 	// Shared visibility lock: a read never runs between an apply group's
 	// watch events and its commit (see watch.go).
-	return c.n.watches.read(func() error { return c.n.withTree(fn) })
+	return c.n.gate.read(func() error { return c.n.withTree(fn) })
 }
 
 // awaitRead waits for the read barrier if c reads linearizably (see

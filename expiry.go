@@ -20,7 +20,7 @@ const sessionCheckEvery = 5
 const closeRetryTicks = 100
 
 // sessionHost is the member-local side of sessions the loop talks to (the
-// watchManager).
+// sessionRegistry).
 type sessionHost interface {
 	// setConnected says whether the member knows a leader.
 	setConnected(ok bool)

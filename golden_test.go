@@ -126,7 +126,7 @@ func TestGoldenWorkload(t *testing.T) {
 	checkGolden(t, "inspect.golden", fmt.Appendf(nil, "%+v\n", info))
 
 	// The recovery path: every entry of the log through readTail.
-	tr, err := openTreeDir(dir, clusterID)
+	tr, err := openTreeDir(dir, clusterID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

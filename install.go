@@ -84,18 +84,14 @@ type installer struct {
 	recvDone  bool            // guarded by recvMu: no more receivers
 	recvWG    sync.WaitGroup
 
-	// lockReads takes the member's read locks exclusively (watch
-	// visibility, then the Node's tree lock) and returns their unlock.
-	lockReads func() func()
-	// resynced tells the watches the tree was replaced; called under
-	// lockReads.
-	resynced func(zxid int64, live func(id int64) bool)
+	// gate is the member's read gate: swap replaces the tree through it.
+	gate *readGate
 
 	installed atomic.Uint64 // raft snapshots installed here; any goroutine
 }
 
-func newInstaller(loop loopView, dir string, lockReads func() func(), resynced func(int64, func(int64) bool)) *installer {
-	i := &installer{loop: loop, dir: dir, lockReads: lockReads, resynced: resynced}
+func newInstaller(loop loopView, dir string, gate *readGate) *installer {
+	i := &installer{loop: loop, dir: dir, gate: gate}
 	i.ctx, i.cancel = context.WithCancel(context.Background())
 	return i
 }
@@ -243,34 +239,34 @@ func (i *installer) ready(snap *raftpb.Snapshot, hs *raftpb.HardState) error {
 	return nil
 }
 
-// swap replaces the live tree store with the verified build at idx, under
-// the member's read locks; hook fires once the old tree is moved aside.
-// after, if not nil, runs under the locks once the new tree is loaded (a
-// repair re-applies entries there), before the watches are told. A failure
+// swap replaces the live tree store with the verified build at idx, through
+// the member's read gate (readGate.swap, which resyncs the watches); hook
+// fires once the old tree is moved aside. after, if not nil, runs under the
+// gate's locks once the new tree is loaded (a repair re-applies entries
+// there), before the watches are told. A failure
 // after the old store closed leaves the tree closed: the loop stops, and
 // Open's recovery finishes the install. It runs on the loop goroutine.
 func (i *installer) swap(idx uint64, hook hookPoint, after func() error) error {
 	i.loop.quiesce()
-	unlock := i.lockReads()
-	defer unlock()
-	if err := treefiles.CommitStaged(i.dir); err != nil {
-		return err
-	}
-	t := i.loop.tree()
-	if err := t.swap(i.dir, i.loop.cluster(), func() { i.loop.callHook(hook) }); err != nil {
-		return err
-	}
-	if t.applied() != idx {
-		return fmt.Errorf("%w: installed tree at %d, snapshot at %d", ErrCorrupt, t.applied(), idx)
-	}
-	if after != nil {
-		if err := after(); err != nil {
-			return err
+	return i.gate.swap(func() (int64, func(int64) bool, error) {
+		if err := treefiles.CommitStaged(i.dir); err != nil {
+			return 0, nil, err
 		}
-	}
-	sessions := t.sessionTable()
-	i.resynced(int64(t.applied()), func(id int64) bool { return sessions[id] != nil })
-	return nil
+		t := i.loop.tree()
+		if err := t.swap(i.dir, i.loop.cluster(), func() { i.loop.callHook(hook) }); err != nil {
+			return 0, nil, err
+		}
+		if t.applied() != idx {
+			return 0, nil, fmt.Errorf("%w: installed tree at %d, snapshot at %d", ErrCorrupt, t.applied(), idx)
+		}
+		if after != nil {
+			if err := after(); err != nil {
+				return 0, nil, err
+			}
+		}
+		sessions := t.sessionTable()
+		return int64(t.applied()), func(id int64) bool { return sessions[id] != nil }, nil
+	})
 }
 
 // stop ends the receivers once the loop has stopped: they are told to give

@@ -137,17 +137,18 @@ type Node struct {
 	r           *replica
 	lock        *os.File
 	superDigest string // Config.SuperDigest
-	watches     *watchManager
+	watches     *sessionRegistry
 	nonce       uint64 // this incarnation, carried by its session creates
 	reaper      *reaper
 
-	// useMu guards the tree against Close: reads hold it shared, Close
-	// exclusively, so no read ever touches a closed store.
-	useMu   sync.RWMutex
+	// gate orders reads against apply's commits and tree swaps, and the
+	// tree against Close: reads use it, Close shuts it, so no read ever
+	// touches a closed store (see readGate).
+	gate    *readGate
 	closeMu sync.Mutex
 	closed  atomic.Bool
-	// closing ends when Close begins, so long calls holding useMu (Backup)
-	// stop instead of holding Close up.
+	// closing ends when Close begins, so long calls using the gate
+	// (Backup) stop instead of holding Close up.
 	closing       context.Context
 	cancelClosing context.CancelFunc
 }
@@ -195,7 +196,10 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	d, err := openDataDir(cfg)
+	nonce := rand.Uint64() | 1
+	sessions := newSessionRegistry(cfg.ID, nonce)
+	gate := newReadGate(sessions)
+	d, err := openDataDir(cfg, gate)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +221,7 @@ func open(ctx context.Context, cfg Config, o openOptions) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return newMember(cfg, o, d, lg, rn, log)
+	return newMember(cfg, o, d, lg, rn, log, nonce, sessions, gate)
 }
 
 // dataDir is a member's data dir as Open's first phase leaves it: locked,
@@ -230,8 +234,8 @@ type dataDir struct {
 
 // openDataDir creates (if needed) and locks cfg.Dir, finishes or undoes
 // what a crash interrupted there, and opens its tree under the cluster id
-// the dir holds (or cfg's for a new dir).
-func openDataDir(cfg Config) (*dataDir, error) {
+// the dir holds (or cfg's for a new dir), publishing through pub.
+func openDataDir(cfg Config, pub publisher) (*dataDir, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("keeper: create data dir: %w", err)
 	}
@@ -258,7 +262,7 @@ func openDataDir(cfg Config) (*dataDir, error) {
 			d.clusterID = id
 		}
 	}
-	if d.tree, err = openTreeDir(cfg.Dir, d.clusterID); err != nil {
+	if d.tree, err = openTreeDir(cfg.Dir, d.clusterID, pub); err != nil {
 		d.close()
 		return nil, fmt.Errorf("keeper: open state machine: %w", err)
 	}
@@ -419,17 +423,15 @@ func startRaft(cfg Config, lg *replayedLog, applied uint64, log *slog.Logger) (*
 }
 
 // newMember builds the member on its opened dir, log and raft node: the
-// raft loop and its features, the watches, the Node; attaches the
-// transport and starts the loop and the reaper.
-func newMember(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.RawNode, log *slog.Logger) (*Node, error) {
-	nonce := rand.Uint64() | 1
-	wm := newWatchManager(cfg.ID, nonce)
-	d.tree.publish = wm.publish
+// raft loop and its features, the Node; attaches the transport and starts
+// the loop and the reaper. nonce is this incarnation's, sessions its
+// session registry and gate the read gate the tree publishes through.
+func newMember(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.RawNode, log *slog.Logger, nonce uint64, sessions *sessionRegistry, gate *readGate) (*Node, error) {
 	r := newReplica(cfg, o, d, lg, rn, log)
-	node := &Node{r: r, lock: d.lock, superDigest: cfg.SuperDigest, watches: wm, nonce: nonce}
+	node := &Node{r: r, lock: d.lock, superDigest: cfg.SuperDigest, watches: sessions, nonce: nonce, gate: gate}
 	node.closing, node.cancelClosing = context.WithCancel(context.Background())
 	node.Client = Client{n: node}
-	r.addFeatures(wm, nonce, node.lockReads, wm.resync)
+	r.addFeatures(sessions, nonce, gate)
 	if err := r.attach(); err != nil {
 		return nil, err
 	}
@@ -443,18 +445,6 @@ func newMember(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft.
 	r.start()
 	node.reaper = startReaper(node, cfg.reapInterval())
 	return node, nil
-}
-
-// lockReads takes the member's read locks exclusively, in their order
-// (watch visibility, then the tree's use lock), so no read sees a tree
-// being swapped; it returns their unlock.
-func (n *Node) lockReads() func() {
-	n.watches.vis.Lock()
-	n.useMu.Lock()
-	return func() {
-		n.useMu.Unlock()
-		n.watches.vis.Unlock()
-	}
 }
 
 // ID returns this member's id.
@@ -473,22 +463,23 @@ func (n *Node) Status() Status {
 // isClosed reports whether Close was called.
 func (n *Node) isClosed() bool { return n.closed.Load() }
 
-// withTree runs fn on the tree unless the Node is closed; Close waits for it.
+// withTree runs fn on the tree unless the Node is closed, using the read
+// gate; Close waits for it.
 func (n *Node) withTree(fn func(t *tree) error) error {
-	n.useMu.RLock()
-	defer n.useMu.RUnlock()
-	if n.closed.Load() {
-		return ErrClosed
-	}
-	if n.r.corrupt() {
-		return ErrReplicaCorrupt
-	}
-	t := n.r.tree()
-	if t.st == nil {
-		// A snapshot install failed half-way; the member has stopped.
-		return fmt.Errorf("%w: the tree is being replaced", ErrClosed)
-	}
-	return fn(t)
+	return n.gate.use(func() error {
+		if n.closed.Load() {
+			return ErrClosed
+		}
+		if n.r.corrupt() {
+			return ErrReplicaCorrupt
+		}
+		t := n.r.tree()
+		if t.st == nil {
+			// A snapshot install failed half-way; the member has stopped.
+			return fmt.Errorf("%w: the tree is being replaced", ErrClosed)
+		}
+		return fn(t)
+	})
 }
 
 // WaitLeader waits until a leader is known and returns its id, or returns
@@ -570,9 +561,7 @@ func (n *Node) stop() bool {
 		return false
 	}
 	n.cancelClosing()
-	n.useMu.Lock()
-	n.closed.Store(true)
-	n.useMu.Unlock()
+	n.gate.shut(func() { n.closed.Store(true) })
 	n.reaper.stop()
 	n.r.stopLoop()
 	n.watches.closeAll()

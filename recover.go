@@ -116,7 +116,7 @@ func RecoverQuorum(ctx context.Context, dir string, opts RecoverOptions) (_ Reco
 	if !ok {
 		return RecoverInfo{}, fmt.Errorf("%w: recover %s: no tree", ErrCorrupt, dir)
 	}
-	t, err := openTreeDir(dir, oldCluster)
+	t, err := openTreeDir(dir, oldCluster, nil)
 	if err != nil {
 		return RecoverInfo{}, fmt.Errorf("keeper: recover: %w", err)
 	}

@@ -35,7 +35,7 @@ package keeper
 //     build waits, up to repairWaitElections election timeouts, until the
 //     member has applied A itself; then, with P ≥ A, the tree is swapped for
 //     the build at A with install.go's crash-safe swap (installer.swap, under the
-//     read locks), and the member re-applies its own committed entries
+//     read gate's locks), and the member re-applies its own committed entries
 //     (A, P] from its in-memory raft log, so it ends at P with a correct
 //     tree. The transfer is refused, and the leader retries later with a
 //     newer A, when: entry A is no longer in the in-memory log (A below the
@@ -340,11 +340,11 @@ func (rp *repair) reapplied(in *pendingRepair, applied uint64) ([]*raftpb.Entry,
 // installed below them. Their callers were answered the first time; a
 // consistency entry only records the digest at its index (which replaces
 // the digest recorded there on the corrupt tree). It runs under the
-// member's read locks (installer.swap), so no read sees the tree below its
-// old applied index.
+// read gate's locks (installer.swap, readGate.swap), so no read sees the
+// tree below its old applied index.
 func (rp *repair) reapply(ents []*raftpb.Entry) error {
 	t := rp.loop.tree()
-	// The caller holds the watch visibility lock, and the watches get
+	// The caller holds the read gate's visibility lock, and the watches get
 	// Resynced once the tree is at its final index: the re-applied groups
 	// commit without events (their events were delivered the first time).
 	return t.withoutEvents(func() error {

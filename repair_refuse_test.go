@@ -167,9 +167,12 @@ func onLoopOf(t *testing.T, n *Node, f func(r *replica)) {
 // corrupt member's refusal of reads.
 func rawGet(t *testing.T, n *Node, path string) string {
 	t.Helper()
-	n.useMu.RLock()
-	defer n.useMu.RUnlock()
-	data, _, err := n.r.sm.get(path, nil)
+	var data []byte
+	err := n.gate.use(func() error {
+		var err error
+		data, _, err = n.r.sm.get(path, nil)
+		return err
+	})
 	if err != nil {
 		t.Fatalf("member %d: raw read of %s: %v", n.ID(), path, err)
 	}

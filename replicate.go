@@ -252,13 +252,12 @@ func newReplica(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft
 }
 
 // addFeatures makes the member's features on the loop. host is the
-// member's side of sessions; lockReads takes the member's read locks
-// exclusively and resynced tells the watches of a swapped tree (see
-// installer).
-func (r *replica) addFeatures(host sessionHost, nonce uint64, lockReads func() func(), resynced func(int64, func(int64) bool)) {
+// member's side of sessions; gate is the member's read gate, through which
+// the installer swaps the tree.
+func (r *replica) addFeatures(host sessionHost, nonce uint64, gate *readGate) {
 	r.expiry = newSessionExpiry(r, host, nonce)
 	r.catchUp = newCatchUp(r, r.tr, r.cfg.snapshotRate())
-	r.installer = newInstaller(r, r.cfg.Dir, lockReads, resynced)
+	r.installer = newInstaller(r, r.cfg.Dir, gate)
 	r.repair = newRepair(r, &r.cons, r.catchUp, r.installer, r.cfg.Dir)
 	r.ms.snapshot = r.catchUp.raftSnapshot
 }

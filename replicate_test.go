@@ -47,7 +47,7 @@ func treeChildren(t testing.TB, dir, path string) ([]string, uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := openTreeDir(dir, id)
+	tr, err := openTreeDir(dir, id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

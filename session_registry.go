@@ -16,10 +16,10 @@ type sessionRegistry struct {
 	applied   int64 // zxid of the last published group
 }
 
-func (sr *sessionRegistry) init(member, nonce uint64) {
-	sr.sessions = make(map[int64]*Session)
-	sr.member, sr.nonce = member, nonce
+func newSessionRegistry(member, nonce uint64) *sessionRegistry {
+	sr := &sessionRegistry{sessions: make(map[int64]*Session), member: member, nonce: nonce}
 	sr.index.init()
+	return sr
 }
 
 // queue triggers the watches and session changes of events.
@@ -158,9 +158,9 @@ func (sr *sessionRegistry) closeAll() {
 
 // resync tells every watch that the tree was replaced by a raft snapshot at
 // zxid (see Resynced) and ends, as Expired, the local sessions the new tree
-// no longer holds. The caller holds vis exclusively across the swap, so no
-// read sees the old tree after its watch got Resynced, nor the new one
-// before.
+// no longer holds. The read gate calls it from swap, with its locks held
+// exclusively across the swap, so no read sees the old tree after its
+// watch got Resynced, nor the new one before.
 func (sr *sessionRegistry) resync(zxid int64, live func(id int64) bool) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()

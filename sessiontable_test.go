@@ -42,11 +42,8 @@ func TestSessionApplyGroupedOrNot(t *testing.T) {
 	}
 	each := newHarness(t)
 	each.tr.requireSessions = true
-	var events []treeEvent
-	each.tr.publish = func(evs []treeEvent, commit func() error) error {
-		events = append(events, evs...)
-		return commit()
-	}
+	events := &eventRecorder{}
+	each.tr.pub = events
 	for _, e := range sessionEntries() {
 		if _, err := each.tr.apply([]committed{e}); err != nil {
 			t.Fatal(err)
@@ -69,7 +66,7 @@ func TestSessionApplyGroupedOrNot(t *testing.T) {
 		}
 	}
 	var closeEvents []treeEvent
-	for _, ev := range events {
+	for _, ev := range events.events {
 		if ev.Zxid == 5 {
 			closeEvents = append(closeEvents, ev)
 		}

@@ -44,7 +44,7 @@ type stateMachine interface {
 	// and (for entryConf) the membership. results[i] is the outcome of ents[i]
 	// (nil for entryNoop and entryConf). A non-nil error means storage failed;
 	// the member must stop, as the tree may be behind the log. Each group's
-	// events go to the tree's publishFunc with its commit.
+	// events go to the tree's publisher with its commit.
 	apply(ents []committed) (results []*applyResult, err error)
 	// withoutEvents runs f with the events of the groups it applies left
 	// out (a repair's re-apply: they were delivered the first time).
@@ -115,9 +115,3 @@ type treeEvent struct {
 	Nonce   uint64
 	Expired bool
 }
-
-// publishFunc receives an apply group's events and the commit that makes the
-// group visible to readers. It must queue the events and then call commit
-// exactly once, returning its error; whatever lock it holds across both
-// orders it against readers that take the same lock (see watchManager).
-type publishFunc func(events []treeEvent, commit func() error) error

@@ -41,8 +41,9 @@ type tree struct {
 	// with ErrSessionExpired. Members always set it; the bare tree tests,
 	// which make up session ids, do not.
 	requireSessions bool
-	// publish, if set, is handed each group's events and its commit.
-	publish publishFunc
+	// pub, if set (the member's read gate), is handed each group's events
+	// and its commit.
+	pub publisher
 	// snapMu is held exclusively by an online restore commit across its
 	// several writes, and shared by newSnapshot, so that no Pebble snapshot
 	// (backup, raft snapshot, digest scan) sees a half-written restore.
@@ -89,8 +90,10 @@ type slot struct {
 var _ stateMachine = (*tree)(nil)
 
 // openTreeDir opens (creating if absent) the tree of the member data dir dir,
-// refusing a dir of another cluster; it is Open's state machine.
-func openTreeDir(dir string, clusterID uint64) (*tree, error) {
+// refusing a dir of another cluster; it is Open's state machine. pub, if
+// not nil, is handed each apply group's events and commit (the member's
+// read gate).
+func openTreeDir(dir string, clusterID uint64, pub publisher) (*tree, error) {
 	st, err := storage.Open(dir, storage.Options{ClusterID: clusterID})
 	if err != nil {
 		return nil, err
@@ -101,6 +104,7 @@ func openTreeDir(dir string, clusterID uint64) (*tree, error) {
 		return nil, err
 	}
 	t.requireSessions = true
+	t.pub = pub
 	return t, nil
 }
 
@@ -108,9 +112,9 @@ func openTreeDir(dir string, clusterID uint64) (*tree, error) {
 // applies commit without handing their events on (a repair's re-apply,
 // whose events were delivered the first time).
 func (t *tree) withoutEvents(f func() error) error {
-	pub := t.publish
-	t.publish = nil
-	defer func() { t.publish = pub }()
+	pub := t.pub
+	t.pub = nil
+	defer func() { t.pub = pub }()
 	return f()
 }
 
@@ -328,12 +332,12 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 }
 
 // publishOrCommit makes a change visible: through the publisher, which
-// queues events and runs commit under the lock readers take (publishFunc),
+// queues events and runs commit under the lock readers take (readGate),
 // or, with no publisher (a tree opened for inspection or restore), by
 // running commit alone.
 func (t *tree) publishOrCommit(events []treeEvent, commit func() error) error {
-	if t.publish != nil {
-		return t.publish(events, commit)
+	if t.pub != nil {
+		return t.pub.publish(events, commit)
 	}
 	return commit()
 }

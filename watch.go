@@ -2,19 +2,17 @@ package keeper
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 )
 
 // Watches live on the member that serves their session; they are not
 // replicated. The raft loop hands every apply group's change events to the
-// member's watchManager before the Pebble batch that makes the group
-// visible is committed (see publishFunc), and holds the manager's
-// visibility lock (vis, a RWMutex) exclusively across the queueing and the
-// commit. Every read on the member holds vis shared around its Pebble read,
-// and a read that registers a watch (GetW, ExistsW, ChildrenW) holds it
-// around both its read and its registration. Hence:
+// member's read gate before the Pebble batch that makes the group visible
+// is committed (see readGate.publish), and the gate holds its visibility
+// lock exclusively across the queueing and the commit. Every read on the
+// member holds that lock shared around its Pebble read, and a read that
+// registers a watch (GetW, ExistsW, ChildrenW) holds it around both its
+// read and its registration. Hence:
 //
 //   - the event for zxid z is queued before any read on this member can
 //     observe state ≥ z (DESIGN invariant 6);
@@ -312,33 +310,10 @@ func (x *watchIndex) fireAll(typ EventType, zxid int64) {
 	}
 }
 
-// watchManager is what the member's tree, raft loop and Node see of its
-// sessions and watches: the visibility lock vis, which orders apply's
-// queueing and commit against reads (see above), and the session registry
-// with its watch index. Lock order: vis, then the registry's mu.
-type watchManager struct {
-	vis sync.RWMutex
-	sessionRegistry
-}
-
-func newWatchManager(member, nonce uint64) *watchManager {
-	wm := &watchManager{}
-	wm.sessionRegistry.init(member, nonce)
-	return wm
-}
-
-// publish implements publishFunc: it triggers the watches and session
-// changes of a group, then commits it, all under vis.
-func (wm *watchManager) publish(events []treeEvent, commit func() error) error {
-	wm.vis.Lock()
-	defer wm.vis.Unlock()
-	wm.queue(events)
-	return commit()
-}
-
 // watchRead runs read and registers a watch of kind on path for s if it
 // succeeds, or, when keepOnNoNode (exists), if it finds no node; both under
-// vis held shared, so no apply group is queued and committed in between.
+// the read gate's visibility lock held shared, so no apply group is queued
+// and committed in between.
 func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, keepOnNoNode bool, read func(t *tree) error) (*Watch, error) {
 	if err := validatePath(path, false); err != nil {
 		return nil, err
@@ -352,33 +327,7 @@ func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, ke
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	return s.n.watches.readAndRegister(s, path, kind, keepOnNoNode, func() error { return s.n.withTree(read) })
-}
-
-// read runs fn, a read of the tree, with vis held shared: never between an
-// apply group's watch events and its commit.
-func (wm *watchManager) read(fn func() error) error {
-	wm.vis.RLock()
-	defer wm.vis.RUnlock()
-	return fn()
-}
-
-// readAndRegister runs read and registers a one-shot watch of kind on path
-// for s if it succeeds, or, when keepOnNoNode, if it finds no node; both
-// under vis held shared, so no apply group is queued and committed in
-// between.
-func (wm *watchManager) readAndRegister(s *Session, path string, kind WatchKind, keepOnNoNode bool, read func() error) (*Watch, error) {
-	wm.vis.RLock()
-	defer wm.vis.RUnlock()
-	err := read()
-	if err != nil && !(keepOnNoNode && errors.Is(err, ErrNoNode)) {
-		return nil, err
-	}
-	w, uerr := wm.addWatch(s, path, kind, oneShotBuffer)
-	if uerr != nil {
-		return nil, uerr
-	}
-	return w, err
+	return s.n.gate.readAndRegister(s, path, kind, keepOnNoNode, func() error { return s.n.withTree(read) })
 }
 
 // counts returns the number of this member's open sessions and of their
