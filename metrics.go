@@ -387,7 +387,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // unregister it when the Node is closed.
 func (n *Node) Collector() prometheus.Collector {
 	labels := prometheus.Labels{"member": strconv.FormatUint(n.ID(), 10)}
-	c := &collector{n: n, m: n.r.meters, wm: n.watches}
+	c := &collector{n: n, m: n.r.meters, reg: n.watches}
 	for _, d := range statusMetrics {
 		c.descs = append(c.descs, prometheus.NewDesc(d.name, d.help, nil, labels))
 	}
@@ -464,7 +464,7 @@ var statusMetrics = []statusMetric{
 type collector struct {
 	n     *Node
 	m     *meters
-	wm    *watchManager
+	reg   *sessionRegistry
 	descs []*prometheus.Desc // statusMetrics' descriptions, in order
 }
 
@@ -482,7 +482,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		m.Collect(ch)
 	}
 	f := figures{Status: c.n.Status()}
-	f.sessions, f.watches = c.wm.counts()
+	f.sessions, f.watches = c.reg.counts()
 	f.clusterSessions = c.m.sessions.Load()
 	for i, m := range statusMetrics {
 		typ := prometheus.GaugeValue

@@ -172,3 +172,11 @@ func (sr *sessionRegistry) resync(zxid int64, live func(id int64) bool) {
 	}
 	sr.applied = zxid
 }
+
+// counts returns the number of this member's open sessions and of their
+// watches.
+func (sr *sessionRegistry) counts() (sessions, watches int) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	return len(sr.sessions), sr.index.size()
+}

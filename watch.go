@@ -330,13 +330,13 @@ func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, ke
 	return s.n.gate.readAndRegister(s, path, kind, keepOnNoNode, func() error { return s.n.withTree(read) })
 }
 
-// counts returns the number of this member's open sessions and of their
-// watches.
-func (wm *watchManager) counts() (sessions, watches int) {
-	wm.mu.Lock()
-	defer wm.mu.Unlock()
-	for _, s := range wm.sessions {
-		watches += len(s.watches)
+// size is the number of watches in the index.
+func (x *watchIndex) size() int {
+	n := 0
+	for _, paths := range x.byKind {
+		for _, set := range paths {
+			n += len(set)
+		}
 	}
-	return len(wm.sessions), watches
+	return n
 }
