@@ -215,11 +215,12 @@ func (c *testCluster) waitLeader(among ...uint64) *Node {
 }
 
 // waitConverged waits until every live member has applied the same index,
-// at least min, and checks their digests agree there.
+// at least min, and checks their digests agree there. The deadline is long:
+// a restarted member may need a raft snapshot first, on a busy machine.
 func (c *testCluster) waitConverged(min uint64) uint64 {
 	c.t.Helper()
 	var applied uint64
-	waitFor(c.t, 20*time.Second, "members to converge", func() bool {
+	waitFor(c.t, 60*time.Second, "members to converge", func() bool {
 		ns := c.live()
 		applied = uint64(ns[0].Status().Applied)
 		for _, n := range ns[1:] {
