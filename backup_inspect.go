@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -130,19 +131,9 @@ func InspectBackup(ctx context.Context, r io.Reader, opts VerifyOptions) (Invent
 	}
 	slices.SortFunc(inv.TopLevel, func(a, b SubtreeSize) int { return strings.Compare(a.Path, b.Path) })
 	inv.Largest = slices.Clone(inv.TopLevel)
-	slices.SortStableFunc(inv.Largest, func(a, b SubtreeSize) int { return -cmpInt64(a.Bytes, b.Bytes) })
+	slices.SortStableFunc(inv.Largest, func(a, b SubtreeSize) int { return -cmp.Compare(a.Bytes, b.Bytes) })
 	inv.Largest = inv.Largest[:min(10, len(inv.Largest))]
 	return inv, err
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // znodeRecord is one znode record as read, checked and decoded. Its slices

@@ -1,6 +1,7 @@
 package zkfile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -130,21 +131,11 @@ func listFiles(dir, prefix string, ascending bool) ([]dirFile, error) {
 	}
 	slices.SortStableFunc(files, func(a, b dirFile) int {
 		if ascending {
-			return cmpInt(a.zxid, b.zxid)
+			return cmp.Compare(a.zxid, b.zxid)
 		}
-		return cmpInt(b.zxid, a.zxid)
+		return cmp.Compare(b.zxid, a.zxid)
 	})
 	return files, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // loadSnapshot loads one snapshot file into a new tree.
