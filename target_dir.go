@@ -1,0 +1,151 @@
+package keeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// DirTarget returns a Target keeping its objects as files under dir, which
+// it creates on first use. A Put writes a temp file beside its object,
+// fsyncs it, and links it into place, which fails if the name is taken, so
+// two writers never overwrite each other and a crash leaves either the
+// whole object or none (a temp file left by a crash starts with ".tmp-"
+// and is never listed). The directory may be a mounted network file system
+// that supports hard links.
+func DirTarget(dir string) Target { return dirTarget{root: dir} }
+
+type dirTarget struct{ root string }
+
+func (d dirTarget) path(name string) (string, error) {
+	if err := CheckTargetName(name); err != nil {
+		return "", err
+	}
+	return filepath.Join(d.root, filepath.FromSlash(name)), nil
+}
+
+func (d dirTarget) Put(ctx context.Context, name string, r io.Reader) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(p); err == nil {
+		return fmt.Errorf("%w: %s", ErrTargetExists, name)
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("keeper: archive dir: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("keeper: archive dir: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = io.Copy(f, ctxReader{ctx, r})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("keeper: archive put %s: %w", name, err)
+	}
+	if err := os.Link(tmp, p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrTargetExists, name)
+		}
+		return fmt.Errorf("keeper: archive put %s: %w", name, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("keeper: archive put %s: %w", name, err)
+	}
+	return nil
+}
+
+func (d dirTarget) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrTargetNotFound, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keeper: archive get %s: %w", name, err)
+	}
+	return f, nil
+}
+
+func (d dirTarget) List(ctx context.Context, prefix string) ([]TargetObject, error) {
+	var out []TargetObject
+	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if p == d.root && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(d.root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		if e.IsDir() {
+			// Skip directories that cannot hold a name with the prefix.
+			if !strings.HasPrefix(prefix, name+"/") && !strings.HasPrefix(name+"/", prefix) {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".tmp-") || !strings.HasPrefix(name, prefix) {
+			return nil
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, TargetObject{Name: name, Size: fi.Size()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keeper: archive list %q: %w", prefix, err)
+	}
+	slices.SortFunc(out, func(a, b TargetObject) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func (d dirTarget) Delete(ctx context.Context, name string) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keeper: archive delete %s: %w", name, err)
+	}
+	return nil
+}
+
+// ctxReader ends a copy once its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
