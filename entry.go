@@ -32,6 +32,12 @@ const (
 	// reqRestoreCommit replaces the tree (or Subtree) with the stream staged
 	// by RestoreID's Count chunks, whose bytes hash to Sum.
 	reqRestoreCommit
+	// reqArchived records that the cluster's archive holds every entry up
+	// to Seq (archiver.go); it changes no znode.
+	reqArchived
+	// reqMark is a named point in the log, Name, that a point-in-time
+	// restore can go back to (Node.Mark); it changes no znode.
+	reqMark
 )
 
 // maxDataSize is the largest znode data accepted, ZooKeeper's default
@@ -85,6 +91,8 @@ type request struct {
 	// Foreign lets a reqRestoreCommit restore another cluster's stream, or
 	// one whose zxid is above the commit's.
 	Foreign bool
+	// Name is a reqMark's name.
+	Name string
 }
 
 // encodeRequest appends the encoding of r to dst. It first refuses what can
@@ -138,6 +146,10 @@ func appendRequest(dst []byte, r *request) []byte {
 			dst = binary.BigEndian.AppendUint64(dst, r.Sum)
 			dst = appendString(dst, r.Subtree)
 			dst = appendBool(dst, r.Foreign)
+		case reqArchived:
+			dst = binary.AppendUvarint(dst, r.Seq)
+		case reqMark:
+			dst = appendString(dst, r.Name)
 		}
 		return dst
 	}
@@ -204,6 +216,13 @@ func validateRequest(r *request) error {
 			return fmt.Errorf("%w: restore commit needs an id and chunks", ErrBadArguments)
 		}
 		return validateSubtree(r.Subtree)
+	case reqArchived:
+		if r.Seq == 0 {
+			return fmt.Errorf("%w: archive mark at index 0", ErrBadArguments)
+		}
+		return nil
+	case reqMark:
+		return validateMarkName(r.Name)
 	default:
 		return fmt.Errorf("%w: unknown request kind %d", ErrBadArguments, r.Kind)
 	}
@@ -242,7 +261,7 @@ func decodeRequest(b []byte) (*request, error) {
 func decodeRequestInto(r *request, b []byte) error {
 	d := decoder{b: b}
 	r.Kind, r.Timeout, r.Owner, r.Nonce, r.Expire = reqOps, 0, 0, 0, false
-	r.RestoreID, r.Seq, r.Chunk, r.Count, r.Sum, r.Subtree, r.Foreign = 0, 0, nil, 0, 0, "", false
+	r.RestoreID, r.Seq, r.Chunk, r.Count, r.Sum, r.Subtree, r.Foreign, r.Name = 0, 0, nil, 0, 0, "", false, ""
 	switch v := d.byte(); {
 	case d.err != nil:
 		return d.err
@@ -328,6 +347,10 @@ func decodeKinded(r *request, d *decoder) error {
 		r.Sum = d.uint64BE()
 		r.Subtree = d.string()
 		r.Foreign = d.bool()
+	case reqArchived:
+		r.Seq = d.uvarint()
+	case reqMark:
+		r.Name = d.string()
 	default:
 		d.fail("unknown request kind")
 	}
@@ -335,6 +358,22 @@ func decodeKinded(r *request, d *decoder) error {
 		d.fail("trailing bytes")
 	}
 	return d.err
+}
+
+// requestTime is the proposer's time in an encoded request, in Unix
+// milliseconds, without decoding the rest; ok is false if b is not a
+// request.
+func requestTime(b []byte) (ms int64, ok bool) {
+	switch {
+	case len(b) > 1 && b[0] == requestVersion:
+		b = b[1:]
+	case len(b) > 2 && b[0] == requestVersionKinded:
+		b = b[2:]
+	default:
+		return 0, false
+	}
+	ms, n := binary.Varint(b)
+	return ms, n > 0
 }
 
 func appendString(dst []byte, s string) []byte {

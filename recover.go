@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,9 +19,7 @@ import (
 	"github.com/keeper-go/keeper/internal/treefiles"
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/storage"
-	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // RecoverOptions configures RecoverQuorum.
@@ -245,18 +242,8 @@ func readTail(dir string, t *tree) (logTail, error) {
 			return logTail{}, err
 		}
 	}
-	// A throwaway raft node computes the memberships the conf entries make.
 	applied := t.applied()
-	ms := raft.NewMemoryStorage()
-	if err := ms.ApplySnapshot(&raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
-		Index: new(max(applied, 1)), Term: new(uint64(1)), ConfState: proto.Clone(cs).(*raftpb.ConfState),
-	}}); err != nil {
-		return logTail{}, err
-	}
-	rn, err := raft.NewRawNode(&raft.Config{
-		ID: max(lt.member, 1), ElectionTick: 10, HeartbeatTick: 1, Storage: ms, Applied: max(applied, 1),
-		MaxSizePerMsg: 1, MaxInflightMsgs: 1, Logger: raftLogger{slog.New(slog.DiscardHandler)},
-	})
+	rp, err := newEntryReplay(lt.member, applied, cs)
 	if err != nil {
 		return logTail{}, err
 	}
@@ -264,22 +251,12 @@ func readTail(dir string, t *tree) (logTail, error) {
 		if e.GetIndex() <= applied {
 			continue
 		}
-		d, err := wire.DecodeEntry(e)
+		c, _, err := rp.convert(e)
 		if err != nil {
 			return logTail{}, err
 		}
-		// Consistency entries are noops here: no member is running to
-		// check or report anything, whether they decode or not.
-		c := committed{Index: d.Index, Kind: entryNoop}
-		switch d.Kind {
-		case wire.EntryProposal:
-			c.Kind, c.Data = entryOp, d.Proposal.Payload
-		case wire.EntryConfChange:
-			cs = rn.ApplyConfChange(d.Conf)
-			c.Kind, c.Data = entryConf, wire.EncodeMembership(cs)
-		}
 		lt.entries = append(lt.entries, c)
 	}
-	lt.conf = cs
+	lt.conf = rp.conf()
 	return lt, nil
 }

@@ -84,6 +84,8 @@ type applyResult struct {
 	Session int64
 	// Restore describes an applied online restore commit.
 	Restore *RestoreOnlineInfo
+	// Zxid is a mark's zxid (Node.Mark).
+	Zxid int64
 }
 
 // treeEventType is what a treeEvent reports: a watch event (the public

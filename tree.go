@@ -37,6 +37,8 @@ type tree struct {
 
 	// sessions are the session records (raft loop only; sessiontable.go).
 	sessions *sessionTable
+	// archive is how far the cluster's archive reaches (archive_mark.go).
+	archive archiveMark
 	// requireSessions makes a request of a session that does not exist fail
 	// with ErrSessionExpired. Members always set it; the bare tree tests,
 	// which make up session ids, do not.
@@ -175,6 +177,9 @@ func openTree(st *storage.Store) (*tree, error) {
 	if err := t.sessions.load(st); err != nil {
 		return nil, fmt.Errorf("keeper: open tree: sessions: %w", err)
 	}
+	if err := t.archive.load(st); err != nil {
+		return nil, fmt.Errorf("keeper: open tree: %w", err)
+	}
 	return t, nil
 }
 
@@ -245,10 +250,12 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 	}
 	clear(t.group)
 	t.sessions.dropGroup()
+	t.archive.dropGroup()
 	t.events = t.events[:0]
 	defer func() {
 		clear(t.group)
 		t.sessions.dropGroup()
+		t.archive.dropGroup()
 		t.staged.reset()
 		clear(t.events)
 		t.events = t.events[:0]
@@ -277,6 +284,7 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 	}
 	t.committedAt(last, dig)
 	t.sessions.commit()
+	t.archive.commit()
 	if members != nil {
 		t.members = bytes.Clone(members)
 	}
@@ -315,6 +323,9 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 		return 0, err
 	}
 	if err := t.staged.flush(b); err != nil {
+		return 0, err
+	}
+	if err := t.archive.flush(b); err != nil {
 		return 0, err
 	}
 	if err := b.Set(keys.MetaKey(keys.MetaApplied), binary.BigEndian.AppendUint64(t.key[:0], applied)); err != nil {
@@ -403,6 +414,13 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 	t.entryEvents = t.entryEvents[:0]
 	if r.Kind == reqRestoreChunk || r.Kind == reqRestoreCommit {
 		return t.staged.stage(t.st, r)
+	}
+	if r.Kind == reqArchived || r.Kind == reqMark {
+		// Marks in the log: they change no znode (archive_mark.go).
+		if r.Kind == reqArchived {
+			t.archive.apply(r)
+		}
+		return &applyResult{Zxid: zxid}, nil
 	}
 	if r.Kind != reqOps {
 		res := &applyResult{}

@@ -48,6 +48,9 @@ const (
 	// (keeper's restore_online.go): what it learned of the scope before
 	// changing it, for a replay after a crash.
 	MetaRestoring = "restoring"
+	// MetaArchived is the last raft index the cluster's archive is known
+	// to hold (8 bytes, big-endian), set by archive mark entries.
+	MetaArchived = "archived"
 )
 
 // MetaKey returns the key of the meta value name.

@@ -62,6 +62,9 @@ const (
 	KindBackup uint8 = 1
 	// KindRaftSnapshot marks a stream carrying a raft snapshot to a follower.
 	KindRaftSnapshot uint8 = 2
+	// KindLogSegment marks an archive log segment: committed raft entries
+	// after a point, for point-in-time recovery.
+	KindLogSegment uint8 = 3
 )
 
 // Sentinel errors. ErrTruncated, ErrNotStream and ErrVersion also match

@@ -1,0 +1,62 @@
+package keeper
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/keeper-go/keeper/internal/keys"
+	"github.com/keeper-go/keeper/storage"
+)
+
+// archiveMark is the tree's record of how far the cluster's archive
+// reaches: the last raft index the archive is known to hold, set by
+// reqArchived entries (archiver.go) and kept in the meta key
+// MetaArchived. Every member holds its raft log back to it (Config.Archive),
+// so the next archiver finds the entries it must archive. It is not part
+// of the digest or of a backup: a restored cluster starts an archive of
+// its own.
+type archiveMark struct {
+	committed uint64 // raft loop only, or any goroutine through load
+	group     uint64 // the current group's mark, 0 if it set none
+}
+
+// load reads the mark from st.
+func (m *archiveMark) load(st *storage.Store) error {
+	err := st.Get(keys.MetaKey(keys.MetaArchived), func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("keeper: archive mark %x: %w", v, ErrCorrupt)
+		}
+		m.committed = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// apply runs a reqArchived of the current group. A mark never moves back.
+func (m *archiveMark) apply(r *request) {
+	m.group = max(m.group, m.committed, r.Seq)
+}
+
+// flush adds the group's mark to b.
+func (m *archiveMark) flush(b *storage.Batch) error {
+	if m.group <= m.committed {
+		return nil
+	}
+	return b.Set(keys.MetaKey(keys.MetaArchived), binary.BigEndian.AppendUint64(nil, m.group))
+}
+
+// commit makes the group's mark the committed one; dropGroup forgets it.
+func (m *archiveMark) commit() {
+	m.committed = max(m.committed, m.group)
+	m.group = 0
+}
+
+func (m *archiveMark) dropGroup() { m.group = 0 }
+
+// archivedTo is the last index the cluster's archive is known to hold.
+// Raft loop only.
+func (t *tree) archivedTo() uint64 { return t.archive.committed }
