@@ -131,6 +131,10 @@ type Config struct {
 	// cluster's Status().ClusterID) and an empty or absent Dir; it is
 	// ignored when Dir already holds a raft log.
 	Join bool
+	// Archive, when set, archives every committed entry and periodic base
+	// backups to a Target, for point-in-time recovery (see ArchiveConfig
+	// and OpenArchive). Nil means no archive.
+	Archive *ArchiveConfig
 }
 
 // DefaultCheckInterval is the leader's consistency check interval. Each
@@ -233,6 +237,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInflightMsgs < 0 {
 		bad("MaxInflightMsgs %d is negative", c.MaxInflightMsgs)
+	}
+	if c.Archive != nil {
+		c.Archive.validate(bad)
 	}
 	return errors.Join(errs...)
 }

@@ -118,6 +118,21 @@ type Status struct {
 	// consistency check, replaced its tree by the leader's (Config.OnCorrupt
 	// RepairCorrupt), since Open.
 	RepairsInstalled uint64
+
+	// The archive (Config.Archive; all zero without one). Archiving is
+	// true on the member that archives now. ArchivedZxid is the last zxid
+	// the archive holds as this member knows it, ArchiveLag how many
+	// applied entries it does not hold yet, and, on the archiving member,
+	// ArchiveLagTime how long the oldest of them has waited. ArchiveGaps
+	// counts the gaps this member recorded since Open (entries the raft log
+	// released before the archive had them: see ArchiveConfig.HoldEntries),
+	// and ArchiveErr is the target's last error while it keeps failing.
+	Archiving      bool
+	ArchivedZxid   Zxid
+	ArchiveLag     uint64
+	ArchiveLagTime time.Duration
+	ArchiveGaps    uint64
+	ArchiveErr     string
 }
 
 // openOptions are Open's internal knobs, for tests and for the merge with

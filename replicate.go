@@ -199,6 +199,7 @@ type replica struct {
 	catchUp   *catchUp       // raftsnap.go
 	installer *installer     // install.go
 	repair    *repair        // repair.go
+	archive   *archiver      // archiver.go; nil without Config.Archive
 
 	// callc runs functions on the loop (onLoop).
 	callc      chan func()
@@ -260,6 +261,9 @@ func (r *replica) addFeatures(host sessionHost, nonce uint64, gate *readGate) {
 	r.installer = newInstaller(r, r.cfg.Dir, gate)
 	r.repair = newRepair(r, &r.cons, r.catchUp, r.installer, r.cfg.Dir)
 	r.ms.snapshot = r.catchUp.raftSnapshot
+	if r.cfg.Archive != nil {
+		r.archive = newArchiver(r, r.cfg.Archive)
+	}
 }
 
 // attach hands the transport the loop's receivers: frames to deliver,
@@ -570,6 +574,7 @@ func (r *replica) start() {
 func (r *replica) stopLoop() {
 	r.stop.Do(func() { close(r.stopc) })
 	<-r.donec
+	r.archive.stop()
 	r.catchUp.stop()
 	r.installer.stop()
 	r.tr.Detach()
@@ -628,6 +633,7 @@ func (r *replica) run() {
 			r.membership.tick()
 			r.cons.tick()
 			r.repair.tick()
+			r.archive.tick()
 		case f := <-r.callc:
 			f()
 		case p := <-r.propc:
@@ -1081,6 +1087,13 @@ func (r *replica) maybeRelease() error {
 		return nil
 	}
 	idx := applied - keep
+	if floor := r.archive.holdFloor(applied); floor != 0 {
+		// Entries the archive does not hold yet stay in the WAL, so a
+		// member that restarts can still hand them to the archive.
+		if idx = min(idx, floor-1); idx < r.releasedTo+keep {
+			return nil
+		}
+	}
 	if err := r.sm.sync(); err != nil {
 		return fmt.Errorf("keeper: sync state machine: %w", err)
 	}
@@ -1132,6 +1145,10 @@ func (r *replica) compactIndex(idx, applied uint64) uint64 {
 	if limit := r.cfg.keepEntries() * catchUpFactor; applied > limit {
 		floor = max(floor, applied-limit)
 	}
+	if hold := r.archive.holdFloor(applied); hold != 0 {
+		// The archive's entries stay, up to its own bound.
+		floor = min(floor, hold-1)
+	}
 	first, err := r.ms.FirstIndex()
 	if err != nil || floor < first {
 		return 0
@@ -1168,6 +1185,7 @@ func (r *replica) publish() {
 	st.ClusterID = r.clusterID
 	st.Learners = r.conf.GetLearners()
 	r.cons.fillStatus(st)
+	r.archive.fillStatus(st, r.sm.applied(), r.sm.archivedTo())
 	r.status.Store(st)
 }
 

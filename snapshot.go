@@ -107,6 +107,9 @@ type streamHeaderInfo struct {
 	Kind   uint8     // stream.KindBackup or stream.KindRaftSnapshot
 	Member uint64    // the writing member's id
 	Time   time.Time // zero means now
+	// stages adds the online restore chunks staged at the stream's zxid,
+	// as a raft snapshot always does (an archive's base needs them).
+	stages bool
 
 	chunkSize int // stream chunk size; 0 = the stream default (tests use small ones)
 }
@@ -233,7 +236,7 @@ func writeSnapshotStream(ctx context.Context, snap *storage.Snapshot, clusterID 
 	if err != nil {
 		return BackupInfo{}, fmt.Errorf("keeper: backup: %w", err)
 	}
-	if kind == stream.KindRaftSnapshot {
+	if kind == stream.KindRaftSnapshot || h.stages {
 		if err := writeStageRecords(snap, sw); err != nil {
 			return BackupInfo{}, err
 		}

@@ -1,0 +1,483 @@
+package keeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/keeper-go/keeper/internal/wire"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// replayGroup is how many entries a replay applies in one group at most.
+const replayGroup = 1024
+
+// replayed is a tree the archive rebuilt in a temp dir.
+type replayed struct {
+	dir string
+	t   *tree
+	// time is the proposer's time of the last timed entry applied, or the
+	// base's time (Unix milliseconds).
+	time int64
+	// checked counts the digests the replay compared with the ones the
+	// cluster recorded (consistency checks, and bases on the way).
+	checked int
+}
+
+func (r *replayed) close() {
+	if r.t != nil {
+		r.t.close()
+	}
+	os.RemoveAll(r.dir)
+}
+
+// replay builds the tree at plan.Zxid in a temp dir: the base restored as
+// Restore does, then the segments' entries applied by the tree's own
+// deterministic apply, as the members applied them. On the way it compares
+// the tree's digest with every digest the cluster recorded: at each
+// consistency check a later check confirms (its PrevZxid and PrevDigest),
+// and at the zxid of any base in want. A difference is ErrArchiveCorrupt.
+func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]uint64) (_ *replayed, err error) {
+	dir, err := os.MkdirTemp(a.opts.TempDir, "keeper-archive-")
+	if err != nil {
+		return nil, fmt.Errorf("keeper: archive restore: %w", err)
+	}
+	rp := &replayed{dir: dir}
+	defer func() {
+		if err != nil {
+			rp.close()
+		}
+	}()
+	base, err := a.restoreBase(ctx, plan.Base, filepath.Join(dir, "tree"))
+	if err != nil {
+		return nil, err
+	}
+	rp.time = base.Time.UnixMilli()
+	if rp.t, err = openTreeDir(filepath.Join(dir, "tree"), a.cluster, nil); err != nil {
+		return nil, fmt.Errorf("keeper: archive restore: %w", err)
+	}
+	t := rp.t
+	cs := &raftpb.ConfState{}
+	if m := t.membership(); m != nil {
+		if cs, err = wire.DecodeMembership(m); err != nil {
+			return nil, err
+		}
+	}
+	conv, err := newEntryReplay(0, t.applied(), cs)
+	if err != nil {
+		return nil, err
+	}
+	z := uint64(plan.Zxid)
+	recorded := map[uint64]uint64{} // digests at the checks applied so far
+	group := make([]committed, 0, replayGroup)
+	flush := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		if _, err := t.apply(group); err != nil {
+			return fmt.Errorf("keeper: archive restore: apply entries %d..%d: %w", group[0].Index, group[len(group)-1].Index, err)
+		}
+		group = group[:0]
+		return nil
+	}
+	compare := func(zxid, digest uint64, what string) error {
+		got, ok := recorded[zxid]
+		if !ok {
+			return nil
+		}
+		if got != digest {
+			return fmt.Errorf("%w: the tree replayed to zxid %d has digest %x, %s recorded %x", ErrArchiveCorrupt, zxid, got, what, digest)
+		}
+		rp.checked++
+		return nil
+	}
+	for _, seg := range plan.Segments {
+		err := a.eachEntry(ctx, seg, func(e *raftpb.Entry) error {
+			idx := e.GetIndex()
+			if idx <= t.applied()+uint64(len(group)) || idx > z {
+				return nil
+			}
+			c, d, err := conv.convert(e)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrArchiveCorrupt, seg.Name, err)
+			}
+			if ms, ok := entryTime(e); ok {
+				rp.time = ms
+			}
+			group = append(group, c)
+			_, isBase := want[idx]
+			if d.Kind != wire.EntryCheck && !isBase && len(group) < replayGroup {
+				return nil
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			if d.Kind == wire.EntryCheck || isBase {
+				recorded[idx] = t.digest()
+			}
+			if isBase {
+				if err := compare(idx, want[idx], "its base"); err != nil {
+					return err
+				}
+			}
+			if d.Kind == wire.EntryCheck {
+				if chk, err := wire.DecodeCheck(d.Check); err == nil && chk.Kind == wire.CheckPeriodic && chk.PrevZxid != 0 {
+					return compare(chk.PrevZxid, chk.PrevDigest, "the cluster's consistency check")
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	if t.applied() != z {
+		return nil, fmt.Errorf("%w: the restore reached zxid %d of %d", ErrNotArchived, t.applied(), z)
+	}
+	return rp, nil
+}
+
+// restoreBase restores base into dir and checks it is what its name says.
+func (a *Archive) restoreBase(ctx context.Context, base ArchiveObject, dir string) (BackupInfo, error) {
+	obj := archObject{Name: base.Name}
+	rc, err := a.target.Get(ctx, base.Name)
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("keeper: archive: %w", err)
+	}
+	defer rc.Close()
+	info, err := restoreTree(ctx, rc, dir, RestoreOptions{Key: a.opts.Key, KeepClusterID: true, checkHeader: func(h BackupInfo) error {
+		if h.ClusterID != a.cluster || h.Zxid != base.First {
+			return fmt.Errorf("%w: %s holds the tree of cluster %016x at zxid %d", ErrArchiveCorrupt, base.Name, h.ClusterID, h.Zxid)
+		}
+		return nil
+	}})
+	if err != nil {
+		return BackupInfo{}, archiveErr(obj, err)
+	}
+	return info.Backup, nil
+}
+
+// eachEntry reads segment seg to its end, checking it, and calls f with
+// each entry.
+func (a *Archive) eachEntry(ctx context.Context, seg ArchiveObject, f func(*raftpb.Entry) error) error {
+	obj, ok := parseArchObject(TargetObject{Name: seg.Name, Size: seg.Size})
+	if !ok {
+		return fmt.Errorf("%w: %s is not a segment's name", ErrArchiveCorrupt, seg.Name)
+	}
+	rc, err := a.target.Get(ctx, seg.Name)
+	if err != nil {
+		return fmt.Errorf("keeper: archive: %w", err)
+	}
+	defer rc.Close()
+	sr, err := openSegment(rc, obj, a.opts.Key)
+	if err != nil {
+		return err
+	}
+	defer sr.close()
+	for n := 0; ; n++ {
+		e, err := sr.entry()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := f(e); err != nil {
+			return err
+		}
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// At returns the tree at p as a backup stream, to hand to Restore (a new
+// cluster's data dir) or Node.RestoreOnline (the running cluster, whole or
+// one subtree). The first Read plans the restore, rebuilds the tree in a
+// temp dir (ArchiveOptions.TempDir) and writes its stream aside; it
+// returns the error of any of those steps, such as ErrNotArchived for a
+// point the archive cannot reach or ErrArchiveCorrupt for a damaged
+// object, and then every Read returns it. The stream is in plaintext and
+// names the archive's cluster, at the zxid of the point, with the time of
+// its last entry.
+//
+// Close releases what the reader holds; a reader read to its end, or one
+// that failed, holds nothing but its file handle.
+func (a *Archive) At(p Point) *ArchiveReader {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &ArchiveReader{a: a, p: p, ctx: ctx, cancel: cancel}
+}
+
+// ArchiveReader is the tree at a point of an archive, as a backup stream
+// (see Archive.At).
+type ArchiveReader struct {
+	a      *Archive
+	p      Point
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	once sync.Once
+	mu   sync.Mutex
+	f    *os.File
+	err  error
+	plan RestorePlan
+}
+
+// Read reads the stream; the first call builds it.
+func (r *ArchiveReader) Read(b []byte) (int, error) {
+	r.once.Do(r.build)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.f.Read(b)
+	if err == io.EOF {
+		r.f.Close()
+		r.f, r.err = nil, io.EOF
+	}
+	return n, err
+}
+
+// Plan is the plan the reader followed, once a Read has built the stream.
+func (r *ArchiveReader) Plan() RestorePlan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.plan
+}
+
+// Close stops a build in progress and releases the stream.
+func (r *ArchiveReader) Close() error {
+	r.cancel()
+	r.once.Do(func() { r.err = ErrClosed })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	if r.err == nil || r.err == io.EOF {
+		r.err = ErrClosed
+	}
+	return nil
+}
+
+func (r *ArchiveReader) build() {
+	f, plan, err := r.a.streamAt(r.ctx, r.p)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.f, r.plan, r.err = f, plan, err
+}
+
+// streamAt rebuilds the tree at p and writes its stream into an unlinked
+// temp file, returned at offset 0.
+func (a *Archive) streamAt(ctx context.Context, p Point) (*os.File, RestorePlan, error) {
+	plan, err := a.Plan(ctx, p)
+	if err != nil {
+		return nil, plan, err
+	}
+	start := time.Now()
+	rp, err := a.replay(ctx, plan, nil)
+	if err != nil {
+		return nil, plan, err
+	}
+	defer rp.close()
+	f, err := os.CreateTemp(a.opts.TempDir, "keeper-archive-*.kbk")
+	if err != nil {
+		return nil, plan, fmt.Errorf("keeper: archive restore: %w", err)
+	}
+	os.Remove(f.Name()) // the open file keeps it until closed
+	_, err = rp.t.writeStream(ctx, f, streamHeaderInfo{Member: 0, Time: time.UnixMilli(rp.time)}, BackupOptions{NoCompression: true}, nil)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, plan, fmt.Errorf("keeper: archive restore: %w", err)
+	}
+	a.log.Info("archive: tree rebuilt", "point", p.String(), "zxid", plan.Zxid, "entries", plan.Entries, "took", time.Since(start))
+	return f, plan, nil
+}
+
+// DrillReport is what a restore drill found.
+type DrillReport struct {
+	// Plan is what the drill read.
+	Plan RestorePlan
+	// Zxid and Digest are the rebuilt tree's.
+	Zxid   Zxid
+	Digest uint64
+	// DigestsChecked counts the digests the cluster recorded on the way
+	// (at consistency checks) that the rebuilt tree matched.
+	DigestsChecked int
+	// Took is how long the drill took.
+	Took time.Duration
+}
+
+// Drill proves the archive restores: it rebuilds the tree at p in a temp
+// dir, exactly as a restore would, comparing the tree's digest with every
+// digest the cluster recorded at a consistency check on the way, and
+// removes it again. An error says why a restore to p would fail.
+func (a *Archive) Drill(ctx context.Context, p Point) (DrillReport, error) {
+	start := time.Now()
+	plan, err := a.Plan(ctx, p)
+	if err != nil {
+		return DrillReport{Plan: plan}, err
+	}
+	rp, err := a.replay(ctx, plan, nil)
+	if err != nil {
+		return DrillReport{Plan: plan}, err
+	}
+	defer rp.close()
+	return DrillReport{Plan: plan, Zxid: Zxid(rp.t.applied()), Digest: rp.t.digest(), DigestsChecked: rp.checked, Took: time.Since(start)}, nil
+}
+
+// ZxidRange is a range of zxids, both ends included.
+type ZxidRange struct{ First, Last Zxid }
+
+// ArchiveReport is what Verify found.
+type ArchiveReport struct {
+	// Bases, Segments and Gaps count the objects read; Bytes their size.
+	Bases, Segments, Gaps int
+	Bytes                 int64
+	// From and To are the oldest and newest zxids a restore can reach,
+	// Missing the ranges between them it cannot (recorded gaps, missing
+	// segments).
+	From, To Zxid
+	Missing  []ZxidRange
+	// DigestsChecked counts the digests recorded by the cluster (at
+	// consistency checks and in bases) the replay matched.
+	DigestsChecked int
+	// Problems lists every object found damaged, and every digest that
+	// did not match; Verify's error joins them.
+	Problems []error
+}
+
+// Verify reads every base and segment of the archive, checking their
+// checksums, that each holds what its name says, and that the segments
+// chain without holes from the oldest base; then it replays the log from
+// the oldest base, comparing the tree's digest with each later base's and
+// each consistency check's. It reports what a restore can reach. The error
+// joins every problem found; it matches ErrArchiveCorrupt when an object
+// is damaged or a digest differs.
+func (a *Archive) Verify(ctx context.Context) (ArchiveReport, error) {
+	c, err := listCatalog(ctx, a.target, a.cluster)
+	if err != nil {
+		return ArchiveReport{}, err
+	}
+	rep := ArchiveReport{Bases: len(c.bases), Segments: len(c.segments), Gaps: len(c.gaps)}
+	bad := map[string]bool{}
+	baseDigests := map[uint64]uint64{}
+	for _, b := range c.bases {
+		rep.Bytes += b.Size
+		info, err := a.verifyBase(ctx, b)
+		if err != nil {
+			rep.Problems = append(rep.Problems, err)
+			bad[b.Name] = true
+			continue
+		}
+		baseDigests[b.First] = info.Digest
+	}
+	for _, s := range c.segments {
+		rep.Bytes += s.Size
+		if err := a.eachEntry(ctx, publicObject(s), func(*raftpb.Entry) error { return nil }); err != nil {
+			rep.Problems = append(rep.Problems, err)
+			bad[s.Name] = true
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	// What a restore can reach, leaving damaged objects out.
+	good := &catalog{cluster: c.cluster}
+	for _, list := range []struct{ from, to *[]archObject }{{&c.bases, &good.bases}, {&c.segments, &good.segments}, {&c.gaps, &good.gaps}} {
+		for _, o := range *list.from {
+			if !bad[o.Name] {
+				*list.to = append(*list.to, o)
+			}
+		}
+	}
+	if len(good.bases) == 0 {
+		rep.Problems = append(rep.Problems, fmt.Errorf("%w: the archive holds no readable base", ErrNotArchived))
+		return rep, errors.Join(rep.Problems...)
+	}
+	oldest := good.bases[0].First
+	rep.From = Zxid(oldest)
+	cur := oldest
+	for {
+		if s, ok := good.nextSegment(cur); ok {
+			cur = s.Last
+			continue
+		}
+		next := uint64(0)
+		for _, s := range good.segments {
+			if s.First > cur+1 {
+				next = s.First
+				break
+			}
+		}
+		for _, b := range good.bases {
+			if b.First > cur && (next == 0 || b.First < next) {
+				next = b.First
+			}
+		}
+		if next == 0 {
+			break
+		}
+		rep.Missing = append(rep.Missing, ZxidRange{First: Zxid(cur + 1), Last: Zxid(next - 1)})
+		cur = next - 1
+		if _, ok := good.nextSegment(cur); !ok {
+			cur = next // a base with no segment after it yet
+		}
+	}
+	rep.To = Zxid(cur)
+	// Replay from the oldest base as far as the log reaches unbroken.
+	reach := oldest
+	for {
+		s, ok := good.nextSegment(reach)
+		if !ok {
+			break
+		}
+		reach = s.Last
+	}
+	if reach > oldest {
+		plan, err := good.planTo(AtZxid(Zxid(reach)), reach)
+		if err == nil {
+			var rp *replayed
+			if rp, err = a.replay(ctx, plan, baseDigests); err == nil {
+				rep.DigestsChecked = rp.checked
+				rp.close()
+			}
+		}
+		if err != nil {
+			rep.Problems = append(rep.Problems, err)
+		}
+	}
+	return rep, errors.Join(rep.Problems...)
+}
+
+// verifyBase reads base b whole and checks it is the tree its name says.
+func (a *Archive) verifyBase(ctx context.Context, b archObject) (BackupInfo, error) {
+	rc, err := a.target.Get(ctx, b.Name)
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("keeper: archive: %w", err)
+	}
+	defer rc.Close()
+	info, err := VerifyBackup(ctx, rc, VerifyOptions{Key: a.opts.Key})
+	if err != nil {
+		return info, archiveErr(b, err)
+	}
+	if info.ClusterID != a.cluster || uint64(info.Zxid) != b.First {
+		return info, fmt.Errorf("%w: %s holds the tree of cluster %016x at zxid %d", ErrArchiveCorrupt, b.Name, info.ClusterID, info.Zxid)
+	}
+	return info, nil
+}

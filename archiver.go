@@ -1,0 +1,404 @@
+package keeper
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keeper-go/keeper/internal/keys"
+	"github.com/keeper-go/keeper/internal/stream"
+	"github.com/keeper-go/keeper/internal/wire"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// archiver is the member's continuous backup (Config.Archive). On the
+// member that archives (the leader, or Config.Archive.Archiver) it sends,
+// every SyncEvery, the entries committed since its last segment to the
+// target as one log segment, and a base backup every BaseEvery; after each
+// segment it proposes a reqArchived entry, so every member knows how far
+// the archive reaches (archive_mark.go) and holds its raft log back to it
+// (holdFloor). A member that starts archiving reads the target first and
+// goes on after the last segment it finds there, so a change of archiver
+// leaves no gap and writes nothing twice.
+//
+// Target calls run off the loop, one job at a time, in a goroutine the
+// archiver owns; a job's outcome comes back to the loop through onLoop.
+// A failed job is retried with a backoff while the log is held; the
+// cluster goes on serving meanwhile and Status reports the lag.
+type archiver struct {
+	loop   loopView
+	cfg    *ArchiveConfig
+	target Target
+	log    *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Loop-owned.
+	active    bool      // this member archives now
+	adopted   bool      // the target was read since this member began archiving
+	busy      bool      // a job is running
+	next      uint64    // first index not archived; 0 before the first base
+	baseZxid  uint64    // the newest base's zxid, 0 if none
+	baseAt    time.Time // when the newest base was written
+	sinceBase int64     // segment bytes since the newest base
+	lastSync  uint64    // tick the last segment was cut
+	failures  int       // jobs failed in a row
+	retryAt   uint64    // tick before which no job starts after a failure
+	lagSince  time.Time // since when entries have waited for the archive; zero if none
+
+	// Read by Status from any goroutine.
+	gaps     atomic.Uint64
+	lastErr  atomic.Pointer[string]
+	lagNanos atomic.Int64
+	archived atomic.Uint64 // the last index archived, as this member knows it
+}
+
+func newArchiver(loop loopView, cfg *ArchiveConfig) *archiver {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &archiver{loop: loop, cfg: cfg, target: cfg.Target, log: loop.logger(), ctx: ctx, cancel: cancel}
+}
+
+// stop ends a running job and waits for it.
+func (a *archiver) stop() {
+	if a == nil {
+		return
+	}
+	a.cancel()
+	a.wg.Wait()
+}
+
+// archives reports whether this member is the one that archives now.
+func (a *archiver) archives() bool {
+	if a.cfg.Archiver != 0 {
+		return a.loop.memberID() == a.cfg.Archiver
+	}
+	return a.loop.leading()
+}
+
+// syncTicks is SyncEvery in loop ticks.
+func (a *archiver) syncTicks() uint64 {
+	return uint64(max(a.cfg.syncEvery()/a.loop.tickInterval(), 1))
+}
+
+// tick starts the next job when one is due: reading the target after this
+// member began archiving, a base, or a segment.
+func (a *archiver) tick() {
+	if a == nil {
+		return
+	}
+	a.publishLag()
+	if !a.archives() {
+		if a.active {
+			a.active, a.adopted = false, false
+			a.lagSince = time.Time{}
+		}
+		return
+	}
+	a.active = true
+	if a.busy || a.loop.now() < a.retryAt {
+		return
+	}
+	switch {
+	case !a.adopted:
+		a.startAdopt()
+	case a.baseZxid == 0 || time.Since(a.baseAt) >= a.cfg.baseEvery() || a.sinceBase >= a.cfg.baseAfter():
+		a.startBase()
+	case a.loop.now()-a.lastSync >= a.syncTicks():
+		a.lastSync = a.loop.now()
+		a.startSegment()
+	}
+}
+
+// holdFloor is the lowest index a member's raft log must keep for the
+// archive, given the applied index, or 0 if it need keep nothing for it.
+func (a *archiver) holdFloor(applied uint64) uint64 {
+	if a == nil {
+		return 0
+	}
+	floor := a.loop.tree().archivedTo() + 1
+	if a.active && a.next != 0 {
+		floor = min(floor, a.next)
+	}
+	if hold := a.cfg.holdEntries(); applied > hold {
+		floor = max(floor, applied-hold)
+	}
+	return floor
+}
+
+// run starts job off the loop; done runs on the loop with its outcome.
+func (a *archiver) run(job func(ctx context.Context) error, done func(err error)) {
+	a.busy = true
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		err := job(a.ctx)
+		a.loop.onLoop(a.ctx, func() {
+			a.busy = false
+			if err != nil {
+				a.failed(err)
+				return
+			}
+			a.failures = 0
+			a.lastErr.Store(nil)
+			done(nil)
+		})
+	}()
+}
+
+// failed backs off after a failed job: 50 ms doubling up to 30 s.
+func (a *archiver) failed(err error) {
+	a.failures++
+	backoff := min(50*time.Millisecond<<min(a.failures-1, 10), 30*time.Second)
+	a.retryAt = a.loop.now() + uint64(max(backoff/a.loop.tickInterval(), 1))
+	msg := err.Error()
+	a.lastErr.Store(&msg)
+	if a.failures == 1 || a.failures%20 == 0 {
+		a.log.Error("archive: target failed; retrying", "err", err, "failures", a.failures, "retry_in", backoff)
+	}
+}
+
+// startAdopt reads the target to find where the archive ends: from the
+// replicated mark (or the newest base) along the segments and gaps there.
+func (a *archiver) startAdopt() {
+	mark := a.loop.tree().archivedTo()
+	cluster := a.loop.cluster()
+	var end, baseZxid uint64
+	var baseAt time.Time
+	a.run(func(ctx context.Context) error {
+		c, err := listCatalog(ctx, a.target, cluster)
+		if err != nil {
+			return err
+		}
+		cur := mark
+		if b, ok := c.newestBase(); ok {
+			baseZxid, baseAt = b.First, time.UnixMilli(b.Time0)
+			cur = max(cur, b.First)
+		}
+		if cur == 0 && len(c.segments) > 0 {
+			cur = c.segments[0].First - 1
+		}
+		end = c.chainEnd(cur)
+		return nil
+	}, func(error) {
+		a.adopted = true
+		a.baseZxid, a.baseAt = baseZxid, baseAt
+		a.next = 0
+		if end > 0 {
+			a.next = end + 1
+			a.archived.Store(end)
+			if end > mark {
+				a.proposeMark(end)
+			}
+		}
+		a.sinceBase = 0
+	})
+}
+
+// startBase writes a base backup: the tree at its applied index, from a
+// Pebble snapshot taken here on the loop, with any online restore chunks
+// staged at that index (a later commit entry in the log needs them).
+func (a *archiver) startBase() {
+	snap := a.loop.treeSnapshot()
+	zxid, err := readMetaUint(snap, keys.MetaApplied)
+	if err != nil {
+		snap.Close()
+		a.failed(err)
+		return
+	}
+	cluster, member := a.loop.cluster(), a.loop.memberID()
+	now := time.Now()
+	name := archBaseName(cluster, zxid, now.UnixMilli())
+	a.run(func(ctx context.Context) error {
+		defer snap.Close()
+		pr, pw := io.Pipe()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := writeSnapshotStream(ctx, snap, cluster, pw, streamHeaderInfo{Kind: stream.KindBackup, Member: member, Time: now, stages: true},
+				BackupOptions{Key: a.cfg.Key, NoCompression: a.cfg.NoCompression}, nil)
+			pw.CloseWithError(err)
+			errc <- err
+		}()
+		err := a.target.Put(ctx, name, pr)
+		pr.CloseWithError(errors.New("keeper: archive base: put ended"))
+		if werr := <-errc; werr != nil && (err == nil || errors.Is(err, ErrTargetExists)) {
+			return werr
+		}
+		if errors.Is(err, ErrTargetExists) {
+			return nil // another archiver wrote this very base
+		}
+		return err
+	}, func(error) {
+		a.baseZxid, a.baseAt, a.sinceBase = zxid, now, 0
+		if a.next == 0 {
+			// The archive starts at this base.
+			a.next = zxid + 1
+			a.archived.Store(zxid)
+			a.proposeMark(zxid)
+		}
+		a.log.Info("archive: base written", "zxid", zxid)
+	})
+}
+
+// startSegment sends the entries committed since the last segment, if any
+// but archive marks. Entries the log released before they were archived
+// are recorded as a gap first.
+func (a *archiver) startSegment() {
+	applied := a.loop.appliedIndex()
+	if a.next == 0 || applied < a.next {
+		a.caughtUp()
+		return
+	}
+	first, err := a.loop.firstIndex()
+	if err != nil {
+		a.failed(err)
+		return
+	}
+	if a.next < first {
+		a.startGap(first)
+		return
+	}
+	hi := min(applied, a.next+maxSegmentEntries-1)
+	ents, err := a.loop.logEntries(a.next, hi+1)
+	if err != nil {
+		a.failed(fmt.Errorf("keeper: archive: read log %d..%d: %w", a.next, hi, err))
+		return
+	}
+	size := 0
+	for i, e := range ents {
+		if size += len(e.GetData()); size > maxSegmentBytes && i > 0 {
+			ents = ents[:i]
+			break
+		}
+	}
+	if onlyArchiveMarks(ents) {
+		a.caughtUp()
+		return
+	}
+	if a.lagSince.IsZero() {
+		a.lagSince = time.Now()
+	}
+	info := segmentInfo(ents)
+	cluster, member := a.loop.cluster(), a.loop.memberID()
+	started := time.Now()
+	var written int64
+	a.run(func(ctx context.Context) error {
+		var buf bytes.Buffer
+		n, err := writeSegment(&buf, cluster, member, ents, info, a.cfg.streamOptions())
+		if err != nil {
+			return err
+		}
+		written = n
+		err = a.target.Put(ctx, archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime), &buf)
+		if errors.Is(err, ErrTargetExists) {
+			// Another archiver sent these very entries: raft's log
+			// holds one entry per index, so the object is the same.
+			return nil
+		}
+		return err
+	}, func(error) {
+		a.next = info.Last + 1
+		a.sinceBase += written
+		a.archived.Store(info.Last)
+		a.proposeMark(info.Last)
+		if a.next > a.loop.appliedIndex() {
+			a.caughtUp()
+		} else {
+			a.lagSince = started
+		}
+	})
+}
+
+// startGap records in the archive that the entries from a.next up to
+// first-1 were released from the log before they were archived. A base at
+// or after first-1 covers them for any point after it, so no gap is
+// recorded then.
+func (a *archiver) startGap(first uint64) {
+	from, to := a.next, first-1
+	if a.baseZxid >= to {
+		a.next = a.baseZxid + 1
+		return
+	}
+	name := archGapName(a.loop.cluster(), from, to)
+	a.run(func(ctx context.Context) error {
+		err := a.target.Put(ctx, name, bytes.NewReader(nil))
+		if errors.Is(err, ErrTargetExists) {
+			return nil
+		}
+		return err
+	}, func(error) {
+		a.gaps.Add(1)
+		a.log.Error("archive: entries were released from the raft log before they were archived; a restore cannot cross them",
+			"first", from, "last", to, "hold_entries", a.cfg.holdEntries())
+		a.next = first
+		a.archived.Store(to)
+		a.proposeMark(to)
+	})
+}
+
+// caughtUp notes that the archive holds every entry worth archiving.
+func (a *archiver) caughtUp() { a.lagSince = time.Time{} }
+
+// publishLag publishes how long entries have waited for the archive.
+func (a *archiver) publishLag() {
+	if a.lagSince.IsZero() {
+		a.lagNanos.Store(0)
+		return
+	}
+	a.lagNanos.Store(int64(time.Since(a.lagSince)))
+}
+
+// proposeMark proposes a reqArchived entry at index last; a lost proposal
+// is made good by the next one.
+func (a *archiver) proposeMark(last uint64) {
+	req := request{Kind: reqArchived, Time: time.Now().UnixMilli(), Seq: last}
+	if err := a.loop.proposeEntry(wire.EncodeEnvelope(a.loop.memberID(), 0, appendRequest(nil, &req))); err != nil {
+		a.log.Debug("archive: mark not proposed", "index", last, "err", err)
+	}
+}
+
+// onlyArchiveMarks reports whether ents hold nothing but archive marks,
+// which are not worth a segment of their own: they go with the next one.
+func onlyArchiveMarks(ents []*raftpb.Entry) bool {
+	for _, e := range ents {
+		data := e.GetData()
+		if e.GetType() != raftpb.EntryNormal || len(data) == 0 || data[0] != wire.EnvelopeVersion {
+			return false
+		}
+		env, err := wire.DecodeEnvelope(data)
+		if err != nil || !isArchivedRequest(env.Payload) {
+			return false
+		}
+	}
+	return true
+}
+
+// isArchivedRequest reports whether an encoded request is a reqArchived.
+func isArchivedRequest(b []byte) bool {
+	return len(b) >= 2 && b[0] == requestVersionKinded && requestKind(b[1]) == reqArchived
+}
+
+// fillStatus adds the archive's figures to st.
+func (a *archiver) fillStatus(st *Status, applied, mark uint64) {
+	if a == nil {
+		return
+	}
+	archived := max(mark, a.archived.Load())
+	st.Archiving = a.active
+	st.ArchivedZxid = Zxid(archived)
+	if applied > archived {
+		st.ArchiveLag = applied - archived
+	}
+	st.ArchiveLagTime = time.Duration(a.lagNanos.Load())
+	st.ArchiveGaps = a.gaps.Load()
+	if e := a.lastErr.Load(); e != nil {
+		st.ArchiveErr = *e
+	}
+}
