@@ -340,6 +340,8 @@ func (a *archiver) startGap(first uint64) {
 		a.next = first
 		a.archived.Store(to)
 		a.proposeMark(to)
+		// Points after the gap need a base after it.
+		a.baseZxid = 0
 	})
 }
 

@@ -51,8 +51,17 @@ type options struct {
 func WithSeed(seed int64) Option { return func(o *options) { o.seed = seed } }
 
 // WithConfig lets f adjust every member's Config before Open (ID, Dir, Peers
-// and Transport are already set).
-func WithConfig(f func(*keeper.Config)) Option { return func(o *options) { o.config = f } }
+// and Transport are already set). Several WithConfig options run in the
+// order given.
+func WithConfig(f func(*keeper.Config)) Option {
+	return func(o *options) {
+		if prev := o.config; prev != nil {
+			o.config = func(c *keeper.Config) { prev(c); f(c) }
+			return
+		}
+		o.config = f
+	}
+}
 
 // WithoutLeader makes NewCluster return without waiting for a leader.
 func WithoutLeader() Option { return func(o *options) { o.waitLeader = false } }
