@@ -132,3 +132,55 @@ func TestArchiveGapRecorded(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }
+
+// TestArchiveRetention: with a base after every few segments and
+// Retain{MinBases: 2}, the archiving member expires older bases and the
+// log before them; the newest points stay restorable and the expired ones
+// are refused. A dry run of Expire deletes nothing.
+func TestArchiveRetention(t *testing.T) {
+	target := keeper.DirTarget(filepath.Join(t.TempDir(), "archive"))
+	c := archiveCluster(t, 1, target, keepertest.WithConfig(func(cfg *keeper.Config) {
+		cfg.Archive.BaseAfter = 1 // a base after every segment
+		cfg.Archive.Retain = keeper.Retention{Window: time.Millisecond, MinBases: 2}
+	}))
+	ctx := context.Background()
+	first := mustCreate(t, c, "/first", "x").Mzxid
+	for i := range 30 {
+		mustCreate(t, c, fmt.Sprintf("/n%d", i), "x")
+		if i%5 == 4 {
+			waitArchived(t, c, c.WaitLeader().Status().Applied)
+		}
+	}
+	arch, err := keeper.OpenArchive(ctx, target, keeper.ArchiveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		rep, err := arch.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Bases <= 3 && rep.From > first {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing expired: %+v", rep)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := arch.Plan(ctx, keeper.AtZxid(first)); !errors.Is(err, keeper.ErrNotArchived) {
+		t.Errorf("an expired point: %v, want ErrNotArchived", err)
+	}
+	if _, err := arch.Drill(ctx, keeper.Latest()); err != nil {
+		t.Errorf("the newest point after expiry: %v", err)
+	}
+	before, _ := target.List(ctx, "")
+	rep, err := arch.Expire(ctx, keeper.Retention{Window: time.Millisecond, MinBases: 1}, keeper.ExpireOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := target.List(ctx, "")
+	if len(rep.Deleted) == 0 || len(after) != len(before) {
+		t.Errorf("dry run: would delete %d, objects %d -> %d", len(rep.Deleted), len(before), len(after))
+	}
+}

@@ -231,10 +231,11 @@ func (a *archiver) startBase() {
 		if werr := <-errc; werr != nil && (err == nil || errors.Is(err, ErrTargetExists)) {
 			return werr
 		}
-		if errors.Is(err, ErrTargetExists) {
-			return nil // another archiver wrote this very base
+		if err != nil && !errors.Is(err, ErrTargetExists) { // exists: another archiver wrote this very base
+			return err
 		}
-		return err
+		a.expire(ctx, cluster)
+		return nil
 	}, func(error) {
 		a.baseZxid, a.baseAt, a.sinceBase = zxid, now, 0
 		if a.next == 0 {
@@ -245,6 +246,18 @@ func (a *archiver) startBase() {
 		}
 		a.log.Info("archive: base written", "zxid", zxid)
 	})
+}
+
+// expire deletes, after a base, what ArchiveConfig.Retain no longer
+// keeps. A failure is logged and left for the next base.
+func (a *archiver) expire(ctx context.Context, cluster uint64) {
+	if a.cfg.Retain == (Retention{}) {
+		return
+	}
+	arch := &Archive{target: a.target, cluster: cluster, log: a.log}
+	if _, err := arch.Expire(ctx, a.cfg.Retain, ExpireOptions{}); err != nil {
+		a.log.Warn("archive: expiry failed; the next base retries", "err", err)
+	}
 }
 
 // startSegment sends the entries committed since the last segment, if any
