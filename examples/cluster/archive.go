@@ -50,7 +50,7 @@ func archiveDemo(ctx context.Context, base string, peers []uint64) error {
 			return err
 		}
 	}
-	fmt.Printf("   an operator runs deleteall /app: %d znodes gone at zxid %d\n", len(paths), n.Status().Applied)
+	fmt.Printf("   an operator runs deleteall /app: %d znodes gone\n", len(paths))
 
 	if _, err := c.waitArchived(ctx, mark); err != nil {
 		return err
@@ -90,7 +90,7 @@ func archiveDemo(ctx context.Context, base string, peers []uint64) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   member %d's Status: the archive holds zxid %d, the restore included; it trails the applied zxid %d by %d entries and %v; %d gaps\n",
+	fmt.Printf("   the archive holds the restore too; member %d's Status: ArchivedZxid %d, Applied %d, ArchiveLag %d, ArchiveLagTime %v, ArchiveGaps %d\n",
 		st.ID, st.ArchivedZxid, st.Applied, st.ArchiveLag, st.ArchiveLagTime.Round(time.Millisecond), st.ArchiveGaps)
 	return nil
 }
