@@ -137,3 +137,30 @@ func waitCtx(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// shared is the moto_server the tests that need no server of their own
+// use; TestMain stops it.
+var shared struct {
+	once sync.Once
+	s    *motoServer
+	err  error
+}
+
+// sharedMoto returns the shared moto_server, started on first use.
+func sharedMoto(t testing.TB) *motoServer {
+	t.Helper()
+	motoCommand(t)
+	shared.once.Do(func() { shared.s, shared.err = startMoto(t) })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.s
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.s != nil {
+		shared.s.Stop()
+	}
+	os.Exit(code)
+}

@@ -49,24 +49,25 @@ func newTarget(t testing.TB, s *motoServer, bucket, prefix string) *Target {
 }
 
 func TestS3TargetConformance(t *testing.T) {
-	s := newMoto(t)
+	s := sharedMoto(t)
 	keepertest.TestTarget(t, func(t *testing.T) keeper.Target {
 		return newTarget(t, s, newBucket(t, s), "")
 	})
-	// Under a prefix, with another prefix's objects beside it in the
-	// bucket.
+	// Under prefixes of one bucket, beside each other and beside another
+	// object: keeper/p1 must not list keeper/p10's objects.
 	bucket := newBucket(t, s)
-	other := newTarget(t, s, bucket, "other")
+	other := newTarget(t, s, bucket, "keeper")
 	if err := other.Put(waitCtx(t, 30*time.Second), "wal/0001.seg", bytes.NewReader([]byte("other"))); err != nil {
 		t.Fatal(err)
 	}
+	var seq atomic.Int64
 	keepertest.TestTarget(t, func(t *testing.T) keeper.Target {
-		return newTarget(t, s, newBucket(t, s), "keeper/prod")
+		return newTarget(t, s, bucket, fmt.Sprintf("keeper/p%d", seq.Add(1)))
 	})
 }
 
 func TestS3TargetNoBucket(t *testing.T) {
-	s := newMoto(t)
+	s := sharedMoto(t)
 	_, err := New(waitCtx(t, 30*time.Second), Options{
 		Endpoint: s.Endpoint, Bucket: "missing", Region: "us-east-1",
 		AccessKey: motoKey, SecretKey: motoSecret, CheckBucket: true,
@@ -88,5 +89,19 @@ func TestS3TargetNoBucket(t *testing.T) {
 	}
 	if _, err := tg.List(waitCtx(t, 30*time.Second), ""); !errors.Is(err, ErrNoBucket) {
 		t.Fatalf("List of a missing bucket = %v; want ErrNoBucket", err)
+	}
+}
+
+// moto checks credentials only with its IAM emulation on, which
+// INITIAL_NO_AUTH_ACTION_COUNT=0 does; it then knows no access key, so
+// every key is refused.
+func TestS3TargetAccessDenied(t *testing.T) {
+	s := newMoto(t, "INITIAL_NO_AUTH_ACTION_COUNT=0")
+	_, err := New(waitCtx(t, 30*time.Second), Options{
+		Endpoint: s.Endpoint, Bucket: "any", Region: "us-east-1",
+		AccessKey: "AKIAWRONG", SecretKey: "wrong", CheckBucket: true,
+	})
+	if !errors.Is(err, ErrAccessDenied) {
+		t.Fatalf("New with unknown credentials = %v; want ErrAccessDenied", err)
 	}
 }

@@ -1,0 +1,115 @@
+package s3target
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keeper-go/keeper"
+)
+
+// faultProxy forwards requests to a store, answering the first fail of
+// them with status instead.
+type faultProxy struct {
+	*httptest.Server
+	fail     atomic.Int64
+	status   int
+	requests atomic.Int64
+}
+
+func newFaultProxy(t *testing.T, s *motoServer, status int, fail int64) *faultProxy {
+	t.Helper()
+	target, err := url.Parse("http://" + s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &faultProxy{status: status}
+	p.fail.Store(fail)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.requests.Add(1)
+		if p.fail.Add(-1) >= 0 {
+			w.WriteHeader(p.status)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *faultProxy) endpoint() string { return strings.TrimPrefix(p.URL, "http://") }
+
+// A 5xx answer is retried until the store answers.
+func TestS3TargetRetries5xx(t *testing.T) {
+	s := sharedMoto(t)
+	bucket := newBucket(t, s)
+	p := newFaultProxy(t, s, http.StatusServiceUnavailable, 0)
+	tg := newTarget(t, &motoServer{Endpoint: p.endpoint()}, bucket, "")
+	p.fail.Store(3)
+	p.requests.Store(0)
+	if err := tg.Put(waitCtx(t, 30*time.Second), "base/0001", bytes.NewReader([]byte("base"))); err != nil {
+		t.Fatalf("Put through three 503s: %v", err)
+	}
+	if n := p.requests.Load(); n != 4 {
+		t.Fatalf("%d requests; want 3 failed and 1 that succeeded", n)
+	}
+}
+
+// A 4xx answer is final: one request, no retry.
+func TestS3TargetNoRetry4xx(t *testing.T) {
+	s := sharedMoto(t)
+	bucket := newBucket(t, s)
+	p := newFaultProxy(t, s, http.StatusBadRequest, 1)
+	tg, err := New(waitCtx(t, 30*time.Second), Options{
+		Endpoint: p.endpoint(), Bucket: bucket, Region: "us-east-1",
+		AccessKey: motoKey, SecretKey: motoSecret,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	err = tg.Put(waitCtx(t, 30*time.Second), "base/0001", bytes.NewReader([]byte("base")))
+	if err == nil || errors.Is(err, keeper.ErrTargetExists) {
+		t.Fatalf("Put answered 400 = %v; want a plain error", err)
+	}
+	if n := p.requests.Load(); n != 1 {
+		t.Fatalf("%d requests for a 400; want 1", n)
+	}
+}
+
+// With the store gone, a call retries until its context's deadline and
+// then returns an ordinary error that says so.
+func TestS3TargetServerStopped(t *testing.T) {
+	s := newMoto(t)
+	tg := newTarget(t, s, newBucket(t, s), "")
+	if err := tg.Put(waitCtx(t, 30*time.Second), "base/0001", bytes.NewReader([]byte("base"))); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := tg.Put(ctx, "base/0002", bytes.NewReader([]byte("base")))
+	if err == nil || errors.Is(err, keeper.ErrTargetExists) || errors.Is(err, keeper.ErrTargetNotFound) {
+		t.Fatalf("Put to a stopped store = %v; want an ordinary error", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Put to a stopped store = %v; want it to end at the deadline", err)
+	}
+	if !strings.Contains(err.Error(), "tries") {
+		t.Fatalf("Put to a stopped store = %v; want it to say how often it tried", err)
+	}
+	// Without a deadline, RetryFor bounds the retries.
+	tg.retryFor = 200 * time.Millisecond
+	if _, err := tg.Get(context.Background(), "base/0001"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get from a stopped store = %v; want it to end after RetryFor", err)
+	}
+}
