@@ -24,21 +24,23 @@ type motoServer struct {
 	stopOnce sync.Once
 }
 
-// motoCommand returns the command line that starts moto's server, from
-// moto_server on PATH or the moto module of python3. Without either the
+// motoCommand returns the command line that starts moto's server: the
+// moto_server script on PATH, or `python3 -m moto.server`. Without either the
 // test is skipped, or fails when CI=true.
 func motoCommand(t testing.TB) []string {
 	t.Helper()
 	if p, err := exec.LookPath("moto_server"); err == nil {
 		return []string{p}
 	}
-	if py, err := exec.LookPath("python3"); err == nil {
-		if exec.Command(py, "-c", "import moto.server").Run() == nil {
-			return []string{py, "-m", "moto.server"}
+	// python3 on PATH, then Debian's, which sees Debian's python3-moto
+	// when PATH leads to another Python first.
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		if p, err := exec.LookPath(py); err == nil && exec.Command(p, "-c", "import moto.server").Run() == nil {
+			return []string{p, "-m", "moto.server"}
 		}
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("moto_server is missing (neither moto_server on PATH nor python3 -m moto.server); .ci/run installs it")
+		t.Fatal("moto_server is missing (neither moto_server on PATH nor python3 -m moto.server); see .ci/run")
 	}
 	t.Skip("moto_server is missing: neither moto_server on PATH nor python3 -m moto.server")
 	return nil
