@@ -121,3 +121,25 @@ func TestDirTargetPutOverDir(t *testing.T) {
 		t.Fatalf("Put over a directory = %v; want a plain error", err)
 	}
 }
+
+// Every name CheckTargetName accepts stays inside the directory a
+// DirTarget keeps, and the check never panics.
+func FuzzCheckTargetName(f *testing.F) {
+	for _, s := range []string{"wal/0001.seg", "..", "a/../b", "a//b", "/abs", ".tmp-1", "a/.", "x\x00y", "ü"} {
+		f.Add(s)
+	}
+	root := filepath.Join(string(filepath.Separator), "archive")
+	f.Fuzz(func(t *testing.T, name string) {
+		if keeper.CheckTargetName(name) != nil {
+			return
+		}
+		p := filepath.Join(root, filepath.FromSlash(name))
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." || rel == ".." || len(rel) >= 3 && rel[:3] == ".."+string(filepath.Separator) {
+			t.Fatalf("accepted name %q leaves the root: %q", name, p)
+		}
+		if filepath.ToSlash(rel) != name {
+			t.Fatalf("accepted name %q is not its own path: %q", name, rel)
+		}
+	})
+}

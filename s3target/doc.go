@@ -29,7 +29,10 @@
 // two clusters archiving into one prefix. Put reads the whole object into
 // memory first, so that a retry can send it again and a reader that fails
 // half way sends nothing; objects are bounded by S3's 5 GiB limit for one
-// PUT.
+// PUT. A Put whose answer was lost and whose retry finds the object
+// reports keeper.ErrTargetExists, as if another archiver had written it;
+// Get reads the body as it streams and does not retry a read that fails
+// part way.
 //
 // # Errors and retries
 //

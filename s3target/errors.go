@@ -2,6 +2,8 @@ package s3target
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +56,13 @@ func classify(op, name string, err error) (error, bool) {
 // network failure worth another try.
 func transientNet(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	// A certificate the client refuses stays refused.
+	var cve *tls.CertificateVerificationError
+	var uae x509.UnknownAuthorityError
+	var he x509.HostnameError
+	if errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &he) {
 		return false
 	}
 	var ne net.Error
