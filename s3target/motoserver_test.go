@@ -25,10 +25,23 @@ type motoServer struct {
 }
 
 // motoCommand returns the command line that starts moto's server: the
-// moto_server script on PATH, or `python3 -m moto.server`. Without either the
-// test is skipped, or fails when CI=true.
+// moto_server script on PATH, or `python3 -m moto.server`. Without either
+// the test is skipped, or fails when CI=true.
 func motoCommand(t testing.TB) []string {
 	t.Helper()
+	argv := findMoto()
+	if argv != nil {
+		return argv
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("moto_server is missing (neither moto_server on PATH nor python3 -m moto.server); see .ci/run")
+	}
+	t.Skip("moto_server is missing: neither moto_server on PATH nor python3 -m moto.server")
+	return nil
+}
+
+// findMoto looks for moto's server once: importing moto takes a second.
+var findMoto = sync.OnceValue(func() []string {
 	if p, err := exec.LookPath("moto_server"); err == nil {
 		return []string{p}
 	}
@@ -39,12 +52,8 @@ func motoCommand(t testing.TB) []string {
 			return []string{p, "-m", "moto.server"}
 		}
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("moto_server is missing (neither moto_server on PATH nor python3 -m moto.server); see .ci/run")
-	}
-	t.Skip("moto_server is missing: neither moto_server on PATH nor python3 -m moto.server")
 	return nil
-}
+})
 
 // startMoto starts moto_server on a free loopback port with env added to
 // its environment, waits until it answers, and returns it. The caller

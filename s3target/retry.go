@@ -23,15 +23,22 @@ func (t *Target) retry(ctx context.Context, op, name string, try func(context.Co
 		defer cancel()
 	}
 	backoff := firstBackoff
+	var last error // the last transient failure
 	for attempt := 1; ; attempt++ {
 		err := try(ctx)
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil && last != nil {
+			// The time ran out during this try: the store's last answer
+			// says more than the context's error.
+			return fmt.Errorf("%w (gave up after %d tries: %w)", last, attempt, ctx.Err())
+		}
 		err, transient := classify(op, name, err)
 		if !transient {
 			return err
 		}
+		last = err
 		wait := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(2*backoff, maxBackoff)
 		if deadline, _ := ctx.Deadline(); time.Until(deadline) < wait {

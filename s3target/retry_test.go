@@ -95,7 +95,7 @@ func TestS3TargetServerStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := tg.Put(ctx, "base/0002", bytes.NewReader([]byte("base")))
 	if err == nil || errors.Is(err, keeper.ErrTargetExists) || errors.Is(err, keeper.ErrTargetNotFound) {
