@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -17,27 +18,34 @@ import (
 )
 
 // faultProxy forwards requests to a store, answering the first fail of
-// them with status instead.
+// them with status instead, and an S3 error with code if code is set.
 type faultProxy struct {
 	*httptest.Server
 	fail     atomic.Int64
 	status   int
+	code     string
 	requests atomic.Int64
 }
 
-func newFaultProxy(t *testing.T, s *motoServer, status int, fail int64) *faultProxy {
+func newFaultProxy(t *testing.T, s *motoServer, status int, code string, fail int64) *faultProxy {
 	t.Helper()
 	target, err := url.Parse("http://" + s.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{status: status}
+	p := &faultProxy{status: status, code: code}
 	p.fail.Store(fail)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
 		if p.fail.Add(-1) >= 0 {
+			if p.code == "" {
+				w.WriteHeader(p.status)
+				return
+			}
+			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(p.status)
+			fmt.Fprintf(w, "<Error><Code>%s</Code><Message>injected</Message></Error>", p.code)
 			return
 		}
 		proxy.ServeHTTP(w, r)
@@ -52,7 +60,7 @@ func (p *faultProxy) endpoint() string { return strings.TrimPrefix(p.URL, "http:
 func TestS3TargetRetries5xx(t *testing.T) {
 	s := sharedMoto(t)
 	bucket := newBucket(t, s)
-	p := newFaultProxy(t, s, http.StatusServiceUnavailable, 0)
+	p := newFaultProxy(t, s, http.StatusServiceUnavailable, "", 0)
 	tg := newTarget(t, &motoServer{Endpoint: p.endpoint()}, bucket, "")
 	p.fail.Store(3)
 	p.requests.Store(0)
@@ -64,11 +72,28 @@ func TestS3TargetRetries5xx(t *testing.T) {
 	}
 }
 
+// Amazon S3's 409 for a conditional write racing another is retried, and
+// the retry's answer decides.
+func TestS3TargetRetriesConditionalConflict(t *testing.T) {
+	s := sharedMoto(t)
+	bucket := newBucket(t, s)
+	p := newFaultProxy(t, s, http.StatusConflict, "ConditionalRequestConflict", 0)
+	tg := newTarget(t, &motoServer{Endpoint: p.endpoint()}, bucket, "")
+	p.fail.Store(1)
+	p.requests.Store(0)
+	if err := tg.Put(waitCtx(t, 30*time.Second), "base/0001", bytes.NewReader([]byte("base"))); err != nil {
+		t.Fatalf("Put through a 409 ConditionalRequestConflict: %v", err)
+	}
+	if n := p.requests.Load(); n != 2 {
+		t.Fatalf("%d requests; want the 409 and 1 that succeeded", n)
+	}
+}
+
 // A 4xx answer is final: one request, no retry.
 func TestS3TargetNoRetry4xx(t *testing.T) {
 	s := sharedMoto(t)
 	bucket := newBucket(t, s)
-	p := newFaultProxy(t, s, http.StatusBadRequest, 1)
+	p := newFaultProxy(t, s, http.StatusBadRequest, "", 1)
 	tg, err := New(waitCtx(t, 30*time.Second), Options{
 		Endpoint: p.endpoint(), Bucket: bucket, Region: "us-east-1",
 		AccessKey: motoKey, SecretKey: motoSecret,
