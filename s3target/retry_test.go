@@ -56,36 +56,32 @@ func newFaultProxy(t *testing.T, s *motoServer, status int, code string, fail in
 
 func (p *faultProxy) endpoint() string { return strings.TrimPrefix(p.URL, "http://") }
 
-// A 5xx answer is retried until the store answers.
-func TestS3TargetRetries5xx(t *testing.T) {
+// Transient answers are retried until the store takes the Put: 5xx, and
+// Amazon S3's 409 for a conditional write racing another, where the
+// retry's answer decides.
+func TestS3TargetRetries(t *testing.T) {
 	s := sharedMoto(t)
-	bucket := newBucket(t, s)
-	p := newFaultProxy(t, s, http.StatusServiceUnavailable, "", 0)
-	tg := newTarget(t, &motoServer{Endpoint: p.endpoint()}, bucket, "")
-	p.fail.Store(3)
-	p.requests.Store(0)
-	if err := tg.Put(waitCtx(t, 30*time.Second), "base/0001", bytes.NewReader([]byte("base"))); err != nil {
-		t.Fatalf("Put through three 503s: %v", err)
-	}
-	if n := p.requests.Load(); n != 4 {
-		t.Fatalf("%d requests; want 3 failed and 1 that succeeded", n)
-	}
-}
-
-// Amazon S3's 409 for a conditional write racing another is retried, and
-// the retry's answer decides.
-func TestS3TargetRetriesConditionalConflict(t *testing.T) {
-	s := sharedMoto(t)
-	bucket := newBucket(t, s)
-	p := newFaultProxy(t, s, http.StatusConflict, "ConditionalRequestConflict", 0)
-	tg := newTarget(t, &motoServer{Endpoint: p.endpoint()}, bucket, "")
-	p.fail.Store(1)
-	p.requests.Store(0)
-	if err := tg.Put(waitCtx(t, 30*time.Second), "base/0001", bytes.NewReader([]byte("base"))); err != nil {
-		t.Fatalf("Put through a 409 ConditionalRequestConflict: %v", err)
-	}
-	if n := p.requests.Load(); n != 2 {
-		t.Fatalf("%d requests; want the 409 and 1 that succeeded", n)
+	for _, c := range []struct {
+		status int
+		code   string
+		fail   int64
+	}{
+		{http.StatusServiceUnavailable, "", 3},
+		{http.StatusInternalServerError, "InternalError", 1},
+		{http.StatusConflict, "ConditionalRequestConflict", 1},
+	} {
+		t.Run(fmt.Sprint(c.status, c.code), func(t *testing.T) {
+			p := newFaultProxy(t, s, c.status, c.code, 0)
+			tg := newTarget(t, &motoServer{Endpoint: p.endpoint()}, newBucket(t, s), "")
+			p.fail.Store(c.fail)
+			p.requests.Store(0)
+			if err := tg.Put(waitCtx(t, 30*time.Second), "base/0001", bytes.NewReader([]byte("base"))); err != nil {
+				t.Fatalf("Put through %d failures: %v", c.fail, err)
+			}
+			if n := p.requests.Load(); n != c.fail+1 {
+				t.Fatalf("%d requests; want %d failed and 1 that succeeded", n, c.fail)
+			}
+		})
 	}
 }
 
