@@ -11,6 +11,9 @@
 // -keepertest.seed flag or the KEEPERTEST_SEED environment variable, else the
 // clock; it is printed when the test fails, so a failing run can be replayed.
 // Cleanup fails the test if goroutines started by keeper outlive the cluster.
+//
+// TestTarget checks a host's own keeper.Target against the rules an
+// archive relies on.
 package keepertest
 
 import (
