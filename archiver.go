@@ -156,6 +156,7 @@ func (a *archiver) run(job func(ctx context.Context) error, done func(err error)
 // failed backs off after a failed job: 50 ms doubling up to 30 s.
 func (a *archiver) failed(err error) {
 	a.failures++
+	a.loop.metrics().archiveFails.Inc()
 	backoff := min(50*time.Millisecond<<min(a.failures-1, 10), 30*time.Second)
 	a.retryAt = a.loop.now() + uint64(max(backoff/a.loop.tickInterval(), 1))
 	msg := err.Error()
@@ -226,8 +227,13 @@ func (a *archiver) startBase() {
 			pw.CloseWithError(err)
 			errc <- err
 		}()
-		err := a.target.Put(ctx, name, pr)
+		start := time.Now()
+		body := &countingReader{r: pr}
+		err := a.target.Put(ctx, name, body)
 		pr.CloseWithError(errors.New("keeper: archive base: put ended"))
+		if err == nil {
+			a.loop.metrics().archived(archiveBase, body.n.Load(), start)
+		}
 		if werr := <-errc; werr != nil && (err == nil || errors.Is(err, ErrTargetExists)) {
 			return werr
 		}
@@ -309,7 +315,11 @@ func (a *archiver) startSegment() {
 			return err
 		}
 		written = n
+		start := time.Now()
 		err = a.target.Put(ctx, archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime), &buf)
+		if err == nil {
+			a.loop.metrics().archived(archiveSegment, n, start)
+		}
 		if errors.Is(err, ErrTargetExists) {
 			// Another archiver sent these very entries: raft's log
 			// holds one entry per index, so the object is the same.
@@ -342,6 +352,9 @@ func (a *archiver) startGap(first uint64) {
 	name := archGapName(a.loop.cluster(), from, to)
 	a.run(func(ctx context.Context) error {
 		err := a.target.Put(ctx, name, bytes.NewReader(nil))
+		if err == nil {
+			a.loop.metrics().archived(archiveGap, 0, time.Now())
+		}
 		if errors.Is(err, ErrTargetExists) {
 			return nil
 		}
