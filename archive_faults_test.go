@@ -184,3 +184,42 @@ func TestArchiveRetention(t *testing.T) {
 		t.Errorf("dry run: would delete %d, objects %d -> %d", len(rep.Deleted), len(before), len(after))
 	}
 }
+
+// TestArchiveAckArchived: with AckArchived a write returns only once the
+// archive holds it; while the target fails, a write applies but returns
+// ErrArchiveUnconfirmed when its context ends.
+func TestArchiveAckArchived(t *testing.T) {
+	ft := &faultyTarget{Target: keeper.DirTarget(filepath.Join(t.TempDir(), "archive"))}
+	c := archiveCluster(t, 3, ft, keepertest.WithConfig(func(cfg *keeper.Config) {
+		cfg.Archive.AckArchived = true
+		cfg.Archive.SyncEvery = time.Hour // AckArchived cuts a segment every tick anyway
+	}))
+	ctx := context.Background()
+	arch, err := keeper.OpenArchive(ctx, ft.Target, keeper.ArchiveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes() {
+		_, st, err := n.Create2(ctx, fmt.Sprintf("/acked-%d", n.ID()), nil, keeper.Persistent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := arch.Plan(ctx, keeper.AtZxid(st.Mzxid)); err != nil {
+			t.Errorf("member %d acknowledged zxid %d, which the archive does not hold: %v", n.ID(), st.Mzxid, err)
+		}
+	}
+	ft.down.Store(true)
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err = c.WaitLeader().Create(wctx, "/unconfirmed", nil, keeper.Persistent)
+	if !errors.Is(err, keeper.ErrArchiveUnconfirmed) {
+		t.Fatalf("a write while the target fails: %v, want ErrArchiveUnconfirmed", err)
+	}
+	if _, _, err := c.WaitLeader().Get(ctx, "/unconfirmed"); err != nil {
+		t.Errorf("the unconfirmed write is not applied: %v", err)
+	}
+	ft.down.Store(false)
+	if _, err := c.WaitLeader().Create(ctx, "/after", nil, keeper.Persistent); err != nil {
+		t.Fatal(err)
+	}
+}

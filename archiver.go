@@ -54,6 +54,11 @@ type archiver struct {
 	retryAt   uint64    // tick before which no job starts after a failure
 	lagSince  time.Time // since when entries have waited for the archive; zero if none
 
+	// ackMu guards ackCh, closed and replaced whenever archived grows, for
+	// writes waiting to be archived (ArchiveConfig.AckArchived).
+	ackMu sync.Mutex
+	ackCh chan struct{}
+
 	// Read by Status from any goroutine.
 	gaps     atomic.Uint64
 	lastErr  atomic.Pointer[string]
@@ -63,7 +68,53 @@ type archiver struct {
 
 func newArchiver(loop loopView, cfg *ArchiveConfig) *archiver {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &archiver{loop: loop, cfg: cfg, target: cfg.Target, log: loop.logger(), ctx: ctx, cancel: cancel}
+	return &archiver{loop: loop, cfg: cfg, target: cfg.Target, log: loop.logger(), ctx: ctx, cancel: cancel, ackCh: make(chan struct{})}
+}
+
+// ErrArchiveUnconfirmed reports a write that committed and applied but
+// whose entry the archive did not confirm before the caller's context
+// ended (ArchiveConfig.AckArchived): the target is slow or failing. The
+// write is not lost; it is not yet archived.
+var ErrArchiveUnconfirmed = errors.New("keeper: write applied; the archive has not confirmed it")
+
+// markApplied notes the archive mark this member's tree holds; the loop
+// calls it after each apply.
+func (a *archiver) markApplied(mark uint64) {
+	if a != nil {
+		a.advance(mark)
+	}
+}
+
+// advance records that the archive holds every entry up to to, and wakes
+// the writes waiting for it.
+func (a *archiver) advance(to uint64) {
+	if to <= a.archived.Load() {
+		return
+	}
+	a.archived.Store(to)
+	a.ackMu.Lock()
+	close(a.ackCh)
+	a.ackCh = make(chan struct{})
+	a.ackMu.Unlock()
+}
+
+// waitArchived waits until the archive holds entry index; any goroutine.
+func (a *archiver) waitArchived(ctx context.Context, index uint64, stopped <-chan struct{}) error {
+	for {
+		a.ackMu.Lock()
+		ch := a.ackCh
+		a.ackMu.Unlock()
+		if a.archived.Load() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: zxid %d: %w", ErrArchiveUnconfirmed, index, ctx.Err())
+		case <-stopped:
+			return fmt.Errorf("%w: zxid %d: %w", ErrArchiveUnconfirmed, index, ErrClosed)
+		}
+	}
 }
 
 // stop ends a running job and waits for it.
@@ -83,8 +134,12 @@ func (a *archiver) archives() bool {
 	return a.loop.leading()
 }
 
-// syncTicks is SyncEvery in loop ticks.
+// syncTicks is SyncEvery in loop ticks; 1 when writes wait for the
+// archive.
 func (a *archiver) syncTicks() uint64 {
+	if a.cfg.AckArchived {
+		return 1
+	}
 	return uint64(max(a.cfg.syncEvery()/a.loop.tickInterval(), 1))
 }
 
@@ -194,7 +249,7 @@ func (a *archiver) startAdopt() {
 		a.next = 0
 		if end > 0 {
 			a.next = end + 1
-			a.archived.Store(end)
+			a.advance(end)
 			if end > mark {
 				a.proposeMark(end)
 			}
@@ -247,7 +302,7 @@ func (a *archiver) startBase() {
 		if a.next == 0 {
 			// The archive starts at this base.
 			a.next = zxid + 1
-			a.archived.Store(zxid)
+			a.advance(zxid)
 			a.proposeMark(zxid)
 		}
 		a.log.Info("archive: base written", "zxid", zxid)
@@ -329,7 +384,7 @@ func (a *archiver) startSegment() {
 	}, func(error) {
 		a.next = info.Last + 1
 		a.sinceBase += written
-		a.archived.Store(info.Last)
+		a.advance(info.Last)
 		a.proposeMark(info.Last)
 		if a.next > a.loop.appliedIndex() {
 			a.caughtUp()
@@ -364,7 +419,7 @@ func (a *archiver) startGap(first uint64) {
 		a.log.Error("archive: entries were released from the raft log before they were archived; a restore cannot cross them",
 			"first", from, "last", to, "hold_entries", a.cfg.holdEntries())
 		a.next = first
-		a.archived.Store(to)
+		a.advance(to)
 		a.proposeMark(to)
 		// Points after the gap need a base after it.
 		a.baseZxid = 0
