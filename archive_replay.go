@@ -145,6 +145,28 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 	return rp, nil
 }
 
+// replayAttempts bounds how often replayPoint plans again when an object
+// of its plan was expired while it read.
+const replayAttempts = 3
+
+// replayPoint plans a restore to p and rebuilds the tree there. The
+// archiving member's retention may delete an object of the plan while the
+// replay reads (a newer base made it unneeded); the replay then plans
+// again from a fresh listing.
+func (a *Archive) replayPoint(ctx context.Context, p Point) (*replayed, RestorePlan, error) {
+	for attempt := 1; ; attempt++ {
+		plan, err := a.Plan(ctx, p)
+		if err != nil {
+			return nil, plan, err
+		}
+		rp, err := a.replay(ctx, plan, nil)
+		if errors.Is(err, ErrTargetNotFound) && attempt < replayAttempts {
+			continue
+		}
+		return rp, plan, err
+	}
+}
+
 // restoreBase restores base into dir and checks it is what its name says.
 func (a *Archive) restoreBase(ctx context.Context, base ArchiveObject, dir string) (BackupInfo, error) {
 	obj := archObject{Name: base.Name}
@@ -282,12 +304,8 @@ func (r *ArchiveReader) build() {
 // streamAt rebuilds the tree at p and writes its stream into an unlinked
 // temp file, returned at offset 0.
 func (a *Archive) streamAt(ctx context.Context, p Point) (*os.File, RestorePlan, error) {
-	plan, err := a.Plan(ctx, p)
-	if err != nil {
-		return nil, plan, err
-	}
 	start := time.Now()
-	rp, err := a.replay(ctx, plan, nil)
+	rp, plan, err := a.replayPoint(ctx, p)
 	if err != nil {
 		return nil, plan, err
 	}
@@ -329,11 +347,7 @@ type DrillReport struct {
 // removes it again. An error says why a restore to p would fail.
 func (a *Archive) Drill(ctx context.Context, p Point) (DrillReport, error) {
 	start := time.Now()
-	plan, err := a.Plan(ctx, p)
-	if err != nil {
-		return DrillReport{Plan: plan}, err
-	}
-	rp, err := a.replay(ctx, plan, nil)
+	rp, plan, err := a.replayPoint(ctx, p)
 	if err != nil {
 		return DrillReport{Plan: plan}, err
 	}
