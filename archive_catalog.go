@@ -99,3 +99,103 @@ func (c *catalog) chainEnd(cur uint64) uint64 {
 		return cur
 	}
 }
+
+// planTo plans a restore to zxid z: the newest base at or below z, and the
+// segments from it to z.
+func (c *catalog) planTo(p Point, z uint64) (RestorePlan, error) {
+	plan := RestorePlan{Point: p, Zxid: Zxid(z)}
+	i := 0 // bases at or below z
+	for i < len(c.bases) && c.bases[i].First <= z {
+		i++
+	}
+	if i == 0 {
+		if len(c.bases) == 0 {
+			return plan, fmt.Errorf("%w: %v (zxid %d): the archive holds no base", ErrNotArchived, p, z)
+		}
+		return plan, fmt.Errorf("%w: %v (zxid %d) is before the oldest base, at zxid %d", ErrNotArchived, p, z, c.bases[0].First)
+	}
+	return c.planFrom(i-1, p, z)
+}
+
+// planFrom plans a restore to zxid z from base bi: the segments from it to
+// z.
+func (c *catalog) planFrom(bi int, p Point, z uint64) (RestorePlan, error) {
+	plan := RestorePlan{Point: p, Zxid: Zxid(z)}
+	base := c.bases[bi]
+	plan.Base = publicObject(base)
+	plan.Bytes = base.Size
+	cur := base.First
+	for cur < z {
+		s, ok := c.nextSegment(cur)
+		if !ok {
+			if g, ok := c.gapAt(cur); ok {
+				return plan, fmt.Errorf("%w: %v (zxid %d): entries %d..%d were lost before they were archived (a recorded gap)", ErrNotArchived, p, z, g.First, g.Last)
+			}
+			return plan, fmt.Errorf("%w: %v (zxid %d): the archive has no entry %d (it holds entries up to %d from the base at %d)", ErrNotArchived, p, z, cur+1, cur, base.First)
+		}
+		plan.Segments = append(plan.Segments, publicObject(s))
+		plan.Bytes += s.Size
+		plan.Entries += min(s.Last, z) - cur
+		cur = s.Last
+	}
+	return plan, nil
+}
+
+// reachFrom is the newest zxid a restore from base bi can reach, along the
+// segments without a hole.
+func (c *catalog) reachFrom(bi int) uint64 {
+	cur := c.bases[bi].First
+	for {
+		s, ok := c.nextSegment(cur)
+		if !ok {
+			return cur
+		}
+		cur = s.Last
+	}
+}
+
+// reach is the newest zxid a restore can reach: from the newest base,
+// along the segments without a hole.
+func (c *catalog) reach() (uint64, bool) {
+	if len(c.bases) == 0 {
+		return 0, false
+	}
+	return c.reachFrom(len(c.bases) - 1), true
+}
+
+// without is the catalog less the objects named in drop.
+func (c *catalog) without(drop map[string]bool) *catalog {
+	keep := func(list []archObject) []archObject {
+		var out []archObject
+		for _, o := range list {
+			if !drop[o.Name] {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	return &catalog{cluster: c.cluster, bases: keep(c.bases), segments: keep(c.segments), gaps: keep(c.gaps)}
+}
+
+// restorable is what a restore can reach, as ranges of zxids in order:
+// from each base as far as the log goes on from it without a hole.
+func (c *catalog) restorable() []ZxidRange {
+	var spans []ZxidRange
+	for bi, b := range c.bases {
+		last := Zxid(c.reachFrom(bi))
+		if n := len(spans); n > 0 && Zxid(b.First) <= spans[n-1].Last+1 {
+			spans[n-1].Last = max(spans[n-1].Last, last)
+			continue
+		}
+		spans = append(spans, ZxidRange{First: Zxid(b.First), Last: last})
+	}
+	return spans
+}
+
+// firstSegment is the lowest segment, if any.
+func (c *catalog) firstSegment() (archObject, bool) {
+	if len(c.segments) == 0 {
+		return archObject{}, false
+	}
+	return c.segments[0], true
+}

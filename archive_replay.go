@@ -425,36 +425,19 @@ func (a *Archive) Verify(ctx context.Context) (ArchiveReport, error) {
 		return rep, err
 	}
 	// What a restore can reach, leaving damaged objects out.
-	good := &catalog{cluster: c.cluster}
-	for _, list := range []struct{ from, to *[]archObject }{{&c.bases, &good.bases}, {&c.segments, &good.segments}, {&c.gaps, &good.gaps}} {
-		for _, o := range *list.from {
-			if !bad[o.Name] {
-				*list.to = append(*list.to, o)
-			}
-		}
-	}
-	if len(good.bases) == 0 {
+	good := c.without(bad)
+	spans := good.restorable()
+	if len(spans) == 0 {
 		rep.Problems = append(rep.Problems, fmt.Errorf("%w: the archive holds no readable base", ErrNotArchived))
 		return rep, errors.Join(rep.Problems...)
 	}
-	// What is restorable: from each base as far as the log reaches.
-	type span struct{ first, last uint64 }
-	var spans []span
-	for bi, b := range good.bases {
-		last := good.reachFrom(bi)
-		if n := len(spans); n > 0 && b.First <= spans[n-1].last+1 {
-			spans[n-1].last = max(spans[n-1].last, last)
-			continue
-		}
-		spans = append(spans, span{b.First, last})
-	}
-	rep.From, rep.To = Zxid(spans[0].first), Zxid(spans[len(spans)-1].last)
+	rep.From, rep.To = spans[0].First, spans[len(spans)-1].Last
 	for i := 1; i < len(spans); i++ {
-		rep.Missing = append(rep.Missing, ZxidRange{First: Zxid(spans[i-1].last + 1), Last: Zxid(spans[i].first - 1)})
+		rep.Missing = append(rep.Missing, ZxidRange{First: spans[i-1].Last + 1, Last: spans[i].First - 1})
 	}
 	// Replay from the oldest base as far as the log reaches unbroken,
 	// checking the digests of the bases and checks on the way.
-	if reach := good.reachFrom(0); reach > spans[0].first {
+	if reach := good.reachFrom(0); reach > uint64(spans[0].First) {
 		plan, err := good.planFrom(0, AtZxid(Zxid(reach)), reach)
 		if err == nil {
 			var rp *replayed

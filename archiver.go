@@ -238,8 +238,8 @@ func (a *archiver) startAdopt() {
 			baseZxid, baseAt = b.First, time.UnixMilli(b.Time0)
 			cur = max(cur, b.First)
 		}
-		if cur == 0 && len(c.segments) > 0 {
-			cur = c.segments[0].First - 1
+		if s, ok := c.firstSegment(); ok && cur == 0 {
+			cur = s.First - 1
 		}
 		end = c.chainEnd(cur)
 		return nil
