@@ -231,3 +231,17 @@ func goldenInstallMarks() []goldenCase {
 func goldenConfContexts() []goldenCase {
 	return []goldenCase{{"id", wire.EncodeConfContext(0x0a0b0c0d0e0f1011)}}
 }
+
+// goldenArchive are the archive's own formats: the requests that mark the
+// log, a segment's info and its log records.
+func goldenArchive() []goldenCase {
+	normal, conf := raftpb.EntryNormal, raftpb.EntryConfChangeV2
+	return []goldenCase{
+		{"request-archived", appendRequest(nil, &request{Kind: reqArchived, Time: goldenTime, Seq: 1 << 33})},
+		{"request-mark", appendRequest(nil, &request{Kind: reqMark, Time: goldenTime, Name: "before-migration"})},
+		{"segment-info", wire.EncodeSegmentInfo(wire.SegmentInfo{First: 42, Last: 20041, FirstTime: goldenTime, LastTime: goldenTime + 999})},
+		{"log-record-normal", wire.EncodeLogRecord(nil, &raftpb.Entry{Index: new(uint64(42)), Term: new(uint64(3)), Type: &normal, Data: wire.EncodeEnvelope(1, 9, []byte("payload"))})},
+		{"log-record-empty", wire.EncodeLogRecord(nil, &raftpb.Entry{Index: new(uint64(43)), Term: new(uint64(4)), Type: &normal})},
+		{"log-record-conf", wire.EncodeLogRecord(nil, &raftpb.Entry{Index: new(uint64(1 << 40)), Term: new(uint64(5)), Type: &conf, Data: []byte{8, 1}})},
+	}
+}

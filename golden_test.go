@@ -93,6 +93,7 @@ func TestGoldenFormats(t *testing.T) {
 		{"readctx", goldenReadContexts()},
 		{"installmark", goldenInstallMarks()},
 		{"confcontext", goldenConfContexts()},
+		{"archive", goldenArchive()},
 	} {
 		checkGolden(t, f.name+".golden", caseLines(f.cases))
 	}
