@@ -1,0 +1,266 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"slices"
+)
+
+// A path index sits beside an archive log segment and says, for each key
+// (a 64-bit hash of a znode path, or of another name the writer chose),
+// which of the segment's entries touched it and how. A reader that wants
+// one key reads the head and the bloom filter first, and the rest only
+// when the filter says the key may be there; so most index objects cost
+// a few kilobytes to reject.
+//
+// Layout (big endian), version 1:
+//
+//	head   "KIDX", version byte, k byte (bloom probes, 1..16),
+//	       uint64 First, uint64 Last (the segment's index range),
+//	       uint32 keys, uint32 bloom words, uint32 body length
+//	bloom  bloom words × uint64
+//	crc    CRC-32C of head and bloom
+//	body   keys × (uint64 key, uint32 offset, uint32 count), sorted by key,
+//	       then the hits: per hit uvarint (zxid − First) and one flags
+//	       byte; a key's hits start at offset (from the start of the
+//	       hits) and ascend by zxid
+//	crc    CRC-32C of body
+//
+// The flags byte is the writer's (nonzero); this package keeps it as is.
+
+// PathIndexVersion is the version byte of a path index.
+const PathIndexVersion = 1
+
+const (
+	pathIndexMagic    = "KIDX"
+	pathIndexHeadSize = 4 + 1 + 1 + 8 + 8 + 4 + 4 + 4
+	pathIndexRowSize  = 16
+	pathIndexProbes   = 7
+	pathIndexBits     = 10 // bloom bits per key
+	// maxPathIndexKeys bounds the keys of one index, far above a
+	// segment's entries (maxSegmentEntries).
+	maxPathIndexKeys = 1 << 24
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// IndexHit is one entry that touched a key: its zxid and the writer's
+// flags saying how.
+type IndexHit struct {
+	Zxid  uint64
+	Flags uint8
+}
+
+// PathIndexBuilder collects the hits of one segment's entries.
+type PathIndexBuilder struct {
+	first, last uint64
+	hits        map[uint64][]IndexHit
+}
+
+// NewPathIndexBuilder starts the index of the segment holding entries
+// first..last.
+func NewPathIndexBuilder(first, last uint64) *PathIndexBuilder {
+	return &PathIndexBuilder{first: first, last: last, hits: map[uint64][]IndexHit{}}
+}
+
+// Add records that entry zxid touched key; flags of the same key and zxid
+// are or'ed together. Entries are added in zxid order; a zxid outside
+// first..last or a zero flags byte is ignored.
+func (b *PathIndexBuilder) Add(key, zxid uint64, flags uint8) {
+	if zxid < b.first || zxid > b.last || flags == 0 {
+		return
+	}
+	hs := b.hits[key]
+	if n := len(hs); n > 0 && hs[n-1].Zxid == zxid {
+		hs[n-1].Flags |= flags
+		return
+	}
+	if n := len(hs); n > 0 && hs[n-1].Zxid > zxid {
+		return
+	}
+	b.hits[key] = append(hs, IndexHit{Zxid: zxid, Flags: flags})
+}
+
+// Encode returns the index's bytes.
+func (b *PathIndexBuilder) Encode() []byte {
+	keys := make([]uint64, 0, len(b.hits))
+	for k := range b.hits {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	words := max((len(keys)*pathIndexBits+63)/64, 1)
+	bloom := make([]uint64, words)
+	for _, k := range keys {
+		bloomSet(bloom, k)
+	}
+	var hits []byte
+	rows := make([]byte, 0, len(keys)*pathIndexRowSize)
+	for _, k := range keys {
+		hs := b.hits[k]
+		rows = binary.BigEndian.AppendUint64(rows, k)
+		rows = binary.BigEndian.AppendUint32(rows, uint32(len(hits)))
+		rows = binary.BigEndian.AppendUint32(rows, uint32(len(hs)))
+		for _, h := range hs {
+			hits = binary.AppendUvarint(hits, h.Zxid-b.first)
+			hits = append(hits, h.Flags)
+		}
+	}
+	out := make([]byte, 0, pathIndexHeadSize+8*words+8+len(rows)+len(hits))
+	out = append(out, pathIndexMagic...)
+	out = append(out, PathIndexVersion, pathIndexProbes)
+	out = binary.BigEndian.AppendUint64(out, b.first)
+	out = binary.BigEndian.AppendUint64(out, b.last)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(keys)))
+	out = binary.BigEndian.AppendUint32(out, uint32(words))
+	out = binary.BigEndian.AppendUint32(out, uint32(len(rows)+len(hits)))
+	for _, w := range bloom {
+		out = binary.BigEndian.AppendUint64(out, w)
+	}
+	out = binary.BigEndian.AppendUint32(out, crc32.Checksum(out, crcTable))
+	body := len(out)
+	out = append(out, rows...)
+	out = append(out, hits...)
+	return binary.BigEndian.AppendUint32(out, crc32.Checksum(out[body:], crcTable))
+}
+
+// bloomProbe returns the i-th bit a key sets in a filter of m bits.
+func bloomProbe(key uint64, i, m uint64) uint64 {
+	h1, h2 := key&0xffffffff, key>>32|1
+	return (h1 + i*h2) % m
+}
+
+func bloomSet(bloom []uint64, key uint64) {
+	m := uint64(len(bloom)) * 64
+	for i := range uint64(pathIndexProbes) {
+		bit := bloomProbe(key, i, m)
+		bloom[bit/64] |= 1 << (bit % 64)
+	}
+}
+
+// PathIndexHead is what the head of a path index says.
+type PathIndexHead struct {
+	First, Last uint64
+	Keys        int
+}
+
+// ReadPathIndex reads a path index from r and returns the hits of key, in
+// zxid order, or none. It reads the body only when the bloom filter says
+// key may be there; then it checks the body's checksum and the hits of
+// key (zxids ascending within First..Last, nonzero flags). Damage is
+// refused with ErrCorrupt, a newer version with ErrFormatTooNew; no
+// length read from r makes it allocate more than r holds.
+func ReadPathIndex(r io.Reader, key uint64) (PathIndexHead, []IndexHit, error) {
+	var head [pathIndexHeadSize]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return PathIndexHead{}, nil, pathIndexErr("short head", err)
+	}
+	if string(head[:4]) != pathIndexMagic {
+		return PathIndexHead{}, nil, fmt.Errorf("%w: not a path index", ErrCorrupt)
+	}
+	if head[4] != PathIndexVersion {
+		return PathIndexHead{}, nil, fmt.Errorf("%w: path index version %d", ErrFormatTooNew, head[4])
+	}
+	k := uint64(head[5])
+	h := PathIndexHead{First: binary.BigEndian.Uint64(head[6:]), Last: binary.BigEndian.Uint64(head[14:])}
+	keys := binary.BigEndian.Uint32(head[22:])
+	words := binary.BigEndian.Uint32(head[26:])
+	bodyLen := binary.BigEndian.Uint32(head[30:])
+	h.Keys = int(keys)
+	switch {
+	case k == 0 || k > 16:
+		return h, nil, fmt.Errorf("%w: path index with %d bloom probes", ErrCorrupt, k)
+	case h.First == 0 || h.Last < h.First:
+		return h, nil, fmt.Errorf("%w: path index range %d..%d", ErrCorrupt, h.First, h.Last)
+	case keys > maxPathIndexKeys || words == 0 || uint64(words) > uint64(keys)*pathIndexBits/64+1:
+		return h, nil, fmt.Errorf("%w: path index of %d keys with %d bloom words", ErrCorrupt, keys, words)
+	case uint64(bodyLen) < uint64(keys)*pathIndexRowSize:
+		return h, nil, fmt.Errorf("%w: path index body of %d bytes for %d keys", ErrCorrupt, bodyLen, keys)
+	}
+	rest, err := readUpTo(r, int64(words)*8+4)
+	if err != nil {
+		return h, nil, pathIndexErr("short bloom filter", err)
+	}
+	crc := crc32.Update(crc32.Checksum(head[:], crcTable), crcTable, rest[:len(rest)-4])
+	if crc != binary.BigEndian.Uint32(rest[len(rest)-4:]) {
+		return h, nil, fmt.Errorf("%w: path index head checksum", ErrCorrupt)
+	}
+	m := uint64(words) * 64
+	for i := range k {
+		bit := bloomProbe(key, i, m)
+		if binary.BigEndian.Uint64(rest[bit/64*8:])&(1<<(bit%64)) == 0 {
+			return h, nil, nil
+		}
+	}
+	body, err := readUpTo(r, int64(bodyLen)+4)
+	if err != nil {
+		return h, nil, pathIndexErr("short body", err)
+	}
+	if crc32.Checksum(body[:bodyLen], crcTable) != binary.BigEndian.Uint32(body[bodyLen:]) {
+		return h, nil, fmt.Errorf("%w: path index body checksum", ErrCorrupt)
+	}
+	hits, err := pathIndexHits(h, body[:bodyLen], int(keys), key)
+	return h, hits, err
+}
+
+// pathIndexHits finds key's row in body by binary search and decodes its
+// hits.
+func pathIndexHits(h PathIndexHead, body []byte, keys int, key uint64) ([]IndexHit, error) {
+	rowKey := func(i int) uint64 { return binary.BigEndian.Uint64(body[i*pathIndexRowSize:]) }
+	lo, hi := 0, keys
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if rowKey(mid) < key {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == keys || rowKey(lo) != key {
+		return nil, nil
+	}
+	row := body[lo*pathIndexRowSize:]
+	off, n := uint64(binary.BigEndian.Uint32(row[8:])), uint64(binary.BigEndian.Uint32(row[12:]))
+	area := body[keys*pathIndexRowSize:]
+	if off > uint64(len(area)) || n == 0 || n > uint64(len(area))-off {
+		return nil, fmt.Errorf("%w: path index row %d: %d hits at %d", ErrCorrupt, lo, n, off)
+	}
+	d := varints{b: area[off:]}
+	hits := make([]IndexHit, 0, n)
+	for range n {
+		delta := d.uvarint()
+		if d.bad || len(d.b) == 0 || delta > h.Last-h.First || d.b[0] == 0 {
+			return nil, fmt.Errorf("%w: path index row %d: bad hit", ErrCorrupt, lo)
+		}
+		z := h.First + delta
+		if len(hits) > 0 && z <= hits[len(hits)-1].Zxid {
+			return nil, fmt.Errorf("%w: path index row %d: hits out of order", ErrCorrupt, lo)
+		}
+		hits = append(hits, IndexHit{Zxid: z, Flags: d.b[0]})
+		d.b = d.b[1:]
+	}
+	return hits, nil
+}
+
+// readUpTo reads exactly n bytes, allocating as they arrive rather than n
+// up front.
+func readUpTo(r io.Reader, n int64) ([]byte, error) {
+	var buf bytes.Buffer
+	got, err := io.Copy(&buf, io.LimitReader(r, n))
+	if err != nil {
+		return nil, err
+	}
+	if got != n {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return buf.Bytes(), nil
+}
+
+func pathIndexErr(what string, err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: path index: %s", ErrCorrupt, what)
+	}
+	return fmt.Errorf("wire: path index: %w", err)
+}
