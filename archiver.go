@@ -297,6 +297,7 @@ func (a *archiver) startSegment() {
 		}
 		written = n
 		err = a.target.Put(ctx, archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime), &buf)
+		err = a.indexSegment(ctx, cluster, ents, info, err)
 		if errors.Is(err, ErrTargetExists) {
 			// Another archiver sent these very entries: raft's log
 			// holds one entry per index, so the object is the same.

@@ -146,13 +146,14 @@ type PathIndexHead struct {
 	Keys        int
 }
 
-// ReadPathIndex reads a path index from r and returns the hits of key, in
-// zxid order, or none. It reads the body only when the bloom filter says
-// key may be there; then it checks the body's checksum and the hits of
-// key (zxids ascending within First..Last, nonzero flags). Damage is
-// refused with ErrCorrupt, a newer version with ErrFormatTooNew; no
-// length read from r makes it allocate more than r holds.
-func ReadPathIndex(r io.Reader, key uint64) (PathIndexHead, []IndexHit, error) {
+// ReadPathIndex reads a path index from r and returns the hits of each
+// of keys, in zxid order (none for a key not there). It reads the body
+// only when the bloom filter says a key may be there; then it checks the
+// body's checksum and the hits it returns (zxids ascending within
+// First..Last, nonzero flags). Damage is refused with ErrCorrupt, a newer
+// version with ErrFormatTooNew; no length read from r makes it allocate
+// more than r holds.
+func ReadPathIndex(r io.Reader, keys ...uint64) (PathIndexHead, [][]IndexHit, error) {
 	var head [pathIndexHeadSize]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return PathIndexHead{}, nil, pathIndexErr("short head", err)
@@ -165,19 +166,19 @@ func ReadPathIndex(r io.Reader, key uint64) (PathIndexHead, []IndexHit, error) {
 	}
 	k := uint64(head[5])
 	h := PathIndexHead{First: binary.BigEndian.Uint64(head[6:]), Last: binary.BigEndian.Uint64(head[14:])}
-	keys := binary.BigEndian.Uint32(head[22:])
+	nkeys := binary.BigEndian.Uint32(head[22:])
 	words := binary.BigEndian.Uint32(head[26:])
 	bodyLen := binary.BigEndian.Uint32(head[30:])
-	h.Keys = int(keys)
+	h.Keys = int(nkeys)
 	switch {
 	case k == 0 || k > 16:
 		return h, nil, fmt.Errorf("%w: path index with %d bloom probes", ErrCorrupt, k)
 	case h.First == 0 || h.Last < h.First:
 		return h, nil, fmt.Errorf("%w: path index range %d..%d", ErrCorrupt, h.First, h.Last)
-	case keys > maxPathIndexKeys || words == 0 || uint64(words) > uint64(keys)*pathIndexBits/64+1:
-		return h, nil, fmt.Errorf("%w: path index of %d keys with %d bloom words", ErrCorrupt, keys, words)
-	case uint64(bodyLen) < uint64(keys)*pathIndexRowSize:
-		return h, nil, fmt.Errorf("%w: path index body of %d bytes for %d keys", ErrCorrupt, bodyLen, keys)
+	case nkeys > maxPathIndexKeys || words == 0 || uint64(words) > uint64(nkeys)*pathIndexBits/64+1:
+		return h, nil, fmt.Errorf("%w: path index of %d keys with %d bloom words", ErrCorrupt, nkeys, words)
+	case uint64(bodyLen) < uint64(nkeys)*pathIndexRowSize:
+		return h, nil, fmt.Errorf("%w: path index body of %d bytes for %d keys", ErrCorrupt, bodyLen, nkeys)
 	}
 	rest, err := readUpTo(r, int64(words)*8+4)
 	if err != nil {
@@ -188,11 +189,17 @@ func ReadPathIndex(r io.Reader, key uint64) (PathIndexHead, []IndexHit, error) {
 		return h, nil, fmt.Errorf("%w: path index head checksum", ErrCorrupt)
 	}
 	m := uint64(words) * 64
-	for i := range k {
-		bit := bloomProbe(key, i, m)
-		if binary.BigEndian.Uint64(rest[bit/64*8:])&(1<<(bit%64)) == 0 {
-			return h, nil, nil
+	maybe := func(key uint64) bool {
+		for i := range k {
+			bit := bloomProbe(key, i, m)
+			if binary.BigEndian.Uint64(rest[bit/64*8:])&(1<<(bit%64)) == 0 {
+				return false
+			}
 		}
+		return true
+	}
+	if !slices.ContainsFunc(keys, maybe) {
+		return h, make([][]IndexHit, len(keys)), nil
 	}
 	body, err := readUpTo(r, int64(bodyLen)+4)
 	if err != nil {
@@ -201,8 +208,13 @@ func ReadPathIndex(r io.Reader, key uint64) (PathIndexHead, []IndexHit, error) {
 	if crc32.Checksum(body[:bodyLen], crcTable) != binary.BigEndian.Uint32(body[bodyLen:]) {
 		return h, nil, fmt.Errorf("%w: path index body checksum", ErrCorrupt)
 	}
-	hits, err := pathIndexHits(h, body[:bodyLen], int(keys), key)
-	return h, hits, err
+	out := make([][]IndexHit, len(keys))
+	for i, key := range keys {
+		if out[i], err = pathIndexHits(h, body[:bodyLen], int(nkeys), key); err != nil {
+			return h, nil, err
+		}
+	}
+	return h, out, nil
 }
 
 // pathIndexHits finds key's row in body by binary search and decodes its

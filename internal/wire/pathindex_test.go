@@ -26,8 +26,12 @@ func testPathIndex() ([]byte, map[uint64][]IndexHit) {
 func TestPathIndexRoundTrip(t *testing.T) {
 	enc, want := testPathIndex()
 	for key, hits := range want {
-		h, got, err := ReadPathIndex(bytes.NewReader(enc), key)
-		if err != nil || !slices.Equal(got, hits) {
+		h, all, err := ReadPathIndex(bytes.NewReader(enc), key, 12345)
+		if err != nil || len(all) != 2 || !slices.Equal(all[0], hits) || all[1] != nil {
+			t.Fatalf("key %x: %v %v, want %v", key, all, err, hits)
+		}
+		got := all[0]
+		if !slices.Equal(got, hits) {
 			t.Fatalf("key %x: %v %v, want %v", key, got, err, hits)
 		}
 		if h.First != 100 || h.Last != 400 || h.Keys != len(want) {
@@ -40,7 +44,7 @@ func TestPathIndexRoundTrip(t *testing.T) {
 	for key := uint64(1); key <= 1000; key++ {
 		r := bytes.NewReader(enc)
 		_, got, err := ReadPathIndex(r, key)
-		if err != nil || got != nil {
+		if err != nil || len(got) != 1 || got[0] != nil {
 			t.Fatalf("absent key %d: %v %v", key, got, err)
 		}
 		if r.Len() > 0 {
@@ -52,7 +56,7 @@ func TestPathIndexRoundTrip(t *testing.T) {
 	}
 	// An empty index is valid.
 	empty := NewPathIndexBuilder(5, 5).Encode()
-	if _, got, err := ReadPathIndex(bytes.NewReader(empty), 1); err != nil || got != nil {
+	if _, got, err := ReadPathIndex(bytes.NewReader(empty), 1); err != nil || got[0] != nil {
 		t.Fatalf("empty index: %v %v", got, err)
 	}
 }
@@ -68,7 +72,7 @@ func TestPathIndexDamage(t *testing.T) {
 		bad := bytes.Clone(enc)
 		bad[i] ^= 0x10
 		_, hits, err := ReadPathIndex(bytes.NewReader(bad), key)
-		if err == nil && !slices.Equal(hits, want[key]) {
+		if err == nil && !slices.Equal(hits[0], want[key]) {
 			t.Fatalf("byte %d flipped: wrong hits %v without an error", i, hits)
 		}
 		if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrFormatTooNew) {
@@ -94,16 +98,21 @@ func FuzzPathIndex(f *testing.F) {
 	f.Add(NewPathIndexBuilder(1, 1).Encode(), uint64(0))
 	f.Add([]byte("KIDX\x01\x07"), uint64(0))
 	f.Fuzz(func(t *testing.T, b []byte, key uint64) {
-		h, hits, err := ReadPathIndex(bytes.NewReader(b), key)
+		h, hits, err := ReadPathIndex(bytes.NewReader(b), key, ^key)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrFormatTooNew) {
 				t.Fatalf("error %v matches neither ErrCorrupt nor ErrFormatTooNew", err)
 			}
 			return
 		}
-		for i, hit := range hits {
-			if hit.Zxid < h.First || hit.Zxid > h.Last || hit.Flags == 0 || (i > 0 && hit.Zxid <= hits[i-1].Zxid) {
-				t.Fatalf("hit %d %+v in %+v", i, hit, h)
+		if len(hits) != 2 {
+			t.Fatalf("%d hit lists for 2 keys", len(hits))
+		}
+		for _, hs := range hits {
+			for i, hit := range hs {
+				if hit.Zxid < h.First || hit.Zxid > h.Last || hit.Flags == 0 || (i > 0 && hit.Zxid <= hs[i-1].Zxid) {
+					t.Fatalf("hit %d %+v in %+v", i, hit, h)
+				}
 			}
 		}
 	})
