@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper/internal/keys"
+	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -57,6 +58,11 @@ func (a *Archive) history(ctx context.Context, path string, o historyOptions, yi
 	base, ok := historyBase(c, o)
 	if !ok {
 		return fmt.Errorf("%w: the archive holds no base", ErrNotArchived)
+	}
+	// The indexes hash paths under the key, so a wrong key finds
+	// nothing in them: check it against the base's header first.
+	if err := a.checkKey(ctx, base); err != nil {
+		return err
 	}
 	h := &historyRun{a: a, o: o, keyer: newIndexKeyer(a.opts.Key), sim: newHistorySim(path, o.subtree), yield: yield}
 	hole := h.plan(c, base)
@@ -345,6 +351,23 @@ func nonNilData(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// checkKey reads the header of archive object obj with the archive's
+// key: a wrong key (or a key for a plaintext archive) fails as a restore
+// would.
+func (a *Archive) checkKey(ctx context.Context, obj archObject) error {
+	rc, err := a.target.Get(ctx, obj.Name)
+	if err != nil {
+		return fmt.Errorf("keeper: archive: %w", err)
+	}
+	defer rc.Close()
+	sr, err := stream.NewReader(rc, stream.ReaderOptions{Key: a.opts.Key})
+	if err != nil {
+		return archiveErr(obj, err)
+	}
+	sr.Close()
+	return nil
 }
 
 // errBaseFound ends a base's read once History has what it wants of it.
