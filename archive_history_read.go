@@ -32,6 +32,8 @@ type historySeg struct {
 	scan bool
 	hits []uint64
 	next int
+	// fetched holds entries of hits read ahead (historyRun.fetch).
+	fetched map[uint64]*raftpb.Entry
 }
 
 // historyRun is one History call under way.
@@ -86,6 +88,9 @@ func (a *Archive) history(ctx context.Context, path string, o historyOptions, yi
 		s := &h.segs[i]
 		if !s.scan && len(s.hits) == 0 {
 			continue
+		}
+		if err := h.fetch(ctx, i); err != nil {
+			return err
 		}
 		done, err := h.segment(ctx, i)
 		if err != nil || done {
@@ -234,20 +239,17 @@ func (h *historyRun) watch(ctx context.Context, i int, zxid uint64) error {
 	return nil
 }
 
-// segment reads segment i's entries that the run wants; done says the
-// range's end was reached.
+// segment reads segment i's entries that the run wants, the fetched
+// ones from memory; done says the range's end was reached.
 func (h *historyRun) segment(ctx context.Context, i int) (done bool, err error) {
 	s := &h.segs[i]
-	rc, err := h.a.target.Get(ctx, s.obj.Name)
-	if err != nil {
-		return false, fmt.Errorf("keeper: archive: %w", err)
-	}
-	defer rc.Close()
-	sr, err := openSegment(rc, s.obj, h.a.opts.Key)
-	if err != nil {
-		return false, err
-	}
-	defer sr.close()
+	defer func() { s.fetched = nil }()
+	var sr *segmentReader
+	defer func() {
+		if sr != nil {
+			sr.close()
+		}
+	}()
 	for {
 		var want uint64
 		if !s.scan {
@@ -257,12 +259,18 @@ func (h *historyRun) segment(ctx context.Context, i int) (done bool, err error) 
 			want = s.hits[s.next]
 			s.next++
 		}
-		e, err := sr.entryAt(want)
-		if err == io.EOF {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
+		e := s.fetched[want]
+		if e == nil {
+			if sr == nil {
+				if sr, err = h.openSegment(ctx, s.obj); err != nil {
+					return false, err
+				}
+			}
+			if e, err = sr.entryAt(want); err == io.EOF {
+				return false, nil
+			} else if err != nil {
+				return false, err
+			}
 		}
 		if e.GetIndex() > h.o.to {
 			return true, nil
@@ -274,6 +282,22 @@ func (h *historyRun) segment(ctx context.Context, i int) (done bool, err error) 
 			return false, err
 		}
 	}
+}
+
+// openSegment opens segment obj for reading; closing the reader closes
+// the object.
+func (h *historyRun) openSegment(ctx context.Context, obj archObject) (*segmentReader, error) {
+	rc, err := h.a.target.Get(ctx, obj.Name)
+	if err != nil {
+		return nil, fmt.Errorf("keeper: archive: %w", err)
+	}
+	sr, err := openSegment(rc, obj, h.a.opts.Key)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	sr.body = rc
+	return sr, nil
 }
 
 // entryAt returns the entry at index want, skipping the records before it

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -12,17 +13,18 @@ import (
 // A path index sits beside an archive log segment and says, for each key
 // (a 64-bit hash of a znode path, or of another name the writer chose),
 // which of the segment's entries touched it and how. A reader that wants
-// one key reads the head and the bloom filter first, and the rest only
-// when the filter says the key may be there; so most index objects cost
-// a few kilobytes to reject.
+// one key reads the head, the checksums of the bloom filter's blocks, the
+// one block the key maps to, and the body only when that block says the
+// key may be there: when the object's reader can seek, most index objects
+// cost well under a kilobyte to reject.
 //
 // Layout (big endian), version 1:
 //
 //	head   "KIDX", version byte, k byte (bloom probes, 1..16),
 //	       uint64 First, uint64 Last (the segment's index range),
-//	       uint32 keys, uint32 bloom words, uint32 body length
-//	bloom  bloom words × uint64
-//	crc    CRC-32C of head and bloom
+//	       uint32 keys, uint32 bloom blocks, uint32 body length
+//	sums   per bloom block its CRC-32C, then the CRC-32C of head and sums
+//	bloom  blocks × 512 bytes; a key sets k bits in block (key>>40) mod blocks
 //	body   keys × (uint64 key, uint32 offset, uint32 count), sorted by key,
 //	       then the hits: per hit uvarint (zxid − First) and one flags
 //	       byte; a key's hits start at offset (from the start of the
@@ -39,7 +41,9 @@ const (
 	pathIndexHeadSize = 4 + 1 + 1 + 8 + 8 + 4 + 4 + 4
 	pathIndexRowSize  = 16
 	pathIndexProbes   = 7
-	pathIndexBits     = 10 // bloom bits per key
+	pathIndexBits     = 10  // bloom bits per key
+	bloomBlockSize    = 512 // bytes
+	bloomBlockBits    = bloomBlockSize * 8
 	// maxPathIndexKeys bounds the keys of one index, far above a
 	// segment's entries (maxSegmentEntries).
 	maxPathIndexKeys = 1 << 24
@@ -68,7 +72,7 @@ func NewPathIndexBuilder(first, last uint64) *PathIndexBuilder {
 
 // Add records that entry zxid touched key; flags of the same key and zxid
 // are or'ed together. Entries are added in zxid order; a zxid outside
-// first..last or a zero flags byte is ignored.
+// first..last, one below the key's last, or a zero flags byte is ignored.
 func (b *PathIndexBuilder) Add(key, zxid uint64, flags uint8) {
 	if zxid < b.first || zxid > b.last || flags == 0 {
 		return
@@ -84,6 +88,15 @@ func (b *PathIndexBuilder) Add(key, zxid uint64, flags uint8) {
 	b.hits[key] = append(hs, IndexHit{Zxid: zxid, Flags: flags})
 }
 
+// bloomBlocks is the number of bloom blocks for n keys.
+func bloomBlocks(n int) int { return max((n*pathIndexBits+bloomBlockBits-1)/bloomBlockBits, 1) }
+
+// bloomBit returns the block and the i-th bit in it that key sets.
+func bloomBit(key, i, blocks uint64) (block, bit uint64) {
+	h1, h2 := key&0xffffffff, key>>32|1
+	return (key >> 40) % blocks, (h1 + i*h2) % bloomBlockBits
+}
+
 // Encode returns the index's bytes.
 func (b *PathIndexBuilder) Encode() []byte {
 	keys := make([]uint64, 0, len(b.hits))
@@ -91,10 +104,13 @@ func (b *PathIndexBuilder) Encode() []byte {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	words := max((len(keys)*pathIndexBits+63)/64, 1)
-	bloom := make([]uint64, words)
+	blocks := bloomBlocks(len(keys))
+	bloom := make([]byte, blocks*bloomBlockSize)
 	for _, k := range keys {
-		bloomSet(bloom, k)
+		for i := range uint64(pathIndexProbes) {
+			block, bit := bloomBit(k, i, uint64(blocks))
+			bloom[block*bloomBlockSize+bit/8] |= 1 << (bit % 8)
+		}
 	}
 	var hits []byte
 	rows := make([]byte, 0, len(keys)*pathIndexRowSize)
@@ -108,36 +124,23 @@ func (b *PathIndexBuilder) Encode() []byte {
 			hits = append(hits, h.Flags)
 		}
 	}
-	out := make([]byte, 0, pathIndexHeadSize+8*words+8+len(rows)+len(hits))
+	out := make([]byte, 0, pathIndexHeadSize+4*blocks+4+len(bloom)+len(rows)+len(hits)+4)
 	out = append(out, pathIndexMagic...)
 	out = append(out, PathIndexVersion, pathIndexProbes)
 	out = binary.BigEndian.AppendUint64(out, b.first)
 	out = binary.BigEndian.AppendUint64(out, b.last)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(keys)))
-	out = binary.BigEndian.AppendUint32(out, uint32(words))
+	out = binary.BigEndian.AppendUint32(out, uint32(blocks))
 	out = binary.BigEndian.AppendUint32(out, uint32(len(rows)+len(hits)))
-	for _, w := range bloom {
-		out = binary.BigEndian.AppendUint64(out, w)
+	for i := range blocks {
+		out = binary.BigEndian.AppendUint32(out, crc32.Checksum(bloom[i*bloomBlockSize:(i+1)*bloomBlockSize], crcTable))
 	}
 	out = binary.BigEndian.AppendUint32(out, crc32.Checksum(out, crcTable))
+	out = append(out, bloom...)
 	body := len(out)
 	out = append(out, rows...)
 	out = append(out, hits...)
 	return binary.BigEndian.AppendUint32(out, crc32.Checksum(out[body:], crcTable))
-}
-
-// bloomProbe returns the i-th bit a key sets in a filter of m bits.
-func bloomProbe(key uint64, i, m uint64) uint64 {
-	h1, h2 := key&0xffffffff, key>>32|1
-	return (h1 + i*h2) % m
-}
-
-func bloomSet(bloom []uint64, key uint64) {
-	m := uint64(len(bloom)) * 64
-	for i := range uint64(pathIndexProbes) {
-		bit := bloomProbe(key, i, m)
-		bloom[bit/64] |= 1 << (bit % 64)
-	}
 }
 
 // PathIndexHead is what the head of a path index says.
@@ -147,15 +150,19 @@ type PathIndexHead struct {
 }
 
 // ReadPathIndex reads a path index from r and returns the hits of each
-// of keys, in zxid order (none for a key not there). It reads the body
-// only when the bloom filter says a key may be there; then it checks the
-// body's checksum and the hits it returns (zxids ascending within
-// First..Last, nonzero flags). Damage is refused with ErrCorrupt, a newer
-// version with ErrFormatTooNew; no length read from r makes it allocate
-// more than r holds.
+// of keys, in zxid order (none for a key not there). It reads only the
+// bloom blocks of keys, skipping the others (by seeking, if r is an
+// io.Seeker positioned at the index's start), and the body only when a
+// block says a key may be there; then it checks the body's checksum and
+// the hits it returns (zxids ascending within First..Last, nonzero
+// flags). Damage is refused with ErrCorrupt, a newer version with
+// ErrFormatTooNew; no length read from r makes it allocate more than r
+// holds, or 1 MiB.
 func ReadPathIndex(r io.Reader, keys ...uint64) (PathIndexHead, [][]IndexHit, error) {
+	cur := &indexCursor{r: r}
+	cur.seeker, _ = r.(io.Seeker)
 	var head [pathIndexHeadSize]byte
-	if _, err := io.ReadFull(r, head[:]); err != nil {
+	if err := cur.read(head[:]); err != nil {
 		return PathIndexHead{}, nil, pathIndexErr("short head", err)
 	}
 	if string(head[:4]) != pathIndexMagic {
@@ -167,7 +174,7 @@ func ReadPathIndex(r io.Reader, keys ...uint64) (PathIndexHead, [][]IndexHit, er
 	k := uint64(head[5])
 	h := PathIndexHead{First: binary.BigEndian.Uint64(head[6:]), Last: binary.BigEndian.Uint64(head[14:])}
 	nkeys := binary.BigEndian.Uint32(head[22:])
-	words := binary.BigEndian.Uint32(head[26:])
+	blocks := binary.BigEndian.Uint32(head[26:])
 	bodyLen := binary.BigEndian.Uint32(head[30:])
 	h.Keys = int(nkeys)
 	switch {
@@ -175,46 +182,119 @@ func ReadPathIndex(r io.Reader, keys ...uint64) (PathIndexHead, [][]IndexHit, er
 		return h, nil, fmt.Errorf("%w: path index with %d bloom probes", ErrCorrupt, k)
 	case h.First == 0 || h.Last < h.First:
 		return h, nil, fmt.Errorf("%w: path index range %d..%d", ErrCorrupt, h.First, h.Last)
-	case nkeys > maxPathIndexKeys || words == 0 || uint64(words) > uint64(nkeys)*pathIndexBits/64+1:
-		return h, nil, fmt.Errorf("%w: path index of %d keys with %d bloom words", ErrCorrupt, nkeys, words)
+	case nkeys > maxPathIndexKeys || int(blocks) != bloomBlocks(int(nkeys)):
+		return h, nil, fmt.Errorf("%w: path index of %d keys with %d bloom blocks", ErrCorrupt, nkeys, blocks)
 	case uint64(bodyLen) < uint64(nkeys)*pathIndexRowSize:
 		return h, nil, fmt.Errorf("%w: path index body of %d bytes for %d keys", ErrCorrupt, bodyLen, nkeys)
 	}
-	rest, err := readUpTo(r, int64(words)*8+4)
+	sums, err := cur.readN(int64(blocks)*4 + 4)
 	if err != nil {
-		return h, nil, pathIndexErr("short bloom filter", err)
+		return h, nil, pathIndexErr("short bloom checksums", err)
 	}
-	crc := crc32.Update(crc32.Checksum(head[:], crcTable), crcTable, rest[:len(rest)-4])
-	if crc != binary.BigEndian.Uint32(rest[len(rest)-4:]) {
+	n := len(sums) - 4
+	if crc32.Update(crc32.Checksum(head[:], crcTable), crcTable, sums[:n]) != binary.BigEndian.Uint32(sums[n:]) {
 		return h, nil, fmt.Errorf("%w: path index head checksum", ErrCorrupt)
 	}
-	m := uint64(words) * 64
-	maybe := func(key uint64) bool {
-		for i := range k {
-			bit := bloomProbe(key, i, m)
-			if binary.BigEndian.Uint64(rest[bit/64*8:])&(1<<(bit%64)) == 0 {
-				return false
+	bloomAt := cur.pos
+	// The blocks the keys map to, in the order they lie.
+	type probe struct {
+		key   uint64
+		block uint64
+	}
+	probes := make([]probe, len(keys))
+	for i, key := range keys {
+		block, _ := bloomBit(key, 0, uint64(blocks))
+		probes[i] = probe{key, block}
+	}
+	slices.SortFunc(probes, func(a, b probe) int { return cmp.Compare(a.block, b.block) })
+	maybe := false
+	var block []byte
+	for i, p := range probes {
+		if i == 0 || p.block != probes[i-1].block {
+			if err := cur.skipTo(bloomAt + int64(p.block)*bloomBlockSize); err != nil {
+				return h, nil, pathIndexErr("short bloom filter", err)
+			}
+			if block, err = cur.readN(bloomBlockSize); err != nil {
+				return h, nil, pathIndexErr("short bloom filter", err)
+			}
+			if crc32.Checksum(block, crcTable) != binary.BigEndian.Uint32(sums[p.block*4:]) {
+				return h, nil, fmt.Errorf("%w: path index bloom block %d checksum", ErrCorrupt, p.block)
 			}
 		}
-		return true
+		in := true
+		for j := range k {
+			_, bit := bloomBit(p.key, j, uint64(blocks))
+			in = in && block[bit/8]&(1<<(bit%8)) != 0
+		}
+		maybe = maybe || in
 	}
-	if !slices.ContainsFunc(keys, maybe) {
-		return h, make([][]IndexHit, len(keys)), nil
+	out := make([][]IndexHit, len(keys))
+	if !maybe {
+		return h, out, nil
 	}
-	body, err := readUpTo(r, int64(bodyLen)+4)
+	if err := cur.skipTo(bloomAt + int64(blocks)*bloomBlockSize); err != nil {
+		return h, nil, pathIndexErr("short bloom filter", err)
+	}
+	body, err := cur.readN(int64(bodyLen) + 4)
 	if err != nil {
 		return h, nil, pathIndexErr("short body", err)
 	}
 	if crc32.Checksum(body[:bodyLen], crcTable) != binary.BigEndian.Uint32(body[bodyLen:]) {
 		return h, nil, fmt.Errorf("%w: path index body checksum", ErrCorrupt)
 	}
-	out := make([][]IndexHit, len(keys))
 	for i, key := range keys {
 		if out[i], err = pathIndexHits(h, body[:bodyLen], int(nkeys), key); err != nil {
 			return h, nil, err
 		}
 	}
 	return h, out, nil
+}
+
+// indexCursor reads an index object forward, seeking over what it skips
+// when it can.
+type indexCursor struct {
+	r      io.Reader
+	seeker io.Seeker
+	pos    int64
+}
+
+func (c *indexCursor) read(b []byte) error {
+	n, err := io.ReadFull(c.r, b)
+	c.pos += int64(n)
+	return err
+}
+
+// readN reads exactly n bytes, allocating them up front only up to a
+// bound, so a damaged length cannot make it allocate more than the
+// object holds.
+func (c *indexCursor) readN(n int64) ([]byte, error) {
+	if n <= 1<<20 {
+		b := make([]byte, n)
+		return b, c.read(b)
+	}
+	var buf bytes.Buffer
+	got, err := io.Copy(&buf, io.LimitReader(c.r, n))
+	c.pos += got
+	if err == nil && got != n {
+		err = io.ErrUnexpectedEOF
+	}
+	return buf.Bytes(), err
+}
+
+func (c *indexCursor) skipTo(off int64) error {
+	if off == c.pos {
+		return nil
+	}
+	if c.seeker != nil {
+		if _, err := c.seeker.Seek(off, io.SeekStart); err != nil {
+			return err
+		}
+		c.pos = off
+		return nil
+	}
+	got, err := io.CopyN(io.Discard, c.r, off-c.pos)
+	c.pos += got
+	return err
 }
 
 // pathIndexHits finds key's row in body by binary search and decodes its
@@ -254,20 +334,6 @@ func pathIndexHits(h PathIndexHead, body []byte, keys int, key uint64) ([]IndexH
 		d.b = d.b[1:]
 	}
 	return hits, nil
-}
-
-// readUpTo reads exactly n bytes, allocating as they arrive rather than n
-// up front.
-func readUpTo(r io.Reader, n int64) ([]byte, error) {
-	var buf bytes.Buffer
-	got, err := io.Copy(&buf, io.LimitReader(r, n))
-	if err != nil {
-		return nil, err
-	}
-	if got != n {
-		return nil, io.ErrUnexpectedEOF
-	}
-	return buf.Bytes(), nil
 }
 
 func pathIndexErr(what string, err error) error {
