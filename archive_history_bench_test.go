@@ -163,3 +163,49 @@ func TestArchiveHistoryKeyed(t *testing.T) {
 		}
 	}
 }
+
+// TestArchiveHistoryDamage: History lists what it can before a missing
+// segment and then ends with ErrNotArchived; a damaged segment with hits
+// ends it with ErrArchiveCorrupt.
+func TestArchiveHistoryDamage(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "archive")
+	target := DirTarget(dir)
+	hot, _ := buildHistoryArchive(t, target, nil, 3000, 1000, 500)
+	arch, err := OpenArchive(ctx, target, ArchiveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func() (n int, last error) {
+		for _, err := range arch.History(ctx, hot) {
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+		return n, nil
+	}
+	segs, err := filepath.Glob(filepath.Join(dir, "*", "log", "*.kseg"))
+	if err != nil || len(segs) != 3 {
+		t.Fatalf("segments %v %v", segs, err)
+	}
+	good, err := os.ReadFile(segs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entries 1001..2000 hold the sets at 1200, 1500 and 1800.
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 0xff
+	if err := os.WriteFile(segs[1], bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := list(); !errors.Is(err, ErrArchiveCorrupt) || n != 4 {
+		t.Errorf("damaged segment: %d versions, then %v; want 4 and ErrArchiveCorrupt", n, err)
+	}
+	if err := os.Remove(segs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := list(); !errors.Is(err, ErrNotArchived) || n != 4 {
+		t.Errorf("missing segment: %d versions, then %v; want 4 and ErrNotArchived", n, err)
+	}
+}

@@ -13,7 +13,8 @@ import (
 // History's time goes into decompressing segments up to their hits, and
 // the segments are independent. The entries wait in memory until
 // segment() follows them in order; read-ahead stops at a segment read
-// whole, and hits found later (a session's end) are read then.
+// whole, and hits found later (a session's end) are read then, as are
+// the hits of a segment whose read-ahead failed.
 func (h *historyRun) fetch(ctx context.Context, i int) error {
 	if h.segs[i].fetched != nil || h.segs[i].scan {
 		return nil
@@ -29,21 +30,17 @@ func (h *historyRun) fetch(ctx context.Context, i int) error {
 			batch = append(batch, j)
 		}
 	}
-	errs := make([]error, len(batch))
 	var wg sync.WaitGroup
-	for k, j := range batch {
+	for _, j := range batch {
 		wg.Go(func() {
+			// A segment that fails here is read again in its turn, so
+			// that its error comes after the versions before it.
 			s := &h.segs[j]
-			s.fetched, errs[k] = h.readHits(ctx, s.obj, s.hits[s.next:])
+			s.fetched, _ = h.readHits(ctx, s.obj, s.hits[s.next:])
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return ctx.Err()
 }
 
 // readHits reads the entries at zxids, ascending, from segment obj.
