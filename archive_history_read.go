@@ -348,11 +348,12 @@ func (h *historyRun) entry(ctx context.Context, i int, e *raftpb.Entry) error {
 			Path: c.path, Zxid: Zxid(z), Time: time.UnixMilli(r.Time), Op: c.op,
 			Session: SessionID(r.Session), Identities: r.Auth, Multi: r.Multi, Uncertain: uncertain,
 		}
+		// Each Version owns its slices: the sim's state shares them.
 		if c.before != nil {
-			v.Before = nonNilData(c.before.data)
+			v.Before = append([]byte{}, c.before.data...)
 		}
 		if n := c.after; n != nil {
-			v.Data, v.ACL = nonNilData(n.data), n.acl
+			v.Data, v.ACL = append([]byte{}, n.data...), slices.Clone(n.acl)
 			v.DataVersion, v.ACLVersion = n.stat.Version, n.stat.Aversion
 		} else {
 			v.DataVersion, v.ACLVersion = c.before.stat.Version, c.before.stat.Aversion
@@ -368,13 +369,6 @@ func (h *historyRun) entry(ctx context.Context, i int, e *raftpb.Entry) error {
 		return h.watch(ctx, i, z)
 	}
 	return nil
-}
-
-func nonNilData(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }
 
 // checkKey reads the header of archive object obj with the archive's
