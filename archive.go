@@ -208,7 +208,14 @@ func (c *catalog) planTo(p Point, z uint64) (RestorePlan, error) {
 		}
 		return plan, fmt.Errorf("%w: %v (zxid %d) is before the oldest base, at zxid %d", ErrNotArchived, p, z, c.bases[0].First)
 	}
-	base := c.bases[i-1]
+	return c.planFrom(i-1, p, z)
+}
+
+// planFrom plans a restore to zxid z from base bi: the segments from it to
+// z.
+func (c *catalog) planFrom(bi int, p Point, z uint64) (RestorePlan, error) {
+	plan := RestorePlan{Point: p, Zxid: Zxid(z)}
+	base := c.bases[bi]
 	plan.Base = publicObject(base)
 	plan.Bytes = base.Size
 	cur := base.First
@@ -228,21 +235,26 @@ func (c *catalog) planTo(p Point, z uint64) (RestorePlan, error) {
 	return plan, nil
 }
 
-// reach is the newest zxid a restore can reach: from the newest base,
-// along the segments without a hole.
-func (c *catalog) reach() (uint64, bool) {
-	b, ok := c.newestBase()
-	if !ok {
-		return 0, false
-	}
-	cur := b.First
+// reachFrom is the newest zxid a restore from base bi can reach, along the
+// segments without a hole.
+func (c *catalog) reachFrom(bi int) uint64 {
+	cur := c.bases[bi].First
 	for {
 		s, ok := c.nextSegment(cur)
 		if !ok {
-			return cur, true
+			return cur
 		}
 		cur = s.Last
 	}
+}
+
+// reach is the newest zxid a restore can reach: from the newest base,
+// along the segments without a hole.
+func (c *catalog) reach() (uint64, bool) {
+	if len(c.bases) == 0 {
+		return 0, false
+	}
+	return c.reachFrom(len(c.bases) - 1), true
 }
 
 // resolve turns a point into the zxid it names.

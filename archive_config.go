@@ -63,6 +63,20 @@ type ArchiveConfig struct {
 	HoldEntries uint64
 	// Archiver is the id of the member that archives; 0 means the leader.
 	Archiver uint64
+	// AckArchived makes every write wait, before it returns, until the
+	// archive holds its entry: an acknowledged write survives the loss of
+	// every member's disk (a recovery point of zero), at the cost of the
+	// target's round trip on every write, and the archiving member cuts a
+	// segment every tick instead of every SyncEvery. A write that applied
+	// but that the archive did not confirm before its context ended (a
+	// slow or failing target) returns an error matching
+	// ErrArchiveUnconfirmed: it is committed and applied, only not yet
+	// archived.
+	AckArchived bool
+	// Retain is what the archiving member keeps: after each base it
+	// deletes what Retain no longer needs (see Retention and
+	// Archive.Expire). The zero Retention keeps everything.
+	Retain Retention
 }
 
 func (a *ArchiveConfig) syncEvery() time.Duration {
@@ -98,6 +112,9 @@ func (a *ArchiveConfig) validate(bad func(format string, args ...any)) {
 		if d.v < 0 {
 			bad("Archive.%s %v is negative", d.name, d.v)
 		}
+	}
+	if a.Retain.Window < 0 || a.Retain.MinBases < 0 {
+		bad("Archive.Retain %+v has a negative field", a.Retain)
 	}
 	if a.BaseAfter < 0 {
 		bad("Archive.BaseAfter %d is negative", a.BaseAfter)

@@ -357,6 +357,9 @@ type ArchiveReport struct {
 	// DigestsChecked counts the digests recorded by the cluster (at
 	// consistency checks and in bases) the replay matched.
 	DigestsChecked int
+	// Expired counts objects deleted while Verify ran (by the archiving
+	// member's Retention); they are left out of the counts.
+	Expired int
 	// Problems lists every object found damaged, and every digest that
 	// did not match; Verify's error joins them.
 	Problems []error
@@ -374,25 +377,35 @@ func (a *Archive) Verify(ctx context.Context) (ArchiveReport, error) {
 	if err != nil {
 		return ArchiveReport{}, err
 	}
-	rep := ArchiveReport{Bases: len(c.bases), Segments: len(c.segments), Gaps: len(c.gaps)}
+	rep := ArchiveReport{Gaps: len(c.gaps)}
 	bad := map[string]bool{}
 	baseDigests := map[uint64]uint64{}
-	for _, b := range c.bases {
-		rep.Bytes += b.Size
-		info, err := a.verifyBase(ctx, b)
-		if err != nil {
+	// An object deleted since the listing was expired meanwhile
+	// (Retention): it is left out, not a problem.
+	check := func(o archObject, err error, count *int) {
+		switch {
+		case errors.Is(err, ErrTargetNotFound):
+			bad[o.Name] = true
+			rep.Expired++
+		case err != nil:
 			rep.Problems = append(rep.Problems, err)
-			bad[b.Name] = true
-			continue
+			bad[o.Name] = true
+			fallthrough
+		default:
+			*count++
+			rep.Bytes += o.Size
 		}
-		baseDigests[b.First] = info.Digest
+	}
+	for _, b := range c.bases {
+		info, err := a.verifyBase(ctx, b)
+		check(b, err, &rep.Bases)
+		if err == nil {
+			baseDigests[b.First] = info.Digest
+		}
 	}
 	for _, s := range c.segments {
-		rep.Bytes += s.Size
-		if err := a.eachEntry(ctx, publicObject(s), func(*raftpb.Entry) error { return nil }); err != nil {
-			rep.Problems = append(rep.Problems, err)
-			bad[s.Name] = true
-		}
+		err := a.eachEntry(ctx, publicObject(s), func(*raftpb.Entry) error { return nil })
+		check(s, err, &rep.Segments)
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, err
@@ -410,47 +423,25 @@ func (a *Archive) Verify(ctx context.Context) (ArchiveReport, error) {
 		rep.Problems = append(rep.Problems, fmt.Errorf("%w: the archive holds no readable base", ErrNotArchived))
 		return rep, errors.Join(rep.Problems...)
 	}
-	oldest := good.bases[0].First
-	rep.From = Zxid(oldest)
-	cur := oldest
-	for {
-		if s, ok := good.nextSegment(cur); ok {
-			cur = s.Last
+	// What is restorable: from each base as far as the log reaches.
+	type span struct{ first, last uint64 }
+	var spans []span
+	for bi, b := range good.bases {
+		last := good.reachFrom(bi)
+		if n := len(spans); n > 0 && b.First <= spans[n-1].last+1 {
+			spans[n-1].last = max(spans[n-1].last, last)
 			continue
 		}
-		next := uint64(0)
-		for _, s := range good.segments {
-			if s.First > cur+1 {
-				next = s.First
-				break
-			}
-		}
-		for _, b := range good.bases {
-			if b.First > cur && (next == 0 || b.First < next) {
-				next = b.First
-			}
-		}
-		if next == 0 {
-			break
-		}
-		rep.Missing = append(rep.Missing, ZxidRange{First: Zxid(cur + 1), Last: Zxid(next - 1)})
-		cur = next - 1
-		if _, ok := good.nextSegment(cur); !ok {
-			cur = next // a base with no segment after it yet
-		}
+		spans = append(spans, span{b.First, last})
 	}
-	rep.To = Zxid(cur)
-	// Replay from the oldest base as far as the log reaches unbroken.
-	reach := oldest
-	for {
-		s, ok := good.nextSegment(reach)
-		if !ok {
-			break
-		}
-		reach = s.Last
+	rep.From, rep.To = Zxid(spans[0].first), Zxid(spans[len(spans)-1].last)
+	for i := 1; i < len(spans); i++ {
+		rep.Missing = append(rep.Missing, ZxidRange{First: Zxid(spans[i-1].last + 1), Last: Zxid(spans[i].first - 1)})
 	}
-	if reach > oldest {
-		plan, err := good.planTo(AtZxid(Zxid(reach)), reach)
+	// Replay from the oldest base as far as the log reaches unbroken,
+	// checking the digests of the bases and checks on the way.
+	if reach := good.reachFrom(0); reach > spans[0].first {
+		plan, err := good.planFrom(0, AtZxid(Zxid(reach)), reach)
 		if err == nil {
 			var rp *replayed
 			if rp, err = a.replay(ctx, plan, baseDigests); err == nil {
@@ -458,7 +449,10 @@ func (a *Archive) Verify(ctx context.Context) (ArchiveReport, error) {
 				rp.close()
 			}
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrTargetNotFound):
+			rep.Expired++
+		case err != nil:
 			rep.Problems = append(rep.Problems, err)
 		}
 	}

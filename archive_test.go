@@ -28,6 +28,11 @@ func archiveCluster(t *testing.T, n int, target keeper.Target, opts ...keepertes
 	return c
 }
 
+// withArchiveKey encrypts the archive with key.
+func withArchiveKey(key []byte) keepertest.Option {
+	return keepertest.WithConfig(func(cfg *keeper.Config) { cfg.Archive.Key = key })
+}
+
 // waitArchived waits until the leader reports the archive holds zxid z.
 func waitArchived(t *testing.T, c *keepertest.Cluster, z keeper.Zxid) {
 	t.Helper()

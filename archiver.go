@@ -54,6 +54,11 @@ type archiver struct {
 	retryAt   uint64    // tick before which no job starts after a failure
 	lagSince  time.Time // since when entries have waited for the archive; zero if none
 
+	// ackMu guards ackCh, closed and replaced whenever archived grows, for
+	// writes waiting to be archived (ArchiveConfig.AckArchived).
+	ackMu sync.Mutex
+	ackCh chan struct{}
+
 	// Read by Status from any goroutine.
 	gaps     atomic.Uint64
 	lastErr  atomic.Pointer[string]
@@ -63,7 +68,53 @@ type archiver struct {
 
 func newArchiver(loop loopView, cfg *ArchiveConfig) *archiver {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &archiver{loop: loop, cfg: cfg, target: cfg.Target, log: loop.logger(), ctx: ctx, cancel: cancel}
+	return &archiver{loop: loop, cfg: cfg, target: cfg.Target, log: loop.logger(), ctx: ctx, cancel: cancel, ackCh: make(chan struct{})}
+}
+
+// ErrArchiveUnconfirmed reports a write that committed and applied but
+// whose entry the archive did not confirm before the caller's context
+// ended (ArchiveConfig.AckArchived): the target is slow or failing. The
+// write is not lost; it is not yet archived.
+var ErrArchiveUnconfirmed = errors.New("keeper: write applied; the archive has not confirmed it")
+
+// markApplied notes the archive mark this member's tree holds; the loop
+// calls it after each apply.
+func (a *archiver) markApplied(mark uint64) {
+	if a != nil {
+		a.advance(mark)
+	}
+}
+
+// advance records that the archive holds every entry up to to, and wakes
+// the writes waiting for it.
+func (a *archiver) advance(to uint64) {
+	if to <= a.archived.Load() {
+		return
+	}
+	a.archived.Store(to)
+	a.ackMu.Lock()
+	close(a.ackCh)
+	a.ackCh = make(chan struct{})
+	a.ackMu.Unlock()
+}
+
+// waitArchived waits until the archive holds entry index; any goroutine.
+func (a *archiver) waitArchived(ctx context.Context, index uint64, stopped <-chan struct{}) error {
+	for {
+		a.ackMu.Lock()
+		ch := a.ackCh
+		a.ackMu.Unlock()
+		if a.archived.Load() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: zxid %d: %w", ErrArchiveUnconfirmed, index, ctx.Err())
+		case <-stopped:
+			return fmt.Errorf("%w: zxid %d: %w", ErrArchiveUnconfirmed, index, ErrClosed)
+		}
+	}
 }
 
 // stop ends a running job and waits for it.
@@ -83,8 +134,12 @@ func (a *archiver) archives() bool {
 	return a.loop.leading()
 }
 
-// syncTicks is SyncEvery in loop ticks.
+// syncTicks is SyncEvery in loop ticks; 1 when writes wait for the
+// archive.
 func (a *archiver) syncTicks() uint64 {
+	if a.cfg.AckArchived {
+		return 1
+	}
 	return uint64(max(a.cfg.syncEvery()/a.loop.tickInterval(), 1))
 }
 
@@ -156,6 +211,7 @@ func (a *archiver) run(job func(ctx context.Context) error, done func(err error)
 // failed backs off after a failed job: 50 ms doubling up to 30 s.
 func (a *archiver) failed(err error) {
 	a.failures++
+	a.loop.metrics().archiveFails.Inc()
 	backoff := min(50*time.Millisecond<<min(a.failures-1, 10), 30*time.Second)
 	a.retryAt = a.loop.now() + uint64(max(backoff/a.loop.tickInterval(), 1))
 	msg := err.Error()
@@ -193,7 +249,7 @@ func (a *archiver) startAdopt() {
 		a.next = 0
 		if end > 0 {
 			a.next = end + 1
-			a.archived.Store(end)
+			a.advance(end)
 			if end > mark {
 				a.proposeMark(end)
 			}
@@ -226,25 +282,43 @@ func (a *archiver) startBase() {
 			pw.CloseWithError(err)
 			errc <- err
 		}()
-		err := a.target.Put(ctx, name, pr)
+		start := time.Now()
+		body := &countingReader{r: pr}
+		err := a.target.Put(ctx, name, body)
 		pr.CloseWithError(errors.New("keeper: archive base: put ended"))
+		if err == nil {
+			a.loop.metrics().archived(archiveBase, body.n.Load(), start)
+		}
 		if werr := <-errc; werr != nil && (err == nil || errors.Is(err, ErrTargetExists)) {
 			return werr
 		}
-		if errors.Is(err, ErrTargetExists) {
-			return nil // another archiver wrote this very base
+		if err != nil && !errors.Is(err, ErrTargetExists) { // exists: another archiver wrote this very base
+			return err
 		}
-		return err
+		a.expire(ctx, cluster)
+		return nil
 	}, func(error) {
 		a.baseZxid, a.baseAt, a.sinceBase = zxid, now, 0
 		if a.next == 0 {
 			// The archive starts at this base.
 			a.next = zxid + 1
-			a.archived.Store(zxid)
+			a.advance(zxid)
 			a.proposeMark(zxid)
 		}
 		a.log.Info("archive: base written", "zxid", zxid)
 	})
+}
+
+// expire deletes, after a base, what ArchiveConfig.Retain no longer
+// keeps. A failure is logged and left for the next base.
+func (a *archiver) expire(ctx context.Context, cluster uint64) {
+	if a.cfg.Retain == (Retention{}) {
+		return
+	}
+	arch := &Archive{target: a.target, cluster: cluster, log: a.log}
+	if _, err := arch.Expire(ctx, a.cfg.Retain, ExpireOptions{}); err != nil {
+		a.log.Warn("archive: expiry failed; the next base retries", "err", err)
+	}
 }
 
 // startSegment sends the entries committed since the last segment, if any
@@ -296,7 +370,11 @@ func (a *archiver) startSegment() {
 			return err
 		}
 		written = n
+		start := time.Now()
 		err = a.target.Put(ctx, archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime), &buf)
+		if err == nil {
+			a.loop.metrics().archived(archiveSegment, n, start)
+		}
 		err = a.indexSegment(ctx, cluster, ents, info, err)
 		if errors.Is(err, ErrTargetExists) {
 			// Another archiver sent these very entries: raft's log
@@ -307,7 +385,7 @@ func (a *archiver) startSegment() {
 	}, func(error) {
 		a.next = info.Last + 1
 		a.sinceBase += written
-		a.archived.Store(info.Last)
+		a.advance(info.Last)
 		a.proposeMark(info.Last)
 		if a.next > a.loop.appliedIndex() {
 			a.caughtUp()
@@ -330,6 +408,9 @@ func (a *archiver) startGap(first uint64) {
 	name := archGapName(a.loop.cluster(), from, to)
 	a.run(func(ctx context.Context) error {
 		err := a.target.Put(ctx, name, bytes.NewReader(nil))
+		if err == nil {
+			a.loop.metrics().archived(archiveGap, 0, time.Now())
+		}
 		if errors.Is(err, ErrTargetExists) {
 			return nil
 		}
@@ -339,8 +420,10 @@ func (a *archiver) startGap(first uint64) {
 		a.log.Error("archive: entries were released from the raft log before they were archived; a restore cannot cross them",
 			"first", from, "last", to, "hold_entries", a.cfg.holdEntries())
 		a.next = first
-		a.archived.Store(to)
+		a.advance(to)
 		a.proposeMark(to)
+		// Points after the gap need a base after it.
+		a.baseZxid = 0
 	})
 }
 

@@ -106,7 +106,8 @@ func TestCrashSIGKILLSnapshot(t *testing.T) {
 			root := t.TempDir()
 			run := runCrashChild(t, root, 3, crashSnapKeep, seed, killAfter, jitter, crashEnvChurn+"=1")
 			t.Logf("seed %d: %d snapshot installs reported before the kill", seed, run.snaps)
-			acks += crashVerify(t, root, 3, crashSnapKeep, seed, killAfter, jitter, run)
+			n, _ := crashVerify(t, root, 3, crashSnapKeep, seed, killAfter, jitter, run)
+			acks += n
 			snaps += run.snaps
 			if run.snaps > 0 {
 				withSnap++

@@ -38,6 +38,7 @@ const (
 	crashEnvIters   = "KEEPER_CRASH_ITERS"   // iterations per test (long runs)
 	crashEnvBase    = "KEEPER_CRASH_BASE"    // first seed (replay)
 	crashParent     = "/crash"
+	crashArchiveDir = "archive"
 	crashWriters    = 4 // concurrent writers in the child
 )
 
@@ -45,11 +46,21 @@ const (
 // keep makes WAL release marks (and the tree syncs before them) happen every
 // few writes, so kills land around them too. It applies in the child and on
 // reopen.
+//
+// A root holding a dir "archive" (TestCrashSIGKILLArchive) makes the
+// members archive into it, in the child and on reopen.
 func crashConfig(root string, keep uint64) keepertest.Option {
+	archive := filepath.Join(root, crashArchiveDir)
+	_, err := os.Stat(archive)
+	archiving := err == nil
 	return keepertest.WithConfig(func(cfg *keeper.Config) {
 		cfg.Dir = filepath.Join(root, fmt.Sprintf("m%d", cfg.ID))
 		cfg.TickInterval = 10 * time.Millisecond
 		cfg.KeepEntries = keep
+		if archiving {
+			cfg.CheckInterval = 50 * time.Millisecond
+			cfg.Archive = &keeper.ArchiveConfig{Target: keeper.DirTarget(archive), SyncEvery: 10 * time.Millisecond}
+		}
 	})
 }
 
@@ -334,13 +345,14 @@ func crashIteration(t *testing.T, members int, keep uint64, seed int64) int {
 	jitter := time.Duration(r.IntN(2000)) * time.Microsecond
 	root := t.TempDir()
 	run := runCrashChild(t, root, members, keep, seed, killAfter, jitter)
-	return crashVerify(t, root, members, keep, seed, killAfter, jitter, run)
+	n, _ := crashVerify(t, root, members, keep, seed, killAfter, jitter, run)
+	return n
 }
 
 // crashVerify reopens the killed child's dirs under root and checks every
 // acknowledged write and the members' digests; it returns how many
-// acknowledged writes it checked.
-func crashVerify(t *testing.T, root string, members int, keep uint64, seed int64, killAfter int, jitter time.Duration, run crashRun) int {
+// acknowledged writes it checked, and the reopened cluster.
+func crashVerify(t *testing.T, root string, members int, keep uint64, seed int64, killAfter int, jitter time.Duration, run crashRun) (int, *keepertest.Cluster) {
 	t.Helper()
 	if len(run.errs) > 0 {
 		t.Fatalf("seed %d: child write failed: %v", seed, run.errs)
@@ -412,5 +424,5 @@ func crashVerify(t *testing.T, root string, members int, keep uint64, seed int64
 		t.Fatalf("seed %d: %d children, %d acknowledged", seed, len(names), len(run.acks))
 	}
 	t.Logf("keep %d, kill after %d (+%v): %d acknowledged, %d present, applied %d", keep, killAfter, jitter, len(run.acks), len(names), applied)
-	return len(run.acks)
+	return len(run.acks), c
 }

@@ -13,7 +13,9 @@
 // Linearizable derive Clients with identities or linearizable reads.
 // NewSession opens a ZooKeeper session for ephemeral znodes and watches.
 // Backup, BackupDir, VerifyBackup, InspectBackup, Restore and RestoreOnline
-// move the tree in and out of one streaming format.
+// move the tree in and out of one streaming format. Config.Archive sends
+// every committed entry to a Target as a continuous backup; OpenArchive
+// reads it back as the tree at any zxid, time or mark it holds (Archive.At).
 //
 // # Guarantees
 //

@@ -123,7 +123,7 @@ func encodeRequest(dst []byte, r *request) ([]byte, error) {
 // for reqCloseSession the Expire byte; for reqRestoreChunk uvarint
 // RestoreID, Seq and the chunk as data; for reqRestoreCommit uvarint
 // RestoreID, Count, 8-byte big-endian Sum, Subtree as a string and the
-// Foreign byte.
+// Foreign byte; for reqArchived uvarint Seq; for reqMark Name as a string.
 func appendRequest(dst []byte, r *request) []byte {
 	if r.Kind != reqOps {
 		dst = append(dst, requestVersionKinded, byte(r.Kind))

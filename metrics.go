@@ -56,6 +56,24 @@ var (
 	transferDirectionNames = [numTransferDirections]string{"sent", "installed"}
 )
 
+// Kinds of archive objects, the label of keeper_archive_objects_total.
+const (
+	archiveSegment = iota
+	archiveBase
+	archiveGap
+	numArchiveKinds
+)
+
+var archiveKindNames = [numArchiveKinds]string{"segment", "base", "gap"}
+
+// archived records an archive object of kind written in a put that began
+// at start.
+func (m *meters) archived(kind int, bytes int64, start time.Time) {
+	m.archiveObjects[kind].Inc()
+	m.archiveBytes[kind].Add(float64(bytes))
+	m.archiveSecs[kind].Observe(time.Since(start).Seconds())
+}
+
 // Label values of keeper_consistency_scans_total's result.
 const (
 	scanMatch = iota
@@ -95,6 +113,11 @@ type meters struct {
 	restoreOnlineSecs  prometheus.Histogram
 
 	scans [numScanResults]prometheus.Counter
+
+	archiveObjects [numArchiveKinds]prometheus.Counter
+	archiveBytes   [numArchiveKinds]prometheus.Counter
+	archiveSecs    [numArchiveKinds]prometheus.Observer
+	archiveFails   prometheus.Counter
 
 	// sessions is the size of the session table after the last apply; the
 	// collector reads it.
@@ -177,6 +200,20 @@ func newMeters(id uint64) *meters {
 	m.backupSecs = histogram("keeper_backup_duration_seconds", "Duration of this member's successful backups.", transferBuckets)
 	m.restoreOnlineBytes = counter("keeper_restore_online_bytes_total", "Stream bytes replicated by online restores called on this member that succeeded.")
 	m.restoreOnlineSecs = histogram("keeper_restore_online_duration_seconds", "Duration of online restores called on this member that succeeded, from the call to the restore applied here.", transferBuckets)
+
+	aobjs := counterVec("keeper_archive_objects_total", "Objects this member wrote to the archive (Config.Archive), by kind: segment, base or gap.", "kind")
+	abytes := counterVec("keeper_archive_bytes_total", "Bytes of the objects this member wrote to the archive, by kind.", "kind")
+	asecs := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:        "keeper_archive_put_duration_seconds",
+		Help:        "Time to write one object to the archive target, from its first byte to the target's answer, by kind.",
+		ConstLabels: labels,
+		Buckets:     transferBuckets,
+	}, []string{"kind"})
+	m.all = append(m.all, asecs)
+	for k, name := range archiveKindNames {
+		m.archiveObjects[k], m.archiveBytes[k], m.archiveSecs[k] = aobjs.WithLabelValues(name), abytes.WithLabelValues(name), asecs.WithLabelValues(name)
+	}
+	m.archiveFails = counter("keeper_archive_failures_total", "Archive jobs (listing, base, segment, gap) that failed on this member and were retried.")
 
 	scans := counterVec("keeper_consistency_scans_total",
 		"Background digest scans this member ran after a consistency check, by result: match, mismatch (the tree is corrupt) or error (the scan could not finish).",
@@ -452,6 +489,18 @@ var statusMetrics = []statusMetric{
 		func(f *figures) float64 { return float64(f.RepairsSent) }},
 	{"keeper_repairs_installed_total", "Times this member, found corrupt, replaced its tree by the leader's.", true,
 		func(f *figures) float64 { return float64(f.RepairsInstalled) }},
+	{"keeper_archiving", "1 if this member archives now (Config.Archive), else 0.", false,
+		func(f *figures) float64 { return boolValue(f.Archiving) }},
+	{"keeper_archive_zxid", "The last zxid the archive holds, as this member knows it.", false,
+		func(f *figures) float64 { return float64(f.ArchivedZxid) }},
+	{"keeper_archive_lag_entries", "Applied entries the archive does not hold yet.", false,
+		func(f *figures) float64 { return float64(f.ArchiveLag) }},
+	{"keeper_archive_lag_seconds", "How long the oldest entry the archive does not hold has waited, on the archiving member.", false,
+		func(f *figures) float64 { return f.ArchiveLagTime.Seconds() }},
+	{"keeper_archive_gaps_total", "Gaps this member recorded in the archive: entries released from the raft log before they were archived.", true,
+		func(f *figures) float64 { return float64(f.ArchiveGaps) }},
+	{"keeper_archive_failing", "1 while the archive target keeps failing (Status.ArchiveErr is set), else 0.", false,
+		func(f *figures) float64 { return boolValue(f.ArchiveErr != "") }},
 	{"keeper_sessions", "Sessions in the cluster's session table, as of this member's last apply.", false,
 		func(f *figures) float64 { return float64(f.clusterSessions) }},
 	{"keeper_sessions_local", "Sessions opened through this member and not yet ended.", false,

@@ -132,8 +132,9 @@ type proposal struct {
 }
 
 type proposalResult struct {
-	res *applyResult
-	err error
+	res   *applyResult
+	err   error
+	index uint64 // the entry's index, when it applied
 }
 
 // readRequest is one ReadIndex barrier waiting in the loop.
@@ -867,6 +868,7 @@ func (r *replica) handleReady() error {
 		return err
 	}
 	r.callHook(hookAfterApply)
+	r.archive.markApplied(r.sm.archivedTo())
 	r.rn.Advance(rd)
 	if err := r.maybeRelease(); err != nil {
 		return err
@@ -1036,7 +1038,7 @@ func (r *replica) applyGroup(group []committed, owners []uint64) error {
 		if i < len(results) {
 			res = results[i]
 		}
-		p.resc <- proposalResult{res: res}
+		p.resc <- proposalResult{res: res, index: group[i].Index}
 	}
 	r.releaseReads()
 	return nil
@@ -1212,6 +1214,13 @@ func (r *replica) proposeWait(ctx context.Context, payload []byte) (*applyResult
 	}
 	select {
 	case res := <-p.resc:
+		if res.err == nil && r.cfg.Archive != nil && r.cfg.Archive.AckArchived {
+			// The write applied; it is acknowledged once the archive
+			// holds it too (archiver.go).
+			if err := r.archive.waitArchived(ctx, res.index, r.donec); err != nil {
+				return res.res, err
+			}
+		}
 		return res.res, res.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())

@@ -30,15 +30,16 @@ const (
 	// the stream's zxid. At most one, before the first znode; absent when the
 	// tree has none yet.
 	recordMembership uint8 = 2
-	// recordSession is reserved for sessions live at the stream's zxid. Not
-	// written yet.
+	// recordSession is a session live at the stream's zxid: its id (8
+	// bytes, big-endian), then its stored record. After every znode, in id
+	// order.
 	recordSession uint8 = 3
 
 	// recordOptional is the first kind a reader may skip when it does not know it.
 	recordOptional uint8 = 0x80
-	// recordLog is reserved for committed entries after the stream's zxid, for
-	// point-in-time recovery; they follow every tree record. A tree restore
-	// skips them.
+	// recordLog is one committed raft entry (wire.EncodeLogRecord), the
+	// only record of an archive log segment (archive_segment.go). A tree
+	// reader skips it, and refuses a znode or session after one.
 	recordLog uint8 = 0x80
 )
 

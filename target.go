@@ -14,8 +14,14 @@ import (
 // slash-separated path of lowercase letters, digits, '.', '-' and '_'.
 //
 // A Target must be safe for concurrent use. Its methods return errors that
-// match ErrTargetExists and ErrTargetNotFound where those apply; any other
-// error is taken as the target failing for now, and the archive retries.
+// match ErrTargetExists and ErrTargetNotFound where those apply, and
+// ErrTargetName for a name CheckTargetName refuses; any other error is
+// taken as the target failing for now, and the archive retries.
+//
+// Put-if-absent is what keeps two archivers, or an archiver and its own
+// retry, from overwriting each other: a Target must refuse a taken name
+// atomically, also when Puts of one name race. A host that writes its own
+// Target checks it against all of these rules with keepertest.TestTarget.
 type Target interface {
 	// Put stores the bytes of r under name if no object has that name,
 	// and returns an error matching ErrTargetExists if one does. Put is

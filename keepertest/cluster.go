@@ -11,6 +11,9 @@
 // -keepertest.seed flag or the KEEPERTEST_SEED environment variable, else the
 // clock; it is printed when the test fails, so a failing run can be replayed.
 // Cleanup fails the test if goroutines started by keeper outlive the cluster.
+//
+// TestTarget checks a host's own keeper.Target against the rules an
+// archive relies on.
 package keepertest
 
 import (
@@ -51,8 +54,17 @@ type options struct {
 func WithSeed(seed int64) Option { return func(o *options) { o.seed = seed } }
 
 // WithConfig lets f adjust every member's Config before Open (ID, Dir, Peers
-// and Transport are already set).
-func WithConfig(f func(*keeper.Config)) Option { return func(o *options) { o.config = f } }
+// and Transport are already set). Several WithConfig options run in the
+// order given.
+func WithConfig(f func(*keeper.Config)) Option {
+	return func(o *options) {
+		if prev := o.config; prev != nil {
+			o.config = func(c *keeper.Config) { prev(c); f(c) }
+			return
+		}
+		o.config = f
+	}
+}
 
 // WithoutLeader makes NewCluster return without waiting for a leader.
 func WithoutLeader() Option { return func(o *options) { o.waitLeader = false } }

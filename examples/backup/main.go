@@ -14,8 +14,28 @@
 // ZooKeeper snapshot: into <dir>/version-2 under the name ZooKeeper needs
 // when the target is a directory, else to the file named.
 //
+// The archive commands read a continuous backup (keeper.Config.Archive with
+// keeper.DirTarget) and restore the tree as it was at a point: -zxid N,
+// -time RFC3339, -mark NAME or the word latest, and -exclusive for the
+// point just before it.
+//
+//	go run ./examples/backup archive-list    -target /backup/keeper
+//	go run ./examples/backup archive-plan    -target /backup/keeper -mark before-migration
+//	go run ./examples/backup archive-verify  -target /backup/keeper
+//	go run ./examples/backup archive-drill   -target /backup/keeper latest
+//	go run ./examples/backup archive-restore -target /backup/keeper -time 2026-12-01T09:30:00Z -exclusive \
+//	                                         -dir /var/lib/svc/keeper-new -id 1 -peers 1,2,3
+//
+// archive-list shows the clusters on the target, then one cluster's bases,
+// segments and gaps (-cluster picks it; default the newest); archive-plan
+// what a restore to the point reads, or what the archive lacks for it;
+// archive-verify reads and replays the whole archive and fails on any
+// problem; archive-drill rebuilds the tree at the point and throws it away;
+// archive-restore writes it into a new member's data dir.
+//
 // With -key-file (a file holding 32 bytes) the stream is encrypted with
-// AES-256-GCM, and verify, inspect and restore need the same key. Long runs
+// AES-256-GCM, and verify, inspect and restore need the same key; so do the
+// archive commands for an archive written with ArchiveConfig.Key. Long runs
 // print a progress line on stderr.
 package main
 
@@ -28,8 +48,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keeper-go/keeper"
@@ -55,6 +73,16 @@ func main() {
 		err = importZK(ctx, os.Args[2:])
 	case "export-zk":
 		err = exportZK(ctx, os.Args[2:])
+	case "archive-list":
+		err = archiveList(ctx, os.Args[2:], os.Stdout)
+	case "archive-plan":
+		err = archivePlan(ctx, os.Args[2:], os.Stdout)
+	case "archive-verify":
+		err = archiveVerify(ctx, os.Args[2:], os.Stdout)
+	case "archive-drill":
+		err = archiveDrill(ctx, os.Args[2:], os.Stdout)
+	case "archive-restore":
+		err = archiveRestore(ctx, os.Args[2:], os.Stdout)
 	default:
 		usage()
 	}
@@ -65,7 +93,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: backup backup|verify|inspect|restore|import-zk|export-zk [flags]; -h after a subcommand lists its flags")
+	fmt.Fprintln(os.Stderr, "usage: backup backup|verify|inspect|restore|import-zk|export-zk|archive-list|archive-plan|archive-verify|archive-drill|archive-restore [flags]; -h after a subcommand lists its flags")
 	os.Exit(2)
 }
 
@@ -215,13 +243,9 @@ func restore(ctx context.Context, args []string) error {
 	if *in == "" || *dir == "" || *id == 0 || *peersFlag == "" {
 		return errors.New("restore needs -in, -dir, -id and -peers")
 	}
-	var peers []uint64
-	for _, p := range strings.Split(*peersFlag, ",") {
-		n, err := strconv.ParseUint(strings.TrimSpace(p), 10, 64)
-		if err != nil {
-			return fmt.Errorf("bad -peers %q: %w", *peersFlag, err)
-		}
-		peers = append(peers, n)
+	peers, err := parsePeers(*peersFlag)
+	if err != nil {
+		return err
 	}
 	key, err := readKey(*keyFile)
 	if err != nil {

@@ -2,8 +2,9 @@
 // prints what happens, step by step: writes from every member, reads, a
 // backup taken while writes go on, the leader killed and a new one elected,
 // writes continuing, the backup verified and restored into a brand-new
-// cluster, the consistency and availability of each cluster, and a member
-// whose store rotted repairing itself from the leader.
+// cluster, the consistency and availability of each cluster, a member
+// whose store rotted repairing itself from the leader, and a cluster with a
+// continuous backup undoing a deleteall from its archive.
 //
 //	go run ./examples/cluster
 package main
@@ -37,10 +38,12 @@ type cluster struct {
 	peers []uint64
 	dirs  map[uint64]string
 	nodes map[uint64]*keeper.Node
+	// archive is every member's Config.Archive; nil for none.
+	archive *keeper.ArchiveConfig
 }
 
-func startCluster(ctx context.Context, name string, dirs map[uint64]string, peers []uint64) (*cluster, error) {
-	c := &cluster{name: name, net: transport.NewMemory(time.Now().UnixNano()), peers: peers, dirs: dirs, nodes: map[uint64]*keeper.Node{}}
+func startCluster(ctx context.Context, name string, dirs map[uint64]string, peers []uint64, archive *keeper.ArchiveConfig) (*cluster, error) {
+	c := &cluster{name: name, net: transport.NewMemory(time.Now().UnixNano()), peers: peers, dirs: dirs, nodes: map[uint64]*keeper.Node{}, archive: archive}
 	for _, id := range peers {
 		if err := c.open(ctx, id); err != nil {
 			c.close()
@@ -55,6 +58,7 @@ func (c *cluster) open(ctx context.Context, id uint64) error {
 		ID: id, Dir: c.dirs[id], Peers: c.peers, Transport: c.net.Endpoint(id),
 		CheckInterval: 250 * time.Millisecond, // a consistency check four times a second, for the story
 		KeepEntries:   exampleKeep,            // a short log, so a member down for a while needs a snapshot
+		Archive:       c.archive,
 	})
 	if err != nil {
 		return fmt.Errorf("open member %d: %w", id, err)
@@ -198,7 +202,7 @@ func run() error {
 	}
 
 	fmt.Println("1. Start a 3-member cluster in this process (data in", base+")")
-	a, err := startCluster(ctx, "cluster A", dirs, peers)
+	a, err := startCluster(ctx, "cluster A", dirs, peers, nil)
 	if err != nil {
 		return err
 	}
@@ -390,7 +394,7 @@ func run() error {
 		}
 	}
 	fmt.Printf("   3 data dirs restored at zxid %d, each checked against the backup's digest %016x\n", restored.Backup.Zxid, restored.Backup.Digest)
-	b, err := startCluster(ctx, "cluster B", bdirs, peers)
+	b, err := startCluster(ctx, "cluster B", bdirs, peers, nil)
 	if err != nil {
 		return err
 	}
@@ -416,6 +420,9 @@ func run() error {
 	b.figures(ctx)
 
 	if err := repairDemo(ctx, a); err != nil {
+		return err
+	}
+	if err := archiveDemo(ctx, base, peers); err != nil {
 		return err
 	}
 	fmt.Println("done")

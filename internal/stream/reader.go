@@ -62,6 +62,10 @@ func NewReader(r io.Reader, o ReaderOptions) (*Reader, error) {
 	switch {
 	case string(hdr[:n]) != magic[:n]:
 		return nil, fmt.Errorf("%w: bad magic", ErrNotStream)
+	case n == 0 && err != nil && err != io.EOF:
+		// The source failed before giving a byte: its error, not the
+		// stream's.
+		return nil, fmt.Errorf("keeper: read stream header: %w", err)
 	case n == 0:
 		return nil, fmt.Errorf("%w: empty input", ErrNotStream)
 	case err != nil:

@@ -1,0 +1,81 @@
+//go:build unix
+
+package keeper_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keeper-go/keeper"
+)
+
+// TestCrashSIGKILLArchive kills a three-member cluster that archives every
+// 10 ms, all members at once, while it writes; the members reopen, the new
+// archiver goes on from what the target holds, and then: the segments
+// chain with neither a hole nor an overlap (no entry archived twice), the
+// archive verifies, and a restore to the cluster's zxid has the cluster's
+// digest, so every acknowledged write the cluster holds is in the archive.
+func TestCrashSIGKILLArchive(t *testing.T) {
+	if os.Getenv(crashEnvChild) == "1" {
+		t.Skip("in the crash child")
+	}
+	base := crashBaseSeed(t)
+	for i := range crashIters(t, 3, 30) {
+		seed := base + int64(i)
+		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(seed), 0xa7c1))
+			killAfter := 20 + r.IntN(300)
+			jitter := time.Duration(r.IntN(5000)) * time.Microsecond
+			root := t.TempDir()
+			dir := filepath.Join(root, crashArchiveDir)
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			run := runCrashChild(t, root, 3, 0, seed, killAfter, jitter)
+			_, c := crashVerify(t, root, 3, 0, seed, killAfter, jitter, run)
+			st := c.WaitLeader().Status()
+			waitArchived(t, c, st.Applied)
+			ctx := context.Background()
+			arch, err := keeper.OpenArchive(ctx, keeper.DirTarget(dir), keeper.ArchiveOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := arch.Verify(ctx)
+			if err != nil || len(rep.Missing) != 0 {
+				t.Fatalf("seed %d: verify: %v %+v", seed, err, rep)
+			}
+			objs, err := keeper.DirTarget(dir).List(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var prev [2]uint64
+			for _, o := range objs {
+				var cl string
+				var first, last, t0, t1 uint64
+				if n, _ := fmt.Sscanf(o.Name, "%16s/log/%d-%d-%d-%d.kseg", &cl, &first, &last, &t0, &t1); n != 5 {
+					continue
+				}
+				if prev[1] != 0 && first != prev[1]+1 {
+					t.Fatalf("seed %d: segment %d..%d follows %d..%d: a hole or an entry archived twice", seed, first, last, prev[0], prev[1])
+				}
+				prev = [2]uint64{first, last}
+			}
+			d, err := arch.Drill(ctx, keeper.AtZxid(st.Applied))
+			if err != nil {
+				t.Fatalf("seed %d: drill: %v", seed, err)
+			}
+			if d.Digest != st.Digest {
+				t.Fatalf("seed %d: restored digest %x at zxid %d, the cluster's %x", seed, d.Digest, st.Applied, st.Digest)
+			}
+			t.Logf("%d acknowledged, archive %+v, drill checked %d digests", len(run.acks), rep, d.DigestsChecked)
+		})
+		if !ok {
+			t.Fatalf("iteration %d failed; replay with %s=%d %s=1", i, crashEnvBase, seed, crashEnvIters)
+		}
+	}
+}
