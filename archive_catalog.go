@@ -8,12 +8,14 @@ import (
 )
 
 // catalog is what an archive target holds for one cluster, as its object
-// names say: bases by zxid, segments and gaps by first index.
+// names say: bases by zxid, segments, gaps and path indexes by first
+// index.
 type catalog struct {
 	cluster  uint64
 	bases    []archObject
 	segments []archObject
 	gaps     []archObject
+	indexes  []archObject
 }
 
 // listCatalog lists the archive objects of cluster on target.
@@ -35,6 +37,8 @@ func listCatalog(ctx context.Context, target Target, cluster uint64) (*catalog, 
 			c.segments = append(c.segments, a)
 		case archGap:
 			c.gaps = append(c.gaps, a)
+		case archIndex:
+			c.indexes = append(c.indexes, a)
 		}
 	}
 	byFirst := func(a, b archObject) int {
@@ -46,6 +50,7 @@ func listCatalog(ctx context.Context, target Target, cluster uint64) (*catalog, 
 	slices.SortFunc(c.bases, byFirst)
 	slices.SortFunc(c.segments, byFirst)
 	slices.SortFunc(c.gaps, byFirst)
+	slices.SortFunc(c.indexes, byFirst)
 	return c, nil
 }
 

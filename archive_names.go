@@ -13,6 +13,7 @@ import (
 //	<cluster>/base/<zxid>-<time>.kbk                  a base backup: the tree at zxid
 //	<cluster>/log/<first>-<last>-<time0>-<time1>.kseg a log segment: entries first..last
 //	<cluster>/gap/<first>-<last>.kgap                 entries first..last the archive lost
+//	<cluster>/idx/<first>-<last>.kidx                 the path index of segment first..last
 //
 // Indexes are 20 decimal digits and times 13 (Unix milliseconds, of the
 // base's tree and of the segment's first and last timed entries), so names
@@ -26,6 +27,7 @@ const (
 	archBase archObjKind = iota + 1
 	archSegment
 	archGap
+	archIndex
 )
 
 // archObject is an archive object as its name describes it.
@@ -34,8 +36,8 @@ type archObject struct {
 	Size    int64
 	Kind    archObjKind
 	Cluster uint64
-	// First and Last are a segment's or a gap's index range; a base has
-	// both at its zxid.
+	// First and Last are a segment's, a gap's or a path index's index
+	// range; a base has both at its zxid.
 	First, Last uint64
 	// Time0 and Time1 are a segment's first and last entry times, a base's
 	// tree time (both), in Unix milliseconds; 0 when unknown.
@@ -77,6 +79,8 @@ func parseArchObject(o TargetObject) (archObject, bool) {
 		a.Kind, ext, fields = archSegment, ".kseg", 4
 	case "gap":
 		a.Kind, ext, fields = archGap, ".kgap", 2
+	case "idx":
+		a.Kind, ext, fields = archIndex, ".kidx", 2
 	default:
 		return a, false
 	}
@@ -99,7 +103,7 @@ func parseArchObject(o TargetObject) (archObject, bool) {
 		a.First, a.Last, a.Time0, a.Time1 = v[0], v[0], int64(v[1]), int64(v[1])
 	case archSegment:
 		a.First, a.Last, a.Time0, a.Time1 = v[0], v[1], int64(v[2]), int64(v[3])
-	case archGap:
+	case archGap, archIndex:
 		a.First, a.Last = v[0], v[1]
 	}
 	if a.Last < a.First || (a.Kind != archBase && a.First == 0) {

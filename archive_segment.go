@@ -80,6 +80,7 @@ func writeSegment(w io.Writer, cluster, member uint64, ents []*raftpb.Entry, inf
 // error matching ErrArchiveCorrupt; a wrong key matches ErrBackupKey.
 type segmentReader struct {
 	sr   *stream.Reader
+	body io.Closer // closed with the reader, if set
 	obj  archObject
 	info wire.SegmentInfo
 	next uint64
@@ -150,7 +151,12 @@ func (s *segmentReader) entry() (*raftpb.Entry, error) {
 	return e, nil
 }
 
-func (s *segmentReader) close() { s.sr.Close() }
+func (s *segmentReader) close() {
+	s.sr.Close()
+	if s.body != nil {
+		s.body.Close()
+	}
+}
 
 // archiveErr wraps an error met reading archive object obj: damage
 // matches ErrArchiveCorrupt (and ErrCorruptBackup), a wrong key

@@ -375,6 +375,7 @@ func (a *archiver) startSegment() {
 		if err == nil {
 			a.loop.metrics().archived(archiveSegment, n, start)
 		}
+		err = a.indexSegment(ctx, cluster, ents, info, err)
 		if errors.Is(err, ErrTargetExists) {
 			// Another archiver sent these very entries: raft's log
 			// holds one entry per index, so the object is the same.
