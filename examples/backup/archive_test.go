@@ -127,6 +127,9 @@ func TestArchiveCommands(t *testing.T) {
 	mustTool(t, []string{fmt.Sprintf("drill to zxid %d: rebuilt zxid %d, digest", mark, mark)},
 		append([]string{"archive-drill", "-zxid", fmt.Sprint(mark)}, k...)...)
 	mustTool(t, []string{"1 bases", "restores zxid"}, append([]string{"archive-verify"}, k...)...)
+	mustTool(t, []string{"created /app/b", "deleted /app/b", `"v1" -> ""`, "2 changes"}, append(append([]string{"archive-history"}, k...), "/app/b")...)
+	mustTool(t, []string{"created /app/a", "created /app/b", "deleted /app/b"}, append(append([]string{"archive-history", "-subtree"}, k...), "/app")...)
+	failTool(t, []string{"one znode path"}, append([]string{"archive-history"}, k...)...)
 
 	// Points outside the archive, a bad point and a missing key.
 	failTool(t, []string{"point not in the archive", "zxid 1099511627776"}, append([]string{"archive-plan", "-zxid", "1099511627776"}, k...)...)

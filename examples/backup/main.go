@@ -23,6 +23,7 @@
 //	go run ./examples/backup archive-plan    -target /backup/keeper -mark before-migration
 //	go run ./examples/backup archive-verify  -target /backup/keeper
 //	go run ./examples/backup archive-drill   -target /backup/keeper latest
+//	go run ./examples/backup archive-history -target /backup/keeper -since 2026-12-01T09:00:00Z /app/config
 //	go run ./examples/backup archive-restore -target /backup/keeper -time 2026-12-01T09:30:00Z -exclusive \
 //	                                         -dir /var/lib/svc/keeper-new -id 1 -peers 1,2,3
 //
@@ -31,7 +32,9 @@
 // what a restore to the point reads, or what the archive lacks for it;
 // archive-verify reads and replays the whole archive and fails on any
 // problem; archive-drill rebuilds the tree at the point and throws it away;
-// archive-restore writes it into a new member's data dir.
+// archive-restore writes it into a new member's data dir; archive-history
+// lists every change of a znode (-subtree: of the znodes under it), with
+// its time, op, session, identities and data before and after.
 //
 // With -key-file (a file holding 32 bytes) the stream is encrypted with
 // AES-256-GCM, and verify, inspect and restore need the same key; so do the
@@ -83,6 +86,8 @@ func main() {
 		err = archiveDrill(ctx, os.Args[2:], os.Stdout)
 	case "archive-restore":
 		err = archiveRestore(ctx, os.Args[2:], os.Stdout)
+	case "archive-history":
+		err = archiveHistory(ctx, os.Args[2:], os.Stdout)
 	default:
 		usage()
 	}
@@ -93,7 +98,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: backup backup|verify|inspect|restore|import-zk|export-zk|archive-list|archive-plan|archive-verify|archive-drill|archive-restore [flags]; -h after a subcommand lists its flags")
+	fmt.Fprintln(os.Stderr, "usage: backup backup|verify|inspect|restore|import-zk|export-zk|archive-list|archive-plan|archive-verify|archive-drill|archive-restore|archive-history [flags]; -h after a subcommand lists its flags")
 	os.Exit(2)
 }
 
