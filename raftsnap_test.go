@@ -196,8 +196,9 @@ func TestWipedMemberDoesNotVote(t *testing.T) {
 	c.Network().CutStreams(1_000_000, 0)
 	c.Restart(f)
 	// L starts a transfer once F rejected its appends, which F does after
-	// the heartbeat that told it what it lost.
-	deadline := time.Now().Add(10 * time.Second)
+	// the heartbeat that told it what it lost (a few heartbeats; on a
+	// loaded machine a restart and an election can come first).
+	deadline := time.Now().Add(30 * time.Second)
 	for started, _ := c.Network().StreamStats(); started == 0; started, _ = c.Network().StreamStats() {
 		if time.Now().After(deadline) {
 			t.Fatal("the leader sent the wiped member no snapshot")
