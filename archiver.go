@@ -86,12 +86,17 @@ func (a *archiver) markApplied(mark uint64) {
 }
 
 // advance records that the archive holds every entry up to to, and wakes
-// the writes waiting for it.
+// the writes waiting for it; any goroutine.
 func (a *archiver) advance(to uint64) {
-	if to <= a.archived.Load() {
-		return
+	for {
+		cur := a.archived.Load()
+		if to <= cur {
+			return
+		}
+		if a.archived.CompareAndSwap(cur, to) {
+			break
+		}
 	}
-	a.archived.Store(to)
 	a.ackMu.Lock()
 	close(a.ackCh)
 	a.ackCh = make(chan struct{})
@@ -372,6 +377,11 @@ func (a *archiver) startSegment() {
 		written = n
 		start := time.Now()
 		err = a.target.Put(ctx, archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime), &buf)
+		if err == nil || errors.Is(err, ErrTargetExists) {
+			// The entries are on the target: writes waiting for them
+			// (AckArchived) need not wait for the index too.
+			a.advance(info.Last)
+		}
 		if err == nil {
 			a.loop.metrics().archived(archiveSegment, n, start)
 		}
