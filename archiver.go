@@ -163,6 +163,10 @@ func (a *archiver) tick() {
 		return
 	}
 	a.active = true
+	if a.adopted && a.next != 0 && a.lagSince.IsZero() && a.loop.appliedIndex() >= a.next {
+		// Entries wait from now for the next segment.
+		a.lagSince = time.Now()
+	}
 	if a.busy || a.loop.now() < a.retryAt {
 		return
 	}
@@ -360,9 +364,6 @@ func (a *archiver) startSegment() {
 	if onlyArchiveMarks(ents) {
 		a.caughtUp()
 		return
-	}
-	if a.lagSince.IsZero() {
-		a.lagSince = time.Now()
 	}
 	info := segmentInfo(ents)
 	cluster, member := a.loop.cluster(), a.loop.memberID()
