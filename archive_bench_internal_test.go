@@ -15,8 +15,8 @@ import (
 	"github.com/keeper-go/keeper/internal/wire"
 	"github.com/keeper-go/keeper/transport"
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
-	"golang.org/x/sync/errgroup"
 	"go.etcd.io/raft/v3/raftpb"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 )
 
