@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,29 +42,7 @@ func BenchmarkArchiveWrites(b *testing.B) {
 		}
 	}
 	data := make([]byte, 100)
-	writeRound := func(c *keepertest.Cluster, k int) time.Duration {
-		nodes := c.Nodes()
-		var next, failed atomic.Int64
-		var wg sync.WaitGroup
-		start := time.Now()
-		for w := range callers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				n := nodes[w%len(nodes)]
-				for next.Add(1) <= int64(k) {
-					if _, err := n.Create(ctx, "/b/k-", data, keeper.PersistentSequential); err != nil {
-						failed.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if f := failed.Load(); f > 0 {
-			b.Fatalf("%d of %d creates failed", f, k)
-		}
-		return time.Since(start)
-	}
+	writeRound := func(c *keepertest.Cluster, k int) time.Duration { return createRound(b, c.Nodes(), callers, k, data) }
 	// sample records the archived cluster's lag every 10 ms until stopped.
 	var lags []time.Duration
 	sample := func() (stop func()) {

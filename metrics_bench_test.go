@@ -43,29 +43,7 @@ func BenchmarkWriteMetrics(b *testing.B) {
 		reg.MustRegister(n.Collector())
 	}
 	data := make([]byte, 100)
-	// writeRound makes k creates and returns how long they took.
-	writeRound := func(k int) time.Duration {
-		var next, failed atomic.Int64
-		var wg sync.WaitGroup
-		start := time.Now()
-		for w := 0; w < callers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				n := nodes[w%len(nodes)]
-				for next.Add(1) <= int64(k) {
-					if _, err := n.Create(ctx, "/b/k-", data, keeper.PersistentSequential); err != nil {
-						failed.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if f := failed.Load(); f > 0 {
-			b.Fatalf("%d of %d creates failed", f, k)
-		}
-		return time.Since(start)
-	}
+	writeRound := func(k int) time.Duration { return createRound(b, nodes, callers, k, data) }
 	// scrape gathers reg every interval until the returned stop is called.
 	var gathers atomic.Int64
 	scrape := func() (stop func()) {

@@ -78,3 +78,31 @@ func envInt(tb testing.TB, name string, def int) int {
 	}
 	return n
 }
+
+// createRound makes k sequential creates of data under /b, spread over
+// nodes by callers concurrent callers, and returns how long they took; any
+// failure fails the benchmark. The side-by-side benchmarks run rounds of it.
+func createRound(b *testing.B, nodes []*keeper.Node, callers, k int, data []byte) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := nodes[w%len(nodes)]
+			for next.Add(1) <= int64(k) {
+				if _, err := n.Create(ctx, "/b/k-", data, keeper.PersistentSequential); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d of %d creates failed", f, k)
+	}
+	return time.Since(start)
+}
