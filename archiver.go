@@ -380,7 +380,10 @@ func (a *archiver) startSegment() {
 		err = a.target.Put(ctx, archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime), &buf)
 		if err == nil || errors.Is(err, ErrTargetExists) {
 			// The entries are on the target: writes waiting for them
-			// (AckArchived) need not wait for the index too.
+			// (AckArchived) need not wait for the index too. The target
+			// works again before the archive is seen to advance, so no
+			// Status shows the new zxid beside the old error.
+			a.lastErr.Store(nil)
 			a.advance(info.Last)
 		}
 		if err == nil {
