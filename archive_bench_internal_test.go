@@ -13,7 +13,6 @@ import (
 
 	"github.com/keeper-go/keeper/internal/stream"
 	"github.com/keeper-go/keeper/internal/wire"
-	"github.com/keeper-go/keeper/transport"
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3/raftpb"
 	"golang.org/x/sync/errgroup"
@@ -151,15 +150,7 @@ func BenchmarkArchiveRestore(b *testing.B) {
 		f.Close()
 		restored := time.Since(t3)
 		t4 := time.Now()
-		net := transport.NewMemory(1)
-		var nodes []*Node
-		for _, id := range peers {
-			n, err := Open(ctx, Config{ID: id, Dir: dirs[id], Peers: peers, Transport: net.Endpoint(id)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			nodes = append(nodes, n)
-		}
+		net, nodes := openMembers(b, peers, func(_ int, id uint64) string { return dirs[id] })
 		if _, err := nodes[0].WaitLeader(ctx); err != nil {
 			b.Fatal(err)
 		}

@@ -276,15 +276,7 @@ func BenchmarkRestoreServingCluster(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				net := transport.NewMemory(1)
-				var nodes []*Node
-				for k, id := range peers {
-					nd, err := Open(ctx, Config{ID: id, Dir: dirs[k], Peers: peers, Transport: net.Endpoint(id)})
-					if err != nil {
-						b.Fatal(err)
-					}
-					nodes = append(nodes, nd)
-				}
+				net, nodes := openMembers(b, peers, func(k int, _ uint64) string { return dirs[k] })
 				if _, _, err := nodes[1].Linearizable().Get(ctx, "/"); err != nil {
 					b.Fatal(err)
 				}
@@ -298,4 +290,21 @@ func BenchmarkRestoreServingCluster(b *testing.B) {
 			}
 		})
 	}
+}
+
+// openMembers opens a member for each of peers, the k-th on the data dir
+// dir(k, id), over a new in-memory network; the caller closes the members
+// and then the network.
+func openMembers(b *testing.B, peers []uint64, dir func(k int, id uint64) string) (*transport.Memory, []*Node) {
+	b.Helper()
+	net := transport.NewMemory(1)
+	var nodes []*Node
+	for k, id := range peers {
+		nd, err := Open(context.Background(), Config{ID: id, Dir: dir(k, id), Peers: peers, Transport: net.Endpoint(id)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes = append(nodes, nd)
+	}
+	return net, nodes
 }
