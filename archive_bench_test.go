@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,23 +45,10 @@ func BenchmarkArchiveWrites(b *testing.B) {
 	// sample records the archived cluster's lag every 10 ms until stopped.
 	var lags []time.Duration
 	sample := func() (stop func()) {
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(10 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					lags = append(lags, on.WaitLeader().Status().ArchiveLagTime)
-				}
-			}
-		}()
-		return func() { close(done); wg.Wait() }
+		return repeat(10*time.Millisecond, func() bool {
+			lags = append(lags, on.WaitLeader().Status().ArchiveLagTime)
+			return true
+		})
 	}
 	var spent [2]time.Duration
 	var writes [2]int

@@ -2,7 +2,6 @@ package keeper_test
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,27 +46,14 @@ func BenchmarkWriteMetrics(b *testing.B) {
 	// scrape gathers reg every interval until the returned stop is called.
 	var gathers atomic.Int64
 	scrape := func() (stop func()) {
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					if _, err := reg.Gather(); err != nil {
-						b.Error(err)
-						return
-					}
-					gathers.Add(1)
-				}
+		return repeat(every, func() bool {
+			if _, err := reg.Gather(); err != nil {
+				b.Error(err)
+				return false
 			}
-		}()
-		return func() { close(done); wg.Wait() }
+			gathers.Add(1)
+			return true
+		})
 	}
 
 	var spent [2]time.Duration // off, registered

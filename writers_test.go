@@ -106,3 +106,27 @@ func createRound(b *testing.B, nodes []*keeper.Node, callers, k int, data []byte
 	}
 	return time.Since(start)
 }
+
+// repeat calls f every interval on a goroutine of its own until f returns
+// false or the returned stop is called; stop waits for it.
+func repeat(interval time.Duration, f func() bool) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if !f() {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
