@@ -119,7 +119,9 @@ type MultiResult struct {
 
 // MultiResponse is the reply to OpMulti and OpMultiRead: one result per op.
 // A multi that failed answers every op with OpError: CodeOK before the op
-// that failed, its code at it, CodeRuntimeInconsistency after it.
+// that failed, its code at it, CodeRuntimeInconsistency after it
+// (DataTree.processTxn); its ReplyHeader's Err is still CodeOK
+// (FinalRequestProcessor sets none for a multi, release-3.9.5).
 type MultiResponse struct {
 	Results []MultiResult
 }

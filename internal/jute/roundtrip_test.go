@@ -1,0 +1,76 @@
+package jute_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/keeper-go/keeper/internal/jute"
+)
+
+// TestRoundTrip: every record decodes from its own encoding to an equal
+// value, consuming exactly the bytes written, and its zero value does too.
+func TestRoundTrip(t *testing.T) {
+	for _, s := range samples() {
+		t.Run(s.name, func(t *testing.T) {
+			for _, rec := range []jute.Record{s.rec, newLike(s.rec)} {
+				b := jute.AppendRecord(nil, rec)
+				d := jute.NewDecoder(b)
+				got := newLike(rec)
+				got.Decode(d)
+				if err := d.End(); err != nil {
+					t.Fatalf("decode %x: %v", b, err)
+				}
+				if !reflect.DeepEqual(got, rec) {
+					t.Fatalf("decoded %+v, want %+v", got, rec)
+				}
+				if again := jute.AppendRecord(nil, got); string(again) != string(b) {
+					t.Fatalf("re-encoded %x, want %x", again, b)
+				}
+			}
+		})
+	}
+}
+
+// TestEncoderAppends: an Encoder appends after what its slice held, and
+// AppendRecord leaves dst's bytes alone.
+func TestEncoderAppends(t *testing.T) {
+	e := jute.NewEncoder([]byte("ab"))
+	e.Int32(1)
+	if got := string(e.Bytes()); got != "ab\x00\x00\x00\x01" || e.Len() != 6 {
+		t.Fatalf("Bytes %q, Len %d", got, e.Len())
+	}
+	e.Reset(nil)
+	e.Bool(true)
+	e.Bool(false)
+	if got := e.Bytes(); string(got) != "\x01\x00" {
+		t.Fatalf("after Reset: %x", got)
+	}
+	b := jute.AppendRecord([]byte{9}, &jute.ErrorResponse{Err: jute.CodeNoNode})
+	if string(b) != "\x09\xff\xff\xff\x9b" {
+		t.Fatalf("AppendRecord: %x", b)
+	}
+}
+
+// TestStrings: the names String gives are ZooKeeper's, and unknown values
+// print as numbers.
+func TestStrings(t *testing.T) {
+	for _, c := range []struct {
+		got, want string
+	}{
+		{jute.OpCreate.String(), "create"},
+		{jute.OpGetAllChildrenNumber.String(), "getAllChildrenNumber"},
+		{jute.OpWhoAmI.String(), "whoAmI"},
+		{jute.OpCode(99).String(), "OpCode(99)"},
+		{jute.CodeNoNode.String(), "NONODE"},
+		{jute.CodeQuotaExceeded.String(), "QUOTAEXCEEDED"},
+		{jute.Code(-999).String(), "Code(-999)"},
+		{jute.EventNodeDataChanged.String(), "NodeDataChanged"},
+		{jute.EventType(42).String(), "EventType(42)"},
+		{jute.StateExpired.String(), "Expired"},
+		{jute.KeeperState(2).String(), "KeeperState(2)"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
