@@ -50,27 +50,3 @@ func TestEncoderAppends(t *testing.T) {
 		t.Fatalf("AppendRecord: %x", b)
 	}
 }
-
-// TestStrings: the names String gives are ZooKeeper's, and unknown values
-// print as numbers.
-func TestStrings(t *testing.T) {
-	for _, c := range []struct {
-		got, want string
-	}{
-		{jute.OpCreate.String(), "create"},
-		{jute.OpGetAllChildrenNumber.String(), "getAllChildrenNumber"},
-		{jute.OpWhoAmI.String(), "whoAmI"},
-		{jute.OpCode(99).String(), "OpCode(99)"},
-		{jute.CodeNoNode.String(), "NONODE"},
-		{jute.CodeQuotaExceeded.String(), "QUOTAEXCEEDED"},
-		{jute.Code(-999).String(), "Code(-999)"},
-		{jute.EventNodeDataChanged.String(), "NodeDataChanged"},
-		{jute.EventType(42).String(), "EventType(42)"},
-		{jute.StateExpired.String(), "Expired"},
-		{jute.KeeperState(2).String(), "KeeperState(2)"},
-	} {
-		if c.got != c.want {
-			t.Errorf("got %q, want %q", c.got, c.want)
-		}
-	}
-}
