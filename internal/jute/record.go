@@ -9,8 +9,12 @@ type Record interface {
 	Decode(d *Decoder)
 }
 
-// AppendRecord appends r's encoding to dst.
+// AppendRecord appends r's encoding to dst; a nil r (the request or reply
+// of an op that is the header alone) appends nothing.
 func AppendRecord(dst []byte, r Record) []byte {
+	if r == nil {
+		return dst
+	}
 	e := Encoder{buf: dst}
 	r.Encode(&e)
 	return e.buf
