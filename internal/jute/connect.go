@@ -5,9 +5,9 @@ package jute
 //
 // readOnly is the one optional field of the protocol: clients up to 3.3, and
 // go-zookeeper to this day, do not send it. ZooKeeper reads it when the
-// packet has a byte left and answers in kind (ProtocolManager, release-3.9.5);
-// Decode sets WithReadOnly to record whether the client sent it, and Encode
-// writes ReadOnly only when WithReadOnly is set.
+// packet has a byte left and answers in kind (ProtocolManager, release-3.9.5).
+// Decoding sets WithReadOnly to record whether the client sent it, and
+// encoding writes ReadOnly only when WithReadOnly is set.
 type ConnectRequest struct {
 	ProtocolVersion int32 // 0 in every client to date
 	LastZxidSeen    int64 // the last zxid the client saw, 0 for a new session
@@ -18,26 +18,13 @@ type ConnectRequest struct {
 	WithReadOnly    bool // the packet carries the readOnly byte
 }
 
-// Encode appends the fields, and readOnly when WithReadOnly is set.
-func (r *ConnectRequest) Encode(e *Encoder) {
-	e.Int32(r.ProtocolVersion)
-	e.Int64(r.LastZxidSeen)
-	e.Int32(r.TimeOut)
-	e.Int64(r.SessionID)
-	e.Buffer(r.Passwd)
-	if r.WithReadOnly {
-		e.Bool(r.ReadOnly)
-	}
-}
-
-// Decode reads the fields, and readOnly when a byte is left after passwd.
-func (r *ConnectRequest) Decode(d *Decoder) {
-	r.ProtocolVersion = d.Int32()
-	r.LastZxidSeen = d.Int64()
-	r.TimeOut = d.Int32()
-	r.SessionID = d.Int64()
-	r.Passwd = d.Buffer()
-	r.ReadOnly, r.WithReadOnly = decodeOptionalBool(d)
+func (r *ConnectRequest) fields(w walker) {
+	w.int32(&r.ProtocolVersion)
+	w.int64(&r.LastZxidSeen)
+	w.int32(&r.TimeOut)
+	w.int64(&r.SessionID)
+	w.buffer(&r.Passwd)
+	w.optionalBoolean(&r.ReadOnly, &r.WithReadOnly)
 }
 
 // ConnectResponse is the server's answer to a ConnectRequest, with no
@@ -54,30 +41,10 @@ type ConnectResponse struct {
 	WithReadOnly    bool // the packet carries the readOnly byte
 }
 
-// Encode appends the fields, and readOnly when WithReadOnly is set.
-func (r *ConnectResponse) Encode(e *Encoder) {
-	e.Int32(r.ProtocolVersion)
-	e.Int32(r.TimeOut)
-	e.Int64(r.SessionID)
-	e.Buffer(r.Passwd)
-	if r.WithReadOnly {
-		e.Bool(r.ReadOnly)
-	}
-}
-
-// Decode reads the fields, and readOnly when a byte is left after passwd.
-func (r *ConnectResponse) Decode(d *Decoder) {
-	r.ProtocolVersion = d.Int32()
-	r.TimeOut = d.Int32()
-	r.SessionID = d.Int64()
-	r.Passwd = d.Buffer()
-	r.ReadOnly, r.WithReadOnly = decodeOptionalBool(d)
-}
-
-// decodeOptionalBool reads a trailing boolean if a byte is left.
-func decodeOptionalBool(d *Decoder) (v, present bool) {
-	if d.Err() != nil || d.Remaining() == 0 {
-		return false, false
-	}
-	return d.Bool(), true
+func (r *ConnectResponse) fields(w walker) {
+	w.int32(&r.ProtocolVersion)
+	w.int32(&r.TimeOut)
+	w.int64(&r.SessionID)
+	w.buffer(&r.Passwd)
+	w.optionalBoolean(&r.ReadOnly, &r.WithReadOnly)
 }

@@ -9,20 +9,11 @@ type CreateRequest struct {
 	Flags CreateMode
 }
 
-// Encode appends path, data, acl and flags.
-func (r *CreateRequest) Encode(e *Encoder) {
-	e.UString(r.Path)
-	e.Buffer(r.Data)
-	encodeACLs(e, r.ACL)
-	e.Int32(int32(r.Flags))
-}
-
-// Decode reads path, data, acl and flags.
-func (r *CreateRequest) Decode(d *Decoder) {
-	r.Path = d.UString()
-	r.Data = d.Buffer()
-	r.ACL = decodeACLs(d)
-	r.Flags = CreateMode(d.Int32())
+func (r *CreateRequest) fields(w walker) {
+	w.ustring(&r.Path)
+	w.buffer(&r.Data)
+	walkVector(w, &r.ACL, aclMinLen)
+	w.int32((*int32)(&r.Flags))
 }
 
 // CreateTTLRequest is OpCreateTTL's request: a CreateRequest, then the TTL
@@ -32,16 +23,9 @@ type CreateTTLRequest struct {
 	TTL int64
 }
 
-// Encode appends the CreateRequest's fields, then ttl.
-func (r *CreateTTLRequest) Encode(e *Encoder) {
-	r.CreateRequest.Encode(e)
-	e.Int64(r.TTL)
-}
-
-// Decode reads the CreateRequest's fields, then ttl.
-func (r *CreateTTLRequest) Decode(d *Decoder) {
-	r.CreateRequest.Decode(d)
-	r.TTL = d.Int64()
+func (r *CreateTTLRequest) fields(w walker) {
+	r.CreateRequest.fields(w)
+	w.int64(&r.TTL)
 }
 
 // Create2Response is the reply to OpCreate2, OpCreateContainer and
@@ -51,14 +35,7 @@ type Create2Response struct {
 	Stat Stat
 }
 
-// Encode appends path and stat.
-func (r *Create2Response) Encode(e *Encoder) {
-	e.UString(r.Path)
-	r.Stat.Encode(e)
-}
-
-// Decode reads path and stat.
-func (r *Create2Response) Decode(d *Decoder) {
-	r.Path = d.UString()
-	r.Stat.Decode(d)
+func (r *Create2Response) fields(w walker) {
+	w.ustring(&r.Path)
+	r.Stat.fields(w)
 }

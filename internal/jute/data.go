@@ -10,16 +10,9 @@ type ID struct {
 	ID     string
 }
 
-// Encode appends scheme and id.
-func (r *ID) Encode(e *Encoder) {
-	e.UString(r.Scheme)
-	e.UString(r.ID)
-}
-
-// Decode reads scheme and id.
-func (r *ID) Decode(d *Decoder) {
-	r.Scheme = d.UString()
-	r.ID = d.UString()
+func (r *ID) fields(w walker) {
+	w.ustring(&r.Scheme)
+	w.ustring(&r.ID)
 }
 
 // ACL is jute's ACL: permission bits (PermRead, …) for an Id, whose two
@@ -33,37 +26,13 @@ type ACL struct {
 // aclMinLen is the shortest encoded ACL: perms and two empty strings.
 const aclMinLen = 4 + 4 + 4
 
-// Encode appends perms, then the Id.
-func (r *ACL) Encode(e *Encoder) {
-	e.Int32(r.Perms)
-	e.UString(r.Scheme)
-	e.UString(r.ID)
+func (r *ACL) fields(w walker) {
+	w.int32(&r.Perms)
+	w.ustring(&r.Scheme)
+	w.ustring(&r.ID)
 }
 
-// Decode reads perms, then the Id.
-func (r *ACL) Decode(d *Decoder) {
-	r.Perms = d.Int32()
-	r.Scheme = d.UString()
-	r.ID = d.UString()
-}
-
-// encodeACLs appends a vector<ACL>.
-func encodeACLs(e *Encoder, v []ACL) {
-	e.VectorLen(len(v))
-	for i := range v {
-		v[i].Encode(e)
-	}
-}
-
-// decodeACLs reads a vector<ACL>; null and empty read as nil.
-func decodeACLs(d *Decoder) []ACL {
-	return decodeVector(d, aclMinLen, func(d *Decoder) (a ACL) {
-		a.Decode(d)
-		return a
-	})
-}
-
-// Stat is jute's Stat, a znode's metadata as clients see it: 68 bytes.
+// Stat is jute's Stat, a znode's metadata as clients see it: StatLen bytes.
 type Stat struct {
 	Czxid          int64 // the zxid that created the node
 	Mzxid          int64 // the zxid that last set its data
@@ -81,34 +50,18 @@ type Stat struct {
 // StatLen is the length of an encoded Stat.
 const StatLen = 6*8 + 5*4
 
-// Encode appends the fields in jute's order.
-func (r *Stat) Encode(e *Encoder) {
-	e.Int64(r.Czxid)
-	e.Int64(r.Mzxid)
-	e.Int64(r.Ctime)
-	e.Int64(r.Mtime)
-	e.Int32(r.Version)
-	e.Int32(r.Cversion)
-	e.Int32(r.Aversion)
-	e.Int64(r.EphemeralOwner)
-	e.Int32(r.DataLength)
-	e.Int32(r.NumChildren)
-	e.Int64(r.Pzxid)
-}
-
-// Decode reads the fields in jute's order.
-func (r *Stat) Decode(d *Decoder) {
-	r.Czxid = d.Int64()
-	r.Mzxid = d.Int64()
-	r.Ctime = d.Int64()
-	r.Mtime = d.Int64()
-	r.Version = d.Int32()
-	r.Cversion = d.Int32()
-	r.Aversion = d.Int32()
-	r.EphemeralOwner = d.Int64()
-	r.DataLength = d.Int32()
-	r.NumChildren = d.Int32()
-	r.Pzxid = d.Int64()
+func (r *Stat) fields(w walker) {
+	w.int64(&r.Czxid)
+	w.int64(&r.Mzxid)
+	w.int64(&r.Ctime)
+	w.int64(&r.Mtime)
+	w.int32(&r.Version)
+	w.int32(&r.Cversion)
+	w.int32(&r.Aversion)
+	w.int64(&r.EphemeralOwner)
+	w.int32(&r.DataLength)
+	w.int32(&r.NumChildren)
+	w.int64(&r.Pzxid)
 }
 
 // ClientInfo is jute's ClientInfo (3.7), one entry of WhoAmIResponse: an
@@ -118,14 +71,10 @@ type ClientInfo struct {
 	User       string
 }
 
-// Encode appends authScheme and user.
-func (r *ClientInfo) Encode(e *Encoder) {
-	e.UString(r.AuthScheme)
-	e.UString(r.User)
-}
+// clientInfoMinLen is the shortest encoded ClientInfo: two empty strings.
+const clientInfoMinLen = 4 + 4
 
-// Decode reads authScheme and user.
-func (r *ClientInfo) Decode(d *Decoder) {
-	r.AuthScheme = d.UString()
-	r.User = d.UString()
+func (r *ClientInfo) fields(w walker) {
+	w.ustring(&r.AuthScheme)
+	w.ustring(&r.User)
 }

@@ -104,7 +104,7 @@ func DecodeRequest(d *Decoder, op OpCode) (Record, error) {
 	if req == nil {
 		return nil, d.Err()
 	}
-	req.Decode(d)
+	d.Decode(req)
 	if m, ok := req.(*MultiRequest); ok && d.Err() == nil && len(m.Ops) > 0 {
 		if _, read, _ := newMultiOp(m.Ops[0].Type); read != (op == OpMultiRead) {
 			d.Failf("%v holds %v", op, m.Ops[0].Type)

@@ -50,7 +50,7 @@ func TestDecodeRequest(t *testing.T) {
 		pkt := jute.AppendPacket(nil, &jute.RequestHeader{Xid: 3, Type: op}, req)
 		d := jute.NewDecoder(pkt[4:])
 		var hdr jute.RequestHeader
-		hdr.Decode(d)
+		d.Decode(&hdr)
 		got, err := jute.DecodeRequest(d, hdr.Type)
 		if err != nil || d.End() != nil {
 			t.Fatalf("%v: %v, %v", op, err, d.End())

@@ -23,9 +23,11 @@
 //
 // Records are jute's binary encoding: int and long big-endian, boolean one
 // byte, buffer and ustring an int32 length (−1 for null) then the bytes,
-// vector an int32 count (−1 for null) then the items (Encoder, Decoder).
-// Records of one layout share one Go type, with each jute name an alias of
-// it (PathRecord, PathWatchRecord, PathVersionRecord, StatRecord,
+// vector an int32 count (−1 for null) then the items. Each record type
+// lists its fields once, and Encoder.Encode and Decoder.Decode both follow
+// that list (AppendRecord and Unmarshal wrap them for one record). Records
+// of one layout share one Go type, with each jute name an alias of it
+// (PathRecord, PathWatchRecord, PathVersionRecord, StatRecord,
 // WatchesRecord, TokenRecord).
 //
 // This package holds no state and starts no goroutine; it is a codec only.

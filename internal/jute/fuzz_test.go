@@ -59,7 +59,7 @@ func FuzzConnectRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req jute.ConnectRequest
 		d := jute.NewDecoder(body)
-		req.Decode(d)
+		d.Decode(&req)
 		if err := d.Err(); err != nil {
 			if !errors.Is(err, jute.ErrMalformed) {
 				t.Fatalf("untyped error: %v", err)

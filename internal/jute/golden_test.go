@@ -123,7 +123,7 @@ func TestGolden(t *testing.T) {
 			d := jute.NewDecoder(want[4:])
 			for _, rec := range c.records {
 				got := newLike(rec)
-				got.Decode(d)
+				d.Decode(got)
 				if !reflect.DeepEqual(got, rec) {
 					t.Fatalf("decoded %+v, want %+v", got, rec)
 				}

@@ -11,16 +11,9 @@ type RequestHeader struct {
 // RequestHeaderLen is the length of an encoded RequestHeader.
 const RequestHeaderLen = 8
 
-// Encode appends xid and type.
-func (r *RequestHeader) Encode(e *Encoder) {
-	e.Int32(r.Xid)
-	e.Int32(int32(r.Type))
-}
-
-// Decode reads xid and type.
-func (r *RequestHeader) Decode(d *Decoder) {
-	r.Xid = d.Int32()
-	r.Type = OpCode(d.Int32())
+func (r *RequestHeader) fields(w walker) {
+	w.int32(&r.Xid)
+	w.int32((*int32)(&r.Type))
 }
 
 // ReplyHeader starts every server packet after the ConnectResponse: the
@@ -36,18 +29,10 @@ type ReplyHeader struct {
 // ReplyHeaderLen is the length of an encoded ReplyHeader.
 const ReplyHeaderLen = 16
 
-// Encode appends xid, zxid and err.
-func (r *ReplyHeader) Encode(e *Encoder) {
-	e.Int32(r.Xid)
-	e.Int64(r.Zxid)
-	e.Int32(int32(r.Err))
-}
-
-// Decode reads xid, zxid and err.
-func (r *ReplyHeader) Decode(d *Decoder) {
-	r.Xid = d.Int32()
-	r.Zxid = d.Int64()
-	r.Err = Code(d.Int32())
+func (r *ReplyHeader) fields(w walker) {
+	w.int32(&r.Xid)
+	w.int64(&r.Zxid)
+	w.int32((*int32)(&r.Err))
 }
 
 // WatcherEvent is a watch notification, after a ReplyHeader whose xid is
@@ -58,18 +43,10 @@ type WatcherEvent struct {
 	Path  string
 }
 
-// Encode appends type, state and path.
-func (r *WatcherEvent) Encode(e *Encoder) {
-	e.Int32(int32(r.Type))
-	e.Int32(int32(r.State))
-	e.UString(r.Path)
-}
-
-// Decode reads type, state and path.
-func (r *WatcherEvent) Decode(d *Decoder) {
-	r.Type = EventType(d.Int32())
-	r.State = KeeperState(d.Int32())
-	r.Path = d.UString()
+func (r *WatcherEvent) fields(w walker) {
+	w.int32((*int32)(&r.Type))
+	w.int32((*int32)(&r.State))
+	w.ustring(&r.Path)
 }
 
 // ErrorResponse is a failed op's result in a multi (after a MultiHeader of
@@ -78,11 +55,7 @@ type ErrorResponse struct {
 	Err Code
 }
 
-// Encode appends err.
-func (r *ErrorResponse) Encode(e *Encoder) { e.Int32(int32(r.Err)) }
-
-// Decode reads err.
-func (r *ErrorResponse) Decode(d *Decoder) { r.Err = Code(d.Int32()) }
+func (r *ErrorResponse) fields(w walker) { w.int32((*int32)(&r.Err)) }
 
 // AuthPacket adds an identity to the connection (OpAuth, xid XidAuth): a
 // scheme ("digest", …) and its credentials ("user:password" for digest).
@@ -94,16 +67,8 @@ type AuthPacket struct {
 	Auth   []byte
 }
 
-// Encode appends type, scheme and auth.
-func (r *AuthPacket) Encode(e *Encoder) {
-	e.Int32(r.Type)
-	e.UString(r.Scheme)
-	e.Buffer(r.Auth)
-}
-
-// Decode reads type, scheme and auth.
-func (r *AuthPacket) Decode(d *Decoder) {
-	r.Type = d.Int32()
-	r.Scheme = d.UString()
-	r.Auth = d.Buffer()
+func (r *AuthPacket) fields(w walker) {
+	w.int32(&r.Type)
+	w.ustring(&r.Scheme)
+	w.buffer(&r.Auth)
 }

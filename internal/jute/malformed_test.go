@@ -41,7 +41,7 @@ func TestTrailing(t *testing.T) {
 			t.Errorf("%s with 2 trailing bytes: %v, want ErrMalformed", s.name, err)
 		}
 		d := jute.NewDecoder(b)
-		newLike(s.rec).Decode(d)
+		d.Decode(newLike(s.rec))
 		if d.Err() != nil || d.Remaining() > 2 {
 			t.Errorf("%s: Decode with trailing bytes: err %v, %d left", s.name, d.Err(), d.Remaining())
 		}

@@ -12,24 +12,15 @@ type MultiHeader struct {
 	Err  Code
 }
 
+func (r *MultiHeader) fields(w walker) {
+	w.int32((*int32)(&r.Type))
+	w.boolean(&r.Done)
+	w.int32((*int32)(&r.Err))
+}
+
 // encodeMultiEnd appends the header that ends a multi's list.
 func encodeMultiEnd(e *Encoder) {
-	h := MultiHeader{Type: -1, Done: true, Err: -1}
-	h.Encode(e)
-}
-
-// Encode appends type, done and err.
-func (r *MultiHeader) Encode(e *Encoder) {
-	e.Int32(int32(r.Type))
-	e.Bool(r.Done)
-	e.Int32(int32(r.Err))
-}
-
-// Decode reads type, done and err.
-func (r *MultiHeader) Decode(d *Decoder) {
-	r.Type = OpCode(d.Int32())
-	r.Done = d.Bool()
-	r.Err = Code(d.Int32())
+	e.Encode(&MultiHeader{Type: -1, Done: true, Err: -1})
 }
 
 // MultiOp is one op of a MultiRequest: its type and its request record.
@@ -43,30 +34,33 @@ type MultiOp struct {
 // and of OpMultiRead (3.6: getChildren, getData, each answered on its own).
 // One record holds ops of one kind: a mix of reads and writes is refused, as
 // ZooKeeper refuses it ("Mixing different kind of ops").
+//
+// Encoding writes a MultiHeader {type, false, −1} and the request of each
+// op, then the end header {−1, true, −1}. Decoding reads headers and
+// requests up to a header with done set (whose type and err, like
+// ZooKeeper, it does not check); an op type that may not stand in a multi,
+// or a mix of reads and writes, is an error.
 type MultiRequest struct {
 	Ops []MultiOp
 }
 
-// Encode appends a MultiHeader {type, false, −1} and the request of each
-// op, then the end header {−1, true, −1}.
-func (r *MultiRequest) Encode(e *Encoder) {
-	for _, op := range r.Ops {
-		h := MultiHeader{Type: op.Type, Err: -1}
-		h.Encode(e)
-		op.Request.Encode(e)
+func (r *MultiRequest) fields(w walker) {
+	switch w := w.(type) {
+	case *Encoder:
+		for _, op := range r.Ops {
+			w.Encode(&MultiHeader{Type: op.Type, Err: -1})
+			w.Encode(op.Request)
+		}
+		encodeMultiEnd(w)
+	case *Decoder:
+		r.decode(w)
 	}
-	encodeMultiEnd(e)
 }
 
-// Decode reads headers and requests up to a header with done set (whose
-// type and err, like ZooKeeper, it does not check). An op type that may not
-// stand in a multi, or a mix of reads and writes, is an error.
-func (r *MultiRequest) Decode(d *Decoder) {
+func (r *MultiRequest) decode(d *Decoder) {
 	r.Ops = nil
-	var h MultiHeader
-	h.Decode(d)
 	read := false
-	for d.Err() == nil && !h.Done {
+	decodeMulti(d, func(h *MultiHeader) {
 		req, isRead, ok := newMultiOp(h.Type)
 		switch {
 		case !ok:
@@ -77,9 +71,18 @@ func (r *MultiRequest) Decode(d *Decoder) {
 			return
 		}
 		read = isRead
-		req.Decode(d)
+		d.Decode(req)
 		r.Ops = append(r.Ops, MultiOp{Type: h.Type, Request: req})
-		h.Decode(d)
+	})
+}
+
+// decodeMulti reads a multi's list: a MultiHeader and, until one has done
+// set or an error is met, the item it announces (read by item) and the next
+// header.
+func decodeMulti(d *Decoder, item func(h *MultiHeader)) {
+	var h MultiHeader
+	for d.Decode(&h) == nil && !h.Done {
+		item(&h)
 	}
 }
 
@@ -87,20 +90,12 @@ func (r *MultiRequest) Decode(d *Decoder) {
 // multi, and whether it is a read.
 func newMultiOp(op OpCode) (req Record, read, ok bool) {
 	switch op {
-	case OpCreate, OpCreate2, OpCreateContainer:
-		return new(CreateRequest), false, true
-	case OpCreateTTL:
-		return new(CreateTTLRequest), false, true
-	case OpDelete:
-		return new(DeleteRequest), false, true
-	case OpSetData:
-		return new(SetDataRequest), false, true
-	case OpCheck:
-		return new(CheckVersionRequest), false, true
-	case OpGetChildren:
-		return new(GetChildrenRequest), true, true
-	case OpGetData:
-		return new(GetDataRequest), true, true
+	case OpCreate, OpCreate2, OpCreateContainer, OpCreateTTL, OpDelete, OpSetData, OpCheck:
+		req, _ = NewRequest(op)
+		return req, false, true
+	case OpGetChildren, OpGetData:
+		req, _ = NewRequest(op)
+		return req, true, true
 	}
 	return nil, false, false
 }
@@ -122,75 +117,67 @@ type MultiResult struct {
 // that failed, its code at it, CodeRuntimeInconsistency after it
 // (DataTree.processTxn); its ReplyHeader's Err is still CodeOK
 // (FinalRequestProcessor sets none for a multi, release-3.9.5).
+//
+// Encoding writes a MultiHeader and the record of each result, then the end
+// header {−1, true, −1}: an OpError result as {−1, false, Err} and
+// ErrorResponse{Err}, any other as {Type, false, 0} and its Response, if
+// any. Decoding reads headers and results up to a header with done set; like
+// ZooKeeper it takes a failed op's code from its ErrorResponse, not from the
+// header. An unknown result type is an error.
 type MultiResponse struct {
 	Results []MultiResult
 }
 
-// Encode appends a MultiHeader and the record of each result, then the end
-// header {−1, true, −1}. An OpError result is written as {−1, false, Err}
-// and ErrorResponse{Err}; any other as {Type, false, 0} and its Response,
-// if any.
-func (r *MultiResponse) Encode(e *Encoder) {
-	for _, res := range r.Results {
-		h := MultiHeader{Type: res.Type}
-		if res.Type == OpError {
-			h.Err = res.Err
+func (r *MultiResponse) fields(w walker) {
+	switch w := w.(type) {
+	case *Encoder:
+		for _, res := range r.Results {
+			if res.Type == OpError {
+				w.Encode(&MultiHeader{Type: OpError, Err: res.Err})
+				w.Encode(&ErrorResponse{Err: res.Err})
+				continue
+			}
+			w.Encode(&MultiHeader{Type: res.Type})
+			w.Encode(res.Response)
 		}
-		h.Encode(e)
-		switch {
-		case res.Type == OpError:
-			rec := ErrorResponse{Err: res.Err}
-			rec.Encode(e)
-		case res.Response != nil:
-			res.Response.Encode(e)
-		}
+		encodeMultiEnd(w)
+	case *Decoder:
+		r.decode(w)
 	}
-	encodeMultiEnd(e)
 }
 
-// Decode reads headers and results up to a header with done set. Like
-// ZooKeeper it takes a failed op's code from its ErrorResponse, not from the
-// header. An unknown result type is an error.
-func (r *MultiResponse) Decode(d *Decoder) {
+func (r *MultiResponse) decode(d *Decoder) {
 	r.Results = nil
-	var h MultiHeader
-	h.Decode(d)
-	for d.Err() == nil && !h.Done {
+	decodeMulti(d, func(h *MultiHeader) {
 		res := MultiResult{Type: h.Type}
-		switch h.Type {
-		case OpError:
+		if h.Type == OpError {
 			var rec ErrorResponse
-			rec.Decode(d)
+			d.Decode(&rec)
 			res.Err = rec.Err
-		case OpDelete, OpCheck:
-		default:
+		} else {
 			rec, ok := newMultiResult(h.Type)
 			if !ok {
 				d.Failf("result type %d in a multi", int32(h.Type))
 				return
 			}
-			rec.Decode(d)
-			res.Response = rec
+			if rec != nil {
+				d.Decode(rec)
+				res.Response = rec
+			}
 		}
 		r.Results = append(r.Results, res)
-		h.Decode(d)
-	}
+	})
 }
 
-// newMultiResult returns an empty record for a multi result type that has
-// one.
+// newMultiResult returns an empty record for the result of an op that may
+// stand in a multi: its reply's record, but none for check, whose lone
+// reply has a Stat.
 func newMultiResult(op OpCode) (Record, bool) {
 	switch op {
-	case OpCreate:
-		return new(CreateResponse), true
-	case OpCreate2:
-		return new(Create2Response), true
-	case OpSetData:
-		return new(SetDataResponse), true
-	case OpGetChildren:
-		return new(GetChildrenResponse), true
-	case OpGetData:
-		return new(GetDataResponse), true
+	case OpCreate, OpCreate2, OpDelete, OpSetData, OpGetChildren, OpGetData:
+		return NewResponse(op)
+	case OpCheck:
+		return nil, true
 	}
 	return nil, false
 }

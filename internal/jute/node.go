@@ -8,18 +8,10 @@ type SetDataRequest struct {
 	Version int32
 }
 
-// Encode appends path, data and version.
-func (r *SetDataRequest) Encode(e *Encoder) {
-	e.UString(r.Path)
-	e.Buffer(r.Data)
-	e.Int32(r.Version)
-}
-
-// Decode reads path, data and version.
-func (r *SetDataRequest) Decode(d *Decoder) {
-	r.Path = d.UString()
-	r.Data = d.Buffer()
-	r.Version = d.Int32()
+func (r *SetDataRequest) fields(w walker) {
+	w.ustring(&r.Path)
+	w.buffer(&r.Data)
+	w.int32(&r.Version)
 }
 
 // GetDataResponse is the reply to OpGetData, and to OpReconfig (the new
@@ -29,16 +21,9 @@ type GetDataResponse struct {
 	Stat Stat
 }
 
-// Encode appends data and stat.
-func (r *GetDataResponse) Encode(e *Encoder) {
-	e.Buffer(r.Data)
-	r.Stat.Encode(e)
-}
-
-// Decode reads data and stat.
-func (r *GetDataResponse) Decode(d *Decoder) {
-	r.Data = d.Buffer()
-	r.Stat.Decode(d)
+func (r *GetDataResponse) fields(w walker) {
+	w.buffer(&r.Data)
+	r.Stat.fields(w)
 }
 
 // SetACLRequest is OpSetACL's request: the path, the new ACL and the ACL
@@ -49,18 +34,10 @@ type SetACLRequest struct {
 	Version int32
 }
 
-// Encode appends path, acl and version.
-func (r *SetACLRequest) Encode(e *Encoder) {
-	e.UString(r.Path)
-	encodeACLs(e, r.ACL)
-	e.Int32(r.Version)
-}
-
-// Decode reads path, acl and version.
-func (r *SetACLRequest) Decode(d *Decoder) {
-	r.Path = d.UString()
-	r.ACL = decodeACLs(d)
-	r.Version = d.Int32()
+func (r *SetACLRequest) fields(w walker) {
+	w.ustring(&r.Path)
+	walkVector(w, &r.ACL, aclMinLen)
+	w.int32(&r.Version)
 }
 
 // GetACLResponse is OpGetACL's reply: the ACL and the node's Stat.
@@ -69,16 +46,9 @@ type GetACLResponse struct {
 	Stat Stat
 }
 
-// Encode appends acl and stat.
-func (r *GetACLResponse) Encode(e *Encoder) {
-	encodeACLs(e, r.ACL)
-	r.Stat.Encode(e)
-}
-
-// Decode reads acl and stat.
-func (r *GetACLResponse) Decode(d *Decoder) {
-	r.ACL = decodeACLs(d)
-	r.Stat.Decode(d)
+func (r *GetACLResponse) fields(w walker) {
+	walkVector(w, &r.ACL, aclMinLen)
+	r.Stat.fields(w)
 }
 
 // GetChildrenResponse is OpGetChildren's reply: the children's names.
@@ -86,11 +56,7 @@ type GetChildrenResponse struct {
 	Children []string
 }
 
-// Encode appends children.
-func (r *GetChildrenResponse) Encode(e *Encoder) { encodeStrings(e, r.Children) }
-
-// Decode reads children.
-func (r *GetChildrenResponse) Decode(d *Decoder) { r.Children = decodeStrings(d) }
+func (r *GetChildrenResponse) fields(w walker) { w.ustrings(&r.Children) }
 
 // GetChildren2Response is OpGetChildren2's reply: the children's names and
 // the node's Stat.
@@ -99,16 +65,9 @@ type GetChildren2Response struct {
 	Stat     Stat
 }
 
-// Encode appends children and stat.
-func (r *GetChildren2Response) Encode(e *Encoder) {
-	encodeStrings(e, r.Children)
-	r.Stat.Encode(e)
-}
-
-// Decode reads children and stat.
-func (r *GetChildren2Response) Decode(d *Decoder) {
-	r.Children = decodeStrings(d)
-	r.Stat.Decode(d)
+func (r *GetChildren2Response) fields(w walker) {
+	w.ustrings(&r.Children)
+	r.Stat.fields(w)
 }
 
 // GetAllChildrenNumberResponse is OpGetAllChildrenNumber's reply: the number
@@ -117,11 +76,7 @@ type GetAllChildrenNumberResponse struct {
 	TotalNumber int32
 }
 
-// Encode appends totalNumber.
-func (r *GetAllChildrenNumberResponse) Encode(e *Encoder) { e.Int32(r.TotalNumber) }
-
-// Decode reads totalNumber.
-func (r *GetAllChildrenNumberResponse) Decode(d *Decoder) { r.TotalNumber = d.Int32() }
+func (r *GetAllChildrenNumberResponse) fields(w walker) { w.int32(&r.TotalNumber) }
 
 // GetEphemeralsResponse is OpGetEphemerals's reply: the paths of the
 // session's ephemeral nodes under the prefix.
@@ -129,8 +84,4 @@ type GetEphemeralsResponse struct {
 	Ephemerals []string
 }
 
-// Encode appends ephemerals.
-func (r *GetEphemeralsResponse) Encode(e *Encoder) { encodeStrings(e, r.Ephemerals) }
-
-// Decode reads ephemerals.
-func (r *GetEphemeralsResponse) Decode(d *Decoder) { r.Ephemerals = decodeStrings(d) }
+func (r *GetEphemeralsResponse) fields(w walker) { w.ustrings(&r.Ephemerals) }

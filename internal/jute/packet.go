@@ -75,9 +75,7 @@ func AppendPacket(dst []byte, records ...Record) []byte {
 	e := Encoder{buf: dst}
 	start := e.StartPacket()
 	for _, r := range records {
-		if r != nil {
-			r.Encode(&e)
-		}
+		e.Encode(r)
 	}
 	e.EndPacket(start)
 	return e.buf

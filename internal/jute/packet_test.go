@@ -32,8 +32,8 @@ func TestReadPacket(t *testing.T) {
 	var hdr jute.RequestHeader
 	var req jute.GetDataRequest
 	d := jute.NewDecoder(buf)
-	hdr.Decode(d)
-	req.Decode(d)
+	d.Decode(&hdr)
+	d.Decode(&req)
 	if d.End() != nil || hdr.Type != jute.OpGetData || req.Path != "/a" || !req.Watch {
 		t.Fatalf("last packet: %+v %+v %v", hdr, req, d.Err())
 	}

@@ -1,22 +1,33 @@
 package jute
 
-// Record is one of ZooKeeper's jute records. Encode appends its fields in
-// the order zookeeper.jute declares them; Decode reads them back, overwriting
-// every field. After a failed Decode (the Decoder's Err is set) the fields
-// hold what was read before the failure and zero values after it.
+// Record is one of ZooKeeper's jute records: the types of this package
+// that stand for the records of zookeeper.jute. Encoder.Encode appends its
+// fields in the order zookeeper.jute declares them; Decoder.Decode reads
+// them back, overwriting every field. After a failed Decode the fields hold
+// what was read before the failure and zero values after it.
 type Record interface {
-	Encode(e *Encoder)
-	Decode(d *Decoder)
+	// fields walks the record's fields in zookeeper.jute's order.
+	fields(w walker)
 }
 
-// AppendRecord appends r's encoding to dst; a nil r (the request or reply
-// of an op that is the header alone) appends nothing.
-func AppendRecord(dst []byte, r Record) []byte {
-	if r == nil {
-		return dst
+// Encode appends r's fields; a nil r (the request or reply of an op that
+// is the header alone) appends nothing.
+func (e *Encoder) Encode(r Record) {
+	if r != nil {
+		r.fields(e)
 	}
+}
+
+// Decode reads r's fields from the packet and returns Err.
+func (d *Decoder) Decode(r Record) error {
+	r.fields(d)
+	return d.err
+}
+
+// AppendRecord appends r's encoding to dst; a nil r appends nothing.
+func AppendRecord(dst []byte, r Record) []byte {
 	e := Encoder{buf: dst}
-	r.Encode(&e)
+	e.Encode(r)
 	return e.buf
 }
 
@@ -24,6 +35,6 @@ func AppendRecord(dst []byte, r Record) []byte {
 // input and bytes left over are errors matching ErrMalformed.
 func Unmarshal(b []byte, r Record) error {
 	d := Decoder{b: b}
-	r.Decode(&d)
+	r.fields(&d)
 	return d.End()
 }

@@ -16,7 +16,7 @@ func TestRoundTrip(t *testing.T) {
 				b := jute.AppendRecord(nil, rec)
 				d := jute.NewDecoder(b)
 				got := newLike(rec)
-				got.Decode(d)
+				d.Decode(got)
 				if err := d.End(); err != nil {
 					t.Fatalf("decode %x: %v", b, err)
 				}

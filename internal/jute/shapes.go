@@ -24,11 +24,7 @@ type (
 	DeleteContainerRequest = PathRecord
 )
 
-// Encode appends the path.
-func (r *PathRecord) Encode(e *Encoder) { e.UString(r.Path) }
-
-// Decode reads the path.
-func (r *PathRecord) Decode(d *Decoder) { r.Path = d.UString() }
+func (r *PathRecord) fields(w walker) { w.ustring(&r.Path) }
 
 // PathWatchRecord is a read request: a path, and whether to leave a watch
 // on it.
@@ -45,16 +41,9 @@ type (
 	GetChildren2Request = PathWatchRecord // OpGetChildren2
 )
 
-// Encode appends path and watch.
-func (r *PathWatchRecord) Encode(e *Encoder) {
-	e.UString(r.Path)
-	e.Bool(r.Watch)
-}
-
-// Decode reads path and watch.
-func (r *PathWatchRecord) Decode(d *Decoder) {
-	r.Path = d.UString()
-	r.Watch = d.Bool()
+func (r *PathWatchRecord) fields(w walker) {
+	w.ustring(&r.Path)
+	w.boolean(&r.Watch)
 }
 
 // PathVersionRecord is a path and the version the node must have (−1 for
@@ -70,16 +59,9 @@ type (
 	CheckVersionRequest = PathVersionRecord // OpCheck
 )
 
-// Encode appends path and version.
-func (r *PathVersionRecord) Encode(e *Encoder) {
-	e.UString(r.Path)
-	e.Int32(r.Version)
-}
-
-// Decode reads path and version.
-func (r *PathVersionRecord) Decode(d *Decoder) {
-	r.Path = d.UString()
-	r.Version = d.Int32()
+func (r *PathVersionRecord) fields(w walker) {
+	w.ustring(&r.Path)
+	w.int32(&r.Version)
 }
 
 // StatRecord is a reply of one Stat.
@@ -94,11 +76,7 @@ type (
 	SetACLResponse  = StatRecord // OpSetACL's reply
 )
 
-// Encode appends the Stat.
-func (r *StatRecord) Encode(e *Encoder) { r.Stat.Encode(e) }
-
-// Decode reads the Stat.
-func (r *StatRecord) Decode(d *Decoder) { r.Stat.Decode(d) }
+func (r *StatRecord) fields(w walker) { r.Stat.fields(w) }
 
 // TokenRecord is a record of one buffer, a SASL token.
 type TokenRecord struct {
@@ -111,8 +89,4 @@ type (
 	SetSASLResponse = TokenRecord // OpSASL's reply
 )
 
-// Encode appends the token.
-func (r *TokenRecord) Encode(e *Encoder) { e.Buffer(r.Token) }
-
-// Decode reads the token.
-func (r *TokenRecord) Decode(d *Decoder) { r.Token = d.Buffer() }
+func (r *TokenRecord) fields(w walker) { w.buffer(&r.Token) }

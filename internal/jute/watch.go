@@ -11,20 +11,11 @@ type SetWatches struct {
 	ChildWatches []string
 }
 
-// Encode appends relativeZxid and the three path vectors.
-func (r *SetWatches) Encode(e *Encoder) {
-	e.Int64(r.RelativeZxid)
-	encodeStrings(e, r.DataWatches)
-	encodeStrings(e, r.ExistWatches)
-	encodeStrings(e, r.ChildWatches)
-}
-
-// Decode reads relativeZxid and the three path vectors.
-func (r *SetWatches) Decode(d *Decoder) {
-	r.RelativeZxid = d.Int64()
-	r.DataWatches = decodeStrings(d)
-	r.ExistWatches = decodeStrings(d)
-	r.ChildWatches = decodeStrings(d)
+func (r *SetWatches) fields(w walker) {
+	w.int64(&r.RelativeZxid)
+	w.ustrings(&r.DataWatches)
+	w.ustrings(&r.ExistWatches)
+	w.ustrings(&r.ChildWatches)
 }
 
 // SetWatches2 is SetWatches with the persistent watches added
@@ -36,18 +27,10 @@ type SetWatches2 struct {
 	PersistentRecursiveWatches []string
 }
 
-// Encode appends SetWatches's fields, then the two persistent vectors.
-func (r *SetWatches2) Encode(e *Encoder) {
-	r.SetWatches.Encode(e)
-	encodeStrings(e, r.PersistentWatches)
-	encodeStrings(e, r.PersistentRecursiveWatches)
-}
-
-// Decode reads SetWatches's fields, then the two persistent vectors.
-func (r *SetWatches2) Decode(d *Decoder) {
-	r.SetWatches.Decode(d)
-	r.PersistentWatches = decodeStrings(d)
-	r.PersistentRecursiveWatches = decodeStrings(d)
+func (r *SetWatches2) fields(w walker) {
+	r.SetWatches.fields(w)
+	w.ustrings(&r.PersistentWatches)
+	w.ustrings(&r.PersistentRecursiveWatches)
 }
 
 // AddWatchRequest adds a persistent watch (OpAddWatch, 3.6). The reply is
@@ -57,16 +40,9 @@ type AddWatchRequest struct {
 	Mode AddWatchMode
 }
 
-// Encode appends path and mode.
-func (r *AddWatchRequest) Encode(e *Encoder) {
-	e.UString(r.Path)
-	e.Int32(int32(r.Mode))
-}
-
-// Decode reads path and mode.
-func (r *AddWatchRequest) Decode(d *Decoder) {
-	r.Path = d.UString()
-	r.Mode = AddWatchMode(d.Int32())
+func (r *AddWatchRequest) fields(w walker) {
+	w.ustring(&r.Path)
+	w.int32((*int32)(&r.Mode))
 }
 
 // WatchesRecord names the connection's watches of one type on a path, for
@@ -83,14 +59,7 @@ type (
 	RemoveWatchesRequest = WatchesRecord // OpRemoveWatches
 )
 
-// Encode appends path and type.
-func (r *WatchesRecord) Encode(e *Encoder) {
-	e.UString(r.Path)
-	e.Int32(int32(r.Type))
-}
-
-// Decode reads path and type.
-func (r *WatchesRecord) Decode(d *Decoder) {
-	r.Path = d.UString()
-	r.Type = WatcherType(d.Int32())
+func (r *WatchesRecord) fields(w walker) {
+	w.ustring(&r.Path)
+	w.int32((*int32)(&r.Type))
 }
