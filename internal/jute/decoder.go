@@ -8,7 +8,7 @@ import (
 // Decoder reads jute's binary encoding from the bytes of one packet, as
 // ZooKeeper's BinaryInputArchive reads it. The first error sticks: every
 // later read returns a zero value and Err keeps returning that error, so a
-// record's Decode reads all its fields and the caller checks once.
+// record is read whole and the caller checks once.
 //
 // Every error matches ErrMalformed. Lengths are checked against the bytes
 // left before anything is allocated, so a declared length costs memory only

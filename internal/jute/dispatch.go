@@ -95,7 +95,9 @@ func NewResponse(op OpCode) (resp Record, ok bool) {
 //
 // ZooKeeper answers a request whose record does not decode with
 // MARSHALLINGERROR (−5) and keeps the connection (PrepRequestProcessor and
-// FinalRequestProcessor, release-3.9.5).
+// FinalRequestProcessor, release-3.9.5), except an auth or sasl packet,
+// which it reads itself and closes the connection on
+// (ZooKeeperServer.processPacket).
 func DecodeRequest(d *Decoder, op OpCode) (Record, error) {
 	req, ok := NewRequest(op)
 	if !ok {

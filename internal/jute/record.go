@@ -18,9 +18,12 @@ func (e *Encoder) Encode(r Record) {
 	}
 }
 
-// Decode reads r's fields from the packet and returns Err.
+// Decode reads r's fields from the packet and returns Err; a nil r (the
+// request or reply of an op that is the header alone) reads nothing.
 func (d *Decoder) Decode(r Record) error {
-	r.fields(d)
+	if r != nil {
+		r.fields(d)
+	}
 	return d.err
 }
 
