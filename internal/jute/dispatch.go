@@ -14,7 +14,7 @@ func NewRequest(op OpCode) (req Record, ok bool) {
 		return new(CreateRequest), true
 	case OpCreateTTL:
 		return new(CreateTTLRequest), true
-	case OpDelete, OpCheck:
+	case OpDelete:
 		return new(PathVersionRecord), true
 	case OpDeleteContainer, OpSync, OpGetACL, OpGetAllChildrenNumber, OpGetEphemerals:
 		return new(PathRecord), true
@@ -59,7 +59,7 @@ func NewResponse(op OpCode) (resp Record, ok bool) {
 		return new(PathRecord), true
 	case OpCreate2, OpCreateContainer, OpCreateTTL:
 		return new(Create2Response), true
-	case OpExists, OpSetData, OpSetACL, OpCheck:
+	case OpExists, OpSetData, OpSetACL:
 		return new(StatRecord), true
 	case OpGetData, OpReconfig:
 		return new(GetDataResponse), true

@@ -18,7 +18,6 @@ func requestSamples() map[jute.OpCode]jute.Record {
 		jute.OpCreate: &c, jute.OpCreate2: &c, jute.OpCreateContainer: &cc,
 		jute.OpCreateTTL:            &jute.CreateTTLRequest{CreateRequest: createReq(jute.ModePersistentWithTTL), TTL: 5},
 		jute.OpDelete:               &jute.DeleteRequest{Path: "/d", Version: 1},
-		jute.OpCheck:                &jute.CheckVersionRequest{Path: "/c", Version: 2},
 		jute.OpDeleteContainer:      &jute.DeleteContainerRequest{Path: "/k"},
 		jute.OpSync:                 &jute.SyncRequest{Path: "/s"},
 		jute.OpGetACL:               &jute.GetACLRequest{Path: "/g"},
@@ -71,7 +70,7 @@ func TestDecodeRequest(t *testing.T) {
 // TestDecodeRequestRefusals: unknown opcodes, ops no client sends, and a
 // multi of the wrong kind for its opcode are refused with typed errors.
 func TestDecodeRequestRefusals(t *testing.T) {
-	for _, op := range []jute.OpCode{jute.OpNotification, jute.OpCreateSession, jute.OpError, 10, 23, 99, 108} {
+	for _, op := range []jute.OpCode{jute.OpNotification, jute.OpCheck, jute.OpCreateSession, jute.OpError, 10, 23, 99, 108} {
 		if _, err := jute.DecodeRequest(jute.NewDecoder(nil), op); !errors.Is(err, jute.ErrUnknownOp) {
 			t.Errorf("%v: %v, want ErrUnknownOp", op, err)
 		}
@@ -101,7 +100,6 @@ func TestNewResponse(t *testing.T) {
 		jute.OpCreateTTL:       &jute.Create2Response{},
 		jute.OpCreateContainer: &jute.Create2Response{},
 		jute.OpDelete:          nil,
-		jute.OpCheck:           &jute.SetDataResponse{},
 		jute.OpExists:          &jute.ExistsResponse{},
 		jute.OpReconfig:        &jute.GetDataResponse{},
 		jute.OpAddWatch:        &jute.ErrorResponse{},
@@ -115,7 +113,9 @@ func TestNewResponse(t *testing.T) {
 			t.Errorf("%v: %T (%v), want %T", op, got, ok, want)
 		}
 	}
-	if _, ok := jute.NewResponse(99); ok {
-		t.Error("a reply shape for opcode 99")
+	for _, op := range []jute.OpCode{jute.OpCheck, 99} {
+		if _, ok := jute.NewResponse(op); ok {
+			t.Errorf("a reply shape for %v", op)
+		}
 	}
 }

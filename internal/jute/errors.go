@@ -14,7 +14,7 @@ var ErrMalformed = errors.New("jute: malformed record")
 var ErrPacketTooLarge = errors.New("jute: packet too large")
 
 // ErrUnknownOp is returned by DecodeRequest for an opcode it has no request
-// record for. ZooKeeper answers such a request with UNIMPLEMENTED (−6)
-// (ZooKeeperServer.submitRequest hands it to UnimplementedRequestProcessor)
-// and keeps the connection.
+// record for. ZooKeeper answers such a request with UNIMPLEMENTED (−6), then
+// closes the session's connection (ZooKeeperServer.submitRequest hands it to
+// UnimplementedRequestProcessor, release-3.9.5).
 var ErrUnknownOp = errors.New("jute: unknown opcode")

@@ -90,7 +90,9 @@ func decodeMulti(d *Decoder, item func(h *MultiHeader)) {
 // multi, and whether it is a read.
 func newMultiOp(op OpCode) (req Record, read, ok bool) {
 	switch op {
-	case OpCreate, OpCreate2, OpCreateContainer, OpCreateTTL, OpDelete, OpSetData, OpCheck:
+	case OpCheck:
+		return new(CheckVersionRequest), false, true
+	case OpCreate, OpCreate2, OpCreateContainer, OpCreateTTL, OpDelete, OpSetData:
 		req, _ = NewRequest(op)
 		return req, false, true
 	case OpGetChildren, OpGetData:
@@ -102,7 +104,8 @@ func newMultiOp(op OpCode) (req Record, read, ok bool) {
 
 // MultiResult is one result of a MultiResponse. Type is the op's result
 // type: OpCreate (CreateResponse), OpCreate2 (Create2Response, also for
-// createContainer and createTTL), OpDelete and OpCheck (no record),
+// createContainer and createTTL; ZooKeeper before 3.8.2 and 3.9.0 answers a
+// create2 op as a create, ZOOKEEPER-4026), OpDelete and OpCheck (no record),
 // OpSetData (SetDataResponse), OpGetChildren (GetChildrenResponse), OpGetData
 // (GetDataResponse), or OpError, whose Err is the op's code and whose
 // Response is nil.
@@ -170,8 +173,7 @@ func (r *MultiResponse) decode(d *Decoder) {
 }
 
 // newMultiResult returns an empty record for the result of an op that may
-// stand in a multi: its reply's record, but none for check, whose lone
-// reply has a Stat.
+// stand in a multi: its reply's record; check has none.
 func newMultiResult(op OpCode) (Record, bool) {
 	switch op {
 	case OpCreate, OpCreate2, OpDelete, OpSetData, OpGetChildren, OpGetData:

@@ -5,6 +5,10 @@ import "strconv"
 // OpCode is a request's type (RequestHeader.Type, MultiHeader.Type), with
 // ZooKeeper's numbers and names (ZooDefs.OpCode, release-3.9.5). The
 // version that introduced an op is noted where it is after 3.4.
+//
+// OpCheck is an op of a multi only: ZooKeeper 3.9 treats a lone check as an
+// unknown op (Request.isValid), and 3.8.0 drops the connection on one (its
+// reply's Stat is null), so NewRequest and NewResponse know none.
 type OpCode int32
 
 // ZooKeeper's opcodes.
@@ -21,7 +25,7 @@ const (
 	OpSync                 OpCode = 9
 	OpPing                 OpCode = 11
 	OpGetChildren2         OpCode = 12
-	OpCheck                OpCode = 13 // in a multi; servers answer it alone too
+	OpCheck                OpCode = 13 // only inside a multi
 	OpMulti                OpCode = 14
 	OpCreate2              OpCode = 15  // 3.5
 	OpReconfig             OpCode = 16  // 3.5

@@ -72,7 +72,7 @@ type StatRecord struct {
 // The records whose layout is StatRecord.
 type (
 	ExistsResponse  = StatRecord // OpExists's reply; a missing node is NONODE, no body
-	SetDataResponse = StatRecord // OpSetData's reply, and a lone OpCheck's
+	SetDataResponse = StatRecord // OpSetData's reply
 	SetACLResponse  = StatRecord // OpSetACL's reply
 )
 
