@@ -50,3 +50,22 @@ func TestEncoderAppends(t *testing.T) {
 		t.Fatalf("AppendRecord: %x", b)
 	}
 }
+
+// TestFixedLengths: the exported lengths are what the encoder writes.
+func TestFixedLengths(t *testing.T) {
+	for _, c := range []struct {
+		rec  jute.Record
+		want int
+	}{
+		{&jute.Stat{}, jute.StatLen},
+		{&jute.RequestHeader{}, jute.RequestHeaderLen},
+		{&jute.ReplyHeader{}, jute.ReplyHeaderLen},
+	} {
+		if got := len(jute.AppendRecord(nil, c.rec)); got != c.want || c.want == 0 {
+			t.Errorf("%T: %d bytes, constant says %d", c.rec, got, c.want)
+		}
+	}
+	if jute.StatLen != 68 || jute.RequestHeaderLen != 8 || jute.ReplyHeaderLen != 16 {
+		t.Errorf("StatLen %d, RequestHeaderLen %d, ReplyHeaderLen %d", jute.StatLen, jute.RequestHeaderLen, jute.ReplyHeaderLen)
+	}
+}
