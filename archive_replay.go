@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3/raftpb"
+	"golang.org/x/sync/errgroup"
 )
 
 // replayGroup is how many entries a replay applies in one group at most.
@@ -42,6 +44,9 @@ func (r *replayed) close() {
 // the tree's digest with every digest the cluster recorded: at each
 // consistency check a later check confirms (its PrevZxid and PrevDigest),
 // and at the zxid of any base in want. A difference is ErrArchiveCorrupt.
+//
+// One goroutine reads and decodes the segments (readLog) while the caller's
+// applies what it decoded, so a restore keeps two cores busy.
 func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]uint64) (_ *replayed, err error) {
 	dir, err := os.MkdirTemp(a.opts.TempDir, "keeper-archive-")
 	if err != nil {
@@ -72,7 +77,112 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 	if err != nil {
 		return nil, err
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan []replayItem, replayAhead)
+	g.Go(func() error {
+		defer close(batches)
+		return a.readLog(gctx, plan, t.applied()+1, conv, warmer(t), batches)
+	})
+	// An apply error cancels gctx, which stops the reader's sends.
+	g.Go(func() error { return a.applyLog(rp, batches, want) })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if z := uint64(plan.Zxid); t.applied() != z {
+		return nil, fmt.Errorf("%w: the restore reached zxid %d of %d", ErrNotArchived, t.applied(), z)
+	}
+	return rp, nil
+}
+
+// replayItem is one entry of the log on its way to the tree: what readLog
+// decoded for applyLog.
+type replayItem struct {
+	c committed
+	// check is a consistency entry's check, isCheck true for one.
+	check   []byte
+	isCheck bool
+	// time is the proposer's time in Unix milliseconds, if timed.
+	time  int64
+	timed bool
+}
+
+// replayAhead is how many decoded groups readLog may be ahead of the
+// apply.
+const replayAhead = 4
+
+// warmer returns what readLog calls with each request it reads: it warms
+// the store's cache with the znodes the request's ops will look up (the
+// op's path, and the parent of a create or delete), so the apply, a few
+// groups behind, finds them there.
+func warmer(t *tree) func(payload []byte) {
+	var key []byte
+	return func(payload []byte) {
+		r, err := decodeRequest(payload)
+		if err != nil || r.Kind != reqOps {
+			return
+		}
+		for i := range r.Ops {
+			op := &r.Ops[i]
+			key = t.warm(key, op.path)
+			if op.kind == opCreate || op.kind == opDelete {
+				parent, _ := parentOf(op.path)
+				key = t.warm(key, parent)
+			}
+		}
+	}
+}
+
+// readLog reads plan's segments and sends their entries from index next
+// to the plan's zxid, decoded, in groups of up to replayGroup, calling
+// warm with each request's payload.
+func (a *Archive) readLog(ctx context.Context, plan RestorePlan, next uint64, conv *entryReplay, warm func([]byte), out chan<- []replayItem) error {
 	z := uint64(plan.Zxid)
+	batch := make([]replayItem, 0, replayGroup)
+	send := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch = make([]replayItem, 0, replayGroup)
+		return nil
+	}
+	for _, seg := range plan.Segments {
+		err := a.eachEntry(ctx, seg, func(e *raftpb.Entry) error {
+			idx := e.GetIndex()
+			if idx < next || idx > z {
+				return nil
+			}
+			c, d, err := conv.convert(e)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrArchiveCorrupt, seg.Name, err)
+			}
+			next = idx + 1
+			if c.Kind == entryOp {
+				warm(c.Data)
+			}
+			it := replayItem{c: c, isCheck: d.Kind == wire.EntryCheck, check: d.Check}
+			it.time, it.timed = entryTime(e)
+			batch = append(batch, it)
+			if len(batch) == replayGroup {
+				return send()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return send()
+}
+
+// applyLog applies the groups readLog sends to rp's tree, comparing its
+// digest with the ones the cluster recorded (see replay).
+func (a *Archive) applyLog(rp *replayed, batches <-chan []replayItem, want map[uint64]uint64) error {
+	t := rp.t
 	recorded := map[uint64]uint64{} // digests at the checks applied so far
 	group := make([]committed, 0, replayGroup)
 	flush := func() error {
@@ -96,28 +206,22 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 		rp.checked++
 		return nil
 	}
-	for _, seg := range plan.Segments {
-		err := a.eachEntry(ctx, seg, func(e *raftpb.Entry) error {
-			idx := e.GetIndex()
-			if idx <= t.applied()+uint64(len(group)) || idx > z {
-				return nil
+	for batch := range batches {
+		for i := range batch {
+			it := &batch[i]
+			idx := it.c.Index
+			if it.timed {
+				rp.time = it.time
 			}
-			c, d, err := conv.convert(e)
-			if err != nil {
-				return fmt.Errorf("%w: %s: %w", ErrArchiveCorrupt, seg.Name, err)
-			}
-			if ms, ok := entryTime(e); ok {
-				rp.time = ms
-			}
-			group = append(group, c)
+			group = append(group, it.c)
 			_, isBase := want[idx]
-			if d.Kind != wire.EntryCheck && !isBase && len(group) < replayGroup {
-				return nil
+			if !it.isCheck && !isBase && len(group) < replayGroup {
+				continue
 			}
 			if err := flush(); err != nil {
 				return err
 			}
-			if d.Kind == wire.EntryCheck || isBase {
+			if it.isCheck || isBase {
 				recorded[idx] = t.digest()
 			}
 			if isBase {
@@ -125,24 +229,16 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 					return err
 				}
 			}
-			if d.Kind == wire.EntryCheck {
-				if chk, err := wire.DecodeCheck(d.Check); err == nil && chk.Kind == wire.CheckPeriodic && chk.PrevZxid != 0 {
-					return compare(chk.PrevZxid, chk.PrevDigest, "the cluster's consistency check")
+			if it.isCheck {
+				if chk, err := wire.DecodeCheck(it.check); err == nil && chk.Kind == wire.CheckPeriodic && chk.PrevZxid != 0 {
+					if err := compare(chk.PrevZxid, chk.PrevDigest, "the cluster's consistency check"); err != nil {
+						return err
+					}
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
 	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	if t.applied() != z {
-		return nil, fmt.Errorf("%w: the restore reached zxid %d of %d", ErrNotArchived, t.applied(), z)
-	}
-	return rp, nil
+	return flush()
 }
 
 // replayAttempts bounds how often replayPoint plans again when an object
@@ -225,16 +321,18 @@ func (a *Archive) eachEntry(ctx context.Context, seg ArchiveObject, f func(*raft
 
 // At returns the tree at p as a backup stream, to hand to Restore (a new
 // cluster's data dir) or Node.RestoreOnline (the running cluster, whole or
-// one subtree). The first Read plans the restore, rebuilds the tree in a
-// temp dir (ArchiveOptions.TempDir) and writes its stream aside; it
-// returns the error of any of those steps, such as ErrNotArchived for a
-// point the archive cannot reach or ErrArchiveCorrupt for a damaged
-// object, and then every Read returns it. The stream is in plaintext and
-// names the archive's cluster, at the zxid of the point, with the time of
-// its last entry.
+// one subtree). The first Read plans the restore and rebuilds the tree in a
+// temp dir (ArchiveOptions.TempDir); it returns the error of either step,
+// such as ErrNotArchived for a point the archive cannot reach or
+// ErrArchiveCorrupt for a damaged object, and then every Read returns it.
+// Then the reader streams the rebuilt tree as its reader reads, so the
+// restore reading it runs beside the stream's writing. The stream is in
+// plaintext and names the archive's cluster, at the zxid of the point, with
+// the time of its last entry.
 //
-// Close releases what the reader holds; a reader read to its end, or one
-// that failed, holds nothing but its file handle.
+// Close stops a rebuild or a stream in progress and removes the rebuilt
+// tree; call it when done with the reader. A reader read to its end, or
+// one that failed, has already released everything.
 func (a *Archive) At(p Point) *ArchiveReader {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &ArchiveReader{a: a, p: p, ctx: ctx, cancel: cancel}
@@ -250,81 +348,84 @@ type ArchiveReader struct {
 
 	once sync.Once
 	mu   sync.Mutex
-	f    *os.File
+	pr   *io.PipeReader
+	// done is closed when the goroutine writing the stream has ended and
+	// removed the rebuilt tree.
+	done chan struct{}
 	err  error
 	plan RestorePlan
 }
 
-// Read reads the stream; the first call builds it.
+// Read reads the stream; the first call rebuilds the tree.
 func (r *ArchiveReader) Read(b []byte) (int, error) {
 	r.once.Do(r.build)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err != nil {
-		return 0, r.err
+	pr, err := r.pr, r.err
+	r.mu.Unlock()
+	if err != nil {
+		return 0, err
 	}
-	n, err := r.f.Read(b)
-	if err == io.EOF {
-		r.f.Close()
-		r.f, r.err = nil, io.EOF
-	}
-	return n, err
+	return pr.Read(b)
 }
 
-// Plan is the plan the reader followed, once a Read has built the stream.
+// Plan is the plan the reader followed, once a Read has rebuilt the tree.
 func (r *ArchiveReader) Plan() RestorePlan {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.plan
 }
 
-// Close stops a build in progress and releases the stream.
+// Close stops a rebuild or a stream in progress, and returns once the
+// rebuilt tree is removed.
 func (r *ArchiveReader) Close() error {
 	r.cancel()
 	r.once.Do(func() { r.err = ErrClosed })
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.f != nil {
-		r.f.Close()
-		r.f = nil
+	if r.pr != nil {
+		r.pr.CloseWithError(ErrClosed)
 	}
-	if r.err == nil || r.err == io.EOF {
+	if r.err == nil {
 		r.err = ErrClosed
+	}
+	done := r.done
+	r.mu.Unlock()
+	if done != nil {
+		<-done
 	}
 	return nil
 }
 
+// build rebuilds the tree and starts the goroutine that writes its stream
+// into the reader's pipe. The goroutine ends when the stream is written,
+// fails, or the reader is closed (Close, or the cleanup of a reader
+// dropped without one); it then removes the rebuilt tree.
 func (r *ArchiveReader) build() {
-	f, plan, err := r.a.streamAt(r.ctx, r.p)
+	start := time.Now()
+	rp, plan, err := r.a.replayPoint(r.ctx, r.p)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.f, r.plan, r.err = f, plan, err
-}
-
-// streamAt rebuilds the tree at p and writes its stream into an unlinked
-// temp file, returned at offset 0.
-func (a *Archive) streamAt(ctx context.Context, p Point) (*os.File, RestorePlan, error) {
-	start := time.Now()
-	rp, plan, err := a.replayPoint(ctx, p)
+	r.plan = plan
 	if err != nil {
-		return nil, plan, err
+		r.err = err
+		return
 	}
-	defer rp.close()
-	f, err := os.CreateTemp(a.opts.TempDir, "keeper-archive-*.kbk")
-	if err != nil {
-		return nil, plan, fmt.Errorf("keeper: archive restore: %w", err)
-	}
-	os.Remove(f.Name()) // the open file keeps it until closed
-	_, err = rp.t.writeStream(ctx, f, streamHeaderInfo{Member: 0, Time: time.UnixMilli(rp.time)}, BackupOptions{NoCompression: true}, nil)
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		f.Close()
-		return nil, plan, fmt.Errorf("keeper: archive restore: %w", err)
-	}
-	a.log.Info("archive: tree rebuilt", "point", p.String(), "zxid", plan.Zxid, "entries", plan.Entries, "took", time.Since(start))
-	return f, plan, nil
+	r.a.log.Info("archive: tree rebuilt", "point", r.p.String(), "zxid", plan.Zxid, "entries", plan.Entries, "took", time.Since(start))
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	r.pr, r.done = pr, done
+	ctx, stamp := r.ctx, time.UnixMilli(rp.time)
+	go func() {
+		defer close(done)
+		_, err := rp.t.writeStream(ctx, pw, streamHeaderInfo{Member: 0, Time: stamp}, BackupOptions{NoCompression: true}, nil)
+		if err != nil {
+			err = fmt.Errorf("keeper: archive restore: %w", err)
+		}
+		// The tree goes before the stream's end reaches the reader: a
+		// reader read to its end holds nothing.
+		rp.close()
+		pw.CloseWithError(err)
+	}()
+	runtime.AddCleanup(r, func(pr *io.PipeReader) { pr.CloseWithError(ErrClosed) }, pr)
 }
 
 // DrillReport is what a restore drill found.

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -176,5 +178,83 @@ func TestArchivePointErrors(t *testing.T) {
 	}
 	if d.Zxid < 1 {
 		t.Errorf("drill %+v", d)
+	}
+}
+
+// TestArchiveReaderReleases checks what an archive's reader holds: the
+// tree it rebuilt stays in the temp dir while its stream is read, and is
+// gone once the stream is read to its end, or at Close in the middle of
+// it; a closed reader reads ErrClosed.
+func TestArchiveReaderReleases(t *testing.T) {
+	ctx := context.Background()
+	target := keeper.DirTarget(filepath.Join(t.TempDir(), "archive"))
+	c := archiveCluster(t, 1, target)
+	for i := range 50 {
+		mustCreate(t, c, "/n"+string(rune('a'+i%26))+string(rune('a'+i/26)), "x")
+	}
+	waitArchived(t, c, c.WaitLeader().Status().Applied)
+	tmp := t.TempDir()
+	arch, err := keeper.OpenArchive(ctx, target, keeper.ArchiveOptions{TempDir: tmp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := func() int {
+		t.Helper()
+		ents, err := os.ReadDir(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+
+	whole := arch.At(keeper.Latest())
+	if _, err := io.ReadAll(whole); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); n != 0 {
+		t.Errorf("a reader read to its end left %d entries in its temp dir", n)
+	}
+	whole.Close()
+
+	r := arch.At(keeper.Latest())
+	if _, err := io.ReadFull(r, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); n == 0 {
+		t.Error("the rebuilt tree is not in the temp dir while its stream is read")
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); n != 0 {
+		t.Errorf("Close left %d entries in the reader's temp dir", n)
+	}
+	if _, err := r.Read(make([]byte, 1)); !errors.Is(err, keeper.ErrClosed) {
+		t.Errorf("read after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestArchiveQuietLag: once a quiet cluster's writes are archived, every
+// member reports no lag, although the archive's own mark, proposed after
+// the last segment, is the last entry and waits for a segment of its own.
+func TestArchiveQuietLag(t *testing.T) {
+	target := keeper.DirTarget(filepath.Join(t.TempDir(), "archive"))
+	c := archiveCluster(t, 3, target, keepertest.WithConfig(func(cfg *keeper.Config) {
+		cfg.CheckInterval = time.Hour // no consistency entries: quiet
+	}))
+	z := mustCreate(t, c, "/a", "x").Mzxid
+	waitArchived(t, c, z)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.Nodes() {
+		for {
+			st := n.Status()
+			if st.ArchivedZxid >= z && st.ArchiveLag == 0 && st.ArchiveLagTime == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("member %d on a quiet cluster: archived %d (want %d), lag %d entries, %v", n.ID(), st.ArchivedZxid, z, st.ArchiveLag, st.ArchiveLagTime)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }

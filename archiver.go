@@ -478,6 +478,22 @@ func onlyArchiveMarks(ents []*raftpb.Entry) bool {
 	return true
 }
 
+// quietTail is how many entries past the archive's end onlyMarksAfter
+// reads at most.
+const quietTail = 8
+
+// onlyMarksAfter reports whether the entries after index archived up to
+// applied are archive marks only, as on a quiet cluster, where the mark
+// of the last segment is the last entry: they wait for the next segment
+// but hold nothing to archive. Raft loop only.
+func (a *archiver) onlyMarksAfter(archived, applied uint64) bool {
+	if applied-archived > quietTail {
+		return false
+	}
+	ents, err := a.loop.logEntries(archived+1, applied+1)
+	return err == nil && len(ents) == int(applied-archived) && onlyArchiveMarks(ents)
+}
+
 // isArchivedRequest reports whether an encoded request is a reqArchived.
 func isArchivedRequest(b []byte) bool {
 	return len(b) >= 2 && b[0] == requestVersionKinded && requestKind(b[1]) == reqArchived
@@ -491,7 +507,7 @@ func (a *archiver) fillStatus(st *Status, applied, mark uint64) {
 	archived := max(mark, a.archived.Load())
 	st.Archiving = a.active
 	st.ArchivedZxid = Zxid(archived)
-	if applied > archived {
+	if applied > archived && !a.onlyMarksAfter(archived, applied) {
 		st.ArchiveLag = applied - archived
 	}
 	st.ArchiveLagTime = time.Duration(a.lagNanos.Load())

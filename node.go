@@ -122,7 +122,9 @@ type Status struct {
 	// The archive (Config.Archive; all zero without one). Archiving is
 	// true on the member that archives now. ArchivedZxid is the last zxid
 	// the archive holds as this member knows it, ArchiveLag how many
-	// applied entries it does not hold yet, and, on the archiving member,
+	// applied entries it does not hold yet (0 when they are only the
+	// archive's own marks, as on a quiet cluster), and, on the archiving
+	// member,
 	// ArchiveLagTime how long the oldest of them has waited. ArchiveGaps
 	// counts the gaps this member recorded since Open (entries the raft log
 	// released before the archive had them: see ArchiveConfig.HoldEntries),
