@@ -81,7 +81,7 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 	batches := make(chan []replayItem, replayAhead)
 	g.Go(func() error {
 		defer close(batches)
-		return a.readLog(gctx, plan, t.applied()+1, conv, warmer(t), batches)
+		return a.readLog(gctx, plan, t.applied()+1, conv, batches)
 	})
 	// An apply error cancels gctx, which stops the reader's sends.
 	g.Go(func() error { return a.applyLog(rp, batches, want) })
@@ -110,32 +110,9 @@ type replayItem struct {
 // apply.
 const replayAhead = 4
 
-// warmer returns what readLog calls with each request it reads: it warms
-// the store's cache with the znodes the request's ops will look up (the
-// op's path, and the parent of a create or delete), so the apply, a few
-// groups behind, finds them there.
-func warmer(t *tree) func(payload []byte) {
-	var key []byte
-	return func(payload []byte) {
-		r, err := decodeRequest(payload)
-		if err != nil || r.Kind != reqOps {
-			return
-		}
-		for i := range r.Ops {
-			op := &r.Ops[i]
-			key = t.warm(key, op.path)
-			if op.kind == opCreate || op.kind == opDelete {
-				parent, _ := parentOf(op.path)
-				key = t.warm(key, parent)
-			}
-		}
-	}
-}
-
 // readLog reads plan's segments and sends their entries from index next
-// to the plan's zxid, decoded, in groups of up to replayGroup, calling
-// warm with each request's payload.
-func (a *Archive) readLog(ctx context.Context, plan RestorePlan, next uint64, conv *entryReplay, warm func([]byte), out chan<- []replayItem) error {
+// to the plan's zxid, decoded, in groups of up to replayGroup.
+func (a *Archive) readLog(ctx context.Context, plan RestorePlan, next uint64, conv *entryReplay, out chan<- []replayItem) error {
 	z := uint64(plan.Zxid)
 	batch := make([]replayItem, 0, replayGroup)
 	send := func() error {
@@ -161,9 +138,6 @@ func (a *Archive) readLog(ctx context.Context, plan RestorePlan, next uint64, co
 				return fmt.Errorf("%w: %s: %w", ErrArchiveCorrupt, seg.Name, err)
 			}
 			next = idx + 1
-			if c.Kind == entryOp {
-				warm(c.Data)
-			}
 			it := replayItem{c: c, isCheck: d.Kind == wire.EntryCheck, check: d.Check}
 			it.time, it.timed = entryTime(e)
 			batch = append(batch, it)

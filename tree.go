@@ -511,17 +511,6 @@ func (t *tree) lookup(path string) (*znode, error) {
 // have been looked up in this group first.
 func (t *tree) put(path string, n *znode) { t.entry[path] = n }
 
-// warm reads the stored node at path and drops it, so that a lookup soon
-// after finds its block in the store's cache. It changes nothing and may
-// run beside the apply: an archive's restore warms the nodes of the
-// entries it has read while it applies the ones before them. buf is
-// scratch space, returned for reuse.
-func (t *tree) warm(buf []byte, path string) []byte {
-	buf = keys.NodeKey(buf[:0], path)
-	_ = t.st.Get(buf, func([]byte) error { return nil })
-	return buf
-}
-
 // load reads the node at path from Pebble, with the hash of its stored value;
 // nil if absent.
 func (t *tree) load(path string) (*znode, uint64, error) {
