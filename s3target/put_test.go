@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -192,8 +194,12 @@ func TestS3TargetPutMultipartAborts(t *testing.T) {
 	p := newHookProxy(t, s, func(w http.ResponseWriter, r *http.Request, forward http.Handler) {
 		if isPart(r, 2) {
 			if cancel := cancelPart.Swap(nil); cancel != nil {
-				// The Put's context ends while the part is on its way.
+				// The Put's context ends while the part is on its way:
+				// the client drops the connection, which ends the read of
+				// the body, or the wait for a next request once the body
+				// is read.
 				(*cancel)()
+				io.Copy(io.Discard, r.Body)
 				<-r.Context().Done()
 				return
 			}
@@ -362,4 +368,63 @@ func TestReadPart(t *testing.T) {
 	if !errors.Is(err, errBroken) || string(buf) != "abc" {
 		t.Fatalf("readPart of a failing reader = %q, %v; want abc and its error", buf, err)
 	}
+}
+
+// BenchmarkS3TargetPut64MiB puts a 64 MiB object, generated as it is
+// read, in parts of the default 16 MiB, and reports the peak growth of
+// the heap during the Put (garbage included) as peak-heap-B: about a
+// part, where reading the whole object first would take 64 MiB and more.
+func BenchmarkS3TargetPut64MiB(b *testing.B) {
+	const size = 64 << 20
+	s := sharedMoto(b)
+	tg := newTarget(b, s, newBucket(b, s), "")
+	ctx := waitCtx(b, 30*time.Minute)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	var peak uint64
+	for i := range b.N {
+		src := io.LimitReader(rand.NewChaCha8([32]byte{byte(i)}), size)
+		peak = max(peak, heapGrowth(func() {
+			if err := tg.Put(ctx, "base/0001", src); err != nil {
+				b.Fatal(err)
+			}
+		}))
+		b.StopTimer()
+		if err := tg.Delete(ctx, "base/0001"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(peak), "peak-heap-B")
+}
+
+// heapGrowth runs f and returns how far the bytes of the heap's objects,
+// sampled every millisecond, rose above where they were before it.
+func heapGrowth(f func()) uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	runtime.GC()
+	base := read()
+	peak := base
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			peak = max(peak, read())
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(stop)
+	<-done
+	return max(peak, read()) - base
 }
