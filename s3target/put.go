@@ -21,7 +21,8 @@ const (
 )
 
 // Put stores the bytes of r under name unless an object has that name,
-// holding about one part (Options.PartSize) of r in memory at a time.
+// holding one part (Options.PartSize) of r in memory at a time, and one
+// and a half while the first part fills.
 //
 // An object that ends within its first part is sent as one PUT with
 // "If-None-Match: *", so the store itself refuses a taken name. A larger
@@ -158,12 +159,17 @@ func (t *Target) abort(ctx context.Context, name, id string, err error) error {
 
 // readPart reads from r onto the end of buf until buf holds size+1 bytes
 // or r ends, and returns buf: a byte past size says that r goes on after
-// the part. buf grows as it fills, so an object far smaller than a part
-// costs about its own size.
+// the part. buf doubles as it fills, so an object smaller than a part
+// costs at most twice its size, and a larger one one and a half parts
+// while its first part fills.
 func readPart(r io.Reader, buf []byte, size int) ([]byte, error) {
 	for len(buf) <= size {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(max(2*cap(buf), 64<<10), size+1))
+			n := max(2*cap(buf), 64<<10)
+			if n >= size {
+				n = size + 1
+			}
+			grown := make([]byte, len(buf), n)
 			copy(grown, buf)
 			buf = grown
 		}

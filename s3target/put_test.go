@@ -364,6 +364,16 @@ func TestReadPart(t *testing.T) {
 			t.Fatalf("%d bytes: second part %x; want %x", n, buf, want)
 		}
 	}
+	// The buffer doubles from 64 KiB straight to a part and one byte:
+	// 64, 128 and 256 KiB + 1, never a part twice.
+	big := payload(1, 300<<10)
+	br := bytes.NewReader(big)
+	if n := testing.AllocsPerRun(10, func() {
+		br.Reset(big)
+		readPart(br, nil, 256<<10)
+	}); n != 3 {
+		t.Errorf("readPart of more than a part of 256 KiB made %v allocations; want 3", n)
+	}
 	buf, err := readPart(io.MultiReader(bytes.NewReader([]byte("abc")), iotest.ErrReader(errBroken)), nil, size)
 	if !errors.Is(err, errBroken) || string(buf) != "abc" {
 		t.Fatalf("readPart of a failing reader = %q, %v; want abc and its error", buf, err)
@@ -372,8 +382,9 @@ func TestReadPart(t *testing.T) {
 
 // BenchmarkS3TargetPut64MiB puts a 64 MiB object, generated as it is
 // read, in parts of the default 16 MiB, and reports the peak growth of
-// the heap during the Put (garbage included) as peak-heap-B: about a
-// part, where reading the whole object first would take 64 MiB and more.
+// the heap during the Put (garbage included) as peak-heap-B: about one
+// and a half parts, where reading the whole object first would take
+// 64 MiB and more.
 func BenchmarkS3TargetPut64MiB(b *testing.B) {
 	const size = 64 << 20
 	s := sharedMoto(b)
