@@ -28,10 +28,10 @@
 // without conditional writes gives no protection against two clusters
 // archiving into one prefix. An object that fits in one part
 // (Options.PartSize, 16 MiB by default) is read into memory and sent as
-// one PUT; a larger one streams as a multipart upload, about one part in memory
-// at a time, whose completion carries the header (Amazon S3 and moto
-// honour it there). Either way a failed Put leaves nothing: a reader that
-// fails half way sends no object, and a failed multipart upload is
+// one PUT; a larger one streams as a multipart upload, about one part in
+// memory at a time, whose completion carries the header (Amazon S3 and
+// moto honour it there). Either way a failed Put leaves nothing: a reader
+// that fails half way sends no object, and a failed multipart upload is
 // aborted, its parts removed. A Put whose answer was lost and whose retry
 // finds the object reports keeper.ErrTargetExists, as if another archiver
 // had written it; Get reads the body as it streams and does not retry a

@@ -38,7 +38,8 @@ const (
 // stay behind; the abort runs even after the context ended, for at most
 // Options.RetryFor. An abort that fails is reported beside Put's error,
 // and the parts then stay until the bucket's lifecycle rules remove
-// them.
+// them; so does the empty upload a lost answer to the request that
+// starts one leaves, since Put's retry starts another.
 //
 // A Put whose answer was lost and whose retry finds the object reports
 // keeper.ErrTargetExists, as if another archiver had written it: a PUT's

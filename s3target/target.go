@@ -46,11 +46,11 @@ type Options struct {
 	RetryFor time.Duration
 	// PartSize is the size in bytes of the parts Put sends an object in
 	// when it is larger than one part; Put holds one part in memory, and
-	// one and a half while the first part fills. The default is 16 MiB. S3 wants at least 5 MiB in every
-	// part but the last, at most 5 GiB in a part and at most 10,000
-	// parts, so the largest object Put takes is 10,000 parts of PartSize
-	// (156 GiB at the default). New refuses a PartSize under 5 MiB or
-	// over 5 GiB with keeper.ErrBadArguments.
+	// one and a half while the first part fills. The default is 16 MiB. S3
+	// wants at least 5 MiB in every part but the last, at most 5 GiB in a
+	// part and at most 10,000 parts, so the largest object Put takes is
+	// 10,000 parts of PartSize (156 GiB at the default). New refuses a
+	// PartSize under 5 MiB or over 5 GiB with keeper.ErrBadArguments.
 	PartSize int
 }
 
