@@ -19,20 +19,23 @@
 //
 // # Guarantees
 //
-// Put is a single PUT with "If-None-Match: *": the store itself refuses a
-// second object of one name, so two archivers racing for a name cannot
-// overwrite each other, on stores that honour conditional writes (Amazon
-// S3 since 2024, MinIO, moto). A store that ignores the header lets the
-// last Put win; keeper's objects are immutable and named for their
-// content's position, so the loser's bytes equal the winner's in normal
-// use, but a store without conditional writes gives no protection against
-// two clusters archiving into one prefix. Put reads the whole object into
-// memory first, so that a retry can send it again and a reader that fails
-// half way sends nothing; objects are bounded by S3's 5 GiB limit for one
-// PUT. A Put whose answer was lost and whose retry finds the object
-// reports keeper.ErrTargetExists, as if another archiver had written it;
-// Get reads the body as it streams and does not retry a read that fails
-// part way.
+// Put sends "If-None-Match: *": the store itself refuses a second object
+// of one name, so two archivers racing for a name cannot overwrite each
+// other, on stores that honour conditional writes (Amazon S3 since 2024,
+// MinIO, moto). A store that ignores the header lets the last Put win;
+// keeper's objects are immutable and named for their content's position,
+// so the loser's bytes equal the winner's in normal use, but a store
+// without conditional writes gives no protection against two clusters
+// archiving into one prefix. An object that fits in one part
+// (Options.PartSize, 16 MiB by default) is read into memory and sent as
+// one PUT; a larger one streams as a multipart upload, about one part in
+// memory at a time, whose completion carries the header (Amazon S3 and
+// moto honour it there). Either way a failed Put leaves nothing: a reader
+// that fails half way sends no object, and a failed multipart upload is
+// aborted, its parts removed. A Put whose answer was lost and whose retry
+// finds the object reports keeper.ErrTargetExists, as if another archiver
+// had written it; Get reads the body as it streams and does not retry a
+// read that fails part way.
 //
 // # Errors and retries
 //

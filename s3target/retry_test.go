@@ -29,32 +29,50 @@ type faultProxy struct {
 
 func newFaultProxy(t *testing.T, s *motoServer, status int, code string, fail int64) *faultProxy {
 	t.Helper()
+	p := &faultProxy{status: status, code: code}
+	p.fail.Store(fail)
+	p.Server = newHookProxy(t, s, func(w http.ResponseWriter, r *http.Request, forward http.Handler) {
+		p.requests.Add(1)
+		if p.fail.Add(-1) >= 0 {
+			writeError(w, p.status, p.code)
+			return
+		}
+		forward.ServeHTTP(w, r)
+	})
+	return p
+}
+
+// newHookProxy returns a server that hands each request to hook, which
+// answers it itself or passes it on to the store s with forward. t's
+// cleanup closes it.
+func newHookProxy(t *testing.T, s *motoServer, hook func(w http.ResponseWriter, r *http.Request, forward http.Handler)) *httptest.Server {
+	t.Helper()
 	target, err := url.Parse("http://" + s.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{status: status, code: code}
-	p.fail.Store(fail)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.requests.Add(1)
-		if p.fail.Add(-1) >= 0 {
-			if p.code == "" {
-				w.WriteHeader(p.status)
-				return
-			}
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(p.status)
-			fmt.Fprintf(w, "<Error><Code>%s</Code><Message>injected</Message></Error>", p.code)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(p.Close)
-	return p
+	forward := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hook(w, r, forward) }))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
-func (p *faultProxy) endpoint() string { return strings.TrimPrefix(p.URL, "http://") }
+// writeError answers with status, and with an S3 error of code if code is
+// set.
+func writeError(w http.ResponseWriter, status int, code string) {
+	if code == "" {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<Error><Code>%s</Code><Message>injected</Message></Error>", code)
+}
+
+func (p *faultProxy) endpoint() string { return proxyEndpoint(p.Server) }
+
+// proxyEndpoint is the host:port of srv, as Options.Endpoint wants it.
+func proxyEndpoint(srv *httptest.Server) string { return strings.TrimPrefix(srv.URL, "http://") }
 
 // Transient answers are retried until the store takes the Put: 5xx, and
 // Amazon S3's 409 for a conditional write racing another, where the

@@ -1,7 +1,6 @@
 package s3target
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -45,6 +44,14 @@ type Options struct {
 	// RetryFor bounds how long a call retries transient failures when its
 	// context has no deadline. The default is one minute.
 	RetryFor time.Duration
+	// PartSize is the size in bytes of the parts Put sends an object in
+	// when it is larger than one part; Put holds one part in memory, and
+	// one and a half while the first part fills. The default is 16 MiB. S3
+	// wants at least 5 MiB in every part but the last, at most 5 GiB in a
+	// part and at most 10,000 parts, so the largest object Put takes is
+	// 10,000 parts of PartSize (156 GiB at the default). New refuses a
+	// PartSize under 5 MiB or over 5 GiB with keeper.ErrBadArguments.
+	PartSize int
 }
 
 // Target is a keeper.Target on an S3-compatible store. It is safe for
@@ -54,6 +61,7 @@ type Target struct {
 	bucket   string
 	prefix   string
 	retryFor time.Duration
+	partSize int
 	owned    *http.Transport
 }
 
@@ -74,7 +82,13 @@ func New(ctx context.Context, opts Options) (*Target, error) {
 			return nil, fmt.Errorf("s3target: Prefix: %w", err)
 		}
 	}
-	t := &Target{bucket: opts.Bucket, retryFor: opts.RetryFor}
+	switch {
+	case opts.PartSize == 0:
+		opts.PartSize = defaultPartSize
+	case opts.PartSize < minPartSize || int64(opts.PartSize) > maxPartSize:
+		return nil, fmt.Errorf("s3target: %w: PartSize %d: want between %d and %d bytes", keeper.ErrBadArguments, opts.PartSize, minPartSize, int64(maxPartSize))
+	}
+	t := &Target{bucket: opts.Bucket, retryFor: opts.RetryFor, partSize: opts.PartSize}
 	if opts.Prefix != "" {
 		t.prefix = opts.Prefix + "/"
 	}
@@ -132,23 +146,6 @@ func (t *Target) checkBucket(ctx context.Context) error {
 		if err == nil && !ok {
 			return minio.ErrorResponse{Code: "NoSuchBucket", StatusCode: http.StatusNotFound, BucketName: t.bucket}
 		}
-		return err
-	})
-}
-
-// Put stores the bytes of r under name unless an object has that name.
-func (t *Target) Put(ctx context.Context, name string, r io.Reader) error {
-	if err := keeper.CheckTargetName(name); err != nil {
-		return err
-	}
-	data, err := io.ReadAll(ctxReader{ctx, r})
-	if err != nil {
-		return fmt.Errorf("s3target: put %s: read: %w", name, err)
-	}
-	return t.retry(ctx, "put", name, func(ctx context.Context) error {
-		var opts minio.PutObjectOptions
-		opts.SetMatchETagExcept("*")
-		_, err := t.core.PutObject(ctx, t.bucket, t.prefix+name, bytes.NewReader(data), int64(len(data)), "", "", opts)
 		return err
 	})
 }
@@ -217,17 +214,4 @@ func (t *Target) Delete(ctx context.Context, name string) error {
 	return t.retry(ctx, "delete", name, func(ctx context.Context) error {
 		return t.core.RemoveObject(ctx, t.bucket, t.prefix+name, minio.RemoveObjectOptions{})
 	})
-}
-
-// ctxReader ends a read once its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

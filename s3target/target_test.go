@@ -23,10 +23,7 @@ var bucketSeq atomic.Int64
 // newBucket makes an empty bucket on s and returns its name.
 func newBucket(t testing.TB, s *motoServer) string {
 	t.Helper()
-	c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(motoKey, motoSecret, ""), Region: "us-east-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := storeClient(t, s)
 	name := fmt.Sprintf("keeper-test-%d", bucketSeq.Add(1))
 	if err := c.MakeBucket(waitCtx(t, 30*time.Second), name, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
 		t.Fatalf("make bucket: %v", err)
@@ -34,13 +31,29 @@ func newBucket(t testing.TB, s *motoServer) string {
 	return name
 }
 
+// storeClient returns a client of s that goes around the Target, to see
+// what the store holds.
+func storeClient(t testing.TB, s *motoServer) minio.Core {
+	t.Helper()
+	c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(motoKey, motoSecret, ""), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return minio.Core{Client: c}
+}
+
 // newTarget returns a Target on a new bucket of s, under prefix.
 func newTarget(t testing.TB, s *motoServer, bucket, prefix string) *Target {
 	t.Helper()
-	tg, err := New(waitCtx(t, 30*time.Second), Options{
-		Endpoint: s.Endpoint, Bucket: bucket, Prefix: prefix, Region: "us-east-1",
-		AccessKey: motoKey, SecretKey: motoSecret, CheckBucket: true,
-	})
+	return newTargetWith(t, Options{Endpoint: s.Endpoint, Bucket: bucket, Prefix: prefix})
+}
+
+// newTargetWith returns a Target made from opts with moto's region and
+// credentials, which checks its bucket and which t's cleanup closes.
+func newTargetWith(t testing.TB, opts Options) *Target {
+	t.Helper()
+	opts.Region, opts.AccessKey, opts.SecretKey, opts.CheckBucket = "us-east-1", motoKey, motoSecret, true
+	tg, err := New(waitCtx(t, 30*time.Second), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
