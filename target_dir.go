@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/keeper-go/keeper/internal/ctxio"
 )
 
 // DirTarget returns a Target keeping its objects as files under dir, which
@@ -70,7 +72,7 @@ func (d dirTarget) Put(ctx context.Context, name string, r io.Reader) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
-	_, err = io.Copy(f, ctxReader{ctx, r})
+	_, err = io.Copy(f, ctxio.Reader(ctx, r))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -215,17 +217,4 @@ func (d dirTarget) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("keeper: archive delete %s: %w", name, err)
 	}
 	return nil
-}
-
-// ctxReader ends a copy once its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/internal/ctxio"
 	"github.com/minio/minio-go/v7"
 )
 
@@ -49,7 +50,7 @@ func (t *Target) Put(ctx context.Context, name string, r io.Reader) error {
 	if err := keeper.CheckTargetName(name); err != nil {
 		return err
 	}
-	r = ctxReader{ctx, r}
+	r = ctxio.Reader(ctx, r)
 	buf, err := readPart(r, nil, t.partSize)
 	if err != nil {
 		return fmt.Errorf("s3target: put %s: read: %w", name, err)
@@ -184,17 +185,4 @@ func readPart(r io.Reader, buf []byte, size int) ([]byte, error) {
 		}
 	}
 	return buf, nil
-}
-
-// ctxReader ends a read once its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
