@@ -13,7 +13,6 @@ import (
 
 	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3/raftpb"
-	"golang.org/x/sync/errgroup"
 )
 
 // replayGroup is how many entries a replay applies in one group at most.
@@ -44,9 +43,6 @@ func (r *replayed) close() {
 // the tree's digest with every digest the cluster recorded: at each
 // consistency check a later check confirms (its PrevZxid and PrevDigest),
 // and at the zxid of any base in want. A difference is ErrArchiveCorrupt.
-//
-// One goroutine reads and decodes the segments (readLog) while the caller's
-// applies what it decoded, so a restore keeps two cores busy.
 func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]uint64) (_ *replayed, err error) {
 	dir, err := os.MkdirTemp(a.opts.TempDir, "keeper-archive-")
 	if err != nil {
@@ -77,86 +73,7 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 	if err != nil {
 		return nil, err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	batches := make(chan []replayItem, replayAhead)
-	g.Go(func() error {
-		defer close(batches)
-		return a.readLog(gctx, plan, t.applied()+1, conv, batches)
-	})
-	// An apply error cancels gctx, which stops the reader's sends.
-	g.Go(func() error { return a.applyLog(rp, batches, want) })
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if z := uint64(plan.Zxid); t.applied() != z {
-		return nil, fmt.Errorf("%w: the restore reached zxid %d of %d", ErrNotArchived, t.applied(), z)
-	}
-	return rp, nil
-}
-
-// replayItem is one entry of the log on its way to the tree: what readLog
-// decoded for applyLog.
-type replayItem struct {
-	c committed
-	// check is a consistency entry's check, isCheck true for one.
-	check   []byte
-	isCheck bool
-	// time is the proposer's time in Unix milliseconds, if timed.
-	time  int64
-	timed bool
-}
-
-// replayAhead is how many decoded groups readLog may be ahead of the
-// apply.
-const replayAhead = 4
-
-// readLog reads plan's segments and sends their entries from index next
-// to the plan's zxid, decoded, in groups of up to replayGroup.
-func (a *Archive) readLog(ctx context.Context, plan RestorePlan, next uint64, conv *entryReplay, out chan<- []replayItem) error {
 	z := uint64(plan.Zxid)
-	batch := make([]replayItem, 0, replayGroup)
-	send := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		select {
-		case out <- batch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		batch = make([]replayItem, 0, replayGroup)
-		return nil
-	}
-	for _, seg := range plan.Segments {
-		err := a.eachEntry(ctx, seg, func(e *raftpb.Entry) error {
-			idx := e.GetIndex()
-			if idx < next || idx > z {
-				return nil
-			}
-			c, d, err := conv.convert(e)
-			if err != nil {
-				return fmt.Errorf("%w: %s: %w", ErrArchiveCorrupt, seg.Name, err)
-			}
-			next = idx + 1
-			it := replayItem{c: c, isCheck: d.Kind == wire.EntryCheck, check: d.Check}
-			it.time, it.timed = entryTime(e)
-			batch = append(batch, it)
-			if len(batch) == replayGroup {
-				return send()
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return send()
-}
-
-// applyLog applies the groups readLog sends to rp's tree, comparing its
-// digest with the ones the cluster recorded (see replay).
-func (a *Archive) applyLog(rp *replayed, batches <-chan []replayItem, want map[uint64]uint64) error {
-	t := rp.t
 	recorded := map[uint64]uint64{} // digests at the checks applied so far
 	group := make([]committed, 0, replayGroup)
 	flush := func() error {
@@ -180,22 +97,28 @@ func (a *Archive) applyLog(rp *replayed, batches <-chan []replayItem, want map[u
 		rp.checked++
 		return nil
 	}
-	for batch := range batches {
-		for i := range batch {
-			it := &batch[i]
-			idx := it.c.Index
-			if it.timed {
-				rp.time = it.time
+	for _, seg := range plan.Segments {
+		err := a.eachEntry(ctx, seg, func(e *raftpb.Entry) error {
+			idx := e.GetIndex()
+			if idx <= t.applied()+uint64(len(group)) || idx > z {
+				return nil
 			}
-			group = append(group, it.c)
+			c, d, err := conv.convert(e)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrArchiveCorrupt, seg.Name, err)
+			}
+			if ms, ok := entryTime(e); ok {
+				rp.time = ms
+			}
+			group = append(group, c)
 			_, isBase := want[idx]
-			if !it.isCheck && !isBase && len(group) < replayGroup {
-				continue
+			if d.Kind != wire.EntryCheck && !isBase && len(group) < replayGroup {
+				return nil
 			}
 			if err := flush(); err != nil {
 				return err
 			}
-			if it.isCheck || isBase {
+			if d.Kind == wire.EntryCheck || isBase {
 				recorded[idx] = t.digest()
 			}
 			if isBase {
@@ -203,16 +126,24 @@ func (a *Archive) applyLog(rp *replayed, batches <-chan []replayItem, want map[u
 					return err
 				}
 			}
-			if it.isCheck {
-				if chk, err := wire.DecodeCheck(it.check); err == nil && chk.Kind == wire.CheckPeriodic && chk.PrevZxid != 0 {
-					if err := compare(chk.PrevZxid, chk.PrevDigest, "the cluster's consistency check"); err != nil {
-						return err
-					}
+			if d.Kind == wire.EntryCheck {
+				if chk, err := wire.DecodeCheck(d.Check); err == nil && chk.Kind == wire.CheckPeriodic && chk.PrevZxid != 0 {
+					return compare(chk.PrevZxid, chk.PrevDigest, "the cluster's consistency check")
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	if t.applied() != z {
+		return nil, fmt.Errorf("%w: the restore reached zxid %d of %d", ErrNotArchived, t.applied(), z)
+	}
+	return rp, nil
 }
 
 // replayAttempts bounds how often replayPoint plans again when an object
