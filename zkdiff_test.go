@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper"
-	"github.com/keeper-go/keeper/internal/zkserver"
+	"github.com/keeper-go/keeper/internal/realzk"
 	"github.com/keeper-go/keeper/keepertest"
 )
 
@@ -194,7 +194,7 @@ type zdRun struct {
 func runZKDiff(t *testing.T, seed uint64, ops int) zdFigures {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	srv := zkserver.Start(t, zkserver.Options{
+	srv := realzk.Start(t, realzk.Options{
 		SuperDigest:   zdSuperDigest(),
 		ExtendedTypes: true,
 		// No container or TTL removal by timer during the run.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/realzk"
 	"github.com/keeper-go/keeper/internal/zkfile/zkgen"
-	"github.com/keeper-go/keeper/internal/zkserver"
 )
 
 // BenchmarkImportZooKeeper imports a generated ZooKeeper data dir: a
@@ -68,7 +68,7 @@ func BenchmarkImportZooKeeper(b *testing.B) {
 		b.Fatal(err)
 	}
 	begin := time.Now()
-	srv := zkserver.Start(b, zkserver.Options{DataDir: d.Path, ExtendedTypes: true, Heap: "4g",
+	srv := realzk.Start(b, realzk.Options{DataDir: d.Path, ExtendedTypes: true, Heap: "4g",
 		Properties: map[string]string{"org.slf4j.simpleLogger.defaultLogLevel": "info"}})
 	serving := time.Since(begin)
 	log, _ := srv.Log()

@@ -15,7 +15,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/keeper-go/keeper"
-	"github.com/keeper-go/keeper/internal/zkserver"
+	"github.com/keeper-go/keeper/internal/realzk"
 )
 
 // TestZooKeeperImportExport moves a tree written by Apache ZooKeeper 3.8
@@ -64,7 +64,7 @@ func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCo
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	dataDir := filepath.Join(t.TempDir(), "zkdata")
-	srv := zkserver.Start(t, zkserver.Options{
+	srv := realzk.Start(t, realzk.Options{
 		SuperDigest: zkImportSuper, ExtendedTypes: true, DataDir: dataDir,
 		SnapCount: snapCount, SnapshotCompression: compression,
 		Properties: map[string]string{"znode.container.checkIntervalMs": "3600000"},
@@ -152,7 +152,7 @@ func runZooKeeperMove(t *testing.T, compression string, export keeper.SnapshotCo
 	if err := os.WriteFile(filepath.Join(newDir, "version-2", xi.FileName), snap.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv2 := zkserver.Start(t, zkserver.Options{SuperDigest: zkImportSuper, ExtendedTypes: true, DataDir: newDir,
+	srv2 := realzk.Start(t, realzk.Options{SuperDigest: zkImportSuper, ExtendedTypes: true, DataDir: newDir,
 		Properties: map[string]string{"znode.container.checkIntervalMs": "3600000"}})
 	w2 := newZKWriter(t, srv2.Addr, seed)
 	defer w2.close()

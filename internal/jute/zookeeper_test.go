@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper/internal/jute"
-	"github.com/keeper-go/keeper/internal/zkserver"
+	"github.com/keeper-go/keeper/internal/realzk"
 )
 
 // zkConn is a raw client connection to Apache ZooKeeper that speaks
@@ -120,7 +120,7 @@ func (c *zkConn) do(op jute.OpCode, req jute.Record, code jute.Code) jute.Record
 // strictly (header, then exactly the opcode's record, or nothing after an
 // error), for each op of the client protocol.
 func TestAgainstZooKeeper(t *testing.T) {
-	srv := zkserver.Start(t, zkserver.Options{ExtendedTypes: true})
+	srv := realzk.Start(t, realzk.Options{ExtendedTypes: true})
 
 	old, oldResp := dialZK(t, srv.Addr, false)
 	if oldResp.WithReadOnly || oldResp.SessionID == 0 || len(oldResp.Passwd) != 16 {

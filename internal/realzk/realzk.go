@@ -1,4 +1,4 @@
-// Package zkserver starts Apache ZooKeeper 3.8 (the jar of Debian's
+// Package realzk starts Apache ZooKeeper 3.8 (the jar of Debian's
 // zookeeper package) as a child process, for tests that hold keeper's
 // answers against the real server's.
 //
@@ -10,7 +10,7 @@
 //
 // When java or the jar is missing the test is skipped, except when the
 // environment has CI=true: then it fails, so that CI cannot skip silently.
-package zkserver
+package realzk
 
 import (
 	"bufio"
@@ -80,10 +80,10 @@ type Server struct {
 // Available reports why ZooKeeper cannot be started here, or nil.
 func Available() error {
 	if _, err := exec.LookPath("java"); err != nil {
-		return fmt.Errorf("zkserver: java not found: %w", err)
+		return fmt.Errorf("realzk: java not found: %w", err)
 	}
 	if _, err := os.Stat(Jar); err != nil {
-		return fmt.Errorf("zkserver: ZooKeeper jar: %w", err)
+		return fmt.Errorf("realzk: ZooKeeper jar: %w", err)
 	}
 	return nil
 }
@@ -111,11 +111,11 @@ func Start(t testing.TB, o Options) *Server {
 			break
 		}
 	}
-	t.Fatalf("zkserver: %v", lastErr)
+	t.Fatalf("realzk: %v", lastErr)
 	return nil
 }
 
-var errPortTaken = errors.New("zkserver: port taken")
+var errPortTaken = errors.New("realzk: port taken")
 
 func start(t testing.TB, o Options) (*Server, error) {
 	dir := t.TempDir()
@@ -183,7 +183,7 @@ admin.enableServer=false
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("zkserver: start java: %w", err)
+		return nil, fmt.Errorf("realzk: start java: %w", err)
 	}
 	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
@@ -200,10 +200,10 @@ admin.enableServer=false
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("zkserver %s, pid %d; zookeeper.log (last lines):\n%s", s.Addr, s.cmd.Process.Pid, s.logTail(40))
+			t.Logf("realzk %s, pid %d; zookeeper.log (last lines):\n%s", s.Addr, s.cmd.Process.Pid, s.logTail(40))
 		}
 		if err := s.stop(); err != nil {
-			t.Errorf("zkserver: stop pid %d: %v", s.cmd.Process.Pid, err)
+			t.Errorf("realzk: stop pid %d: %v", s.cmd.Process.Pid, err)
 		}
 	})
 	return s, nil
@@ -258,11 +258,11 @@ func (s *Server) waitReady() error {
 		}
 		select {
 		case <-s.done:
-			return fmt.Errorf("zkserver: java exited before answering: %v", s.err)
+			return fmt.Errorf("realzk: java exited before answering: %v", s.err)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("zkserver: no answer on %s after %v", s.Addr, StartTimeout)
+			return fmt.Errorf("realzk: no answer on %s after %v", s.Addr, StartTimeout)
 		}
 	}
 }

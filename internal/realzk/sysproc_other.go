@@ -1,6 +1,6 @@
 //go:build !linux
 
-package zkserver
+package realzk
 
 import "syscall"
 
