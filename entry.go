@@ -38,7 +38,14 @@ const (
 	// reqMark is a named point in the log, Name, that a point-in-time
 	// restore can go back to (Node.Mark); it changes no znode.
 	reqMark
+	// reqMoveSession moves resumable session Session to member Owner's
+	// incarnation Nonce, if Password is the session's.
+	reqMoveSession
 )
+
+// sessionPasswordLen is the length of a resumable session's password, as
+// ZooKeeper's.
+const sessionPasswordLen = 16
 
 // maxDataSize is the largest znode data accepted, ZooKeeper's default
 // jute.maxbuffer (1 MiB).
@@ -75,6 +82,14 @@ type request struct {
 	Nonce uint64
 	// Expire marks a reqCloseSession proposed by the leader's expiry.
 	Expire bool
+	// Password is a resumable session's password (reqCreateSession,
+	// reqMoveSession); a session created without one is not resumable.
+	Password []byte
+	// IfOwner and IfNonce, when IfOwner is not 0, make a reqCloseSession
+	// conditional: it ends the session only while that incarnation of that
+	// member owns it, so an expiry decided before a move cannot end the
+	// moved session.
+	IfOwner, IfNonce uint64
 
 	// RestoreID names an online restore (reqRestoreChunk, reqRestoreCommit).
 	RestoreID uint64
@@ -119,8 +134,11 @@ func encodeRequest(dst []byte, r *request) ([]byte, error) {
 // appendRequest appends the encoding of r to dst without validating it.
 //
 // Session requests use version 2: version byte, kind byte, varint Time,
-// varint Session, then for reqCreateSession uvarint Timeout, Owner, Nonce and
-// for reqCloseSession the Expire byte; for reqRestoreChunk uvarint
+// varint Session, then for reqCreateSession uvarint Timeout, Owner, Nonce
+// and, for a resumable session only, its Password as data; for
+// reqMoveSession uvarint Owner, Nonce and Password as data; for
+// reqCloseSession the Expire byte and, for a conditional close only, uvarint
+// IfOwner, IfNonce; for reqRestoreChunk uvarint
 // RestoreID, Seq and the chunk as data; for reqRestoreCommit uvarint
 // RestoreID, Count, 8-byte big-endian Sum, Subtree as a string and the
 // Foreign byte; for reqArchived uvarint Seq; for reqMark Name as a string.
@@ -134,8 +152,19 @@ func appendRequest(dst []byte, r *request) []byte {
 			dst = binary.AppendUvarint(dst, uint64(r.Timeout))
 			dst = binary.AppendUvarint(dst, r.Owner)
 			dst = binary.AppendUvarint(dst, r.Nonce)
+			if len(r.Password) > 0 {
+				dst = appendBytes(dst, r.Password)
+			}
+		case reqMoveSession:
+			dst = binary.AppendUvarint(dst, r.Owner)
+			dst = binary.AppendUvarint(dst, r.Nonce)
+			dst = appendBytes(dst, r.Password)
 		case reqCloseSession:
 			dst = appendBool(dst, r.Expire)
+			if r.IfOwner != 0 {
+				dst = binary.AppendUvarint(dst, r.IfOwner)
+				dst = binary.AppendUvarint(dst, r.IfNonce)
+			}
 		case reqRestoreChunk:
 			dst = binary.AppendUvarint(dst, r.RestoreID)
 			dst = binary.AppendUvarint(dst, r.Seq)
@@ -200,6 +229,14 @@ func validateRequest(r *request) error {
 		if r.Timeout <= 0 || r.Owner == 0 {
 			return fmt.Errorf("%w: session create needs a positive timeout and an owner", ErrBadArguments)
 		}
+		if len(r.Password) != 0 && len(r.Password) != sessionPasswordLen {
+			return fmt.Errorf("%w: a session password has %d bytes, not %d", ErrBadArguments, sessionPasswordLen, len(r.Password))
+		}
+		return nil
+	case reqMoveSession:
+		if r.Session == 0 || r.Owner == 0 {
+			return fmt.Errorf("%w: session move needs a session and an owner", ErrBadArguments)
+		}
 		return nil
 	case reqCloseSession:
 		if r.Session == 0 {
@@ -261,6 +298,7 @@ func decodeRequest(b []byte) (*request, error) {
 func decodeRequestInto(r *request, b []byte) error {
 	d := decoder{b: b}
 	r.Kind, r.Timeout, r.Owner, r.Nonce, r.Expire = reqOps, 0, 0, 0, false
+	r.Password, r.IfOwner, r.IfNonce = nil, 0, 0
 	r.RestoreID, r.Seq, r.Chunk, r.Count, r.Sum, r.Subtree, r.Foreign, r.Name = 0, 0, nil, 0, 0, "", false, ""
 	switch v := d.byte(); {
 	case d.err != nil:
@@ -335,8 +373,19 @@ func decodeKinded(r *request, d *decoder) error {
 		r.Timeout = int64(t)
 		r.Owner = d.uvarint()
 		r.Nonce = d.uvarint()
+		if len(d.b) > 0 {
+			r.Password = d.bytes()
+		}
+	case reqMoveSession:
+		r.Owner = d.uvarint()
+		r.Nonce = d.uvarint()
+		r.Password = d.bytes()
 	case reqCloseSession:
 		r.Expire = d.bool()
+		if len(d.b) > 0 {
+			r.IfOwner = d.uvarint()
+			r.IfNonce = d.uvarint()
+		}
 	case reqRestoreChunk:
 		r.RestoreID = d.uvarint()
 		r.Seq = d.uvarint()

@@ -43,6 +43,10 @@ var (
 	ErrSessionExpired = errors.New("keeper: session expired")
 	// ErrSessionClosed reports use of a session after its Close.
 	ErrSessionClosed = errors.New("keeper: session closed")
+	// ErrSessionMoved reports use of a resumable session through a member
+	// it has moved away from: its client resumed it on another member
+	// (ZooKeeper's SESSIONMOVED).
+	ErrSessionMoved = errors.New("keeper: session moved to another member")
 	// ErrNoWatcher reports that RemoveWatches found no watch to remove.
 	ErrNoWatcher = errors.New("keeper: no such watcher")
 	// ErrWatchOverflow is the Err of a WatchOverflowed event: the watch's

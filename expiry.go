@@ -26,6 +26,9 @@ type sessionHost interface {
 	setConnected(ok bool)
 	// abandoned reports whether a session of this incarnation has no holder.
 	abandoned(id int64, now, grace uint64) bool
+	// resumableDue reports whether a resumable session this member owns
+	// should be closed or expired.
+	resumableDue(id int64, timeout time.Duration) (close, expire bool)
 }
 
 // sessionExpiry is the raft loop's session feature. It lives on the loop
@@ -63,16 +66,23 @@ func (e *sessionExpiry) tick() {
 			continue
 		}
 		switch {
+		case s.Owner == self && s.resumable():
+			// Its client keeps it alive, wherever it connects; this member
+			// serves it now, so it watches the client's touches.
+			if closeIt, expire := e.host.resumableDue(id, time.Duration(s.Timeout)*time.Millisecond); closeIt || expire {
+				e.loop.logger().Debug("ending resumable session", "session", id, "expire", expire)
+				e.proposeClose(id, expire, s)
+			}
 		case s.Owner == self:
 			if s.Nonce != e.nonce || e.host.abandoned(id, now, grace) {
-				e.proposeClose(id, false)
+				e.proposeClose(id, false, s)
 			}
 		case leader:
 			heard, _ := e.loop.lastHeard(s.Owner)
 			last := max(heard, e.leaderSince)
 			if time.Duration(now-last)*e.loop.tickInterval() >= time.Duration(s.Timeout)*time.Millisecond {
 				e.loop.logger().Debug("expiring session", "session", id, "owner", s.Owner)
-				e.proposeClose(id, true)
+				e.proposeClose(id, true, s)
 			}
 		}
 	}
@@ -83,9 +93,11 @@ func (e *sessionExpiry) tick() {
 	}
 }
 
-// proposeClose proposes ending session id from the loop; no caller waits.
-func (e *sessionExpiry) proposeClose(id int64, expire bool) {
-	req := request{Kind: reqCloseSession, Time: time.Now().UnixMilli(), Session: id, Expire: expire}
+// proposeClose proposes ending session id, as rec shows it, from the loop;
+// no caller waits. The close is conditional on rec's owner: a session that
+// moved meanwhile lives on.
+func (e *sessionExpiry) proposeClose(id int64, expire bool, rec *sessionRec) {
+	req := request{Kind: reqCloseSession, Time: time.Now().UnixMilli(), Session: id, Expire: expire, IfOwner: rec.Owner, IfNonce: rec.Nonce}
 	if err := e.loop.proposeEntry(wire.EncodeEnvelope(e.loop.memberID(), 0, appendRequest(nil, &req))); err != nil {
 		e.loop.logger().Debug("propose session close", "session", id, "err", err)
 		return

@@ -38,6 +38,9 @@ func goldenRequests() []goldenCase {
 		{"close-session", request{Kind: reqCloseSession, Time: goldenTime, Session: 4}},
 		{"expire-session", request{Kind: reqCloseSession, Time: goldenTime, Session: 1 << 50, Expire: true}},
 		{"restore-chunk", request{Kind: reqRestoreChunk, Time: goldenTime, RestoreID: 9, Seq: 3, Chunk: []byte("chunk bytes")}},
+		{"create-session-resumable", request{Kind: reqCreateSession, Time: goldenTime, Timeout: 30000, Owner: 2, Nonce: 77, Password: []byte("0123456789abcdef")}},
+		{"move-session", request{Kind: reqMoveSession, Time: goldenTime, Session: 1 << 40, Owner: 3, Nonce: 78, Password: []byte("0123456789abcdef")}},
+		{"expire-session-if-owner", request{Kind: reqCloseSession, Time: goldenTime, Session: 1 << 40, Expire: true, IfOwner: 3, IfNonce: 78}},
 		{"restore-commit", request{Kind: reqRestoreCommit, Time: goldenTime, RestoreID: 9, Count: 4, Sum: 0xfedcba9876543210, Subtree: "/app", Foreign: true}},
 	}
 	var out []goldenCase

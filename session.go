@@ -1,9 +1,13 @@
 package keeper
 
 import (
+	"bytes"
 	"context"
+	cryptorand "crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,6 +58,11 @@ const (
 	StateExpired
 	// StateClosed: Close ended the session, or its member closed. Final.
 	StateClosed
+	// StateMoved: the session's client resumed it on another member
+	// (Node.ResumeSession); this member's handle of it is done, calls
+	// through it fail with ErrSessionMoved. Final for the handle only: the
+	// session lives on where it moved.
+	StateMoved
 )
 
 func (s SessionState) String() string {
@@ -66,11 +75,15 @@ func (s SessionState) String() string {
 		return "Expired"
 	case StateClosed:
 		return "Closed"
+	case StateMoved:
+		return "Moved"
 	}
 	return fmt.Sprintf("SessionState(%d)", int(s))
 }
 
-func (s SessionState) final() bool { return s == StateExpired || s == StateClosed }
+func (s SessionState) final() bool {
+	return s == StateExpired || s == StateClosed || s == StateMoved
+}
 
 // SessionOptions configure NewSession.
 type SessionOptions struct {
@@ -87,6 +100,13 @@ type SessionOptions struct {
 	// the session's watches fire for it, every watch event, in the order
 	// they were queued: zxid order, state changes in place.
 	Events bool
+	// Resumable makes a session for a client outside this process, as a
+	// ZooKeeper client holds one over its connection: it gets a random
+	// password (Session.Password), it lives while its client is heard from
+	// (Session.Touch) within its timeout rather than while this member
+	// lives, and its client can resume it on any member of the cluster with
+	// Node.ResumeSession, which moves it there.
+	Resumable bool
 }
 
 // Session is a ZooKeeper session served by one member: the tree operations
@@ -111,6 +131,9 @@ type Session struct {
 	events        chan Event
 	eventsDone    bool   // events overflowed or the session ended
 	lastSeq       uint64 // last triggered event queued on events
+
+	password []byte       // a resumable session's; nil otherwise
+	touched  atomic.Int64 // a resumable session's last touch, reg.clock()
 }
 
 // NewSession creates a session on this member through raft and returns it
@@ -124,7 +147,19 @@ func (n *Node) NewSession(ctx context.Context, opts SessionOptions) (*Session, e
 	}
 	timeout := n.r.cfg.clampSessionTimeout(opts.Timeout)
 	r := request{Kind: reqCreateSession, Time: time.Now().UnixMilli(), Timeout: timeout.Milliseconds(), Owner: n.ID(), Nonce: n.nonce}
-	payload, err := encodeRequest(nil, &r)
+	if opts.Resumable {
+		r.Password = make([]byte, sessionPasswordLen)
+		if _, err := cryptorand.Read(r.Password); err != nil {
+			return nil, fmt.Errorf("keeper: session password: %w", err)
+		}
+	}
+	return n.proposeSession(ctx, &r, timeout, opts)
+}
+
+// proposeSession proposes r, which creates a session or moves one here,
+// and returns the local session it made, claimed for its caller.
+func (n *Node) proposeSession(ctx context.Context, r *request, timeout time.Duration, opts SessionOptions) (*Session, error) {
+	payload, err := encodeRequest(nil, r)
 	if err != nil {
 		return nil, err
 	}
@@ -135,12 +170,45 @@ func (n *Node) NewSession(ctx context.Context, opts SessionOptions) (*Session, e
 	if res.Err != nil {
 		return nil, res.Err
 	}
-	s := n.watches.claim(res.Session, func(s *Session) { s.claimLocked(n, timeout, opts) })
+	s := n.watches.claim(res.Session, func(s *Session) { s.claimLocked(n, timeout, r.Password, opts) })
 	if s == nil {
 		// Ended already (the member is closing).
 		return nil, fmt.Errorf("%w: session %#x ended before it was returned", ErrSessionClosed, res.Session)
 	}
 	return s, nil
+}
+
+// ResumeSession resumes, on this member, the resumable session id whose
+// password is password, as a ZooKeeper client reconnecting to another
+// server does. If another member (or an earlier incarnation of this one)
+// holds it, the session moves here through raft: that member's handle
+// turns StateMoved and its calls fail with ErrSessionMoved; its watches
+// stay behind, so the client sets them again. If this member holds it
+// already, that handle is returned, touched. A session that does not exist,
+// is not resumable or has another password gets ErrSessionExpired, as
+// ZooKeeper answers all three. opts gives the returned handle's watch
+// buffer and events channel; the session keeps its negotiated timeout.
+func (n *Node) ResumeSession(ctx context.Context, id SessionID, password []byte, opts SessionOptions) (*Session, error) {
+	if n.isClosed() {
+		return nil, ErrClosed
+	}
+	var rec *sessionRec
+	if err := n.withTree(func(t *tree) (err error) {
+		rec, err = t.storedSession(int64(id))
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if rec == nil || !rec.resumable() || subtle.ConstantTimeCompare(rec.Password, password) != 1 {
+		return nil, fmt.Errorf("%w: session %#x", ErrSessionExpired, int64(id))
+	}
+	if rec.Owner == n.ID() && rec.Nonce == n.nonce {
+		if s := n.watches.resume(int64(id)); s != nil {
+			return s, nil
+		}
+	}
+	r := request{Kind: reqMoveSession, Time: time.Now().UnixMilli(), Session: int64(id), Owner: n.ID(), Nonce: n.nonce, Password: rec.Password}
+	return n.proposeSession(ctx, &r, time.Duration(rec.Timeout)*time.Millisecond, opts)
 }
 
 // newLocalSession is the session created at id on this member, as its
@@ -149,11 +217,13 @@ func newLocalSession(reg *sessionRegistry, id int64, st SessionState) *Session {
 	return &Session{id: id, reg: reg, state: st, watches: make(map[*Watch]struct{})}
 }
 
-// claimLocked sets the session up for the NewSession call on n that
-// created it.
-func (s *Session) claimLocked(n *Node, timeout time.Duration, opts SessionOptions) {
+// claimLocked sets the session up for the NewSession or ResumeSession call
+// on n that made it; password is a resumable session's.
+func (s *Session) claimLocked(n *Node, timeout time.Duration, password []byte, opts SessionOptions) {
 	s.Client = Client{n: n, session: s.id, sess: s}
 	s.timeout = timeout
+	s.password = bytes.Clone(password)
+	s.touched.Store(s.reg.clock())
 	s.buffer = opts.WatchBuffer
 	if s.buffer <= 0 {
 		s.buffer = DefaultWatchBuffer
@@ -184,6 +254,21 @@ func (s *Session) ID() SessionID { return SessionID(s.id) }
 // Timeout returns the negotiated session timeout.
 func (s *Session) Timeout() time.Duration { return s.timeout }
 
+// Password returns a resumable session's password (a copy), which
+// ResumeSession needs; nil for a session that is not resumable.
+func (s *Session) Password() []byte { return bytes.Clone(s.password) }
+
+// Touch records that the client of a resumable session was heard from now
+// (a ZooKeeper client's ping or request). The member holding the session
+// expires it when its client was not heard from for the session's
+// timeout. Touch does nothing for a session that is not resumable, which
+// lives as long as its member.
+func (s *Session) Touch() {
+	if s.password != nil {
+		s.touched.Store(s.reg.clock())
+	}
+}
+
 // State returns the session's current state.
 func (s *Session) State() SessionState {
 	var st SessionState
@@ -209,6 +294,8 @@ func (s *Session) usableLocked() error {
 		return fmt.Errorf("%w: session %#x", ErrSessionExpired, s.id)
 	case StateClosed:
 		return fmt.Errorf("%w: session %#x", ErrSessionClosed, s.id)
+	case StateMoved:
+		return fmt.Errorf("%w: session %#x", ErrSessionMoved, s.id)
 	}
 	return nil
 }
@@ -216,7 +303,8 @@ func (s *Session) usableLocked() error {
 // Close ends the session through raft: its ephemerals are deleted at one
 // zxid, watchers told, and its watches end with a SessionStateChanged
 // event to StateClosed. Closing a closed session returns nil; an expired
-// one, ErrSessionExpired. If the cluster cannot be reached the session is
+// one, ErrSessionExpired; one that moved to another member,
+// ErrSessionMoved (it lives on there). If the cluster cannot be reached the session is
 // closed here anyway and the error returned; the member closes it in the
 // cluster once it can (or the leader expires it).
 func (s *Session) Close(ctx context.Context) error {
@@ -225,8 +313,15 @@ func (s *Session) Close(ctx context.Context) error {
 		return nil
 	case StateExpired:
 		return fmt.Errorf("%w: session %#x", ErrSessionExpired, s.id)
+	case StateMoved:
+		return fmt.Errorf("%w: session %#x", ErrSessionMoved, s.id)
 	}
 	r := request{Kind: reqCloseSession, Time: time.Now().UnixMilli(), Session: s.id}
+	if s.password != nil {
+		// Only while it is still here: a client may have resumed it
+		// elsewhere.
+		r.IfOwner, r.IfNonce = s.n.ID(), s.n.nonce
+	}
 	payload, err := encodeRequest(nil, &r)
 	if err == nil {
 		var res *applyResult

@@ -1,11 +1,14 @@
 package keeper
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
-// sessionRegistry holds the sessions this member's incarnation created and
-// the watch index. mu guards both and the sessions' own states (the
-// Session methods named ...Locked run with it held); it is held only
-// briefly, never across a commit.
+// sessionRegistry holds the sessions this member's incarnation created (or
+// that moved here) and the watch index. mu guards both and the sessions'
+// own states (the Session methods named ...Locked run with it held); it is
+// held only briefly, never across a commit.
 type sessionRegistry struct {
 	mu        sync.Mutex
 	sessions  map[int64]*Session
@@ -14,13 +17,24 @@ type sessionRegistry struct {
 	nonce     uint64
 	connected bool
 	applied   int64 // zxid of the last published group
+	// start is the registry's epoch for the resumable sessions' touch
+	// clock (monotonic).
+	start time.Time
+	// unheld holds, for resumable sessions this member owns but holds no
+	// handle of (an earlier incarnation's), the clock when first looked
+	// at: their clients have that long plus the timeout to resume them.
+	unheld map[int64]int64
 }
 
 func newSessionRegistry(member, nonce uint64) *sessionRegistry {
-	sr := &sessionRegistry{sessions: make(map[int64]*Session), member: member, nonce: nonce}
+	sr := &sessionRegistry{sessions: make(map[int64]*Session), member: member, nonce: nonce, start: time.Now(), unheld: make(map[int64]int64)}
 	sr.index.init()
 	return sr
 }
+
+// clock is the touch clock of resumable sessions: nanoseconds since the
+// registry began, monotonic.
+func (sr *sessionRegistry) clock() int64 { return int64(time.Since(sr.start)) }
 
 // queue triggers the watches and session changes of events.
 func (sr *sessionRegistry) queue(events []treeEvent) {
@@ -33,7 +47,16 @@ func (sr *sessionRegistry) queue(events []treeEvent) {
 			if ev.Owner == sr.member && ev.Nonce == sr.nonce {
 				sr.sessions[ev.Session] = newLocalSession(sr, ev.Session, sr.stateNow())
 			}
+		case evSessionMoved:
+			delete(sr.unheld, ev.Session)
+			if s := sr.sessions[ev.Session]; s != nil {
+				sr.endSession(s, StateMoved, ev.Zxid)
+			}
+			if ev.Owner == sr.member && ev.Nonce == sr.nonce {
+				sr.sessions[ev.Session] = newLocalSession(sr, ev.Session, sr.stateNow())
+			}
 		case evSessionEnded:
+			delete(sr.unheld, ev.Session)
 			if s := sr.sessions[ev.Session]; s != nil {
 				st := StateClosed
 				if ev.Expired {
@@ -76,6 +99,51 @@ func (sr *sessionRegistry) claim(id int64, setup func(s *Session)) *Session {
 		setup(s)
 	}
 	return s
+}
+
+// resume returns this incarnation's live, claimed handle of session id,
+// touched, for ResumeSession; nil if it holds none.
+func (sr *sessionRegistry) resume(id int64) *Session {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	s := sr.sessions[id]
+	if s == nil || !s.claimed || s.state.final() {
+		return nil
+	}
+	s.Touch()
+	return s
+}
+
+// resumableDue reports whether resumable session id, owned by this member,
+// should end: close when its handle was closed here without the cluster
+// hearing of it, expire when its client was not heard from for timeout
+// (touches of its handle; for a session with no handle here, since the
+// registry first looked at it).
+func (sr *sessionRegistry) resumableDue(id int64, timeout time.Duration) (close, expire bool) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	now := sr.clock()
+	last := now
+	if s := sr.sessions[id]; s != nil {
+		if s.closedLocally {
+			return true, false
+		}
+		last = s.touched.Load()
+		if !s.claimed {
+			// Created or moved here by a call that gave up: its client
+			// never got it, so the clock runs from when it was made.
+			if seen, ok := sr.unheld[id]; ok {
+				last = seen
+			} else {
+				sr.unheld[id] = now
+			}
+		}
+	} else if seen, ok := sr.unheld[id]; ok {
+		last = seen
+	} else {
+		sr.unheld[id] = now
+	}
+	return false, time.Duration(now-last) >= timeout
 }
 
 // addWatch registers a watch of kind on path for s with a channel of

@@ -1,7 +1,10 @@
 package keeper
 
 import (
+	"bytes"
+	"crypto/subtle"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
@@ -14,30 +17,55 @@ import (
 // requests. A session's id is the zxid of the entry that created it, so every
 // replica derives the same id without a clock or a counter.
 
-// sessionRecVersion is the first byte of a stored session record.
-const sessionRecVersion = 1
+// The first byte of a stored session record: version 1 for a session its
+// member keeps alive, version 2 for a resumable one, which adds its password.
+const (
+	sessionRecVersion          = 1
+	sessionRecVersionResumable = 2
+)
 
 // sessionRec is one live session as replicated: its negotiated timeout, the
-// member it lives on and that member's incarnation when it was created.
+// member it lives on and that member's incarnation when it was created (or
+// when the session moved there), and a resumable session's password.
 type sessionRec struct {
-	Timeout int64 // milliseconds
-	Owner   uint64
-	Nonce   uint64
+	Timeout  int64 // milliseconds
+	Owner    uint64
+	Nonce    uint64
+	Password []byte // nil unless resumable
 }
 
+// resumable reports whether the session is held by a client that can
+// resume it on any member (its liveness is its client's touches).
+func (s *sessionRec) resumable() bool { return len(s.Password) > 0 }
+
 func encodeSessionRec(dst []byte, s *sessionRec) []byte {
-	dst = append(dst, sessionRecVersion)
+	if s.resumable() {
+		dst = append(dst, sessionRecVersionResumable)
+	} else {
+		dst = append(dst, sessionRecVersion)
+	}
 	dst = binary.AppendUvarint(dst, uint64(s.Timeout))
 	dst = binary.AppendUvarint(dst, s.Owner)
-	return binary.AppendUvarint(dst, s.Nonce)
+	dst = binary.AppendUvarint(dst, s.Nonce)
+	if s.resumable() {
+		dst = appendBytes(dst, s.Password)
+	}
+	return dst
 }
 
 func decodeSessionRec(v []byte) (*sessionRec, error) {
 	d := decoder{b: v}
-	if d.byte() != sessionRecVersion {
+	ver := d.byte()
+	if ver != sessionRecVersion && ver != sessionRecVersionResumable {
 		return nil, fmt.Errorf("keeper: session record version: %w", ErrCorrupt)
 	}
 	s := &sessionRec{Timeout: int64(d.uvarint()), Owner: d.uvarint(), Nonce: d.uvarint()}
+	if ver == sessionRecVersionResumable {
+		s.Password = bytes.Clone(d.bytes())
+		if d.err == nil && len(s.Password) != sessionPasswordLen {
+			d.fail("session password length")
+		}
+	}
 	if err := d.done(); err != nil {
 		return nil, fmt.Errorf("keeper: session record: %w", err)
 	}
@@ -108,11 +136,15 @@ func (s *sessionTable) load(st *storage.Store) error {
 }
 
 // live reports whether session id exists as the current group sees it.
-func (s *sessionTable) live(id int64) bool {
+func (s *sessionTable) live(id int64) bool { return s.get(id) != nil }
+
+// get returns session id's record as the current group sees it, nil if it
+// does not exist. The record must not be modified.
+func (s *sessionTable) get(id int64) *sessionRec {
 	if rec, ok := s.group[id]; ok {
-		return rec != nil
+		return rec
 	}
-	return s.committed[id] != nil
+	return s.committed[id]
 }
 
 // sessionTable returns the committed sessions. Raft loop only; the map must
@@ -128,13 +160,32 @@ func (s *sessionTable) apply(fx sessionEffects, r *request, zxid int64, res *app
 			res.Err = err
 			return nil
 		}
-		s.group[zxid] = &sessionRec{Timeout: r.Timeout, Owner: r.Owner, Nonce: r.Nonce}
+		s.group[zxid] = &sessionRec{Timeout: r.Timeout, Owner: r.Owner, Nonce: r.Nonce, Password: bytes.Clone(r.Password)}
 		res.Session = zxid
 		fx.emit(treeEvent{Type: evSessionCreated, Session: zxid, Owner: r.Owner, Nonce: r.Nonce})
 		return nil
-	case reqCloseSession:
-		if !s.live(r.Session) {
+	case reqMoveSession:
+		rec := s.get(r.Session)
+		if rec == nil || !rec.resumable() || subtle.ConstantTimeCompare(rec.Password, r.Password) != 1 {
+			// ZooKeeper answers a wrong password as it answers an expired
+			// session: the client cannot tell them apart.
 			res.Err = fmt.Errorf("%w: session %#x", ErrSessionExpired, r.Session)
+			return nil
+		}
+		moved := *rec
+		moved.Owner, moved.Nonce = r.Owner, r.Nonce
+		s.group[r.Session] = &moved
+		res.Session = r.Session
+		fx.emit(treeEvent{Type: evSessionMoved, Session: r.Session, Owner: r.Owner, Nonce: r.Nonce})
+		return nil
+	case reqCloseSession:
+		rec := s.get(r.Session)
+		if rec == nil {
+			res.Err = fmt.Errorf("%w: session %#x", ErrSessionExpired, r.Session)
+			return nil
+		}
+		if r.IfOwner != 0 && (rec.Owner != r.IfOwner || rec.Nonce != r.IfNonce) {
+			res.Err = fmt.Errorf("%w: session %#x is on member %d now", ErrSessionMoved, r.Session, rec.Owner)
 			return nil
 		}
 		if err := fx.removeEphemerals(r.Session, zxid); err != nil {
@@ -186,3 +237,19 @@ func (s *sessionTable) commit() {
 
 // dropGroup forgets the group's session changes.
 func (s *sessionTable) dropGroup() { clear(s.group) }
+
+// storedSession reads session id's committed record from the store, for
+// readers outside the raft loop (the committed map is the loop's); nil if
+// the session does not exist.
+func (t *tree) storedSession(id int64) (*sessionRec, error) {
+	var rec *sessionRec
+	err := t.st.Get(keys.SessionKey(nil, id), func(v []byte) error {
+		var err error
+		rec, err = decodeSessionRec(v)
+		return err
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return rec, err
+}

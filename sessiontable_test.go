@@ -1,7 +1,9 @@
 package keeper
 
 import (
+	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -106,7 +108,7 @@ func TestSessionRecordsPersist(t *testing.T) {
 	dig := h.tr.digest()
 	h.reopen()
 	got := h.tr.sessionTable()[1]
-	if got == nil || *got != (sessionRec{Timeout: 4000, Owner: 3, Nonce: 9}) {
+	if got == nil || !reflect.DeepEqual(*got, sessionRec{Timeout: 4000, Owner: 3, Nonce: 9}) {
 		t.Fatalf("session after reopen: %+v", got)
 	}
 	if h.tr.digest() != dig {
@@ -115,5 +117,57 @@ func TestSessionRecordsPersist(t *testing.T) {
 	h.do(request{Kind: reqCloseSession, Time: 2, Session: 1})
 	if h.tr.digest() != before {
 		t.Fatalf("digest after the close %x, want the sessionless %x", h.tr.digest(), before)
+	}
+}
+
+// A resumable session keeps its password across a reopen; it moves only
+// with that password, and a close conditional on its old owner leaves the
+// moved session alive.
+func TestResumableSessionRecords(t *testing.T) {
+	h := newHarness(t)
+	pw := bytes.Repeat([]byte{7}, sessionPasswordLen)
+	h.do(request{Kind: reqCreateSession, Time: 1, Timeout: 4000, Owner: 3, Nonce: 9, Password: pw})
+	id := int64(h.tr.applied())
+	h.reopen()
+	if got := h.tr.sessionTable()[id]; got == nil || !bytes.Equal(got.Password, pw) || !got.resumable() {
+		t.Fatalf("resumable session after reopen: %+v", got)
+	}
+	if rec, err := h.tr.storedSession(id); err != nil || rec == nil || !bytes.Equal(rec.Password, pw) {
+		t.Fatalf("storedSession: %+v, %v", rec, err)
+	}
+	wrong := bytes.Repeat([]byte{8}, sessionPasswordLen)
+	if res := h.do(request{Kind: reqMoveSession, Time: 2, Session: id, Owner: 4, Nonce: 5, Password: wrong}); !errors.Is(res.Err, ErrSessionExpired) {
+		t.Fatalf("move with a wrong password: %v, want ErrSessionExpired", res.Err)
+	}
+	dig := h.tr.digest()
+	if res := h.do(request{Kind: reqMoveSession, Time: 3, Session: id, Owner: 4, Nonce: 5, Password: pw}); res.Err != nil {
+		t.Fatalf("move: %v", res.Err)
+	}
+	if got := h.tr.sessionTable()[id]; got.Owner != 4 || got.Nonce != 5 || got.Timeout != 4000 || !bytes.Equal(got.Password, pw) {
+		t.Fatalf("moved session: %+v", got)
+	}
+	if h.tr.digest() == dig {
+		t.Fatal("a move did not change the digest")
+	}
+	if res := h.do(request{Kind: reqCloseSession, Time: 4, Session: id, Expire: true, IfOwner: 3, IfNonce: 9}); !errors.Is(res.Err, ErrSessionMoved) {
+		t.Fatalf("close on the old owner: %v, want ErrSessionMoved", res.Err)
+	}
+	if h.tr.sessionTable()[id] == nil {
+		t.Fatal("a close conditional on the old owner ended the moved session")
+	}
+	if res := h.do(request{Kind: reqCloseSession, Time: 5, Session: id, Expire: true, IfOwner: 4, IfNonce: 5}); res.Err != nil {
+		t.Fatalf("close on the new owner: %v", res.Err)
+	}
+	if h.tr.sessionTable()[id] != nil {
+		t.Fatal("the session outlived its close")
+	}
+	if res := h.do(request{Kind: reqMoveSession, Time: 6, Session: id, Owner: 3, Nonce: 9, Password: pw}); !errors.Is(res.Err, ErrSessionExpired) {
+		t.Fatalf("move of an ended session: %v, want ErrSessionExpired", res.Err)
+	}
+	// A session that is not resumable cannot be moved.
+	h.do(request{Kind: reqCreateSession, Time: 7, Timeout: 4000, Owner: 3, Nonce: 9})
+	plain := int64(h.tr.applied())
+	if res := h.do(request{Kind: reqMoveSession, Time: 8, Session: plain, Owner: 4, Nonce: 5, Password: nil}); !errors.Is(res.Err, ErrSessionExpired) {
+		t.Fatalf("move of a session that is not resumable: %v, want ErrSessionExpired", res.Err)
 	}
 }

@@ -104,6 +104,8 @@ const (
 	// evRestored: an online restore replaced the tree, or the subtree at
 	// Path, at Zxid; every watch is told (see Restored).
 	evRestored
+	// evSessionMoved: resumable Session moved to Owner's incarnation Nonce.
+	evSessionMoved
 )
 
 // treeEvent is one change made by an applied entry, in apply order. Watches
