@@ -100,6 +100,11 @@ type SessionOptions struct {
 	// the session's watches fire for it, every watch event, in the order
 	// they were queued: zxid order, state changes in place.
 	Events bool
+	// EventsOnly, with Events, delivers watch events on the session-wide
+	// channel only: the session's watches get no channels of their own
+	// (Watch.Events is nil), so a consumer that reads only the session's
+	// channel, as a ZooKeeper connection does, leaves nothing to overflow.
+	EventsOnly bool
 	// Resumable makes a session for a client outside this process, as a
 	// ZooKeeper client holds one over its connection: it gets a random
 	// password (Session.Password), it lives while its client is heard from
@@ -131,6 +136,8 @@ type Session struct {
 	events        chan Event
 	eventsDone    bool   // events overflowed or the session ended
 	lastSeq       uint64 // last triggered event queued on events
+
+	eventsOnly bool // watches deliver on events only (SessionOptions.EventsOnly)
 
 	password []byte       // a resumable session's; nil otherwise
 	touched  atomic.Int64 // a resumable session's last touch, reg.clock()
@@ -183,8 +190,9 @@ func (n *Node) proposeSession(ctx context.Context, r *request, timeout time.Dura
 // server does. If another member (or an earlier incarnation of this one)
 // holds it, the session moves here through raft: that member's handle
 // turns StateMoved and its calls fail with ErrSessionMoved; its watches
-// stay behind, so the client sets them again. If this member holds it
-// already, that handle is returned, touched. A session that does not exist,
+// end, so the client sets them again. If this member holds it already, the
+// same happens without raft: the old handle turns StateMoved and a new one
+// is returned. A session that does not exist,
 // is not resumable or has another password gets ErrSessionExpired, as
 // ZooKeeper answers all three. opts gives the returned handle's watch
 // buffer and events channel; the session keeps its negotiated timeout.
@@ -202,13 +210,14 @@ func (n *Node) ResumeSession(ctx context.Context, id SessionID, password []byte,
 	if rec == nil || !rec.resumable() || subtle.ConstantTimeCompare(rec.Password, password) != 1 {
 		return nil, fmt.Errorf("%w: session %#x", ErrSessionExpired, int64(id))
 	}
+	timeout := time.Duration(rec.Timeout) * time.Millisecond
 	if rec.Owner == n.ID() && rec.Nonce == n.nonce {
-		if s := n.watches.resume(int64(id)); s != nil {
+		if s := n.watches.rehandle(int64(id), func(s *Session) { s.claimLocked(n, timeout, rec.Password, opts) }); s != nil {
 			return s, nil
 		}
 	}
 	r := request{Kind: reqMoveSession, Time: time.Now().UnixMilli(), Session: int64(id), Owner: n.ID(), Nonce: n.nonce, Password: rec.Password}
-	return n.proposeSession(ctx, &r, time.Duration(rec.Timeout)*time.Millisecond, opts)
+	return n.proposeSession(ctx, &r, timeout, opts)
 }
 
 // newLocalSession is the session created at id on this member, as its
@@ -230,6 +239,7 @@ func (s *Session) claimLocked(n *Node, timeout time.Duration, password []byte, o
 	}
 	if opts.Events {
 		s.events = make(chan Event, s.buffer+1)
+		s.eventsOnly = opts.EventsOnly
 	}
 	s.claimed = true
 }

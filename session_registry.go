@@ -101,16 +101,22 @@ func (sr *sessionRegistry) claim(id int64, setup func(s *Session)) *Session {
 	return s
 }
 
-// resume returns this incarnation's live, claimed handle of session id,
-// touched, for ResumeSession; nil if it holds none.
-func (sr *sessionRegistry) resume(id int64) *Session {
+// rehandle replaces this incarnation's live, claimed handle of session id
+// by a new one, set up by setup, for ResumeSession: the old handle turns
+// StateMoved (its watches end), as a ZooKeeper server closes a session's
+// old connection when its client reconnects. It returns nil, changing
+// nothing, if this incarnation holds no such handle.
+func (sr *sessionRegistry) rehandle(id int64, setup func(s *Session)) *Session {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
-	s := sr.sessions[id]
-	if s == nil || !s.claimed || s.state.final() {
+	old := sr.sessions[id]
+	if old == nil || !old.claimed || old.state.final() {
 		return nil
 	}
-	s.Touch()
+	sr.setState(old, StateMoved, sr.applied)
+	s := newLocalSession(sr, id, sr.stateNow())
+	setup(s)
+	sr.sessions[id] = s
 	return s
 }
 

@@ -113,10 +113,15 @@ func TestResumableSessionMoves(t *testing.T) {
 	if _, err := s2.Create(ctx, "/e2", nil, keeper.Ephemeral); err != nil {
 		t.Fatal(err)
 	}
-	// Resuming where it is already returns the same handle.
-	if again := resume(ctx, t, n2, s1.ID(), pw); again != s2 {
-		t.Fatal("a resume on the owning member made a second handle")
+	// Resuming where it is already replaces the handle there.
+	again := resume(ctx, t, n2, s1.ID(), pw)
+	if again == s2 || again.ID() != s2.ID() || s2.State() != keeper.StateMoved {
+		t.Fatalf("a resume on the owning member: same handle %v, old handle %v", again == s2, s2.State())
 	}
+	if _, err := s2.Create(ctx, "/x", nil, keeper.Persistent); !errors.Is(err, keeper.ErrSessionMoved) {
+		t.Fatalf("write through the replaced handle: %v, want ErrSessionMoved", err)
+	}
+	s2 = again
 	if err := s2.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

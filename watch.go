@@ -165,7 +165,8 @@ type Watch struct {
 	done bool // guarded by the manager's mu
 }
 
-// Events returns the watch's channel.
+// Events returns the watch's channel; nil for a watch of a session whose
+// events arrive on its session-wide channel only (SessionOptions.EventsOnly).
 func (w *Watch) Events() <-chan Event { return w.ch }
 
 // Path returns the watched path.
@@ -229,7 +230,7 @@ func (x *watchIndex) trigger(ev *treeEvent) {
 // gets the overflow event in its reserved slot instead, and deliver reports
 // true: the index then drops w. The registry's mu is held.
 func (w *Watch) deliver(ev Event) (overflowed bool) {
-	if w.done {
+	if w.done || w.ch == nil {
 		return false
 	}
 	if len(w.ch) < cap(w.ch)-1 {
@@ -253,12 +254,17 @@ func (x *watchIndex) drop(w *Watch) {
 		}
 	}
 	w.s.forgetLocked(w)
-	close(w.ch)
+	if w.ch != nil {
+		close(w.ch)
+	}
 }
 
 // register adds a watch of kind on path for s.
 func (x *watchIndex) register(s *Session, path string, kind WatchKind, buffer int) *Watch {
-	w := &Watch{s: s, path: path, kind: kind, ch: make(chan Event, buffer+1)}
+	w := &Watch{s: s, path: path, kind: kind}
+	if !s.eventsOnly {
+		w.ch = make(chan Event, buffer+1)
+	}
 	set := x.byKind[kind][path]
 	if set == nil {
 		set = make(watchSet)
