@@ -448,10 +448,13 @@ func (s *Session) Ephemerals(ctx context.Context, prefix string) (paths []string
 }
 
 // GetW is Get that also sets a one-shot data watch on path, fired by its
-// next NodeDataChanged or NodeDeleted. No watch is set if Get fails.
-func (s *Session) GetW(ctx context.Context, path string) (data []byte, stat Stat, w *Watch, err error) {
-	w, err = s.watchRead(ctx, path, DataWatch, false, func(t *tree) error {
-		data, stat, err = t.get(path, s.auth)
+// next NodeDataChanged or NodeDeleted. No watch is set if Get fails. The
+// watch belongs to the session the client is bound to (a Session, or a
+// client derived from one, with its identities); a client of no session
+// gets ErrBadArguments.
+func (c *Client) GetW(ctx context.Context, path string) (data []byte, stat Stat, w *Watch, err error) {
+	w, err = c.watchRead(ctx, path, DataWatch, false, func(t *tree) error {
+		data, stat, err = t.get(path, c.auth)
 		return err
 	})
 	return data, stat, w, err
@@ -459,9 +462,10 @@ func (s *Session) GetW(ctx context.Context, path string) (data []byte, stat Stat
 
 // ExistsW is Exists that also sets a one-shot data watch on path, fired by
 // its next NodeCreated, NodeDataChanged or NodeDeleted. The watch is set
-// whether or not path exists.
-func (s *Session) ExistsW(ctx context.Context, path string) (stat Stat, ok bool, w *Watch, err error) {
-	w, err = s.watchRead(ctx, path, DataWatch, true, func(t *tree) error {
+// whether or not path exists. Like GetW, it needs a client bound to a
+// session.
+func (c *Client) ExistsW(ctx context.Context, path string) (stat Stat, ok bool, w *Watch, err error) {
+	w, err = c.watchRead(ctx, path, DataWatch, true, func(t *tree) error {
 		stat, err = t.exists(path)
 		return err
 	})
@@ -473,10 +477,10 @@ func (s *Session) ExistsW(ctx context.Context, path string) (stat Stat, ok bool,
 
 // ChildrenW is Children that also sets a one-shot child watch on path,
 // fired by its next NodeChildrenChanged or NodeDeleted. No watch is set if
-// Children fails.
-func (s *Session) ChildrenW(ctx context.Context, path string) (names []string, stat Stat, w *Watch, err error) {
-	w, err = s.watchRead(ctx, path, ChildWatch, false, func(t *tree) error {
-		names, stat, err = t.children(path, s.auth)
+// Children fails. Like GetW, it needs a client bound to a session.
+func (c *Client) ChildrenW(ctx context.Context, path string) (names []string, stat Stat, w *Watch, err error) {
+	w, err = c.watchRead(ctx, path, ChildWatch, false, func(t *tree) error {
+		names, stat, err = t.children(path, c.auth)
 		return err
 	})
 	return names, stat, w, err
@@ -512,6 +516,12 @@ func (s *Session) RemoveWatches(ctx context.Context, path string, kind WatchKind
 		return err
 	}
 	return s.reg.removeWatches(s, path, kind)
+}
+
+// HasWatches reports whether the session has a watch of kind (AnyWatch:
+// any kind) on path on this member, as ZooKeeper's checkWatches asks.
+func (s *Session) HasWatches(path string, kind WatchKind) bool {
+	return s.reg.hasWatches(s, path, kind)
 }
 
 // RemoveAllWatches removes every watch of the session on path, as

@@ -174,6 +174,13 @@ func (sr *sessionRegistry) removeWatches(s *Session, path string, kind WatchKind
 	return sr.index.remove(s, path, kind, sr.applied)
 }
 
+// hasWatches reports whether s has a watch of kind (AnyWatch: any) on path.
+func (sr *sessionRegistry) hasWatches(s *Session, path string, kind WatchKind) bool {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	return len(sr.index.find(s, path, kind)) > 0
+}
+
 // closeLocally ends s as Closed here when Close could not end it in the
 // cluster (yet); the raft loop proposes the close again.
 func (sr *sessionRegistry) closeLocally(s *Session) {

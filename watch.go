@@ -279,6 +279,20 @@ func (x *watchIndex) register(s *Session, path string, kind WatchKind, buffer in
 // order of their kinds; each gets a WatchRemoved event at zxid and its
 // channel closes. It returns ErrNoWatcher if there were none.
 func (x *watchIndex) remove(s *Session, path string, kind WatchKind, zxid int64) error {
+	found := x.find(s, path, kind)
+	if len(found) == 0 {
+		return fmt.Errorf("%w: %v on %s", ErrNoWatcher, kind, path)
+	}
+	for _, w := range found {
+		s.notifyLocked(w, Event{Type: WatchRemoved, Path: path, Zxid: Zxid(zxid)})
+		x.drop(w)
+	}
+	return nil
+}
+
+// find returns s's watches of kind (AnyWatch: all kinds) on path, in the
+// order of their kinds.
+func (x *watchIndex) find(s *Session, path string, kind WatchKind) []*Watch {
 	var found []*Watch
 	for k := DataWatch; k <= PersistentRecursive; k++ {
 		if kind != AnyWatch && k != kind {
@@ -290,14 +304,7 @@ func (x *watchIndex) remove(s *Session, path string, kind WatchKind, zxid int64)
 			}
 		}
 	}
-	if len(found) == 0 {
-		return fmt.Errorf("%w: %v on %s", ErrNoWatcher, kind, path)
-	}
-	for _, w := range found {
-		s.notifyLocked(w, Event{Type: WatchRemoved, Path: path, Zxid: Zxid(zxid)})
-		x.drop(w)
-	}
-	return nil
+	return found
 }
 
 // fireAll delivers an event of type typ at zxid to every watch (one-shot
@@ -316,24 +323,28 @@ func (x *watchIndex) fireAll(typ EventType, zxid int64) {
 	}
 }
 
-// watchRead runs read and registers a watch of kind on path for s if it
+// watchRead runs read and registers a watch of kind on path for c's session if it
 // succeeds, or, when keepOnNoNode (exists), if it finds no node; both under
 // the read gate's visibility lock held shared, so no apply group is queued
 // and committed in between.
-func (s *Session) watchRead(ctx context.Context, path string, kind WatchKind, keepOnNoNode bool, read func(t *tree) error) (*Watch, error) {
+func (c *Client) watchRead(ctx context.Context, path string, kind WatchKind, keepOnNoNode bool, read func(t *tree) error) (*Watch, error) {
+	s := c.sess
+	if s == nil {
+		return nil, fmt.Errorf("%w: a watch needs a client bound to a session", ErrBadArguments)
+	}
 	if err := validatePath(path, false); err != nil {
 		return nil, err
 	}
-	if err := s.checkAuth(); err != nil {
+	if err := c.checkAuth(); err != nil {
 		return nil, err
 	}
-	if err := s.awaitRead(ctx); err != nil {
+	if err := c.awaitRead(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	return s.n.gate.readAndRegister(s, path, kind, keepOnNoNode, func() error { return s.n.withTree(read) })
+	return c.n.gate.readAndRegister(s, path, kind, keepOnNoNode, func() error { return c.n.withTree(read) })
 }
 
 // size is the number of watches in the index.
