@@ -135,6 +135,11 @@ type Status struct {
 	ArchiveLagTime time.Duration
 	ArchiveGaps    uint64
 	ArchiveErr     string
+
+	// Sessions counts the sessions this member serves (their handles
+	// here: created here, or resumed here), and Watches their watches.
+	Sessions int
+	Watches  int
 }
 
 // openOptions are Open's internal knobs, for tests and for the merge with
@@ -474,6 +479,7 @@ func (n *Node) Status() Status {
 	st.View = slices.Clone(st.View)
 	st.Learners = slices.Clone(st.Learners)
 	n.r.transferCounts(&st)
+	st.Sessions, st.Watches = n.watches.counts()
 	return st
 }
 

@@ -1,0 +1,47 @@
+package zkserver
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/internal/jute"
+)
+
+// addAuth adds an auth packet's identity to the connection, as ZooKeeper's
+// addAuthInfo: the digest scheme ("user:password") is served; another
+// scheme, or a digest without a user, fails with AUTHFAILED, after which
+// the connection closes.
+func (c *conn) addAuth(p *jute.AuthPacket) error {
+	if p.Scheme != "digest" {
+		return fmt.Errorf("%w: scheme %q", errAuthFailed, p.Scheme)
+	}
+	user, password, ok := strings.Cut(string(p.Auth), ":")
+	if !ok || user == "" {
+		return fmt.Errorf("%w: a digest is user:password", errAuthFailed)
+	}
+	id := keeper.DigestIdentity(user, password)
+	c.auth = append(c.auth, id)
+	c.client = c.sess.WithAuth(c.auth...)
+	return nil
+}
+
+// whoAmI lists the connection's identities as ZooKeeper's whoAmI does: the
+// client's ip address, then each identity it added.
+func (c *conn) whoAmI() []jute.ClientInfo {
+	out := []jute.ClientInfo{{AuthScheme: "ip", User: remoteHost(c.nc.RemoteAddr())}}
+	for _, id := range c.auth {
+		user, _, _ := strings.Cut(id.ID, ":")
+		out = append(out, jute.ClientInfo{AuthScheme: id.Scheme, User: user})
+	}
+	return out
+}
+
+func remoteHost(a net.Addr) string {
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}

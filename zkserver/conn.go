@@ -1,0 +1,285 @@
+package zkserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/internal/jute"
+)
+
+// requestQueue bounds the requests a connection has read and not yet
+// served; a client that sends more waits (TCP pushes back).
+const requestQueue = 256
+
+// conn is one client connection. serve runs it: the handshake, then three
+// goroutines it owns and waits for: the reader (serve itself) reads
+// packets and queues requests; the processor serves them one by one, in
+// order, and queues their replies; the writer sends replies and the
+// session's watch notifications (see writer).
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	br  *bufio.Reader
+	log *slog.Logger
+
+	ctx    context.Context // ends when the connection closes
+	cancel context.CancelFunc
+
+	// Set by the handshake, before the processor and writer start.
+	sess    *keeper.Session
+	timeout time.Duration
+
+	// The processor's: the session's client with the connection's
+	// identities, and the identities themselves.
+	client *keeper.Client
+	auth   []keeper.Identity
+	// pending are notifications a request fired itself (setWatches), to
+	// be sent before its reply.
+	pending []keeper.Event
+
+	requests chan request
+	replies  chan reply
+
+	closeOnce sync.Once
+	stats     connStats
+	lastZxid  atomic.Int64 // the last zxid sent to the client
+}
+
+// request is one packet read: its header and the bytes after it.
+type request struct {
+	hdr  jute.RequestHeader
+	body []byte
+	at   time.Time
+}
+
+// reply is one answer: its header, its record (nil for the header alone),
+// and whether the connection ends after it.
+type reply struct {
+	hdr   jute.ReplyHeader
+	body  jute.Record
+	op    jute.OpCode
+	at    time.Time // when its request was read
+	close bool
+	// early are notifications sent before the reply.
+	early []keeper.Event
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		srv:      s,
+		nc:       nc,
+		br:       bufio.NewReaderSize(nc, 64<<10),
+		log:      s.log.With("client", nc.RemoteAddr().String()),
+		ctx:      ctx,
+		cancel:   cancel,
+		requests: make(chan request, requestQueue),
+		replies:  make(chan reply, requestQueue),
+		stats:    connStats{established: time.Now()},
+	}
+}
+
+// close ends the connection: the reader's read fails, which stops the rest.
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		c.nc.Close()
+	})
+}
+
+// serve runs the connection to its end.
+func (c *conn) serve() {
+	defer c.close()
+	if !c.handshake() {
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c.processor()
+	}()
+	go func() {
+		defer wg.Done()
+		c.writer()
+	}()
+	c.reader()
+	c.close()
+	wg.Wait()
+}
+
+// reader reads packets until the connection fails, touching the session
+// for each: a client is alive while it sends anything.
+func (c *conn) reader() {
+	defer close(c.requests)
+	var buf []byte
+	for {
+		// A client pings at a third of its timeout; silence for the whole
+		// timeout is a dead client, as ZooKeeper's server judges it.
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.timeout))
+		pkt, err := jute.ReadPacket(c.br, buf, c.srv.opts.MaxPacket)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.sess.Touch()
+		c.stats.received.Add(1)
+		c.srv.stats.received.Add(1)
+		d := jute.NewDecoder(pkt)
+		var hdr jute.RequestHeader
+		if err := d.Decode(&hdr); err != nil {
+			c.log.Info("zkserver: malformed request header; closing the connection", "err", err)
+			return
+		}
+		// The body is kept past the next read, so it gets its own bytes.
+		body := append([]byte(nil), pkt[d.Offset():]...)
+		select {
+		case c.requests <- request{hdr: hdr, body: body, at: time.Now()}:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// readFailed logs why the reader stopped, unless the client just left.
+func (c *conn) readFailed(err error) {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
+	case errors.Is(err, jute.ErrPacketTooLarge), errors.Is(err, jute.ErrMalformed):
+		c.log.Info("zkserver: bad packet; closing the connection", "err", err)
+	default:
+		c.log.Debug("zkserver: read", "err", err)
+	}
+}
+
+// processor serves the requests in order and queues their replies.
+func (c *conn) processor() {
+	defer close(c.replies)
+	for req := range c.requests {
+		r := c.handle(req)
+		r.at = req.at
+		select {
+		case c.replies <- r:
+		case <-c.ctx.Done():
+			return
+		}
+		if r.close {
+			return
+		}
+	}
+}
+
+// writer sends replies and notifications. Before each reply it sends every
+// notification queued on the session's channel by then: keeper queues a
+// change's watch events before any read can see the change, so a client
+// gets the event before any reply that shows the change.
+func (c *conn) writer() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	events := c.sess.Events()
+	var buf []byte
+	send := func(hdr jute.ReplyHeader, body jute.Record) bool {
+		buf = buf[:0]
+		if body != nil {
+			buf = jute.AppendPacket(buf, &hdr, body)
+		} else {
+			buf = jute.AppendPacket(buf, &hdr)
+		}
+		if _, err := bw.Write(buf); err != nil {
+			c.close()
+			return false
+		}
+		c.stats.sent.Add(1)
+		c.srv.stats.sent.Add(1)
+		return true
+	}
+	// notify sends ev, or reports false when the connection must end.
+	notify := func(ev keeper.Event) bool {
+		we, ok := watcherEvent(ev)
+		if !ok {
+			return ev.Type == keeper.WatchRemoved || ev.Type == keeper.SessionStateChanged && ev.State == keeper.StateConnected
+		}
+		zxid := int64(ev.Zxid)
+		if zxid == 0 {
+			zxid = -1 // fired by setWatches, at no change
+		}
+		return send(jute.ReplyHeader{Xid: jute.XidNotification, Zxid: zxid}, &we)
+	}
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok || !notify(ev) {
+				// The session ended, moved, lost its quorum, overflowed or
+				// was restored: the client reconnects and finds out.
+				c.endSession(ev, ok)
+				return
+			}
+		case r, ok := <-c.replies:
+			if !ok {
+				bw.Flush()
+				return
+			}
+		drain:
+			for {
+				select {
+				case ev, ok := <-events:
+					if !ok || !notify(ev) {
+						c.endSession(ev, ok)
+						return
+					}
+				default:
+					break drain
+				}
+			}
+			for _, ev := range r.early {
+				if !notify(ev) {
+					return
+				}
+			}
+			if r.hdr.Zxid > c.lastZxid.Load() {
+				c.lastZxid.Store(r.hdr.Zxid)
+			}
+			if !send(r.hdr, r.body) {
+				return
+			}
+			c.stats.served(r.op, r.at)
+			c.srv.stats.served(r.at)
+			if r.close {
+				bw.Flush()
+				c.close()
+				return
+			}
+		}
+		if len(c.replies) == 0 && len(events) == 0 {
+			if err := bw.Flush(); err != nil {
+				c.close()
+				return
+			}
+		}
+	}
+}
+
+// endSession closes the connection because of ev, the session's last event
+// (ok false: its channel closed).
+func (c *conn) endSession(ev keeper.Event, ok bool) {
+	if ok {
+		c.log.Debug("zkserver: closing the connection", "session", int64(c.sess.ID()), "event", ev.Type, "state", ev.State)
+	}
+	c.close()
+}
+
+// zxid is the zxid to put in a reply: the member's applied zxid, never
+// below what the client was already sent.
+func (c *conn) zxid() int64 {
+	z := int64(c.srv.n.Status().Applied)
+	return max(z, c.lastZxid.Load())
+}

@@ -1,0 +1,194 @@
+package zkserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/internal/jute"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("zkserver: server closed")
+
+// DefaultHandshakeTimeout is how long a new connection has to send its
+// connect request, Options.HandshakeTimeout's default.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// Options configure a Server. The zero value serves with the defaults.
+type Options struct {
+	// Logger receives the server's log lines: refused connections,
+	// malformed packets, unexpected errors. Nil logs nothing.
+	Logger *slog.Logger
+	// FourLetterWords lists the four-letter words the server answers
+	// (ZooKeeper's 4lw.commands.whitelist): any of "ruok", "srvr", "stat",
+	// "mntr", "cons", "envi", "conf", "isro", "wchs", "dirs", or "*" for
+	// all. Nil answers "srvr" only, as ZooKeeper does by default; an empty,
+	// non-nil list answers none. A word not allowed is answered with
+	// ZooKeeper's refusal text.
+	FourLetterWords []string
+	// MaxPacket bounds a client's packets, in bytes, as ZooKeeper's
+	// jute.maxbuffer; a bigger one closes its connection. Default
+	// jute.DefaultMaxPacket (0xfffff).
+	MaxPacket int
+	// HandshakeTimeout bounds how long a connection may take to send its
+	// connect request. Default DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+}
+
+// Server serves ZooKeeper's client protocol on one keeper member. Its
+// methods are safe for concurrent use.
+type Server struct {
+	n     *keeper.Node
+	opts  Options
+	log   *slog.Logger
+	words map[string]bool // allowed four-letter words
+	stats *serverStats
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup // Serve calls and connections
+}
+
+// New returns a server of member n. It serves nothing until Serve.
+func New(n *keeper.Node, opts Options) *Server {
+	if opts.MaxPacket <= 0 {
+		opts.MaxPacket = jute.DefaultMaxPacket
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Server{
+		n:         n,
+		opts:      opts,
+		log:       log,
+		words:     allowedWords(opts.FourLetterWords),
+		stats:     newServerStats(),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}
+}
+
+// Serve accepts ZooKeeper clients on ln until ln fails or Shutdown is
+// called, serving each connection on its own goroutines. It closes ln when
+// it returns. After Shutdown it returns ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("zkserver: accept", "err", err, "retry", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("zkserver: accept: %w", err)
+		}
+		delay = 0
+		c := newConn(s, nc)
+		if !s.track(c) {
+			nc.Close()
+			return ErrServerClosed
+		}
+		go func() {
+			defer s.untrack(c)
+			c.serve()
+		}()
+	}
+}
+
+// Shutdown stops accepting, closes every client connection and waits for
+// their goroutines, or for ctx. Sessions are not closed: their clients
+// resume them on another member, or they expire. A Server cannot serve
+// again after Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("zkserver: shutdown: %w", ctx.Err())
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// track adds c to the served connections, unless the server is closed.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// connections returns the connections served now.
+func (s *Server) connections() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
