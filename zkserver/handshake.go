@@ -48,10 +48,10 @@ func (c *conn) handshake() bool {
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.opts.HandshakeTimeout)
 	defer cancel()
 	opts := keeper.SessionOptions{
-		Timeout:    time.Duration(req.TimeOut) * time.Millisecond,
-		Resumable:  true,
-		Events:     true,
-		EventsOnly: true,
+		Timeout:     time.Duration(req.TimeOut) * time.Millisecond,
+		Resumable:   true,
+		Events:      true,
+		EventsOnly:  true,
 		WatchBuffer: sessionEvents,
 	}
 	var s *keeper.Session

@@ -102,8 +102,8 @@ func (c *conn) serveOp(ctx context.Context, op jute.OpCode, rec jute.Record) (ju
 			return &jute.StatRecord{Stat: st}, 0, nil
 		}
 		var (
-			st keeper.Stat
-			ok bool
+			st  keeper.Stat
+			ok  bool
 			err error
 		)
 		if q.Watch {
