@@ -40,6 +40,10 @@ type config struct {
 	tick           time.Duration
 	checkInterval  time.Duration
 	minSessionTime time.Duration
+	maxSessionTime time.Duration
+	zk             string   // ZooKeeper client address
+	zkWords        []string // four-letter words answered
+	superDigest    string
 	logLevel       string
 	pprof          bool
 
@@ -142,6 +146,13 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.tick, "tick", c.tick, "raft tick (0: keeper's default)")
 	fs.DurationVar(&c.checkInterval, "check-interval", c.checkInterval, "consistency check interval (0: keeper's default; negative: off)")
 	fs.DurationVar(&c.minSessionTime, "min-session-timeout", c.minSessionTime, "smallest session timeout granted (0: keeper's default)")
+	fs.DurationVar(&c.maxSessionTime, "max-session-timeout", c.maxSessionTime, "largest session timeout granted (0: keeper's default)")
+	fs.StringVar(&c.zk, "zk", c.zk, "serve ZooKeeper's client protocol on this address, e.g. 127.0.0.1:2181 (empty: not served)")
+	fs.Func("zk-4lw", `four-letter words answered on -zk, comma-separated, or "*" (default: srvr)`, func(s string) error {
+		c.zkWords = strings.Split(s, ",")
+		return nil
+	})
+	fs.StringVar(&c.superDigest, "super-digest", c.superDigest, "the super user's digest, user:base64(sha1(user:password)), as ZooKeeper's zookeeper.DigestAuthenticationProvider.superDigest")
 	fs.StringVar(&c.logLevel, "log-level", c.logLevel, "debug, info, warn, error or off")
 	fs.BoolVar(&c.pprof, "pprof", c.pprof, "serve Go's profiles under /debug/pprof/ on the admin port")
 	fs.StringVar(&c.configFile, "config", c.configFile, `config file of "name = value" lines, names as these flags; the command line overrides it`)

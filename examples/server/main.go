@@ -7,10 +7,13 @@
 //
 //	go run ./examples/server -init certs -cluster-id 7 -members 1,2,3
 //
-// then start each member (here three on one machine):
+// then start each member (here three on one machine; -zk also serves
+// ZooKeeper's client protocol, so zkCli, Curator, kazoo and go-zookeeper
+// clients can use the cluster):
 //
 //	go run ./examples/server -id 1 -dir data/1 -cluster-id 7 -certs certs \
-//	    -peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 -admin 127.0.0.1:8001
+//	    -peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 -admin 127.0.0.1:8001 \
+//	    -zk 127.0.0.1:2181
 //
 // Settings may also come from a file of "name = value" lines (-config FILE),
 // the names being the flags'. SIGTERM or SIGINT closes the member cleanly and
@@ -40,6 +43,7 @@ import (
 
 	"github.com/keeper-go/keeper"
 	"github.com/keeper-go/keeper/transport"
+	"github.com/keeper-go/keeper/zkserver"
 )
 
 func main() {
@@ -91,6 +95,14 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 	}
 	defer tr.Close()
 
+	var zln net.Listener
+	if c.zk != "" {
+		if zln, err = net.Listen("tcp", c.zk); err != nil {
+			return fmt.Errorf("zookeeper listener: %w", err)
+		}
+		defer zln.Close()
+	}
+
 	var aln net.Listener
 	if c.admin != "" {
 		if aln, err = net.Listen("tcp", c.admin); err != nil {
@@ -111,11 +123,19 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 		TickInterval:      c.tick,
 		CheckInterval:     c.checkInterval,
 		MinSessionTimeout: c.minSessionTime,
+		MaxSessionTimeout: c.maxSessionTime,
+		SuperDigest:       c.superDigest,
 	})
 	if err != nil {
 		return fmt.Errorf("open member %d: %w", c.id, err)
 	}
-	log.Info("member running", "id", c.id, "listen", c.listen, "admin", addrOf(aln), "dir", c.dir)
+	log.Info("member running", "id", c.id, "listen", c.listen, "admin", addrOf(aln), "zk", addrOf(zln), "dir", c.dir)
+	var zk *zkserver.Server
+	zkDone := make(chan error, 1)
+	if zln != nil {
+		zk = zkserver.New(node, zkserver.Options{Logger: log.With("part", "zkserver"), FourLetterWords: c.zkWords})
+		go func() { zkDone <- zk.Serve(zln) }()
+	}
 
 	reload := func() error {
 		if err := tr.Reload(); err != nil {
@@ -159,9 +179,19 @@ loop:
 				break loop
 			}
 			srvDone = nil
+		case err := <-zkDone:
+			serveErr = fmt.Errorf("zookeeper server: %w", err)
+			break loop
 		}
 	}
 	log.Info("closing member", "id", c.id)
+	if zk != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := zk.Shutdown(sctx); err != nil {
+			log.Warn("zookeeper server shutdown", "err", err)
+		}
+		cancel()
+	}
 	if srv != nil {
 		cancelSrv()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
