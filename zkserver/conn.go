@@ -200,27 +200,48 @@ func (c *conn) writer() {
 		c.srv.stats.sent.Add(1)
 		return true
 	}
-	// notify sends ev, or reports false when the connection must end.
+	// notify sends ev, or reports false when the connection must end: the
+	// session expired or moved, its member lost the quorum (the client
+	// moves to another member), its events overflowed, or an online
+	// restore or raft snapshot replaced the tree (the client's reconnect
+	// and setWatches tell it what changed). A session closed by the
+	// client's closeSession keeps the connection for the reply.
+	closing := false
 	notify := func(ev keeper.Event) bool {
-		we, ok := watcherEvent(ev)
+		if we, ok := watcherEvent(ev); ok {
+			zxid := int64(ev.Zxid)
+			if zxid == 0 {
+				zxid = -1 // fired by setWatches, at no change
+			}
+			return send(jute.ReplyHeader{Xid: jute.XidNotification, Zxid: zxid}, &we)
+		}
+		switch {
+		case ev.Type == keeper.WatchRemoved:
+			return true
+		case ev.Type == keeper.SessionStateChanged && ev.State == keeper.StateConnected:
+			return true
+		case ev.Type == keeper.SessionStateChanged && ev.State == keeper.StateClosed:
+			closing = true
+			return true
+		}
+		c.log.Debug("zkserver: closing the connection", "session", int64(c.sess.ID()), "event", ev.Type, "state", ev.State)
+		return false
+	}
+	// event handles one receive from the session's channel.
+	event := func(ev keeper.Event, ok bool) bool {
 		if !ok {
-			return ev.Type == keeper.WatchRemoved || ev.Type == keeper.SessionStateChanged && ev.State == keeper.StateConnected
+			events = nil
+			return closing
 		}
-		zxid := int64(ev.Zxid)
-		if zxid == 0 {
-			zxid = -1 // fired by setWatches, at no change
-		}
-		return send(jute.ReplyHeader{Xid: jute.XidNotification, Zxid: zxid}, &we)
+		return notify(ev)
 	}
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case ev, ok := <-events:
-			if !ok || !notify(ev) {
-				// The session ended, moved, lost its quorum, overflowed or
-				// was restored: the client reconnects and finds out.
-				c.endSession(ev, ok)
+			if !event(ev, ok) {
+				c.close()
 				return
 			}
 		case r, ok := <-c.replies:
@@ -229,11 +250,11 @@ func (c *conn) writer() {
 				return
 			}
 		drain:
-			for {
+			for events != nil {
 				select {
 				case ev, ok := <-events:
-					if !ok || !notify(ev) {
-						c.endSession(ev, ok)
+					if !event(ev, ok) {
+						c.close()
 						return
 					}
 				default:
@@ -242,6 +263,7 @@ func (c *conn) writer() {
 			}
 			for _, ev := range r.early {
 				if !notify(ev) {
+					c.close()
 					return
 				}
 			}
@@ -266,15 +288,6 @@ func (c *conn) writer() {
 			}
 		}
 	}
-}
-
-// endSession closes the connection because of ev, the session's last event
-// (ok false: its channel closed).
-func (c *conn) endSession(ev keeper.Event, ok bool) {
-	if ok {
-		c.log.Debug("zkserver: closing the connection", "session", int64(c.sess.ID()), "event", ev.Type, "state", ev.State)
-	}
-	c.close()
 }
 
 // zxid is the zxid to put in a reply: the member's applied zxid, never

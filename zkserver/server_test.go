@@ -81,7 +81,7 @@ func (e *ensemble) hosts(ids ...uint64) []string {
 // connect opens a go-zookeeper client on hosts and waits for its session.
 func connect(t *testing.T, hosts []string, timeout time.Duration) (*zk.Conn, <-chan zk.Event) {
 	t.Helper()
-	conn, events, err := zk.Connect(hosts, timeout, zk.WithLogInfo(false))
+	conn, events, err := zk.Connect(hosts, timeout, zk.WithLogInfo(false), zk.WithLogger(quiet{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,3 +283,8 @@ func TestClientSessionMoves(t *testing.T) {
 		t.Fatal("the watch set before the move did not fire after it")
 	}
 }
+
+// quiet drops the client library's log lines.
+type quiet struct{}
+
+func (quiet) Printf(string, ...any) {}
