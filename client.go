@@ -76,8 +76,8 @@ func (c *Client) checkAuth() error {
 	return nil
 }
 
-// write proposes ops as one request and waits for this member to apply it.
-func (c *Client) write(ctx context.Context, multi bool, ops ...Op) (*applyResult, error) {
+// submit checks and queues a write for proposal without waiting for it.
+func (c *Client) submit(ctx context.Context, multi bool, ops ...Op) (*inflight, error) {
 	if err := c.checkAuth(); err != nil {
 		return nil, err
 	}
@@ -91,26 +91,29 @@ func (c *Client) write(ctx context.Context, multi bool, ops ...Op) (*applyResult
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.n.propose(ctx, payload)
-	if err != nil {
-		if c.sess != nil {
-			return nil, connErr(err)
-		}
-		return nil, err
+	w, err := c.n.submit(ctx, payload)
+	if err != nil && c.sess != nil {
+		return nil, connErr(err)
 	}
-	return res, nil
+	return w, err
+}
+
+// await waits for a write submit queued.
+func (c *Client) await(ctx context.Context, w *inflight) (*applyResult, error) {
+	res, err := c.n.await(ctx, w)
+	if err != nil && c.sess != nil {
+		return nil, connErr(err)
+	}
+	return res, err
 }
 
 // writeOne runs a single op and returns its result.
 func (c *Client) writeOne(ctx context.Context, op Op) (OpResult, error) {
-	res, err := c.write(ctx, false, op)
+	res, err := c.Start(ctx, false, op).Wait()
 	if err != nil {
 		return OpResult{}, err
 	}
-	if res.Err != nil {
-		return OpResult{}, res.Err
-	}
-	return res.Ops[0], nil
+	return res[0], nil
 }
 
 // Create makes a znode holding data and returns its path, which for a
@@ -190,23 +193,7 @@ func (c *Client) SetACL(ctx context.Context, path string, acl []ACL, version int
 // errors) comes with nil results: the ops were not run, or their outcome is
 // unknown.
 func (c *Client) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
-	if len(ops) == 0 {
-		return nil, nil
-	}
-	res, err := c.write(ctx, true, ops...)
-	if me := (*MultiError)(nil); errors.As(err, &me) {
-		// Refused before it was proposed.
-		results := make([]OpResult, len(ops))
-		failedResults(results, me.Index, me.Err)
-		return results, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	if res.Err != nil && !errors.As(res.Err, new(*MultiError)) {
-		return nil, res.Err
-	}
-	return res.Ops, res.Err
+	return c.Start(ctx, true, ops...).Wait()
 }
 
 // read runs fn on the member's tree after the read barrier, if any.

@@ -551,6 +551,22 @@ func (n *Node) barrier(ctx context.Context) error {
 // shutdown, ctx ended, or no outcome after 50 election timeouts). ctx bounds
 // the wait, never the apply. It never retries by itself.
 func (n *Node) propose(ctx context.Context, payload []byte) (*applyResult, error) {
+	w, err := n.submit(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return n.await(ctx, w)
+}
+
+// inflight is a proposal submitted and not yet awaited.
+type inflight struct {
+	p     *proposal
+	start time.Time
+}
+
+// submit queues payload for proposal, as propose does, without waiting;
+// proposals submitted one after another are proposed in that order.
+func (n *Node) submit(ctx context.Context, payload []byte) (*inflight, error) {
 	if n.isClosed() {
 		return nil, ErrClosed
 	}
@@ -558,8 +574,18 @@ func (n *Node) propose(ctx context.Context, payload []byte) (*applyResult, error
 		return nil, ErrReplicaCorrupt
 	}
 	start := time.Now()
-	res, err := n.r.proposeWait(ctx, payload)
-	n.r.meters.proposed(start, res, err)
+	p, err := n.r.submit(ctx, payload)
+	if err != nil {
+		n.r.meters.proposed(start, nil, err)
+		return nil, err
+	}
+	return &inflight{p: p, start: start}, nil
+}
+
+// await waits for w's apply result, as propose does.
+func (n *Node) await(ctx context.Context, w *inflight) (*applyResult, error) {
+	res, err := n.r.await(ctx, w.p)
+	n.r.meters.proposed(w.start, res, err)
 	return res, err
 }
 

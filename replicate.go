@@ -1195,6 +1195,18 @@ func (r *replica) publish() {
 // Node for the error contract: ErrNoLeader means not proposed, an error
 // matching ErrIndeterminate means the outcome is unknown.
 func (r *replica) proposeWait(ctx context.Context, payload []byte) (*applyResult, error) {
+	p, err := r.submit(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return r.await(ctx, p)
+}
+
+// submit queues payload for the raft loop to propose and returns without
+// waiting for it. Proposals submitted one after another are proposed in
+// that order, so a caller may submit several before awaiting any. An error
+// means the payload was not queued: it will not be proposed.
+func (r *replica) submit(ctx context.Context, payload []byte) (*proposal, error) {
 	select {
 	case <-r.donec:
 		return nil, r.closedErr()
@@ -1207,11 +1219,16 @@ func (r *replica) proposeWait(ctx context.Context, payload []byte) (*applyResult
 	p := &proposal{seq: seq, data: wire.EncodeEnvelope(r.id, seq, payload), resc: make(chan proposalResult, 1)}
 	select {
 	case r.propc <- p:
+		return p, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-r.donec:
 		return nil, r.closedErr()
 	}
+}
+
+// await waits for the apply on this member of p, which submit queued.
+func (r *replica) await(ctx context.Context, p *proposal) (*applyResult, error) {
 	select {
 	case res := <-p.resc:
 		if res.err == nil && r.cfg.Archive != nil && r.cfg.Archive.AckArchived {
