@@ -19,11 +19,12 @@ import (
 // served; a client that sends more waits (TCP pushes back).
 const requestQueue = 256
 
-// conn is one client connection. serve runs it: the handshake, then three
+// conn is one client connection. serve runs it: the handshake, then four
 // goroutines it owns and waits for: the reader (serve itself) reads
-// packets and queues requests; the processor serves them one by one, in
-// order, and queues their replies; the writer sends replies and the
-// session's watch notifications (see writer).
+// packets and queues requests; the processor decodes them in order and
+// starts the writes; the completer finishes them in order (awaits the
+// writes, runs the reads) and queues their replies; the writer sends
+// replies and the session's watch notifications (see writer).
 type conn struct {
 	srv *Server
 	nc  net.Conn
@@ -46,6 +47,7 @@ type conn struct {
 	pending []keeper.Event
 
 	requests chan request
+	jobs     chan *job
 	replies  chan reply
 
 	closeOnce sync.Once
@@ -82,6 +84,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		ctx:      ctx,
 		cancel:   cancel,
 		requests: make(chan request, requestQueue),
+		jobs:     make(chan *job, requestQueue),
 		replies:  make(chan reply, requestQueue),
 		stats:    connStats{established: time.Now()},
 	}
@@ -102,10 +105,20 @@ func (c *conn) serve() {
 		return
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		c.processor()
+	}()
+	go func() {
+		defer wg.Done()
+		c.completer()
+		// Jobs left behind by a connection that ended end with it.
+		for j := range c.jobs {
+			if j.cancel != nil {
+				j.cancel()
+			}
+		}
 	}()
 	go func() {
 		defer wg.Done()
@@ -160,12 +173,31 @@ func (c *conn) readFailed(err error) {
 	}
 }
 
-// processor serves the requests in order and queues their replies.
+// processor prepares the requests in order, starting the writes (see
+// prepare), and queues them for the completer.
 func (c *conn) processor() {
-	defer close(c.replies)
+	defer close(c.jobs)
 	for req := range c.requests {
-		r := c.handle(req)
-		r.at = req.at
+		j := c.prepare(req)
+		select {
+		case c.jobs <- j:
+		case <-c.ctx.Done():
+			if j.cancel != nil {
+				j.cancel()
+			}
+			return
+		}
+		if j.close {
+			return
+		}
+	}
+}
+
+// completer finishes the jobs in order and queues their replies.
+func (c *conn) completer() {
+	defer close(c.replies)
+	for j := range c.jobs {
+		r := c.complete(j)
 		select {
 		case c.replies <- r:
 		case <-c.ctx.Done():

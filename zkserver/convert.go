@@ -35,12 +35,12 @@ func toACL(acl []keeper.ACL) []jute.ACL {
 
 // fromACL is a client's ACL in keeper's terms; keeper checks it as
 // ZooKeeper does (an empty list is INVALIDACL).
-func fromACL(acl []jute.ACL) ([]keeper.ACL, error) {
+func fromACL(acl []jute.ACL) []keeper.ACL {
 	out := make([]keeper.ACL, len(acl))
 	for i, a := range acl {
 		out[i] = keeper.ACL{Perms: keeper.Perm(a.Perms), Scheme: a.Scheme, ID: a.ID}
 	}
-	return out, nil
+	return out
 }
 
 // createModes maps ZooKeeper's create flags to keeper's modes.
@@ -75,24 +75,20 @@ func createArgs(op jute.OpCode, q *jute.CreateRequest, ttl int64) (keeper.Create
 			return 0, nil, fmt.Errorf("%w: flags %d need their own opcode", keeper.ErrBadArguments, q.Flags)
 		}
 	}
-	acl, err := fromACL(q.ACL)
-	if err != nil {
-		return 0, nil, err
-	}
-	opts := []keeper.CreateOption{keeper.WithACL(acl...)}
+	opts := []keeper.CreateOption{keeper.WithACL(fromACL(q.ACL)...)}
 	if mode.IsTTL() {
 		opts = append(opts, keeper.WithTTL(time.Duration(ttl)*time.Millisecond))
 	}
 	return mode, opts, nil
 }
 
-// createOp is a multi's create in keeper's terms.
-func createOp(op jute.OpCode, q *jute.CreateRequest, ttl int64) (keeper.Op, error) {
-	mode, opts, err := createArgs(op, q, ttl)
-	if err != nil {
-		return keeper.Op{}, err
+// createRequest is the create request of a create opcode's record and its
+// TTL (0 but for createTTL).
+func createRequest(rec jute.Record) (*jute.CreateRequest, int64) {
+	if t, ok := rec.(*jute.CreateTTLRequest); ok {
+		return &t.CreateRequest, t.TTL
 	}
-	return keeper.CreateOp(q.Path, q.Data, mode, opts...), nil
+	return rec.(*jute.CreateRequest), 0
 }
 
 // watcherEvent is the notification of a keeper watch event; ok is false

@@ -30,10 +30,15 @@ var codes = []struct {
 	{keeper.ErrSessionMoved, jute.CodeSessionMoved},
 	{keeper.ErrNoWatcher, jute.CodeNoWatcher},
 	{errAuthFailed, jute.CodeAuthFailed},
+	{errMarshalling, jute.CodeMarshallingError},
 }
 
-// errAuthFailed is an auth packet keeper cannot accept.
-var errAuthFailed = errors.New("zkserver: authentication failed")
+// errAuthFailed is an auth packet keeper cannot accept; errMarshalling a
+// request whose record does not decode.
+var (
+	errAuthFailed  = errors.New("zkserver: authentication failed")
+	errMarshalling = errors.New("zkserver: request does not decode")
+)
 
 // errorCode is ZooKeeper's code for err. fatal reports an error after which
 // the connection must close without a reply, as a ZooKeeper server that

@@ -8,75 +8,84 @@ import (
 	"github.com/keeper-go/keeper/internal/jute"
 )
 
-// multi serves a transaction: every op applies at one zxid, or none does.
-// A failed multi answers as ZooKeeper does: OK before the op that failed,
-// its code at it, RUNTIMEINCONSISTENCY after it, and no error in the
-// reply header.
-func (c *conn) multi(ctx context.Context, q *jute.MultiRequest) (jute.Record, int64, error) {
+// startMulti starts a transaction: every op applies at one zxid, or none
+// does.
+func (c *conn) startMulti(j *job, cl *keeper.Client, q *jute.MultiRequest) {
 	ops := make([]keeper.Op, len(q.Ops))
 	for i, m := range q.Ops {
 		op, err := multiOp(m)
 		if err != nil {
-			return failedMulti(len(q.Ops), i, err)
+			j.body, j.err = failedMulti(len(q.Ops), &keeper.MultiError{Index: i, Err: err})
+			j.ready = true
+			return
+		}
+		if p := opPath(m); isSystemPath(p) {
+			j.body, j.err = failedMulti(len(q.Ops), &keeper.MultiError{Index: i, Err: errReserved(p)})
+			j.ready = true
+			return
 		}
 		ops[i] = op
 	}
-	res, err := c.client.Multi(ctx, ops...)
-	var me *keeper.MultiError
-	if errors.As(err, &me) {
-		return failedMulti(len(q.Ops), me.Index, me.Err)
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	out := &jute.MultiResponse{Results: make([]jute.MultiResult, len(res))}
-	var zxid int64
-	for i, r := range res {
-		st := toStat(r.Stat)
-		zxid = max(zxid, st.Mzxid, st.Czxid)
-		mr := jute.MultiResult{Type: q.Ops[i].Type}
-		switch q.Ops[i].Type {
-		case jute.OpCreate:
-			mr.Response = &jute.PathRecord{Path: r.Path}
-		case jute.OpCreate2, jute.OpCreateContainer, jute.OpCreateTTL:
-			mr.Type = jute.OpCreate2
-			mr.Response = &jute.Create2Response{Path: r.Path, Stat: st}
-		case jute.OpSetData:
-			mr.Response = &jute.StatRecord{Stat: st}
+	j.pending = cl.Start(j.ctx, true, ops...)
+	j.finish = func(res []keeper.OpResult) (jute.Record, int64) {
+		out := &jute.MultiResponse{Results: make([]jute.MultiResult, len(res))}
+		var zxid int64
+		for i, r := range res {
+			st := toStat(r.Stat)
+			zxid = max(zxid, st.Mzxid, st.Czxid)
+			mr := jute.MultiResult{Type: q.Ops[i].Type}
+			switch q.Ops[i].Type {
+			case jute.OpCreate:
+				mr.Response = &jute.PathRecord{Path: r.Path}
+			case jute.OpCreate2, jute.OpCreateContainer, jute.OpCreateTTL:
+				mr.Type = jute.OpCreate2
+				mr.Response = &jute.Create2Response{Path: r.Path, Stat: st}
+			case jute.OpSetData:
+				mr.Response = &jute.StatRecord{Stat: st}
+			}
+			out.Results[i] = mr
 		}
-		out.Results[i] = mr
+		return out, zxid
 	}
-	return out, zxid, nil
 }
 
-// failedMulti is the reply of a multi of n ops whose op at failed with err;
-// an error with no ZooKeeper code (the quorum lost) fails the request.
-func failedMulti(n, at int, err error) (jute.Record, int64, error) {
-	code, fatal := errorCode(err)
+// failedMulti is the reply of a multi of n ops that failed with err. A
+// *keeper.MultiError answers as ZooKeeper does: OK before the op that
+// failed, its code at it, RUNTIMEINCONSISTENCY after it, and no error in
+// the reply header. Any other error fails the request itself.
+func failedMulti(n int, err error) (jute.Record, error) {
+	var me *keeper.MultiError
+	if !errors.As(err, &me) || n == 0 {
+		return nil, err
+	}
+	code, fatal := errorCode(me.Err)
 	if fatal {
-		return nil, 0, err
+		return nil, err
 	}
 	out := &jute.MultiResponse{Results: make([]jute.MultiResult, n)}
 	for i := range out.Results {
 		r := jute.MultiResult{Type: jute.OpError}
 		switch {
-		case i == at:
+		case i == me.Index:
 			r.Err = code
-		case i > at:
+		case i > me.Index:
 			r.Err = jute.CodeRuntimeInconsistency
 		}
 		out.Results[i] = r
 	}
-	return out, 0, nil
+	return out, nil
 }
 
 // multiOp is one op of a multi in keeper's terms.
 func multiOp(m jute.MultiOp) (keeper.Op, error) {
 	switch q := m.Request.(type) {
-	case *jute.CreateRequest:
-		return createOp(m.Type, q, 0)
-	case *jute.CreateTTLRequest:
-		return createOp(m.Type, &q.CreateRequest, q.TTL)
+	case *jute.CreateRequest, *jute.CreateTTLRequest:
+		cq, ttl := createRequest(q)
+		mode, opts, err := createArgs(m.Type, cq, ttl)
+		if err != nil {
+			return keeper.Op{}, err
+		}
+		return keeper.CreateOp(cq.Path, cq.Data, mode, opts...), nil
 	case *jute.PathVersionRecord:
 		if m.Type == jute.OpCheck {
 			return keeper.CheckOp(q.Path, q.Version), nil
@@ -88,9 +97,24 @@ func multiOp(m jute.MultiOp) (keeper.Op, error) {
 	return keeper.Op{}, keeper.ErrUnimplemented
 }
 
+// opPath is the path a multi's op names.
+func opPath(m jute.MultiOp) string {
+	switch q := m.Request.(type) {
+	case *jute.CreateRequest:
+		return q.Path
+	case *jute.CreateTTLRequest:
+		return q.Path
+	case *jute.PathVersionRecord:
+		return q.Path
+	case *jute.SetDataRequest:
+		return q.Path
+	}
+	return ""
+}
+
 // multiRead serves a multi of reads: each read on its own, its result or
 // its error in its place.
-func (c *conn) multiRead(ctx context.Context, q *jute.MultiRequest) *jute.MultiResponse {
+func (c *conn) multiRead(ctx context.Context, cl *keeper.Client, q *jute.MultiRequest) *jute.MultiResponse {
 	out := &jute.MultiResponse{Results: make([]jute.MultiResult, len(q.Ops))}
 	for i, m := range q.Ops {
 		var (
@@ -101,17 +125,10 @@ func (c *conn) multiRead(ctx context.Context, q *jute.MultiRequest) *jute.MultiR
 		switch m.Type {
 		case jute.OpGetChildren:
 			var names []string
-			names, _, err = c.children(ctx, p.Path, p.Watch)
+			names, _, err = c.children(ctx, cl, p.Path, p.Watch)
 			rec = &jute.GetChildrenResponse{Children: names}
 		case jute.OpGetData:
-			var data []byte
-			var st keeper.Stat
-			if p.Watch {
-				data, st, _, err = c.client.GetW(ctx, p.Path)
-			} else {
-				data, st, err = c.client.Get(ctx, p.Path)
-			}
-			rec = &jute.GetDataResponse{Data: data, Stat: toStat(st)}
+			rec, _, err = c.getData(ctx, cl, p.Path, p.Watch)
 		default:
 			err = keeper.ErrUnimplemented
 		}

@@ -17,7 +17,7 @@ import (
 // children changed since fires NodeChildrenChanged (NodeDeleted if gone);
 // the others are set. Persistent watches are set as they are. The events
 // fired here reach the client before the reply, as notifications.
-func (c *conn) setWatches(ctx context.Context, relZxid int64, data, exist, child, persistent, recursive []string) error {
+func (c *conn) setWatches(ctx context.Context, cl *keeper.Client, relZxid int64, data, exist, child, persistent, recursive []string) error {
 	var fired []keeper.Event
 	fire := func(t keeper.EventType, path string) {
 		fired = append(fired, keeper.Event{Type: t, Path: path})
@@ -35,7 +35,7 @@ func (c *conn) setWatches(ctx context.Context, relZxid int64, data, exist, child
 		paths[p] = w
 	}
 	for p, w := range paths {
-		st, ok, _, err := c.client.ExistsW(ctx, p)
+		st, ok, _, err := cl.ExistsW(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (c *conn) setWatches(ctx context.Context, relZxid int64, data, exist, child
 		}
 	}
 	for _, p := range child {
-		_, st, _, err := c.client.ChildrenW(ctx, p)
+		_, st, _, err := cl.ChildrenW(ctx, p)
 		switch {
 		case errors.Is(err, keeper.ErrNoNode):
 			fire(keeper.NodeDeleted, p)
