@@ -23,7 +23,7 @@ type job struct {
 	err     error
 	ready   bool
 	body    jute.Record // the answer of a job ready already
-	close   bool // the connection ends after the reply
+	close   bool        // the connection ends after the reply
 	pending *keeper.Pending
 	finish  func(res []keeper.OpResult) (jute.Record, int64)
 	run     func(ctx context.Context) (jute.Record, int64, error)
