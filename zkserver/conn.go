@@ -233,12 +233,22 @@ func (c *conn) writer() {
 		return true
 	}
 	// notify sends ev, or reports false when the connection must end: the
-	// session expired or moved, its member lost the quorum (the client
-	// moves to another member), its events overflowed, or an online
+	// session expired or moved, its events overflowed, or an online
 	// restore or raft snapshot replaced the tree (the client's reconnect
 	// and setWatches tell it what changed). A session closed by the
 	// client's closeSession keeps the connection for the reply.
 	closing := false
+	// A member that lost its leader keeps its clients for the leader
+	// grace; if no leader is back by then, they go to other members.
+	var (
+		lost      *time.Timer
+		lostTimer <-chan time.Time
+	)
+	defer func() {
+		if lost != nil {
+			lost.Stop()
+		}
+	}()
 	notify := func(ev keeper.Event) bool {
 		if we, ok := watcherEvent(ev); ok {
 			zxid := int64(ev.Zxid)
@@ -251,6 +261,16 @@ func (c *conn) writer() {
 		case ev.Type == keeper.WatchRemoved:
 			return true
 		case ev.Type == keeper.SessionStateChanged && ev.State == keeper.StateConnected:
+			if lost != nil {
+				lost.Stop()
+				lost, lostTimer = nil, nil
+			}
+			return true
+		case ev.Type == keeper.SessionStateChanged && ev.State == keeper.StateDisconnected:
+			if lost == nil {
+				lost = time.NewTimer(c.leaderGrace())
+				lostTimer = lost.C
+			}
 			return true
 		case ev.Type == keeper.SessionStateChanged && ev.State == keeper.StateClosed:
 			closing = true
@@ -270,6 +290,10 @@ func (c *conn) writer() {
 	for {
 		select {
 		case <-c.ctx.Done():
+			return
+		case <-lostTimer:
+			c.log.Debug("zkserver: no leader within the grace; closing the connection", "session", int64(c.sess.ID()))
+			c.close()
 			return
 		case ev, ok := <-events:
 			if !event(ev, ok) {

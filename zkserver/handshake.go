@@ -54,6 +54,9 @@ func (c *conn) handshake() bool {
 		EventsOnly:  true,
 		WatchBuffer: sessionEvents,
 	}
+	// During an election, wait for its end rather than send the client
+	// away: a session is created or moved through raft.
+	c.awaitLeader(ctx, max(time.Duration(req.TimeOut)*time.Millisecond/3, 100*time.Millisecond))
 	var s *keeper.Session
 	if req.SessionID == 0 {
 		s, err = c.srv.n.NewSession(ctx, opts)

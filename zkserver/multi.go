@@ -26,6 +26,7 @@ func (c *conn) startMulti(j *job, cl *keeper.Client, q *jute.MultiRequest) {
 		}
 		ops[i] = op
 	}
+	c.awaitConnected(j.ctx)
 	j.pending = cl.Start(j.ctx, true, ops...)
 	j.finish = func(res []keeper.OpResult) (jute.Record, int64) {
 		out := &jute.MultiResponse{Results: make([]jute.MultiResult, len(res))}

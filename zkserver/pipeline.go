@@ -103,6 +103,7 @@ func (c *conn) startWrite(j *job, cl *keeper.Client, ops []keeper.Op, path strin
 		j.err = errReserved(path)
 		return
 	}
+	c.awaitConnected(j.ctx)
 	j.pending, j.finish = cl.Start(j.ctx, false, ops...), finish
 }
 
@@ -147,6 +148,7 @@ func (c *conn) complete(j *job) reply {
 			body, err = failedMulti(len(res), err)
 		}
 	default:
+		c.awaitConnected(j.ctx)
 		body, zxid, err = j.run(j.ctx)
 	}
 	r.early, c.pending = c.pending, nil
