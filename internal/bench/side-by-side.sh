@@ -12,6 +12,11 @@
 # acknowledged write (p50 over KILLS kills), and the catch-up of a member
 # CATCHUP znodes behind by a raft snapshot over TCP beside the same over the
 # in-memory transport, both at the default SnapshotRate (CATCHUP=0 skips it).
+# And keeper over ZooKeeper's own protocol ("keeper-zk"): the same three
+# processes with -zk, driven by zkbench exactly as it drives ZooKeeper
+# (creates at 1, 16 and 64 callers, reads at 16, and the leader killed to
+# the next acknowledged write, KILLS times), beside ZooKeeper's own
+# failover in the "zk" part.
 #
 # Needs: apt-get install -y zookeeper zookeeper-bin etcd-server etcd-client jq curl
 # Usage: internal/bench/side-by-side.sh   (from the repository root)
@@ -28,21 +33,31 @@ source "$peers/clusters.sh"
 N=${N:-20000}
 KILLS=${KILLS:-10}
 CATCHUP=${CATCHUP:-1000000}
-SYSTEMS=${SYSTEMS:-"zk etcd keeper keeper-tcp catchup"} # a subset runs only those parts
+SYSTEMS=${SYSTEMS:-"zk etcd keeper keeper-tcp keeper-zk catchup"} # a subset runs only those parts
 want() { [[ " $SYSTEMS " == *" $1 "* ]]; }
 (cd "$root" && go build -o "$D/keeper-server" ./examples/server) || exit 1
 
-# keeper as 3 processes of examples/server: peers on 24001-24003, admin on 24101-24103.
+# keeper as 3 processes of examples/server: peers on 24001-24003, admin on
+# 24101-24103, ZooKeeper's protocol (keeper-zk) on 24201-24203.
 K=$D/keeper
 KEEPER_PEERS=1=127.0.0.1:24001,2=127.0.0.1:24002,3=127.0.0.1:24003
+KEEPER_ZK_EPS=127.0.0.1:24201,127.0.0.1:24202,127.0.0.1:24203
+KEEPER_ZK=""  # non-empty: the members serve ZooKeeper's protocol too
+keeper_start1() { # $1 = member id
+  local i=$1 zk=()
+  [ -n "$KEEPER_ZK" ] && zk=(-zk 127.0.0.1:2420$i -zk-4lw srvr)
+  nohup "$D/keeper-server" -id $i -dir "$K/data$i" -cluster-id 7 -certs "$K/certs" \
+    -peers $KEEPER_PEERS -admin 127.0.0.1:2410$i -log-level warn "${zk[@]}" >> "$K/m$i.log" 2>&1 < /dev/null &
+  echo $! > "$K/pid$i"
+}
 keeper_start() {
   mkdir -p "$K"
   [ -d "$K/certs" ] || "$D/keeper-server" -init "$K/certs" -cluster-id 7 -members 1,2,3 2>/dev/null || return 1
-  for i in 1 2 3; do
-    nohup "$D/keeper-server" -id $i -dir "$K/data$i" -cluster-id 7 -certs "$K/certs" \
-      -peers $KEEPER_PEERS -admin 127.0.0.1:2410$i -log-level warn >> "$K/m$i.log" 2>&1 < /dev/null &
-    echo $! > "$K/pid$i"
-  done
+  for i in 1 2 3; do keeper_start1 $i; done
+}
+keeper_pids() { local p=""; for i in 1 2 3; do p="$p${p:+,}127.0.0.1:2420$i=$(cat "$K/pid$i")"; done; echo $p; }
+keeper_revive() { # restart members whose process died (after a failover kill)
+  for i in 1 2 3; do alive $(cat "$K/pid$i") || keeper_start1 $i; done
 }
 keeper_stop() {
   for i in 1 2 3; do
@@ -96,6 +111,11 @@ want zk && {
   zk_start; wait_up zk "$ZK_EPS" || exit 1
   for c in 1 16 64; do "$D/zkbench" write -sys zk -ep "$ZK_EPS" -c $c -n $N -prefix zc$c; done
   "$D/zkbench" read -sys zk -ep "$ZK_EPS" -c 16 -n 100000 -prefix zr
+  echo "== ZooKeeper 3.8: leader killed -> next acknowledged write ($KILLS kills)"
+  for _ in $(seq $KILLS); do
+    "$D/zkbench" failover -sys zk -ep "$ZK_EPS" -pids "$(zk_pids)"
+    zk_revive; wait_up zk "$ZK_EPS" || exit 1
+  done
   zk_stop
 }
 
@@ -124,6 +144,26 @@ want keeper-tcp && {
 
   echo "== keeper, 3 processes over TCP+TLS: leader killed -> next acknowledged write ($KILLS kills)"
   go test -run '^$' -bench BenchmarkProcessFailover -benchtime ${KILLS}x ./examples/server
+}
+
+want keeper-zk && {
+  echo "== keeper, 3 processes over TCP+TLS, clients over ZooKeeper's protocol (-zk)"
+  rm -rf "$K"
+  KEEPER_ZK=1
+  keeper_start || exit 1
+  keeper_up || exit 1
+  wait_up zk "$KEEPER_ZK_EPS" || exit 1
+  for c in 1 16 64; do "$D/zkbench" write -sys zk -ep "$KEEPER_ZK_EPS" -c $c -n $N -prefix kc$c; done
+  "$D/zkbench" read -sys zk -ep "$KEEPER_ZK_EPS" -c 16 -n 100000 -prefix kr
+  echo "== keeper over ZooKeeper's protocol: leader killed -> next acknowledged write ($KILLS kills)"
+  for _ in $(seq $KILLS); do
+    "$D/zkbench" failover -sys zk -ep "$KEEPER_ZK_EPS" -pids "$(keeper_pids)"
+    keeper_revive
+    keeper_up || exit 1
+    wait_up zk "$KEEPER_ZK_EPS" || exit 1
+  done
+  keeper_stop
+  KEEPER_ZK=""
 }
 
 if want catchup && [ "$CATCHUP" -gt 0 ]; then
