@@ -100,10 +100,12 @@ type SessionOptions struct {
 	// the session's watches fire for it, every watch event, in the order
 	// they were queued: zxid order, state changes in place.
 	Events bool
-	// EventsOnly, with Events, delivers watch events on the session-wide
-	// channel only: the session's watches get no channels of their own
-	// (Watch.Events is nil), so a consumer that reads only the session's
-	// channel, as a ZooKeeper connection does, leaves nothing to overflow.
+	// EventsOnly, with Events, queues every event of the session for one
+	// consumer, as a ZooKeeper connection has: the session's watches get
+	// no channels of their own (Watch.Events is nil), and instead of the
+	// Events channel, with its fixed buffer, the events wait in a queue
+	// that grows with a burst and costs nothing when idle; the consumer
+	// takes them with TakeEvents when EventsReady signals.
 	EventsOnly bool
 	// Resumable makes a session for a client outside this process, as a
 	// ZooKeeper client holds one over its connection: it gets a random
@@ -137,7 +139,8 @@ type Session struct {
 	eventsDone    bool   // events overflowed or the session ended
 	lastSeq       uint64 // last triggered event queued on events
 
-	eventsOnly bool // watches deliver on events only (SessionOptions.EventsOnly)
+	eventsOnly bool        // watches deliver on queue only (SessionOptions.EventsOnly)
+	queue      *eventQueue // an EventsOnly session's events
 
 	password []byte       // a resumable session's; nil otherwise
 	touched  atomic.Int64 // a resumable session's last touch, reg.clock()
@@ -237,15 +240,18 @@ func (s *Session) claimLocked(n *Node, timeout time.Duration, password []byte, o
 	if s.buffer <= 0 {
 		s.buffer = DefaultWatchBuffer
 	}
-	if opts.Events {
+	switch {
+	case opts.Events && opts.EventsOnly:
+		s.queue = newEventQueue()
+		s.eventsOnly = true
+	case opts.Events:
 		s.events = make(chan Event, s.buffer+1)
-		s.eventsOnly = opts.EventsOnly
 	}
 	s.claimed = true
 }
 
 // Events returns the session-wide event channel if SessionOptions.Events
-// was set, else nil. It is closed after the session's final state event,
+// was set without EventsOnly, else nil. It is closed after the session's final state event,
 // or after a WatchOverflowed event if its consumer fell a whole buffer
 // behind (the session and its watches carry on).
 func (s *Session) Events() <-chan Event { return s.events }
@@ -393,6 +399,9 @@ func (s *Session) setStateLocked(st SessionState, zxid int64, drop func(*Watch))
 			s.eventsDone = true
 			close(s.events)
 		}
+		if s.queue != nil {
+			s.queue.end()
+		}
 	}
 }
 
@@ -421,6 +430,10 @@ func (s *Session) notifyLocked(w *Watch, ev Event) {
 // queueLocked queues ev on the session-wide channel, if it has one, as
 // Watch.deliver does for a watch; an overflow closes that channel only.
 func (s *Session) queueLocked(ev Event) {
+	if s.queue != nil {
+		s.queue.push(ev, s.state)
+		return
+	}
 	if s.events == nil || s.eventsDone {
 		return
 	}

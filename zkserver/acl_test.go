@@ -2,6 +2,7 @@ package zkserver_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -136,5 +137,42 @@ func TestClientPersistentWatches(t *testing.T) {
 	}
 	if h, _, ok := c.call(jute.OpRemoveWatches, &jute.WatchesRecord{Path: "/tree", Type: jute.WatcherAny}); !ok || h.Err != jute.CodeNoWatcher {
 		t.Fatalf("removeWatches again: %+v %v, want NOWATCHER", h, ok)
+	}
+}
+
+// A burst of changes under a recursive watch reaches the client whole, in
+// zxid order: a multi of 2,000 creates is 2,000 notifications.
+func TestBurstOfNotifications(t *testing.T) {
+	e := newEnsemble(t, 1)
+	writer, _ := connect(t, e.hosts(), 10*time.Second)
+	if _, err := writer.Create("/burst", nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, e.hosts()[0])
+	c.session(10000)
+	if h, _, ok := c.call(jute.OpAddWatch, &jute.AddWatchRequest{Path: "/burst", Mode: jute.AddWatchPersistentRecursive}); !ok || h.Err != jute.CodeOK {
+		t.Fatalf("addWatch: %+v %v", h, ok)
+	}
+	const n = 2000
+	ops := make([]any, n)
+	for i := range ops {
+		ops[i] = &zk.CreateRequest{Path: fmt.Sprintf("/burst/n%04d", i), Acl: zk.WorldACL(zk.PermAll)}
+	}
+	if _, err := writer.Multi(ops...); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		pkt, err := c.read()
+		if err != nil {
+			t.Fatalf("after %d notifications: %v", i, err)
+		}
+		d := jute.NewDecoder(pkt)
+		var h jute.ReplyHeader
+		var ev jute.WatcherEvent
+		d.Decode(&h)
+		d.Decode(&ev)
+		if want := fmt.Sprintf("/burst/n%04d", i); h.Xid != jute.XidNotification || ev.Type != jute.EventNodeCreated || ev.Path != want {
+			t.Fatalf("notification %d: %+v %+v, want NodeCreated %s", i, h, ev, want)
+		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 // requestQueue bounds the requests a connection has read and not yet
 // served; a client that sends more waits (TCP pushes back).
-const requestQueue = 256
+const requestQueue = 64
 
 // conn is one client connection. serve runs it: the handshake, then four
 // goroutines it owns and waits for: the reader (serve itself) reads
@@ -79,7 +79,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
 		srv:      s,
 		nc:       nc,
-		br:       bufio.NewReaderSize(nc, 64<<10),
+		br:       bufio.NewReader(nc),
 		log:      s.log.With("client", nc.RemoteAddr().String()),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -210,12 +210,12 @@ func (c *conn) completer() {
 }
 
 // writer sends replies and notifications. Before each reply it sends every
-// notification queued on the session's channel by then: keeper queues a
-// change's watch events before any read can see the change, so a client
-// gets the event before any reply that shows the change.
+// notification queued for the session by then: keeper queues a change's
+// watch events before any read can see the change, so a client gets the
+// event before any reply that shows the change.
 func (c *conn) writer() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	events := c.sess.Events()
+	bw := bufio.NewWriter(c.nc)
+	ready := c.sess.EventsReady()
 	var buf []byte
 	send := func(hdr jute.ReplyHeader, body jute.Record) bool {
 		buf = buf[:0]
@@ -279,13 +279,25 @@ func (c *conn) writer() {
 		c.log.Debug("zkserver: closing the connection", "session", int64(c.sess.ID()), "event", ev.Type, "state", ev.State)
 		return false
 	}
-	// event handles one receive from the session's channel.
-	event := func(ev keeper.Event, ok bool) bool {
-		if !ok {
-			events = nil
+	// drain takes every event queued for the session and sends it; false
+	// when the connection must end.
+	var evs []keeper.Event
+	drain := func() bool {
+		if ready == nil {
+			return true
+		}
+		var ended bool
+		evs, ended = c.sess.TakeEvents(evs[:0])
+		for _, ev := range evs {
+			if !notify(ev) {
+				return false
+			}
+		}
+		if ended {
+			ready = nil
 			return closing
 		}
-		return notify(ev)
+		return true
 	}
 	for {
 		select {
@@ -295,8 +307,8 @@ func (c *conn) writer() {
 			c.log.Debug("zkserver: no leader within the grace; closing the connection", "session", int64(c.sess.ID()))
 			c.close()
 			return
-		case ev, ok := <-events:
-			if !event(ev, ok) {
+		case <-ready:
+			if !drain() {
 				c.close()
 				return
 			}
@@ -305,17 +317,9 @@ func (c *conn) writer() {
 				bw.Flush()
 				return
 			}
-		drain:
-			for events != nil {
-				select {
-				case ev, ok := <-events:
-					if !event(ev, ok) {
-						c.close()
-						return
-					}
-				default:
-					break drain
-				}
+			if !drain() {
+				c.close()
+				return
 			}
 			for _, ev := range r.early {
 				if !notify(ev) {
@@ -337,7 +341,7 @@ func (c *conn) writer() {
 				return
 			}
 		}
-		if len(c.replies) == 0 && len(events) == 0 {
+		if len(c.replies) == 0 && len(ready) == 0 {
 			if err := bw.Flush(); err != nil {
 				c.close()
 				return

@@ -10,10 +10,6 @@ import (
 	"github.com/keeper-go/keeper/internal/jute"
 )
 
-// sessionEvents is the buffer of a session's event channel, in events: a
-// client that falls that far behind its notifications is disconnected.
-const sessionEvents = 4096
-
 // handshake reads the connection's first packet: a four-letter word, which
 // it answers, or a connect request, which creates or resumes the session.
 // It reports whether the connection goes on.
@@ -48,11 +44,10 @@ func (c *conn) handshake() bool {
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.opts.HandshakeTimeout)
 	defer cancel()
 	opts := keeper.SessionOptions{
-		Timeout:     time.Duration(req.TimeOut) * time.Millisecond,
-		Resumable:   true,
-		Events:      true,
-		EventsOnly:  true,
-		WatchBuffer: sessionEvents,
+		Timeout:    time.Duration(req.TimeOut) * time.Millisecond,
+		Resumable:  true,
+		Events:     true,
+		EventsOnly: true,
 	}
 	// During an election, wait for its end rather than send the client
 	// away: a session is created or moved through raft.

@@ -91,6 +91,7 @@ type proc struct {
 
 	mu    sync.Mutex
 	admin string        // admin address of the running process
+	zk    string        // its ZooKeeper client address, if the cluster serves one
 	cmd   *exec.Cmd     // nil before the first start
 	done  chan struct{} // closed once the process has exited
 }
@@ -129,6 +130,7 @@ type procCluster struct {
 	clusterID uint64
 	certs     string
 	flags     []string // extra flags for every member
+	zk        bool     // members serve ZooKeeper's protocol (-zk)
 	ids       []uint64
 	procs     map[uint64]*proc
 	http      *http.Client
@@ -139,9 +141,21 @@ type procCluster struct {
 // taken meanwhile. Every process is killed at cleanup.
 func startProcCluster(t testing.TB, n int, flags ...string) *procCluster {
 	t.Helper()
+	return startCluster(t, n, false, flags...)
+}
+
+// startZKCluster is startProcCluster with every member serving ZooKeeper's
+// protocol on a port of its own (procCluster.zkAddr).
+func startZKCluster(t testing.TB, n int, flags ...string) *procCluster {
+	t.Helper()
+	return startCluster(t, n, true, flags...)
+}
+
+func startCluster(t testing.TB, n int, zk bool, flags ...string) *procCluster {
+	t.Helper()
 	c := &procCluster{
 		t: t, bin: serverBinary(t), base: t.TempDir(), clusterID: 0x6b656570,
-		flags: flags, procs: map[uint64]*proc{},
+		flags: flags, zk: zk, procs: map[uint64]*proc{},
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 	}
 	t.Cleanup(c.killAll)
@@ -187,15 +201,25 @@ func (c *procCluster) launch(id uint64) error {
 		peers = append(peers, fmt.Sprintf("%d=%s", o, c.procs[o].peer))
 	}
 	for attempt := 1; ; attempt++ {
-		admin := freePorts(c.t, 1)[0]
+		ports := freePorts(c.t, 2)
+		admin := ports[0]
 		p.mu.Lock()
 		p.admin = admin
+		if c.zk && p.zk == "" {
+			// Kept across restarts: its clients know it.
+			p.zk = ports[1]
+		}
+		zk := p.zk
 		p.mu.Unlock()
-		args := append([]string{
+		args := []string{
 			"-id", strconv.FormatUint(id, 10), "-dir", p.dir,
 			"-cluster-id", strconv.FormatUint(c.clusterID, 10), "-certs", c.certs,
 			"-peers", strings.Join(peers, ","), "-admin", admin,
-		}, c.flags...)
+		}
+		if zk != "" {
+			args = append(args, "-zk", zk, "-zk-4lw", "*")
+		}
+		args = append(args, c.flags...)
 		logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return err
@@ -223,6 +247,12 @@ func (c *procCluster) launch(id uint64) error {
 		if strings.Contains(err.Error(), "admin listener") && strings.Contains(err.Error(), "address already in use") && attempt < 5 {
 			continue
 		}
+		if strings.Contains(err.Error(), "zookeeper listener") && strings.Contains(err.Error(), "address already in use") && attempt < 5 {
+			p.mu.Lock()
+			p.zk = ""
+			p.mu.Unlock()
+			continue
+		}
 		return fmt.Errorf("member %d: %w", id, err)
 	}
 }
@@ -243,6 +273,14 @@ func (c *procCluster) waitAdmin(p *proc) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("admin port %s did not answer in 30s: %s", p.adminAddr(), tail(p.log, 5))
+}
+
+// zkAddr is member id's ZooKeeper client address (startZKCluster).
+func (c *procCluster) zkAddr(id uint64) string {
+	p := c.procs[id]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.zk
 }
 
 // restart starts a stopped or killed member again from its data dir.
