@@ -17,13 +17,13 @@ import (
 // ensemble is a keeper cluster whose members each serve ZooKeeper's
 // protocol on a loopback port.
 type ensemble struct {
-	t     *testing.T
+	t     testing.TB
 	c     *keepertest.Cluster
 	srvs  map[uint64]*zkserver.Server
 	addrs map[uint64]string
 }
 
-func newEnsemble(t *testing.T, n int, opts ...keepertest.Option) *ensemble {
+func newEnsemble(t testing.TB, n int, opts ...keepertest.Option) *ensemble {
 	t.Helper()
 	e := &ensemble{t: t, c: keepertest.NewCluster(t, n, opts...), srvs: map[uint64]*zkserver.Server{}, addrs: map[uint64]string{}}
 	for _, id := range e.c.IDs() {
@@ -79,7 +79,7 @@ func (e *ensemble) hosts(ids ...uint64) []string {
 }
 
 // connect opens a go-zookeeper client on hosts and waits for its session.
-func connect(t *testing.T, hosts []string, timeout time.Duration) (*zk.Conn, <-chan zk.Event) {
+func connect(t testing.TB, hosts []string, timeout time.Duration) (*zk.Conn, <-chan zk.Event) {
 	t.Helper()
 	conn, events, err := zk.Connect(hosts, timeout, zk.WithLogInfo(false), zk.WithLogger(quiet{}))
 	if err != nil {
