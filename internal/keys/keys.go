@@ -130,6 +130,12 @@ func EphemeralPrefix(dst []byte, owner int64) []byte {
 	return binary.BigEndian.AppendUint64(dst, uint64(owner))
 }
 
+// EphemeralSpan returns the bounds [lower, upper) of every session's
+// ephemeral index keys.
+func EphemeralSpan() (lower, upper []byte) {
+	return []byte{prefixEphemeral}, []byte{prefixEphemeral + 1}
+}
+
 // ContainerKey appends the index key of the container znode path to dst.
 func ContainerKey(dst []byte, path string) []byte {
 	return append(append(dst, prefixContainer), path...)
