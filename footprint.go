@@ -73,7 +73,7 @@ func countImage(ctx context.Context, snap *storage.Snapshot, fp *Footprint) erro
 		if seen++; seen%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		path, ok := keys.NodePath(k)
+		pathLen, ok := keys.NodePathLen(k)
 		if !ok {
 			return fmt.Errorf("keeper: footprint: node key %q: %w", k, ErrCorrupt)
 		}
@@ -81,7 +81,7 @@ func countImage(ctx context.Context, snap *storage.Snapshot, fp *Footprint) erro
 			return err
 		}
 		fp.Znodes++
-		fp.DataBytes += int64(len(path) + len(zn.data))
+		fp.DataBytes += int64(pathLen + len(zn.data))
 		return nil
 	})
 	if err != nil {
