@@ -537,6 +537,13 @@ func (s *Session) HasWatches(path string, kind WatchKind) bool {
 	return s.reg.hasWatches(s, path, kind)
 }
 
+// Watches returns the session's watches on this member, sorted by path and
+// then by kind, as ZooKeeper's wchc and wchp commands list a connection's.
+// A session whose client set the same watch twice has it twice here.
+func (s *Session) Watches() []*Watch {
+	return s.reg.watchesOf(s)
+}
+
 // RemoveAllWatches removes every watch of the session on path, as
 // RemoveWatches with AnyWatch.
 func (s *Session) RemoveAllWatches(ctx context.Context, path string) error {

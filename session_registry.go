@@ -1,6 +1,9 @@
 package keeper
 
 import (
+	"cmp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -179,6 +182,23 @@ func (sr *sessionRegistry) hasWatches(s *Session, path string, kind WatchKind) b
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	return len(sr.index.find(s, path, kind)) > 0
+}
+
+// watchesOf returns s's live watches, sorted by path and then kind.
+func (sr *sessionRegistry) watchesOf(s *Session) []*Watch {
+	sr.mu.Lock()
+	out := make([]*Watch, 0, len(s.watches))
+	for w := range s.watches {
+		out = append(out, w)
+	}
+	sr.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Watch) int {
+		if c := strings.Compare(a.path, b.path); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.kind, b.kind)
+	})
+	return out
 }
 
 // closeLocally ends s as Closed here when Close could not end it in the

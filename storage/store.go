@@ -80,7 +80,7 @@ func Open(dir string, o Options) (*Store, error) {
 	// Defaults filled in here, not only inside pebble.Open, so that a Loader
 	// builds sstables with the same options as the store's own.
 	opts.EnsureDefaults()
-	dbDir := filepath.Join(dir, "tree")
+	dbDir := TreeDir(dir)
 	if _, err := os.Stat(dbDir); o.ReadOnly && errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("storage: %s holds no tree: %w", dir, ErrCorrupt)
 	}
@@ -369,11 +369,15 @@ func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
 
+// TreeDir returns the directory of the tree database inside the member data
+// dir dir.
+func TreeDir(dir string) string { return filepath.Join(dir, "tree") }
+
 // PeekClusterID returns the cluster id recorded in the tree under dir, and
 // false when dir holds no tree yet. It opens the database read-only and
 // closes it again; the caller must hold the data dir (nothing else has it open).
 func PeekClusterID(dir string) (uint64, bool, error) {
-	dbDir := filepath.Join(dir, "tree")
+	dbDir := TreeDir(dir)
 	if _, err := os.Stat(dbDir); errors.Is(err, os.ErrNotExist) {
 		return 0, false, nil
 	}

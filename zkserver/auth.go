@@ -15,10 +15,12 @@ import (
 // the connection closes.
 func (c *conn) addAuth(p *jute.AuthPacket) error {
 	if p.Scheme != "digest" {
+		c.srv.stats.authFailed.Add(1)
 		return fmt.Errorf("%w: scheme %q", errAuthFailed, p.Scheme)
 	}
 	user, password, ok := strings.Cut(string(p.Auth), ":")
 	if !ok || user == "" {
+		c.srv.stats.authFailed.Add(1)
 		return fmt.Errorf("%w: a digest is user:password", errAuthFailed)
 	}
 	id := keeper.DigestIdentity(user, password)

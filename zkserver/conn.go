@@ -86,7 +86,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		requests: make(chan request, requestQueue),
 		jobs:     make(chan *job, requestQueue),
 		replies:  make(chan reply, requestQueue),
-		stats:    connStats{established: time.Now()},
+		stats:    newConnStats(),
 	}
 }
 
@@ -230,6 +230,8 @@ func (c *conn) writer() {
 		}
 		c.stats.sent.Add(1)
 		c.srv.stats.sent.Add(1)
+		// ZooKeeper's reply sizes leave out the length prefix.
+		c.srv.stats.replySizes.add(len(buf) - 4)
 		return true
 	}
 	// notify sends ev, or reports false when the connection must end: the
@@ -333,7 +335,7 @@ func (c *conn) writer() {
 			if !send(r.hdr, r.body) {
 				return
 			}
-			c.stats.served(r.op, r.at)
+			c.stats.served(r.op, r.hdr.Xid, r.hdr.Zxid, r.at)
 			c.srv.stats.served(r.at)
 			if r.close {
 				bw.Flush()

@@ -38,6 +38,25 @@
 //
 // Every client opcode of ZooKeeper 3.4 to 3.9 is served except SASL and
 // reconfig, which get UNIMPLEMENTED. Authentication serves the digest
-// scheme (and keeper's super digest). The four-letter words are served as
-// Options.FourLetterWords allows.
+// scheme (and keeper's super digest).
+//
+// # Four-letter words
+//
+// The words ruok, isro, srvr, stat, cons, mntr, envi, conf, dirs, wchs,
+// wchc, wchp, crst and srst are answered in ZooKeeper 3.8's text: the same
+// lines, keys, order, number formats and endings, so that the tools that
+// parse them (zkServer.sh, go-zookeeper's FLWSrvr and FLWCons, kazoo, the
+// Datadog and Prometheus exporters) read a keeper member as a ZooKeeper
+// server. Values come from the member (Status, Footprint, Settings), the
+// server's own counters and its connections; a value keeper has no
+// counterpart of is printed as ZooKeeper prints it with that feature off.
+// mntr prints ZooKeeper's gauges (not its hundreds of internal counters
+// and summaries), then keeper's own figures: keeper_member_id,
+// keeper_leader_id, keeper_consistency and keeper_availability (the
+// cluster's two figures of keeper.Status) and, with an archive,
+// keeper_archive_zxid, keeper_archive_lag_entries and
+// keeper_archive_lag_seconds. A member that knows no leader answers as a
+// ZooKeeper server out of its quorum: "This ZooKeeper instance is not
+// currently serving requests". Options.FourLetterWords allows words as
+// ZooKeeper's 4lw.commands.whitelist does.
 package zkserver

@@ -20,10 +20,11 @@ func (c *conn) handshake() bool {
 		return false
 	}
 	if word := string(head); isFourLetterWord(word) {
-		c.srv.fourLetterWord(c.nc, word)
+		c.fourLetterWord(word)
 		return false
 	}
 	pkt, err := jute.ReadPacket(c.br, nil, c.srv.opts.MaxPacket)
+	at := time.Now()
 	if err != nil {
 		c.readFailed(err)
 		return false
@@ -33,6 +34,7 @@ func (c *conn) handshake() bool {
 		c.log.Info("zkserver: malformed connect request; closing the connection", "err", err)
 		return false
 	}
+	c.stats.received.Add(1)
 	c.srv.stats.received.Add(1)
 	if applied := int64(c.srv.n.Status().Applied); req.LastZxidSeen > applied {
 		// ZooKeeper's refusal: the client has seen a later state than this
@@ -81,6 +83,11 @@ func (c *conn) handshake() bool {
 	if !c.writeConnect(&resp) {
 		return false
 	}
+	// The session's creation or move is the connection's first request
+	// answered, as ZooKeeper's createSession is (cxid 0).
+	c.stats.begin(s, c.timeout)
+	c.stats.served(jute.OpCreateSession, 0, c.zxid(), at)
+	c.srv.stats.served(at)
 	_ = c.nc.SetDeadline(time.Time{})
 	return true
 }
@@ -91,6 +98,7 @@ func (c *conn) writeConnect(resp *jute.ConnectResponse) bool {
 	if _, err := c.nc.Write(pkt); err != nil {
 		return false
 	}
+	c.stats.sent.Add(1)
 	c.srv.stats.sent.Add(1)
 	return true
 }
@@ -102,6 +110,5 @@ func isFourLetterWord(word string) bool {
 	if binary.BigEndian.Uint32([]byte(word)) <= uint32(jute.DefaultMaxPacket) {
 		return false
 	}
-	_, ok := fourLetterWords[word]
-	return ok
+	return knownWords[word]
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,12 +28,15 @@ type Options struct {
 	// Logger receives the server's log lines: refused connections,
 	// malformed packets, unexpected errors. Nil logs nothing.
 	Logger *slog.Logger
-	// FourLetterWords lists the four-letter words the server answers
-	// (ZooKeeper's 4lw.commands.whitelist): any of "ruok", "srvr", "stat",
-	// "mntr", "cons", "envi", "conf", "isro", "wchs", "dirs", or "*" for
-	// all. Nil answers "srvr" only, as ZooKeeper does by default; an empty,
-	// non-nil list answers none. A word not allowed is answered with
-	// ZooKeeper's refusal text.
+	// FourLetterWords lists the four-letter words the server answers, as
+	// ZooKeeper 3.8's 4lw.commands.whitelist does: any of "ruok", "isro",
+	// "srvr", "stat", "cons", "mntr", "envi", "conf", "dirs", "wchs",
+	// "wchc", "wchp", "crst", "srst", or "*" for all of them. As in
+	// ZooKeeper, "srvr" is always answered (zkServer.sh status needs it),
+	// so nil or an empty list answer "srvr" only. A word not allowed, and
+	// the words ZooKeeper knows that keeper does not serve ("dump",
+	// "gtmk", "stmk", "hash"), get ZooKeeper's refusal: "<word> is not
+	// executed because it is not in the whitelist."
 	FourLetterWords []string
 	// MaxPacket bounds a client's packets, in bytes, as ZooKeeper's
 	// jute.maxbuffer; a bigger one closes its connection. Default
@@ -45,11 +50,12 @@ type Options struct {
 // Server serves ZooKeeper's client protocol on one keeper member. Its
 // methods are safe for concurrent use.
 type Server struct {
-	n     *keeper.Node
-	opts  Options
-	log   *slog.Logger
-	words map[string]bool // allowed four-letter words
-	stats *serverStats
+	n       *keeper.Node
+	opts    Options
+	log     *slog.Logger
+	words   map[string]bool // allowed four-letter words
+	stats   *serverStats
+	version string // Version as srvr, stat, envi and mntr report it
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -70,12 +76,14 @@ func New(n *keeper.Node, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	stats := newServerStats()
 	return &Server{
 		n:         n,
 		opts:      opts,
 		log:       log,
 		words:     allowedWords(opts.FourLetterWords),
-		stats:     newServerStats(),
+		stats:     stats,
+		version:   fullVersion(stats.started),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
@@ -182,13 +190,20 @@ func (s *Server) untrack(c *conn) {
 	s.wg.Done()
 }
 
-// connections returns the connections served now.
+// connections returns the connections served now, in the order they were
+// established.
 func (s *Server) connections() []*conn {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		out = append(out, c)
 	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *conn) int {
+		if c := a.stats.established.Compare(b.stats.established); c != 0 {
+			return c
+		}
+		return strings.Compare(a.nc.RemoteAddr().String(), b.nc.RemoteAddr().String())
+	})
 	return out
 }

@@ -148,7 +148,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.minSessionTime, "min-session-timeout", c.minSessionTime, "smallest session timeout granted (0: keeper's default)")
 	fs.DurationVar(&c.maxSessionTime, "max-session-timeout", c.maxSessionTime, "largest session timeout granted (0: keeper's default)")
 	fs.StringVar(&c.zk, "zk", c.zk, "serve ZooKeeper's client protocol on this address, e.g. 127.0.0.1:2181 (empty: not served)")
-	fs.Func("zk-4lw", `four-letter words answered on -zk, comma-separated, or "*" (default: srvr)`, func(s string) error {
+	fs.Func("zk-4lw", `four-letter words answered on -zk, comma-separated, or "*" for all (srvr is always answered)`, func(s string) error {
 		c.zkWords = strings.Split(s, ",")
 		return nil
 	})

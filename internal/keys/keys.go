@@ -4,7 +4,10 @@
 // these keys from outside the member changes its tree behind raft's back.
 package keys
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Key layout of the tree database. Every key starts with one byte naming its
 // family; docs/DESIGN.md ("The tree") explains the choice.
@@ -88,6 +91,20 @@ func DescendantPrefix(dst []byte, path string) []byte {
 	return append(dst, '/')
 }
 
+// NodePathLen returns the length of the path of the znode whose key is key,
+// without building the path, or false if key is not a node key.
+func NodePathLen(key []byte) (int, bool) {
+	if len(key) == 0 || key[0] != prefixNode {
+		return 0, false
+	}
+	if len(key) == 1 {
+		return 1, true // "/"
+	}
+	// The family byte goes and the 0x00 between parent and name becomes
+	// the "/" before the name.
+	return len(key) - 1, bytes.IndexByte(key, 0) > 0
+}
+
 // NodePath returns the path of the znode whose key is key, or false if key is
 // not a node key.
 func NodePath(key []byte) (string, bool) {
@@ -128,6 +145,12 @@ func EphemeralKey(dst []byte, owner int64, path string) []byte {
 func EphemeralPrefix(dst []byte, owner int64) []byte {
 	dst = append(dst, prefixEphemeral)
 	return binary.BigEndian.AppendUint64(dst, uint64(owner))
+}
+
+// EphemeralSpan returns the bounds [lower, upper) of every session's
+// ephemeral index keys.
+func EphemeralSpan() (lower, upper []byte) {
+	return []byte{prefixEphemeral}, []byte{prefixEphemeral + 1}
 }
 
 // ContainerKey appends the index key of the container znode path to dst.

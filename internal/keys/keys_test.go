@@ -8,6 +8,9 @@ func TestKeyLayout(t *testing.T) {
 		if !ok || got != p {
 			t.Errorf("NodePath(NodeKey(%q)) = %q, %v", p, got, ok)
 		}
+		if n, ok := NodePathLen(NodeKey(nil, p)); !ok || n != len(p) {
+			t.Errorf("NodePathLen(NodeKey(%q)) = %d, %v", p, n, ok)
+		}
 	}
 	if string(ChildPrefix(nil, "/")) != "n\x00" || string(ChildPrefix(nil, "/a")) != "n/a\x00" {
 		t.Error("child prefix")

@@ -42,6 +42,9 @@ var ErrNoLog = errors.New("storage: no raft log")
 // walDir is the raft log's directory inside a data dir.
 const walDir = "wal"
 
+// Dir returns the raft log's directory inside the member data dir dir.
+func Dir(dir string) string { return filepath.Join(dir, walDir) }
+
 // Mark names a position in the raft log: an entry's index and term. A release
 // mark is where the log may be reopened after older segments are released.
 type Mark struct {
@@ -72,13 +75,13 @@ type RaftLog struct {
 
 // LogExists reports whether dir holds a raft log.
 func LogExists(dir string) bool {
-	return wal.Exist(filepath.Join(dir, walDir))
+	return wal.Exist(Dir(dir))
 }
 
 // CreateLog creates a new, empty raft log in dir, recording metadata at the
 // head of every segment. It fails if a log exists there already.
 func CreateLog(dir string, metadata []byte) (*RaftLog, error) {
-	d := filepath.Join(dir, walDir)
+	d := Dir(dir)
 	if wal.Exist(d) {
 		return nil, fmt.Errorf("storage: create raft log: %s already exists", d)
 	}
@@ -101,7 +104,7 @@ func OpenLog(dir string, upTo uint64) (*RaftLog, *Replayed, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &RaftLog{w: w, dir: filepath.Join(dir, walDir)}, r, nil
+	return &RaftLog{w: w, dir: Dir(dir)}, r, nil
 }
 
 // ReadLog reads dir's raft log back as OpenLog does, without opening it for
@@ -125,7 +128,7 @@ func ReadLog(dir string, upTo uint64) (*Replayed, error) {
 // newest release mark whose index is at most upTo, and reads back
 // everything after that mark.
 func openLog(dir string, upTo uint64, write, repaired bool) (w *wal.WAL, r *Replayed, err error) {
-	d := filepath.Join(dir, walDir)
+	d := Dir(dir)
 	if !wal.Exist(d) {
 		return nil, nil, ErrNoLog
 	}

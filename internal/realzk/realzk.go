@@ -64,6 +64,10 @@ type Options struct {
 	SnapshotCompression string
 	// Heap is the JVM's maximum heap, as -Xmx takes it. Default "256m".
 	Heap string
+	// FourLetterWords are more four-letter words the server answers, as
+	// 4lw.commands.whitelist lists them ("*" for all), besides ruok and
+	// mntr, which Start needs to see the server ready.
+	FourLetterWords []string
 }
 
 // Server is a running ZooKeeper.
@@ -138,8 +142,8 @@ clientPort=%d
 clientPortAddress=127.0.0.1
 maxClientCnxns=0
 admin.enableServer=false
-4lw.commands.whitelist=ruok,mntr
-`, tick.Milliseconds(), dataDir, port)
+4lw.commands.whitelist=%s
+`, tick.Milliseconds(), dataDir, port, strings.Join(append([]string{"ruok", "mntr"}, o.FourLetterWords...), ","))
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
