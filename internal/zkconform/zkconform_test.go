@@ -1,0 +1,25 @@
+package zkconform
+
+import (
+	"testing"
+	"time"
+
+	"github.com/keeper-go/keeper/internal/realzk"
+)
+
+// realOptions are the settings every real ZooKeeper of these tests runs
+// with: TTL znodes enabled, a super user, and a short tick so that
+// sessions of clients on a killed member move quickly.
+var realOptions = realzk.Options{
+	ExtendedTypes: true,
+	SuperDigest:   "super:D/InIHSb7yEEbrWz8b9l71RjZJU=", // password "test"
+	TickTime:      500 * time.Millisecond,
+}
+
+// TestKazooRealZooKeeper runs the kazoo scripts against a three-member
+// ZooKeeper 3.8 quorum, which makes them the reference for any other
+// service.
+func TestKazooRealZooKeeper(t *testing.T) {
+	e := realzk.StartEnsemble(t, 3, realOptions)
+	RunKazoo(t, e, Long())
+}
