@@ -1,6 +1,7 @@
 package zkconform
 
 import (
+	"flag"
 	"testing"
 	"time"
 
@@ -22,4 +23,15 @@ var realOptions = realzk.Options{
 func TestKazooRealZooKeeper(t *testing.T) {
 	e := realzk.StartEnsemble(t, 3, realOptions)
 	RunKazoo(t, e, Long())
+}
+
+// update rewrites the zkCli golden files from real ZooKeeper's output.
+var update = flag.Bool("update", false, "rewrite testdata/zkcli/*.golden from real ZooKeeper's output")
+
+// TestZkCliRealZooKeeper runs the zkCli scripts against a standalone
+// ZooKeeper 3.8 and compares their transcripts with the golden files
+// (-update rewrites them).
+func TestZkCliRealZooKeeper(t *testing.T) {
+	e := realzk.StartEnsemble(t, 1, realOptions)
+	runZkCli(t, e, *update)
 }
