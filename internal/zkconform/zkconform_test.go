@@ -35,3 +35,10 @@ func TestZkCliRealZooKeeper(t *testing.T) {
 	e := realzk.StartEnsemble(t, 1, realOptions)
 	runZkCli(t, e, *update)
 }
+
+// TestCuratorRealZooKeeper runs the Curator recipes against a three-member
+// ZooKeeper 3.8 quorum while its leader is killed and restarted.
+func TestCuratorRealZooKeeper(t *testing.T) {
+	e := realzk.StartEnsemble(t, 3, realOptions)
+	RunCurator(t, e, Long())
+}
