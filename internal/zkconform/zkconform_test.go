@@ -42,3 +42,13 @@ func TestCuratorRealZooKeeper(t *testing.T) {
 	e := realzk.StartEnsemble(t, 3, realOptions)
 	RunCurator(t, e, Long())
 }
+
+// TestGoZookeeperRealZooKeeper runs go-zookeeper/zk's integration tests
+// against ZooKeeper 3.8 started by the zkServer.sh stand-in.
+func TestGoZookeeperRealZooKeeper(t *testing.T) {
+	RunGoZookeeper(t, GoZookeeperOptions{Long: Long(), KnownFailures: realZooKeeperFailures})
+}
+
+// realZooKeeperFailures are go-zookeeper v1.0.4's integration tests that
+// fail against ZooKeeper 3.8 itself, with why.
+var realZooKeeperFailures = map[string]string{}
