@@ -320,7 +320,7 @@ public class Conform {
         final AtomicInteger leading = new AtomicInteger();
         final AtomicInteger maxLeading = new AtomicInteger();
         final AtomicLong elections = new AtomicLong();
-        final AtomicBoolean[] retired;
+        final AtomicBoolean[] leads;
         int stepDowns;
         String path;
 
@@ -330,7 +330,7 @@ public class Conform {
             this.rnd = new Random(seed);
             cs = new CuratorFramework[n];
             latches = new LeaderLatch[n];
-            retired = new AtomicBoolean[n];
+            leads = new AtomicBoolean[n];
             step = 3;
         }
 
@@ -344,17 +344,21 @@ public class Conform {
 
         void join(int i) throws Exception {
             LeaderLatch l = new LeaderLatch(cs[i], path, "p" + i);
-            AtomicBoolean gone = new AtomicBoolean();
-            retired[i] = gone;
+            // leads is whether this latch is counted in leading: a latch
+            // may lead, lose leadership with its connection, and lead again.
+            AtomicBoolean leads = new AtomicBoolean();
+            this.leads[i] = leads;
             l.addListener(new LeaderLatchListener() {
                 public void isLeader() {
-                    elections.incrementAndGet();
-                    int now = leading.incrementAndGet();
-                    maxLeading.accumulateAndGet(now, Math::max);
+                    if (leads.compareAndSet(false, true)) {
+                        elections.incrementAndGet();
+                        int now = leading.incrementAndGet();
+                        maxLeading.accumulateAndGet(now, Math::max);
+                    }
                 }
 
                 public void notLeader() {
-                    if (gone.compareAndSet(false, true)) {
+                    if (leads.compareAndSet(true, false)) {
                         leading.decrementAndGet();
                     }
                 }
@@ -383,7 +387,7 @@ public class Conform {
                 Thread.sleep(rnd.nextInt(100));
                 // Step down: count this leader out first, as closing the
                 // latch removes its node before telling its listener.
-                if (retired[l].compareAndSet(false, true)) {
+                if (leads[l].compareAndSet(true, false)) {
                     leading.decrementAndGet();
                 }
                 latches[l].close(LeaderLatch.CloseMode.NOTIFY_LEADER);
