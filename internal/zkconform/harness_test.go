@@ -60,3 +60,18 @@ func TestScriptFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestCuratorFailures checks that a Curator run passes only when every
+// recipe reported ok.
+func TestCuratorFailures(t *testing.T) {
+	all := "result mutex ok a\nresult latch ok b\nresult barrier ok c\nresult cache ok d\ndone\n"
+	if f := curatorFailures(all); len(f) != 0 {
+		t.Fatalf("all ok: %v", f)
+	}
+	if f := curatorFailures(strings.Replace(all, "barrier ok", "barrier FAIL 2 early", 1)); len(f) != 1 || !strings.HasPrefix(f[0], "barrier: FAIL") {
+		t.Fatalf("one failed: %v", f)
+	}
+	if f := curatorFailures(strings.Replace(all, "result cache ok d\n", "", 1)); len(f) != 1 || f[0] != "cache: no result" {
+		t.Fatalf("one missing: %v", f)
+	}
+}

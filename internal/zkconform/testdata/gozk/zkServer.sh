@@ -50,10 +50,11 @@ if [ -n "${KEEPER_ZK_SERVER_BIN:-}" ]; then
   #   $KEEPER_ZK_SERVER_BIN -id N -dir DATADIR/keeper -cluster-id 7
   #       -certs CERTS -peers 1=127.0.0.1:P1,2=127.0.0.1:P2,...
   #       -zk 127.0.0.1:CLIENTPORT -log-level warn
-  #       [-tick TICKms] [-zk-super-digest super:DIGEST]
+  #       [-min-session-timeout 2*TICKTIMEms] [-zk-super-digest super:DIGEST]
   #
-  # - -id, -dir, -cluster-id, -certs, -peers, -tick and -log-level are the
-  #   flags examples/server has; -zk is the ZooKeeper client address it
+  # - -id, -dir, -cluster-id, -certs, -peers, -min-session-timeout and
+  #   -log-level are flags examples/server has (the smallest session
+  #   timeout is ZooKeeper's default, two ticks of the config's tickTime); -zk is the ZooKeeper client address it
   #   serves the wire protocol on, and -zk-super-digest names the user (as
   #   zookeeper.DigestAuthenticationProvider.superDigest does) that every
   #   ACL allows everything; it is passed only when the tests set one.
@@ -85,7 +86,9 @@ if [ -n "${KEEPER_ZK_SERVER_BIN:-}" ]; then
   args=(-id "$myid" -dir "$data_dir/keeper" -cluster-id 7 -certs "$certs"
     -peers "$peers" -zk "127.0.0.1:$client_port" -log-level warn)
   if [ -n "$tick_ms" ]; then
-    args+=(-tick "${tick_ms}ms")
+    # ZooKeeper grants sessions of 2 to 20 ticks; the tests ask for some
+    # as short as that allows.
+    args+=(-min-session-timeout "$((2 * tick_ms))ms")
   fi
   if [ -n "$super_digest" ]; then
     args+=(-zk-super-digest "$super_digest")
