@@ -38,9 +38,6 @@ func TestStartStop(t *testing.T) {
 // TestEnsembleKillRestart starts a three-member quorum, kills its leader,
 // sees another member take over, and restarts the killed one.
 func TestEnsembleKillRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three JVMs")
-	}
 	e := StartEnsemble(t, 3, Options{TickTime: 500 * time.Millisecond})
 	if n := len(e.Addrs()); n != 3 {
 		t.Fatalf("%d addresses", n)

@@ -43,6 +43,14 @@ fi
 super_digest=$(printf '%s\n' "${SERVER_JVMFLAGS:-}" | tr ' ' '\n' |
   sed -n 's/^-Dzookeeper\.DigestAuthenticationProvider\.superDigest=//p' | tail -n 1)
 
+# The server is exec'd through setpriv, when there is one, so that it also
+# dies with the test process that started it (parent-death signal) should
+# that process die without stopping it.
+pdeath=()
+if setpriv --help 2>/dev/null | grep -q -- --pdeathsig; then
+  pdeath=(setpriv --pdeathsig KILL --)
+fi
+
 if [ -n "${KEEPER_ZK_SERVER_BIN:-}" ]; then
   # ---------------------------------------------------------------- keeper
   # Contract for keeper's examples/server binary (KEEPER_ZK_SERVER_BIN):
@@ -93,7 +101,7 @@ if [ -n "${KEEPER_ZK_SERVER_BIN:-}" ]; then
   if [ -n "$super_digest" ]; then
     args+=(-zk-super-digest "$super_digest")
   fi
-  exec "$KEEPER_ZK_SERVER_BIN" "${args[@]}"
+  exec "${pdeath[@]}" "$KEEPER_ZK_SERVER_BIN" "${args[@]}"
 fi
 
 # ------------------------------------------------------- Apache ZooKeeper
@@ -106,7 +114,7 @@ real_cfg="$data_dir/zoo-real.cfg"
 } > "$real_cfg"
 # SERVER_JVMFLAGS is split on spaces on purpose: it holds several flags.
 # shellcheck disable=SC2086
-exec java -Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+exec "${pdeath[@]}" java -Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
   -Dzookeeper.forceSync=no \
   -Dzookeeper.jmx.log4j.disable=true \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
