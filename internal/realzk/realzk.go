@@ -97,12 +97,7 @@ func Available() error {
 // server does not come up within StartTimeout.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v (CI=true: install the zookeeper package)", err)
-		}
-		t.Skipf("%v; install Debian's zookeeper package to run this test", err)
-	}
+	requireAvailable(t)
 	var lastErr error
 	// A port found free can be taken before the server binds it; try again.
 	for attempt := 0; attempt < 3; attempt++ {
@@ -119,6 +114,18 @@ func Start(t testing.TB, o Options) *Server {
 	return nil
 }
 
+// requireAvailable skips t, or fails it when the environment has CI=true,
+// if ZooKeeper cannot be started here.
+func requireAvailable(t testing.TB) {
+	t.Helper()
+	if err := Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v (CI=true: install the zookeeper package)", err)
+		}
+		t.Skipf("%v; install Debian's zookeeper package to run this test", err)
+	}
+}
+
 var errPortTaken = errors.New("realzk: port taken")
 
 func start(t testing.TB, o Options) (*Server, error) {
@@ -127,24 +134,55 @@ func start(t testing.TB, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tick := o.TickTime
-	if tick == 0 {
-		tick = 2 * time.Second
-	}
 	dataDir := o.DataDir
 	if dataDir == "" {
 		dataDir = filepath.Join(dir, "data")
 	}
 	cfg := filepath.Join(dir, "zoo.cfg")
-	conf := fmt.Sprintf(`tickTime=%d
+	if err := os.WriteFile(cfg, []byte(baseConfig(o, dataDir, port)), 0o644); err != nil {
+		return nil, err
+	}
+	s, err := launch(dir, cfg, standaloneMain, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(); err != nil {
+		s.stop()
+		return nil, s.startError(err)
+	}
+	t.Cleanup(func() { s.cleanup(t) })
+	return s, nil
+}
+
+// The JVM main classes: a standalone server, and a member of an ensemble.
+const (
+	standaloneMain = "org.apache.zookeeper.server.ZooKeeperServerMain"
+	quorumMain     = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+)
+
+// baseConfig is the zoo.cfg every server gets: loopback client port, no
+// admin server, the four-letter words the helpers use.
+func baseConfig(o Options, dataDir string, port int) string {
+	tick := o.TickTime
+	if tick == 0 {
+		tick = 2 * time.Second
+	}
+	return fmt.Sprintf(`tickTime=%d
 dataDir=%s
 clientPort=%d
 clientPortAddress=127.0.0.1
 maxClientCnxns=0
 admin.enableServer=false
 4lw.commands.whitelist=%s
-`, tick.Milliseconds(), dataDir, port, strings.Join(append([]string{"ruok", "mntr"}, o.FourLetterWords...), ","))
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+`, tick.Milliseconds(), dataDir, port, strings.Join(append([]string{"ruok", "mntr", "srvr"}, o.FourLetterWords...), ","))
+}
+
+// launch starts java running mainClass on the config file cfg, in dir,
+// logging to dir/zookeeper.log (appended to, so that a restarted server
+// keeps its earlier log). It does not wait for the server to answer.
+func launch(dir, cfg, mainClass string, o Options) (*Server, error) {
+	port, err := clientPortOf(cfg)
+	if err != nil {
 		return nil, err
 	}
 	props := map[string]string{
@@ -175,9 +213,9 @@ admin.enableServer=false
 	for _, k := range sortedKeys(props) {
 		args = append(args, "-D"+k+"="+props[k])
 	}
-	args = append(args, "-cp", Jar+":"+logJar, "org.apache.zookeeper.server.ZooKeeperServerMain", cfg)
+	args = append(args, "-cp", Jar+":"+logJar, mainClass, cfg)
 	logPath := filepath.Join(dir, "zookeeper.log")
-	logf, err := os.Create(logPath)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -194,23 +232,45 @@ admin.enableServer=false
 		s.err = cmd.Wait()
 		close(s.done)
 	}()
-	if err := s.waitReady(); err != nil {
-		s.stop()
-		tail := s.logTail(40)
-		if strings.Contains(tail, "Address already in use") {
-			return nil, fmt.Errorf("%w: %d", errPortTaken, port)
-		}
-		return nil, fmt.Errorf("%w\n--- zookeeper.log (last lines) ---\n%s", err, tail)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("realzk %s, pid %d; zookeeper.log (last lines):\n%s", s.Addr, s.cmd.Process.Pid, s.logTail(40))
-		}
-		if err := s.stop(); err != nil {
-			t.Errorf("realzk: stop pid %d: %v", s.cmd.Process.Pid, err)
-		}
-	})
 	return s, nil
+}
+
+// clientPortOf reads clientPort from a zoo.cfg.
+func clientPortOf(cfg string) (int, error) {
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "clientPort="); ok {
+			var port int
+			if _, err := fmt.Sscan(v, &port); err == nil {
+				return port, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("realzk: no clientPort in %s", cfg)
+}
+
+// startError describes a server that did not come up: errPortTaken when
+// its log says a port was in use, else err with the log's last lines.
+func (s *Server) startError(err error) error {
+	tail := s.logTail(40)
+	if strings.Contains(tail, "Address already in use") {
+		return fmt.Errorf("%w: %s", errPortTaken, s.Addr)
+	}
+	return fmt.Errorf("%w\n--- zookeeper.log (last lines) ---\n%s", err, tail)
+}
+
+// cleanup stops the server at the end of t, printing its log's last lines
+// first when t failed.
+func (s *Server) cleanup(t testing.TB) {
+	if t.Failed() {
+		t.Logf("realzk %s, pid %d; zookeeper.log (last lines):\n%s", s.Addr, s.cmd.Process.Pid, s.logTail(40))
+	}
+	if err := s.stop(); err != nil {
+		t.Errorf("realzk: stop pid %d: %v", s.cmd.Process.Pid, err)
+	}
 }
 
 // Stop stops the server now, as the end of the test would: SIGTERM, then
