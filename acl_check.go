@@ -4,7 +4,9 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -14,8 +16,15 @@ const (
 	schemeAuth   = "auth"
 	schemeDigest = "digest"
 	schemeSuper  = "super"
+	schemeIP     = "ip"
 	worldAnyone  = "anyone"
 )
+
+// IPIdentity is the identity of a client at address addr (an IPv4 or IPv6
+// address), which ACL entries of the ip scheme match, as ZooKeeper's
+// IPAuthenticationProvider matches a connection's remote address. A server
+// of remote clients (zkserver) gives each connection its client's.
+func IPIdentity(addr string) Identity { return Identity{Scheme: schemeIP, ID: addr} }
 
 // DigestIdentity is the identity a caller presents for the digest scheme: user
 // and password as "user:password". Pass it through authenticate before it
@@ -53,6 +62,11 @@ func authenticate(ids []Identity) ([]Identity, error) {
 			out = append(out, Identity{Scheme: schemeDigest, ID: digestID(user, pw)})
 		case schemeSuper:
 			out = append(out, Identity{Scheme: schemeSuper})
+		case schemeIP:
+			if _, err := netip.ParseAddr(id.ID); err != nil {
+				return nil, fmt.Errorf("%w: ip identity %q is not an address", ErrBadArguments, id.ID)
+			}
+			out = append(out, id)
 		default:
 			return nil, fmt.Errorf("%w: unknown auth scheme %q", ErrBadArguments, id.Scheme)
 		}
@@ -62,7 +76,8 @@ func authenticate(ids []Identity) ([]Identity, error) {
 
 // checkACL reports ErrNoAuth unless auth grants perm under acl, as ZooKeeper's
 // checkACL: an empty ACL or a super identity allows everything; world:anyone
-// matches everyone; digest entries match an identical authenticated identity.
+// matches everyone; digest entries match an identical authenticated
+// identity, ip entries a client address they cover.
 func checkACL(acl []ACL, perm Perm, auth []Identity) error {
 	if len(acl) == 0 {
 		return nil
@@ -80,7 +95,10 @@ func checkACL(acl []ACL, perm Perm, auth []Identity) error {
 			return nil
 		}
 		for _, id := range auth {
-			if id.Scheme == a.Scheme && id.ID == a.ID {
+			if id.Scheme != a.Scheme {
+				continue
+			}
+			if id.ID == a.ID || a.Scheme == schemeIP && ipMatches(a.ID, id.ID) {
 				return nil
 			}
 		}
@@ -88,10 +106,41 @@ func checkACL(acl []ACL, perm Perm, auth []Identity) error {
 	return ErrNoAuth
 }
 
+// ipMatches reports whether address addr falls in expr, an ip ACL id: an
+// address, or an address and a prefix length ("10.0.0.0/8"), as
+// ZooKeeper's IPAuthenticationProvider.matches compares them.
+func ipMatches(expr, addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	p, ok := ipPrefix(expr)
+	return ok && p.Contains(a.Unmap())
+}
+
+// ipPrefix parses an ip ACL id into the addresses it covers.
+func ipPrefix(expr string) (netip.Prefix, bool) {
+	host, bits, hasBits := strings.Cut(expr, "/")
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	n := a.BitLen()
+	if hasBits {
+		if n, err = strconv.Atoi(bits); err != nil || n < 0 || n > a.BitLen() {
+			return netip.Prefix{}, false
+		}
+	}
+	p, err := a.Prefix(n)
+	return p, err == nil
+}
+
 // validateACL checks the shape of an ACL as given by a caller, without the
 // caller's identities, as ZooKeeper's fixupACL does: not empty, and every
-// entry world:anyone, auth (any id), or a digest id that Java's
-// id.split(":") cuts into exactly two parts.
+// entry world:anyone, auth (any id), a digest id that Java's
+// id.split(":") cuts into exactly two parts, or an ip address with an
+// optional prefix length.
 func validateACL(acl []ACL) error {
 	if len(acl) == 0 {
 		return fmt.Errorf("%w: empty ACL", ErrInvalidACL)
@@ -106,6 +155,10 @@ func validateACL(acl []ACL) error {
 		case schemeDigest:
 			if javaSplitCount(a.ID, ":") != 2 {
 				return fmt.Errorf("%w: digest id must be user:hash, not %q", ErrInvalidACL, a.ID)
+			}
+		case schemeIP:
+			if _, ok := ipPrefix(a.ID); !ok {
+				return fmt.Errorf("%w: ip id must be an address or address/bits, not %q", ErrInvalidACL, a.ID)
 			}
 		default:
 			return fmt.Errorf("%w: unknown scheme %q", ErrInvalidACL, a.Scheme)
@@ -131,7 +184,8 @@ func javaSplitCount(s, sep string) int {
 
 // fixupACL is ZooKeeper's fixupACL: it drops repeated entries of acl (the
 // first is kept), validates it, and replaces each auth entry by one entry per
-// identity of the caller (super excepted), with the same perms; with no such
+// authenticated identity of the caller (super and ip excepted), with the
+// same perms; with no such
 // identity it fails with ErrInvalidACL. As in ZooKeeper, the result is not
 // deduplicated again: an explicit entry equal to an auth expansion appears
 // twice. acl is returned as is when it needs no change.
@@ -153,7 +207,9 @@ func fixupACL(acl []ACL, auth []Identity) ([]ACL, error) {
 		}
 		n := 0
 		for _, id := range auth {
-			if id.Scheme == schemeSuper || id.Scheme == schemeWorld {
+			if id.Scheme == schemeSuper || id.Scheme == schemeWorld || id.Scheme == schemeIP {
+				// ZooKeeper expands only identities whose provider
+				// isAuthenticated: not ip, which every connection has.
 				continue
 			}
 			out = append(out, ACL{Perms: a.Perms, Scheme: id.Scheme, ID: id.ID})

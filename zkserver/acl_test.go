@@ -103,8 +103,10 @@ func TestClientPersistentWatches(t *testing.T) {
 	writer, _ := connect(t, e.hosts(), 10*time.Second)
 	c := dialRaw(t, e.hosts()[0])
 	c.session(4000)
-	if h, _, ok := c.call(jute.OpAddWatch, &jute.AddWatchRequest{Path: "/tree", Mode: jute.AddWatchPersistentRecursive}); !ok || h.Err != jute.CodeOK {
-		t.Fatalf("addWatch: %+v %v", h, ok)
+	h, body, ok := c.call(jute.OpAddWatch, &jute.AddWatchRequest{Path: "/tree", Mode: jute.AddWatchPersistentRecursive})
+	var er jute.ErrorResponse
+	if !ok || h.Err != jute.CodeOK || jute.Unmarshal(body, &er) != nil || er.Err != jute.CodeOK {
+		t.Fatalf("addWatch: %+v %v, body %x (ZooKeeper sends an ErrorResponse of code 0)", h, ok, body)
 	}
 	if h, _, ok := c.call(jute.OpCheckWatches, &jute.WatchesRecord{Path: "/tree", Type: jute.WatcherPersistentRecursive}); !ok || h.Err != jute.CodeOK {
 		t.Fatalf("checkWatches of a set watch: %+v %v", h, ok)

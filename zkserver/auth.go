@@ -3,6 +3,7 @@ package zkserver
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/keeper-go/keeper"
@@ -25,8 +26,19 @@ func (c *conn) addAuth(p *jute.AuthPacket) error {
 	}
 	id := keeper.DigestIdentity(user, password)
 	c.auth = append(c.auth, id)
-	c.client = c.sess.WithAuth(c.auth...)
+	c.client = c.authed()
 	return nil
+}
+
+// authed is the session's client with the connection's identities: its
+// client's address, which ip ACL entries match, and those added by auth
+// packets.
+func (c *conn) authed() *keeper.Client {
+	var ids []keeper.Identity
+	if a, err := netip.ParseAddr(remoteHost(c.nc.RemoteAddr())); err == nil {
+		ids = append(ids, keeper.IPIdentity(a.Unmap().String()))
+	}
+	return c.sess.WithAuth(append(ids, c.auth...)...)
 }
 
 // whoAmI lists the connection's identities as ZooKeeper's whoAmI does: the

@@ -75,7 +75,7 @@ func (c *conn) handshake() bool {
 		return false
 	}
 	c.sess = s
-	c.client = &s.Client
+	c.client = c.authed()
 	c.timeout = s.Timeout()
 	resp.TimeOut = int32(s.Timeout() / time.Millisecond)
 	resp.SessionID = int64(s.ID())

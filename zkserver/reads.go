@@ -61,8 +61,9 @@ func (c *conn) serveOp(ctx context.Context, cl *keeper.Client, op jute.OpCode, r
 		}
 		return &jute.GetEphemeralsResponse{Ephemerals: paths}, 0, err
 	case jute.OpAddWatch:
+		// ZooKeeper answers addWatch with an ErrorResponse record, code 0.
 		q := rec.(*jute.AddWatchRequest)
-		return nil, 0, c.addWatch(ctx, q.Path, q.Mode)
+		return &jute.ErrorResponse{}, 0, c.addWatch(ctx, q.Path, q.Mode)
 	case jute.OpRemoveWatches, jute.OpCheckWatches:
 		q := rec.(*jute.WatchesRecord)
 		return nil, 0, c.removeWatches(ctx, q.Path, q.Type, op == jute.OpCheckWatches)

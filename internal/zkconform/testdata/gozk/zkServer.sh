@@ -57,13 +57,14 @@ if [ -n "${KEEPER_ZK_SERVER_BIN:-}" ]; then
   #
   #   $KEEPER_ZK_SERVER_BIN -id N -dir DATADIR/keeper -cluster-id 7
   #       -certs CERTS -peers 1=127.0.0.1:P1,2=127.0.0.1:P2,...
-  #       -zk 127.0.0.1:CLIENTPORT -log-level warn
-  #       [-min-session-timeout 2*TICKTIMEms] [-zk-super-digest super:DIGEST]
+  #       -zk 127.0.0.1:CLIENTPORT -zk-4lw "*" -log-level warn
+  #       [-min-session-timeout 2*TICKTIMEms -max-session-timeout 20*TICKTIMEms]
+  #       [-super-digest super:DIGEST]
   #
   # - -id, -dir, -cluster-id, -certs, -peers, -min-session-timeout and
   #   -log-level are flags examples/server has (the smallest session
   #   timeout is ZooKeeper's default, two ticks of the config's tickTime); -zk is the ZooKeeper client address it
-  #   serves the wire protocol on, and -zk-super-digest names the user (as
+  #   serves the wire protocol on, and -super-digest names the user (as
   #   zookeeper.DigestAuthenticationProvider.superDigest does) that every
   #   ACL allows everything; it is passed only when the tests set one.
   # - Peers are the server.N lines' PEER ports; a single server (no
@@ -92,14 +93,14 @@ if [ -n "${KEEPER_ZK_SERVER_BIN:-}" ]; then
     fi
   ) 9> "$parent/keeper-certs.lock"
   args=(-id "$myid" -dir "$data_dir/keeper" -cluster-id 7 -certs "$certs"
-    -peers "$peers" -zk "127.0.0.1:$client_port" -log-level warn)
+    -peers "$peers" -zk "127.0.0.1:$client_port" -zk-4lw "*" -log-level warn)
   if [ -n "$tick_ms" ]; then
     # ZooKeeper grants sessions of 2 to 20 ticks; the tests ask for some
     # as short as that allows.
-    args+=(-min-session-timeout "$((2 * tick_ms))ms")
+    args+=(-min-session-timeout "$((2 * tick_ms))ms" -max-session-timeout "$((20 * tick_ms))ms")
   fi
   if [ -n "$super_digest" ]; then
-    args+=(-zk-super-digest "$super_digest")
+    args+=(-super-digest "$super_digest")
   fi
   exec "${pdeath[@]}" "$KEEPER_ZK_SERVER_BIN" "${args[@]}"
 fi
