@@ -582,7 +582,7 @@ public class Conform {
                     retry(() -> { w.delete().forPath(child); return null; });
                     ev = "delete " + child;
                 } else {
-                    retry(() -> w.setData().forPath(path + "/node", val));
+                    setOnce(w, path + "/node", val);
                     ev = "change " + path + "/node " + i;
                 }
                 made.add(ev);
@@ -632,6 +632,35 @@ public class Conform {
     // callers repeat only setData without a version, setBarrier,
     // removeBarrier, create of a new name (whose NodeExists is success) and
     // delete (whose NoNode is success).
+    // setOnce sets path to val exactly once, even when a write is answered by
+    // a connection loss after it was applied (a change the cache would see
+    // twice): it writes at the version it read, and after a failure reads
+    // again, done if the node holds val one version on.
+    static void setOnce(CuratorFramework c, String path, byte[] val) throws Exception {
+        Stat st = new Stat();
+        retry(() -> c.getData().storingStatIn(st).forPath(path));
+        int ver = st.getVersion();
+        long deadline = System.currentTimeMillis() + DEADLINE_MS;
+        while (true) {
+            try {
+                c.setData().withVersion(ver).forPath(path, val);
+                return;
+            } catch (KeeperException.BadVersionException e) {
+                Stat now = new Stat();
+                byte[] got = retry(() -> c.getData().storingStatIn(now).forPath(path));
+                if (now.getVersion() == ver + 1 && java.util.Arrays.equals(got, val)) {
+                    return; // the earlier attempt was applied
+                }
+                throw e;
+            } catch (Exception e) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(20);
+            }
+        }
+    }
+
     static <T> T retry(Op<T> op) throws Exception {
         long deadline = System.currentTimeMillis() + DEADLINE_MS;
         while (true) {
