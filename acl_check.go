@@ -39,9 +39,14 @@ func DigestACL(perms Perm, user, password string) ACL {
 	return ACL{Perms: perms, Scheme: schemeDigest, ID: digestID(user, password)}
 }
 
-// digestID is ZooKeeper's DigestAuthenticationProvider.generateDigest.
-func digestID(user, password string) string {
-	sum := sha1.Sum([]byte(user + ":" + password))
+// digestID is ZooKeeper's DigestAuthenticationProvider.generateDigest of
+// "user:password".
+func digestID(user, password string) string { return digestOf(user, user+":"+password) }
+
+// digestOf is generateDigest of identity id whose user part is user:
+// user:base64(sha1(id)).
+func digestOf(user, id string) string {
+	sum := sha1.Sum([]byte(id))
 	return user + ":" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
@@ -55,11 +60,11 @@ func authenticate(ids []Identity) ([]Identity, error) {
 	for _, id := range ids {
 		switch id.Scheme {
 		case schemeDigest:
-			user, pw, ok := strings.Cut(id.ID, ":")
-			if !ok {
-				return nil, fmt.Errorf("%w: digest identity must be user:password", ErrBadArguments)
-			}
-			out = append(out, Identity{Scheme: schemeDigest, ID: digestID(user, pw)})
+			// As ZooKeeper's DigestAuthenticationProvider: the user is what
+			// comes before the first ":" (all of it without one), the hash
+			// is of the whole identity.
+			user, _, _ := strings.Cut(id.ID, ":")
+			out = append(out, Identity{Scheme: schemeDigest, ID: digestOf(user, id.ID)})
 		case schemeSuper:
 			out = append(out, Identity{Scheme: schemeSuper})
 		case schemeIP:

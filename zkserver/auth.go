@@ -12,19 +12,14 @@ import (
 
 // addAuth adds an auth packet's identity to the connection, as ZooKeeper's
 // addAuthInfo: the digest scheme ("user:password") is served; another
-// scheme, or a digest without a user, fails with AUTHFAILED, after which
-// the connection closes.
+// scheme fails with AUTHFAILED, after which the connection closes.
 func (c *conn) addAuth(p *jute.AuthPacket) error {
 	if p.Scheme != "digest" {
 		c.srv.stats.authFailed.Add(1)
 		return fmt.Errorf("%w: scheme %q", errAuthFailed, p.Scheme)
 	}
-	user, password, ok := strings.Cut(string(p.Auth), ":")
-	if !ok || user == "" {
-		c.srv.stats.authFailed.Add(1)
-		return fmt.Errorf("%w: a digest is user:password", errAuthFailed)
-	}
-	id := keeper.DigestIdentity(user, password)
+	// As ZooKeeper, any bytes: "user:password", or a user alone.
+	id := keeper.Identity{Scheme: "digest", ID: string(p.Auth)}
 	c.auth = append(c.auth, id)
 	c.client = c.authed()
 	return nil

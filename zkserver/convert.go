@@ -71,8 +71,10 @@ func createArgs(op jute.OpCode, q *jute.CreateRequest, ttl int64) (keeper.Create
 			return 0, nil, fmt.Errorf("%w: createTTL with flags %d", keeper.ErrBadArguments, q.Flags)
 		}
 	default:
-		if mode == keeper.Container || mode.IsTTL() {
-			return 0, nil, fmt.Errorf("%w: flags %d need their own opcode", keeper.ErrBadArguments, q.Flags)
+		// ZooKeeper takes a container from a plain create too; a TTL
+		// needs createTTL, which carries it.
+		if mode.IsTTL() {
+			return 0, nil, fmt.Errorf("%w: flags %d need createTTL", keeper.ErrBadArguments, q.Flags)
 		}
 	}
 	opts := []keeper.CreateOption{keeper.WithACL(fromACL(q.ACL)...)}
