@@ -194,8 +194,9 @@ func (n *Node) proposeSession(ctx context.Context, r *request, timeout time.Dura
 // holds it, the session moves here through raft: that member's handle
 // turns StateMoved and its calls fail with ErrSessionMoved; its watches
 // end, so the client sets them again. If this member holds it already, the
-// same happens without raft: the old handle turns StateMoved and a new one
-// is returned. A session that does not exist,
+// same happens without a move (after a read barrier, so that the client
+// reads its own earlier writes, as after a move): the old handle turns
+// StateMoved and a new one is returned. A session that does not exist,
 // is not resumable or has another password gets ErrSessionExpired, as
 // ZooKeeper answers all three. opts gives the returned handle's watch
 // buffer and events channel; the session keeps its negotiated timeout.
@@ -215,6 +216,13 @@ func (n *Node) ResumeSession(ctx context.Context, id SessionID, password []byte,
 	}
 	timeout := time.Duration(rec.Timeout) * time.Millisecond
 	if rec.Owner == n.ID() && rec.Nonce == n.nonce {
+		// No move through raft orders this resume after the session's
+		// earlier writes, some of which may still be on their way (a
+		// write whose answer the client lost): wait until this member has
+		// applied everything committed, as a move would.
+		if err := n.barrier(ctx); err != nil {
+			return nil, connErr(err)
+		}
 		if s := n.watches.rehandle(int64(id), func(s *Session) { s.claimLocked(n, timeout, rec.Password, opts) }); s != nil {
 			return s, nil
 		}

@@ -141,6 +141,7 @@ func (sr *sessionRegistry) resumableDue(id int64, timeout time.Duration) (close,
 		if !s.claimed {
 			// Created or moved here by a call that gave up: its client
 			// never got it, so the clock runs from when it was made.
+			last = now
 			if seen, ok := sr.unheld[id]; ok {
 				last = seen
 			} else {
@@ -234,6 +235,20 @@ func (sr *sessionRegistry) setConnected(ok bool) {
 	st := sr.stateNow()
 	for _, s := range sr.sessions {
 		sr.setState(s, st, sr.applied)
+	}
+	if ok {
+		// As a new ZooKeeper leader does, give every resumable session a
+		// full timeout from here: while no leader was known its client
+		// could not reach it, and nothing expires a session meanwhile.
+		now := sr.clock()
+		for _, s := range sr.sessions {
+			if s.password != nil {
+				s.touched.Store(now)
+			}
+		}
+		for id := range sr.unheld {
+			sr.unheld[id] = now
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"os"
 	"testing"
 	"time"
 
@@ -65,5 +67,7 @@ func TestZooKeeperClientGoZookeeper(t *testing.T) {
 	zkconform.RunGoZookeeper(t, zkconform.GoZookeeperOptions{
 		ServerBin: serverBinary(t),
 		Long:      zkconform.Long(),
+		Run:       os.Getenv("KEEPER_CONFORM_RUN"),
+		Env:       []string{"KEEPER_ZK_LOG_LEVEL=" + cmp.Or(os.Getenv("KEEPER_ZK_LOG_LEVEL"), "warn")},
 	})
 }

@@ -53,7 +53,11 @@ type GoZookeeperOptions struct {
 	// that fails is logged with its reason; one that passes fails the run,
 	// so that the list stays true.
 	KnownFailures map[string]string
-	// Env is added to the environment of go test and of the servers.
+	// Run, if set, selects the tests to run (a go test -run pattern) in
+	// place of Long's choice, to look at one closely.
+	Run string
+	// Env is added to the environment of go test and of the servers
+	// (KEEPER_ZK_LOG_LEVEL sets the keeper members' -log-level).
 	// ZK_VERSION, which the tests read to skip what an older server lacks,
 	// is 3.8.0 unless Env sets it.
 	Env []string
@@ -99,6 +103,9 @@ func RunGoZookeeper(t *testing.T, o GoZookeeperOptions) {
 	if !o.Long {
 		run = "^(" + strings.Join(GoZookeeperShort, "|") + ")$"
 		timeout = 4 * time.Minute
+	}
+	if o.Run != "" {
+		run = o.Run
 	}
 	start := time.Now()
 	out, err := runProc(t, timeout+time.Minute, work, env, nil,

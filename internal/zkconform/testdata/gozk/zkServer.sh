@@ -93,7 +93,7 @@ if [ -n "${KEEPER_ZK_SERVER_BIN:-}" ]; then
     fi
   ) 9> "$parent/keeper-certs.lock"
   args=(-id "$myid" -dir "$data_dir/keeper" -cluster-id 7 -certs "$certs"
-    -peers "$peers" -zk "127.0.0.1:$client_port" -zk-4lw "*" -log-level warn)
+    -peers "$peers" -zk "127.0.0.1:$client_port" -zk-4lw "*" -log-level "${KEEPER_ZK_LOG_LEVEL:-warn}")
   if [ -n "$tick_ms" ]; then
     # ZooKeeper grants sessions of 2 to 20 ticks; the tests ask for some
     # as short as that allows.
