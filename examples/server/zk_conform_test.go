@@ -68,6 +68,10 @@ func TestZooKeeperClientGoZookeeper(t *testing.T) {
 		ServerBin: serverBinary(t),
 		Long:      zkconform.Long(),
 		Run:       os.Getenv("KEEPER_CONFORM_RUN"),
-		Env:       []string{"KEEPER_ZK_LOG_LEVEL=" + cmp.Or(os.Getenv("KEEPER_ZK_LOG_LEVEL"), "warn")},
+		KnownFailures: map[string]string{
+			"TestIntegration_Reconfig":            "keeper refuses ZooKeeper's reconfig (UNIMPLEMENTED): membership changes are Node.AddMember, RemoveMember and PromoteMember",
+			"TestIntegration_IncrementalReconfig": "keeper refuses ZooKeeper's reconfig (UNIMPLEMENTED): membership changes are Node.AddMember, RemoveMember and PromoteMember",
+		},
+		Env: []string{"KEEPER_ZK_LOG_LEVEL=" + cmp.Or(os.Getenv("KEEPER_ZK_LOG_LEVEL"), "warn")},
 	})
 }
