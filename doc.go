@@ -47,7 +47,10 @@
 // # Caveats
 //
 // A session lives as long as the member that created it; close sessions
-// that are no longer used. Raft snapshots, and so the catch-up of a member that fell far behind,
+// that are no longer used. A resumable session (SessionOptions.Resumable,
+// which package zkserver makes for ZooKeeper clients) lives on its client's
+// touches instead, and moves to the member its client resumes it on
+// (Node.ResumeSession). Raft snapshots, and so the catch-up of a member that fell far behind,
 // need a Transport that also implements StreamTransport. keeper builds on
 // unix systems only (Linux, the BSDs, macOS): the data dir lock is flock.
 package keeper
