@@ -483,6 +483,15 @@ func (n *Node) Status() Status {
 	return st
 }
 
+// Applied returns the highest zxid applied to this member's tree, as
+// Status().Applied, without copying the rest of the status: for a server
+// that stamps each reply with it.
+func (n *Node) Applied() Zxid { return n.r.published().Applied }
+
+// Leader returns the member this one believes leads, or 0 if it knows
+// none, as Status().Leader, without copying the rest of the status.
+func (n *Node) Leader() uint64 { return n.r.published().Leader }
+
 // isClosed reports whether Close was called.
 func (n *Node) isClosed() bool { return n.closed.Load() }
 

@@ -16,15 +16,15 @@ import (
 )
 
 // requestQueue bounds the requests a connection has read and not yet
-// served; a client that sends more waits (TCP pushes back).
+// answered; a client that sends more waits (TCP pushes back).
 const requestQueue = 64
 
-// conn is one client connection. serve runs it: the handshake, then four
+// conn is one client connection. serve runs it: the handshake, then three
 // goroutines it owns and waits for: the reader (serve itself) reads
-// packets and queues requests; the processor decodes them in order and
-// starts the writes; the completer finishes them in order (awaits the
-// writes, runs the reads) and queues their replies; the writer sends
-// replies and the session's watch notifications (see writer).
+// packets, decodes them in order and starts the writes (see prepare); the
+// completer finishes them in order (awaits the writes, runs the reads)
+// and queues their replies; the writer sends replies and the session's
+// watch notifications (see writer).
 type conn struct {
 	srv *Server
 	nc  net.Conn
@@ -46,9 +46,8 @@ type conn struct {
 	// be sent before its reply.
 	pending []keeper.Event
 
-	requests chan request
-	jobs     chan *job
-	replies  chan reply
+	jobs    chan *job
+	replies chan reply
 
 	closeOnce sync.Once
 	stats     connStats
@@ -77,16 +76,15 @@ type reply struct {
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
-		srv:      s,
-		nc:       nc,
-		br:       bufio.NewReader(nc),
-		log:      s.log.With("client", nc.RemoteAddr().String()),
-		ctx:      ctx,
-		cancel:   cancel,
-		requests: make(chan request, requestQueue),
-		jobs:     make(chan *job, requestQueue),
-		replies:  make(chan reply, requestQueue),
-		stats:    newConnStats(),
+		srv:     s,
+		nc:      nc,
+		br:      bufio.NewReader(nc),
+		log:     s.log.With("client", nc.RemoteAddr().String()),
+		ctx:     ctx,
+		cancel:  cancel,
+		jobs:    make(chan *job, requestQueue),
+		replies: make(chan reply, requestQueue),
+		stats:   newConnStats(),
 	}
 }
 
@@ -105,34 +103,30 @@ func (c *conn) serve() {
 		return
 	}
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		c.processor()
-	}()
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		c.completer()
 		// Jobs left behind by a connection that ended end with it.
-		for j := range c.jobs {
-			if j.cancel != nil {
-				j.cancel()
-			}
+		for range c.jobs {
 		}
 	}()
 	go func() {
 		defer wg.Done()
 		c.writer()
 	}()
+	// The reader stops at the connection's end, or after a request that
+	// ends it (closeSession, an unknown opcode): the completer and the
+	// writer then answer what was read before they stop.
 	c.reader()
-	c.close()
 	wg.Wait()
 }
 
 // reader reads packets until the connection fails, touching the session
-// for each: a client is alive while it sends anything.
+// for each (a client is alive while it sends anything), and prepares each
+// request in order.
 func (c *conn) reader() {
-	defer close(c.requests)
+	defer close(c.jobs)
 	var buf []byte
 	for {
 		// A client pings at a third of its timeout; silence for the whole
@@ -154,9 +148,13 @@ func (c *conn) reader() {
 		}
 		// The body is kept past the next read, so it gets its own bytes.
 		body := append([]byte(nil), pkt[d.Offset():]...)
+		j := c.prepare(request{hdr: hdr, body: body, at: time.Now()})
 		select {
-		case c.requests <- request{hdr: hdr, body: body, at: time.Now()}:
+		case c.jobs <- j:
 		case <-c.ctx.Done():
+			return
+		}
+		if j.close {
 			return
 		}
 	}
@@ -170,26 +168,6 @@ func (c *conn) readFailed(err error) {
 		c.log.Info("zkserver: bad packet; closing the connection", "err", err)
 	default:
 		c.log.Debug("zkserver: read", "err", err)
-	}
-}
-
-// processor prepares the requests in order, starting the writes (see
-// prepare), and queues them for the completer.
-func (c *conn) processor() {
-	defer close(c.jobs)
-	for req := range c.requests {
-		j := c.prepare(req)
-		select {
-		case c.jobs <- j:
-		case <-c.ctx.Done():
-			if j.cancel != nil {
-				j.cancel()
-			}
-			return
-		}
-		if j.close {
-			return
-		}
 	}
 }
 
@@ -355,6 +333,6 @@ func (c *conn) writer() {
 // zxid is the zxid to put in a reply: the member's applied zxid, never
 // below what the client was already sent.
 func (c *conn) zxid() int64 {
-	z := int64(c.srv.n.Status().Applied)
+	z := int64(c.srv.n.Applied())
 	return max(z, c.lastZxid.Load())
 }

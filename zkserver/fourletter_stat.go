@@ -94,7 +94,7 @@ func (s *Server) writeStat(st keeper.Status, w *bytes.Buffer, clients bool) {
 func outstanding(conns []*conn) int {
 	n := 0
 	for _, c := range conns {
-		n += len(c.requests)
+		n += len(c.jobs)
 	}
 	return n
 }
@@ -121,7 +121,7 @@ func (c *conn) describe(w *bytes.Buffer, brief bool) {
 		ops = "0"
 	}
 	fmt.Fprintf(w, " %s[%s](queued=%d,recved=%d,sent=%d", javaSocketAddr(c.nc.RemoteAddr()), ops,
-		len(c.requests), c.stats.received.Load(), c.stats.sent.Load())
+		len(c.jobs), c.stats.received.Load(), c.stats.sent.Load())
 	sess, timeout := c.stats.session()
 	if !brief && sess != nil {
 		st := &c.stats

@@ -36,7 +36,7 @@ func (c *conn) handshake() bool {
 	}
 	c.stats.received.Add(1)
 	c.srv.stats.received.Add(1)
-	if applied := int64(c.srv.n.Status().Applied); req.LastZxidSeen > applied {
+	if applied := int64(c.srv.n.Applied()); req.LastZxidSeen > applied {
 		// ZooKeeper's refusal: the client has seen a later state than this
 		// member has; it tries another one.
 		c.log.Info("zkserver: refusing a client that has seen a later zxid; it must try another member",

@@ -19,7 +19,7 @@ func (c *conn) leaderGrace() time.Duration { return max(c.timeout/3, 100*time.Mi
 // awaitLeader waits, at most grace and while ctx lasts, until the member
 // knows a leader.
 func (c *conn) awaitLeader(ctx context.Context, grace time.Duration) {
-	if c.srv.n.Status().Leader != 0 {
+	if c.srv.n.Leader() != 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, grace)
@@ -31,7 +31,9 @@ func (c *conn) awaitLeader(ctx context.Context, grace time.Duration) {
 // until the session is connected, so that a request read during an
 // election is served after it rather than failed.
 func (c *conn) awaitConnected(ctx context.Context) {
-	if c.sess.State() == keeper.StateConnected {
+	if c.srv.n.Leader() != 0 {
+		// The common case, without a lock; should the session lag its
+		// member by a moment, its request fails as a connection loss.
 		return
 	}
 	deadline := time.Now().Add(c.leaderGrace())

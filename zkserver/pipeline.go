@@ -3,7 +3,6 @@ package zkserver
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/keeper-go/keeper"
 	"github.com/keeper-go/keeper/internal/jute"
@@ -13,10 +12,9 @@ import (
 // started it if it is a write, to the completer, which finishes it in
 // order.
 type job struct {
-	req    request
-	op     jute.OpCode
-	ctx    context.Context
-	cancel context.CancelFunc
+	req request
+	op  jute.OpCode
+	ctx context.Context
 	// One of: an answer known already (err or ready set), a write started
 	// (pending, with finish to build its reply), or work for the completer
 	// (run), which waits for every earlier write.
@@ -54,7 +52,9 @@ func (c *conn) prepare(req request) *job {
 		j.err = errMarshalling
 		return j
 	}
-	j.ctx, j.cancel = context.WithTimeout(c.ctx, c.opTimeout())
+	// The connection bounds a request: a client that gives up on one
+	// closes the connection, which ends it.
+	j.ctx = c.ctx
 	cl := c.client
 	switch op {
 	case jute.OpAuth:
@@ -127,9 +127,6 @@ func (c *conn) startCreate(j *job, cl *keeper.Client, rec jute.Record) {
 // complete finishes j in order and returns its reply.
 func (c *conn) complete(j *job) reply {
 	r := reply{hdr: jute.ReplyHeader{Xid: j.req.hdr.Xid}, op: j.op, at: j.req.at, close: j.close}
-	if j.cancel != nil {
-		defer j.cancel()
-	}
 	var (
 		body jute.Record
 		zxid int64
@@ -174,7 +171,3 @@ func (c *conn) complete(j *job) reply {
 	r.hdr.Zxid = max(zxid, c.zxid())
 	return r
 }
-
-// opTimeout bounds one request: the session's timeout, after which the
-// client has given up on it anyway.
-func (c *conn) opTimeout() time.Duration { return max(c.timeout, time.Second) }
