@@ -1,5 +1,7 @@
 package keeper
 
+import "sync"
+
 // eventQueueMax bounds the events an EventsOnly session holds for its
 // consumer; past it the consumer gets WatchOverflowed and nothing more.
 const eventQueueMax = 1 << 16
@@ -7,10 +9,12 @@ const eventQueueMax = 1 << 16
 // eventQueue is an EventsOnly session's events: a queue with no buffer
 // set aside in advance, so an idle session costs almost nothing, and a
 // burst (a multi's thousand changes under a recursive watch) is held
-// whole, up to eventQueueMax. The session registry's mu guards it; ready
-// has a signal whenever events were queued since the consumer last took
-// them.
+// whole, up to eventQueueMax. Its own mu guards it (the registry's is held
+// too when events are pushed), so that ten thousand consumers woken by one
+// change do not queue up on the registry's lock; ready has a signal
+// whenever events were queued since the consumer last took them.
 type eventQueue struct {
+	mu    sync.Mutex
 	evs   []Event
 	ready chan struct{}
 	done  bool // the final state event was queued, or the queue overflowed
@@ -21,6 +25,8 @@ func newEventQueue() *eventQueue { return &eventQueue{ready: make(chan struct{},
 // push queues ev, or the overflow event in its place once the queue is
 // full; state is the session's state then.
 func (q *eventQueue) push(ev Event, state SessionState) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.done {
 		return
 	}
@@ -34,6 +40,8 @@ func (q *eventQueue) push(ev Event, state SessionState) {
 
 // end marks the queue finished after the final state event.
 func (q *eventQueue) end() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.done = true
 	q.signal()
 }
@@ -48,6 +56,8 @@ func (q *eventQueue) signal() {
 // take appends the queued events to dst and empties the queue; ended
 // reports that no event will follow them.
 func (q *eventQueue) take(dst []Event) (events []Event, ended bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	dst = append(dst, q.evs...)
 	clear(q.evs)
 	if cap(q.evs) > 1024 {
@@ -78,6 +88,5 @@ func (s *Session) TakeEvents(dst []Event) (events []Event, ended bool) {
 	if s.queue == nil {
 		return dst, true
 	}
-	s.reg.locked(func() { events, ended = s.queue.take(dst) })
-	return events, ended
+	return s.queue.take(dst)
 }

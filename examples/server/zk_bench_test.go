@@ -79,14 +79,15 @@ func (c *zkRaw) next() (jute.ReplyHeader, error) {
 	return h, err
 }
 
-// call sends a request and waits for its reply, skipping notifications.
+// call sends a request and waits for its reply, skipping notifications and
+// the replies to pings sent before it.
 func (c *zkRaw) call(op jute.OpCode, req jute.Record) (jute.ReplyHeader, error) {
 	if err := c.send(op, req); err != nil {
 		return jute.ReplyHeader{}, err
 	}
 	for {
 		h, err := c.next()
-		if err != nil || h.Xid != jute.XidNotification {
+		if err != nil || h.Xid != jute.XidNotification && h.Xid != jute.XidPing {
 			return h, err
 		}
 	}
@@ -224,11 +225,11 @@ func BenchmarkZooKeeperSessions(b *testing.B) {
 //	go test -run '^$' -bench BenchmarkZooKeeperWatchFanout -benchtime 3x ./examples/server
 func BenchmarkZooKeeperWatchFanout(b *testing.B) {
 	n := envInt(b, "KEEPER_BENCH_ZK_WATCHERS", 10000)
-	c := startZKCluster(b, 3)
+	c := startZKCluster(b, 3, benchFlags()...)
 	lead := c.leader(20 * time.Second)
 	member := otherThan(c, lead)
-	watchers := dialMany(b, c.zkAddr(member), n, 30000)
-	writer, err := dialZK(c.zkAddr(lead), 30000)
+	watchers := dialMany(b, c.zkAddr(member), n, 40000)
+	writer, err := dialZK(c.zkAddr(lead), 40000)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -266,6 +267,11 @@ func BenchmarkZooKeeperWatchFanout(b *testing.B) {
 					return
 				}
 				arrived[i] = time.Now()
+				// A client pings between its requests; the next round's
+				// read skips the answer.
+				if err := w.send(jute.OpPing, nil); err != nil {
+					b.Errorf("watcher %d: ping: %v", i, err)
+				}
 			}()
 		}
 		t0 := time.Now()
