@@ -142,6 +142,8 @@ type Session struct {
 	eventsOnly bool        // watches deliver on queue only (SessionOptions.EventsOnly)
 	queue      *eventQueue // an EventsOnly session's events
 
+	stateNow atomic.Int32 // state, for State without the registry's lock
+
 	password []byte       // a resumable session's; nil otherwise
 	touched  atomic.Int64 // a resumable session's last touch, reg.clock()
 }
@@ -234,7 +236,9 @@ func (n *Node) ResumeSession(ctx context.Context, id SessionID, password []byte,
 // newLocalSession is the session created at id on this member, as its
 // create entry applies; NewSession claims it.
 func newLocalSession(reg *sessionRegistry, id int64, st SessionState) *Session {
-	return &Session{id: id, reg: reg, state: st, watches: make(map[*Watch]struct{})}
+	s := &Session{id: id, reg: reg, state: st, watches: make(map[*Watch]struct{})}
+	s.stateNow.Store(int32(st))
+	return s
 }
 
 // claimLocked sets the session up for the NewSession or ResumeSession call
@@ -294,11 +298,7 @@ func (s *Session) Touch() {
 }
 
 // State returns the session's current state.
-func (s *Session) State() SessionState {
-	var st SessionState
-	s.reg.locked(func() { st = s.state })
-	return st
-}
+func (s *Session) State() SessionState { return SessionState(s.stateNow.Load()) }
 
 // usable returns the error a call on the session fails with, if any.
 func (s *Session) usable() error {
@@ -392,6 +392,7 @@ func (s *Session) setStateLocked(st SessionState, zxid int64, drop func(*Watch))
 		return
 	}
 	s.state = st
+	s.stateNow.Store(int32(st))
 	ev := Event{Type: SessionStateChanged, Zxid: Zxid(zxid), State: st}
 	for w := range s.watches {
 		if w.deliver(ev) {

@@ -31,10 +31,8 @@ func (c *conn) awaitLeader(ctx context.Context, grace time.Duration) {
 // until the session is connected, so that a request read during an
 // election is served after it rather than failed.
 func (c *conn) awaitConnected(ctx context.Context) {
-	if c.srv.n.Leader() != 0 {
-		// The common case, without a lock; should the session lag its
-		// member by a moment, its request fails as a connection loss.
-		return
+	if c.sess.State() == keeper.StateConnected {
+		return // the common case, read without a lock
 	}
 	deadline := time.Now().Add(c.leaderGrace())
 	c.awaitLeader(ctx, c.leaderGrace())

@@ -147,6 +147,12 @@ func (c *conn) complete(j *job) reply {
 	default:
 		c.awaitConnected(j.ctx)
 		body, zxid, err = j.run(j.ctx)
+		if errors.Is(err, keeper.ErrConnectionLoss) && !errors.Is(err, keeper.ErrIndeterminate) {
+			// The member lost its leader between the check and the
+			// request, which changed nothing: once more after the wait.
+			c.awaitConnected(j.ctx)
+			body, zxid, err = j.run(j.ctx)
+		}
 	}
 	r.early, c.pending = c.pending, nil
 	if err != nil {
