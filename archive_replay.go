@@ -59,7 +59,7 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 		return nil, err
 	}
 	rp.time = base.Time.UnixMilli()
-	if rp.t, err = openTreeDir(filepath.Join(dir, "tree"), a.cluster, nil); err != nil {
+	if rp.t, err = openScratchTree(filepath.Join(dir, "tree"), a.cluster); err != nil {
 		return nil, fmt.Errorf("keeper: archive restore: %w", err)
 	}
 	t := rp.t
@@ -176,7 +176,7 @@ func (a *Archive) restoreBase(ctx context.Context, base ArchiveObject, dir strin
 		return BackupInfo{}, fmt.Errorf("keeper: archive: %w", err)
 	}
 	defer rc.Close()
-	info, err := restoreTree(ctx, rc, dir, RestoreOptions{Key: a.opts.Key, KeepClusterID: true, checkHeader: func(h BackupInfo) error {
+	info, err := restoreTree(ctx, rc, dir, RestoreOptions{Key: a.opts.Key, KeepClusterID: true, scratch: true, checkHeader: func(h BackupInfo) error {
 		if h.ClusterID != a.cluster || h.Zxid != base.First {
 			return fmt.Errorf("%w: %s holds the tree of cluster %016x at zxid %d", ErrArchiveCorrupt, base.Name, h.ClusterID, h.Zxid)
 		}

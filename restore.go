@@ -55,6 +55,10 @@ type RestoreOptions struct {
 	// installed, when not zero, is recorded as the tree's MetaInstalled: the
 	// raft snapshot (index, term) the tree was built from.
 	installed raftlog.Mark
+	// scratch builds a scratch store (storage.Options.Scratch), synced
+	// nowhere: the tree of an archive restore's replay, which is thrown
+	// away. Never a member's data dir.
+	scratch bool
 }
 
 // RestoreInfo describes a finished restore.
@@ -148,7 +152,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 			res.ClusterID = opts.deriveClusterID(h)
 		}
 		var err error
-		st, err = storage.Open(tmp, storage.Options{ClusterID: res.ClusterID, CacheSize: 8 << 20})
+		st, err = storage.Open(tmp, storage.Options{ClusterID: res.ClusterID, CacheSize: 8 << 20, Scratch: opts.scratch})
 		if err != nil {
 			return err
 		}
@@ -242,7 +246,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 			return res, fmt.Errorf("keeper: restore: %w", err)
 		}
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := syncDirUnless(opts.scratch, tmp); err != nil {
 		return res, err
 	}
 	// os.Rename refuses to replace a directory, even an empty one: remove the
@@ -255,7 +259,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		}
 		return res, fmt.Errorf("keeper: restore: %w", err)
 	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
+	if err := syncDirUnless(opts.scratch, filepath.Dir(dir)); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -298,6 +302,14 @@ func syncDir(dir string) error {
 		return fmt.Errorf("keeper: restore: sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// syncDirUnless is syncDir, skipped for a scratch tree.
+func syncDirUnless(scratch bool, dir string) error {
+	if scratch {
+		return nil
+	}
+	return syncDir(dir)
 }
 
 // flushAt commits b, unsynced, once it holds size bytes, and empties it.

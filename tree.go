@@ -96,7 +96,25 @@ var _ stateMachine = (*tree)(nil)
 // not nil, is handed each apply group's events and commit (the member's
 // read gate).
 func openTreeDir(dir string, clusterID uint64, pub publisher) (*tree, error) {
-	st, err := storage.Open(dir, storage.Options{ClusterID: clusterID})
+	t, err := openTreeStore(dir, storage.Options{ClusterID: clusterID})
+	if err != nil {
+		return nil, err
+	}
+	t.pub = pub
+	return t, nil
+}
+
+// openScratchTree opens the tree of dir as openTreeDir does, in a scratch
+// store (storage.Options.Scratch): a tree that is thrown away, such as an
+// archive restore's replay, applied with no write made durable.
+func openScratchTree(dir string, clusterID uint64) (*tree, error) {
+	return openTreeStore(dir, storage.Options{ClusterID: clusterID, Scratch: true})
+}
+
+// openTreeStore opens the store of dir with o and the tree in it, which
+// requires sessions as a member's does.
+func openTreeStore(dir string, o storage.Options) (*tree, error) {
+	st, err := storage.Open(dir, o)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +124,6 @@ func openTreeDir(dir string, clusterID uint64, pub publisher) (*tree, error) {
 		return nil, err
 	}
 	t.requireSessions = true
-	t.pub = pub
 	return t, nil
 }
 

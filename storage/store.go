@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/keeper-go/keeper/internal/keys"
 )
 
@@ -44,7 +45,24 @@ type Options struct {
 	// checked (Store.ClusterID reports the recorded one), and every write
 	// fails.
 	ReadOnly bool
+	// Scratch opens a store that is thrown away, never recovered: nothing
+	// is written for durability (no write-ahead log, and no fsync of
+	// sstables, the manifest or the directory), and its memtable is
+	// larger, so that a burst of writes stays in memory rather than being
+	// flushed and compacted while it lands. Close
+	// flushes the memtable, so a scratch store reopened after Close holds
+	// everything committed; after a crash of the process its dir holds
+	// anything or nothing, and its owner removes it. Batch.Commit's sync
+	// and Store.Sync do nothing on it. It is for a tree built only to be
+	// read and discarded, such as an archive restore's replay; never a
+	// member's data dir.
+	Scratch bool
 }
+
+// scratchMemTableSize is the memtable size of a scratch store: the writes of
+// about 100,000 small znodes, which a replay finds again in memory. A larger
+// one makes each read of a key it does not hold slower.
+const scratchMemTableSize = 32 << 20
 
 // defaultCacheSize is the block cache size when Options.CacheSize is 0.
 const defaultCacheSize = 64 << 20
@@ -56,6 +74,7 @@ type Store struct {
 	dir       string // the Pebble dir, dir/tree
 	clusterID uint64
 	readOnly  bool
+	scratch   bool
 }
 
 // Open opens (creating it if needed) the tree database under dir/tree and
@@ -72,6 +91,11 @@ func Open(dir string, o Options) (*Store, error) {
 		Logger:             quietLogger{},
 		Cache:              cache,
 		ReadOnly:           o.ReadOnly,
+	}
+	if o.Scratch {
+		opts.DisableWAL = true
+		opts.FS = noSyncFS{vfs.Default}
+		opts.MemTableSize = scratchMemTableSize
 	}
 	// Bloom filters make the miss of every create's existence check cheap.
 	for i := range opts.Levels {
@@ -91,7 +115,7 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, opts: opts, dir: dbDir, readOnly: o.ReadOnly}
+	s := &Store{db: db, opts: opts, dir: dbDir, readOnly: o.ReadOnly, scratch: o.Scratch}
 	if err := s.checkMarkers(o); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -211,10 +235,12 @@ func (s *Store) NewIter(lower, upper []byte) (*Iter, error) {
 }
 
 // NewBatch returns a write-only batch.
-func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewBatch()} }
+func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewBatch(), scratch: s.scratch} }
 
 // NewIndexedBatch returns a batch whose Get sees its own writes over the store.
-func (s *Store) NewIndexedBatch() *Batch { return &Batch{b: s.db.NewIndexedBatch()} }
+func (s *Store) NewIndexedBatch() *Batch {
+	return &Batch{b: s.db.NewIndexedBatch(), scratch: s.scratch}
+}
 
 // NewSnapshot returns a point-in-time read-only view of the store. Close it
 // when done: it pins old data.
@@ -223,6 +249,9 @@ func (s *Store) NewSnapshot() *Snapshot { return &Snapshot{s: s.db.NewSnapshot()
 // Sync makes every batch committed so far durable, by a synced write of an
 // empty log record.
 func (s *Store) Sync() error {
+	if s.scratch {
+		return nil
+	}
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("storage: sync: %w", err)
 	}
@@ -242,8 +271,16 @@ func (s *Store) DiskBytes() uint64 {
 	return s.db.Metrics().DiskSpaceUsage()
 }
 
-// Close closes the store; batches, iterators and snapshots must be closed first.
+// Close closes the store; batches, iterators and snapshots must be closed
+// first. A scratch store's memtable is flushed first: it has no log to
+// recover it from.
 func (s *Store) Close() error {
+	if s.scratch && !s.readOnly {
+		if err := s.db.Flush(); err != nil {
+			_ = s.db.Close()
+			return fmt.Errorf("storage: close: %w", err)
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("storage: close: %w", err)
 	}
@@ -251,7 +288,10 @@ func (s *Store) Close() error {
 }
 
 // Batch collects writes applied atomically by Commit.
-type Batch struct{ b *pebble.Batch }
+type Batch struct {
+	b       *pebble.Batch
+	scratch bool // of a scratch store: Commit never syncs
+}
 
 // Set stores value under key; both are copied.
 func (b *Batch) Set(key, value []byte) error {
@@ -284,10 +324,11 @@ func (b *Batch) Get(key []byte, fn func(v []byte) error) error { return get(b.b,
 // Len returns the encoded size of the batch in bytes.
 func (b *Batch) Len() int { return b.b.Len() }
 
-// Commit applies the batch atomically; sync makes it durable before returning.
+// Commit applies the batch atomically; sync makes it durable before
+// returning, except in a scratch store (Options.Scratch).
 func (b *Batch) Commit(sync bool) error {
 	wo := pebble.NoSync
-	if sync {
+	if sync && !b.scratch {
 		wo = pebble.Sync
 	}
 	if err := b.b.Commit(wo); err != nil {
