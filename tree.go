@@ -62,7 +62,17 @@ type tree struct {
 	key         []byte
 	val         []byte
 	h           *xxhash.Digest
+	// loads counts the loads of the current group (-1 outside apply). From
+	// the viewAfter-th on they read view, which the group opens then and
+	// closes at its end (see load).
+	loads int
+	view  *storage.View
 }
+
+// viewAfter is the load of an apply group from which the group's loads read
+// a storage.View rather than calling Store.Get each: a view costs about as
+// much to open as a few Gets, and then each read much less.
+const viewAfter = 8
 
 // committedAt records that the tree's store now holds applied index index
 // and digest dig, after an apply group's or an online restore's last batch.
@@ -156,6 +166,7 @@ func openTree(st *storage.Store) (*tree, error) {
 		entry:    make(map[string]*znode),
 		sessions: newSessionTable(),
 		h:        xxhash.New(),
+		loads:    -1,
 	}
 	var fresh bool
 	err := st.Get(keys.MetaKey(keys.MetaApplied), func(v []byte) error {
@@ -269,7 +280,13 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 	t.sessions.dropGroup()
 	t.archive.dropGroup()
 	t.events = t.events[:0]
+	t.loads = 0
 	defer func() {
+		t.loads = -1
+		if t.view != nil {
+			_ = t.view.Close()
+			t.view = nil
+		}
 		clear(t.group)
 		t.sessions.dropGroup()
 		t.archive.dropGroup()
@@ -529,12 +546,27 @@ func (t *tree) lookup(path string) (*znode, error) {
 func (t *tree) put(path string, n *znode) { t.entry[path] = n }
 
 // load reads the node at path from Pebble, with the hash of its stored value;
-// nil if absent.
+// nil if absent. Within an apply group nothing writes the store until the
+// group's flush, so every load of the group sees the store as the group
+// found it, whether it calls Store.Get or reads the group's view.
 func (t *tree) load(path string) (*znode, uint64, error) {
 	var n *znode
 	var h uint64
 	t.key = keys.NodeKey(t.key[:0], path)
-	err := t.st.Get(t.key, func(v []byte) error {
+	get := t.st.Get
+	if t.loads >= 0 {
+		if t.loads++; t.loads >= viewAfter && t.view == nil {
+			v, err := t.st.NewView()
+			if err != nil {
+				return nil, 0, err
+			}
+			t.view = v
+		}
+		if t.view != nil {
+			get = t.view.Get
+		}
+	}
+	err := get(t.key, func(v []byte) error {
 		h = nodeHash(t.h, path, v)
 		n = new(znode)
 		return decodeZnode(bytes.Clone(v), n)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -438,4 +439,42 @@ func PeekClusterID(dir string) (uint64, bool, error) {
 		return 0, false, err
 	}
 	return id, true, nil
+}
+
+// View is a point-in-time view of the store for many point reads in a row:
+// one Pebble iterator, positioned afresh by each Get, rather than a lookup
+// set up anew per key as Store.Get does. It sees the store as it was when
+// NewView returned. Close it when done: it pins the data it sees.
+type View struct{ it *pebble.Iterator }
+
+// NewView returns a View of the store as it is now.
+func (s *Store) NewView() (*View, error) {
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return nil, fmt.Errorf("storage: new view: %w", err)
+	}
+	return &View{it: it}, nil
+}
+
+// Get is Store.Get on the view.
+func (v *View) Get(key []byte, fn func(v []byte) error) error {
+	if !v.it.SeekPrefixGE(key) || !bytes.Equal(v.it.Key(), key) {
+		if err := v.it.Error(); err != nil {
+			return fmt.Errorf("storage: get: %w", err)
+		}
+		return ErrNotFound
+	}
+	val, err := v.it.ValueAndErr()
+	if err != nil {
+		return fmt.Errorf("storage: get: %w", err)
+	}
+	return fn(val)
+}
+
+// Close releases the view.
+func (v *View) Close() error {
+	if err := v.it.Close(); err != nil {
+		return fmt.Errorf("storage: view: %w", err)
+	}
+	return nil
 }
