@@ -48,22 +48,27 @@ type Options struct {
 	ReadOnly bool
 	// Scratch opens a store that is thrown away, never recovered: nothing
 	// is written for durability (no write-ahead log, and no fsync of
-	// sstables, the manifest or the directory), and its memtable is
-	// larger, so that a burst of writes stays in memory rather than being
-	// flushed and compacted while it lands. Close
-	// flushes the memtable, so a scratch store reopened after Close holds
-	// everything committed; after a crash of the process its dir holds
-	// anything or nothing, and its owner removes it. Batch.Commit's sync
-	// and Store.Sync do nothing on it. It is for a tree built only to be
-	// read and discarded, such as an archive restore's replay; never a
-	// member's data dir.
+	// sstables, the manifest or the directory). Its memtable is larger, so
+	// that a burst of writes stays in memory rather than being flushed and
+	// compacted while it lands, and its sstables have larger blocks, for
+	// reads in key order. Close flushes the memtable, so a scratch store
+	// reopened after Close holds everything committed; after a crash of the
+	// process its dir holds anything or nothing, and its owner removes it.
+	// Batch.Commit's sync and Store.Sync do nothing on it. It is for a tree
+	// built only to be read and discarded, such as an archive restore's
+	// replay; never a member's data dir.
 	Scratch bool
 }
 
-// scratchMemTableSize is the memtable size of a scratch store: the writes of
-// about 100,000 small znodes, which a replay finds again in memory. A larger
-// one makes each read of a key it does not hold slower.
-const scratchMemTableSize = 32 << 20
+// A scratch store's memtable holds the writes of about 100,000 small znodes,
+// which a replay finds again in memory (a larger one makes each read of a
+// key it does not hold slower); its sstables are built of 32 KiB blocks
+// (Pebble's default is 4 KiB) under a single-level index.
+const (
+	scratchMemTableSize   = 32 << 20
+	scratchBlockSize      = 32 << 10
+	scratchIndexBlockSize = 1 << 20
+)
 
 // defaultCacheSize is the block cache size when Options.CacheSize is 0.
 const defaultCacheSize = 64 << 20
@@ -101,6 +106,12 @@ func Open(dir string, o Options) (*Store, error) {
 	// Bloom filters make the miss of every create's existence check cheap.
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		if o.Scratch {
+			// Larger blocks under one index block: fewer blocks to build,
+			// read and decompress, where reads are mostly in key order.
+			opts.Levels[i].BlockSize = scratchBlockSize
+			opts.Levels[i].IndexBlockSize = scratchIndexBlockSize
+		}
 	}
 	// Defaults filled in here, not only inside pebble.Open, so that a Loader
 	// builds sstables with the same options as the store's own.
