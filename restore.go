@@ -123,11 +123,15 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		res.ClusterID = binary.LittleEndian.Uint64(b[:])
 	}
 	var (
-		st *storage.Store
-		ld *storage.Loader
-		b  *storage.Batch
+		st   *storage.Store
+		ld   *storage.Loader
+		b    *storage.Batch
+		load *treeLoad
 	)
 	defer func() {
+		if load != nil {
+			_ = load.wait()
+		}
 		if ld != nil {
 			ld.Abort()
 		}
@@ -160,27 +164,23 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 			return err
 		}
 		b = st.NewBatch()
+		load = startLoad(ld, b)
 		return nil
 	}
 
 	var idx []byte
 	info, err := readTreeOptional(ctx, r, opts.Key, opts.Progress, open, func(rec *znodeRecord) error {
-		if err := ld.Add(rec.key, rec.value); err != nil {
+		if err := load.put(rec.key, rec.value); err != nil {
 			return err
 		}
 		idx = indexKey(idx[:0], rec.path, &rec.node)
 		if idx == nil {
 			return nil
 		}
-		if err := b.Set(idx, indexValue(&rec.node)); err != nil {
-			return err
-		}
-		return flushAt(b, indexBatchSize)
+		return load.set(idx, indexValue(&rec.node))
 	}, func(id int64, value []byte) error {
-		if err := b.Set(keys.SessionKey(nil, id), value); err != nil {
-			return err
-		}
-		return flushAt(b, indexBatchSize)
+		idx = keys.SessionKey(idx[:0], id)
+		return load.set(idx, value)
 	}, func(kind uint8, p []byte) error {
 		// A raft snapshot carries the online restore chunks staged at its
 		// zxid (restore_online.go): they are replicated state.
@@ -191,12 +191,16 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		if err != nil {
 			return err
 		}
-		if err := b.Set(k, v); err != nil {
-			return err
-		}
-		return flushAt(b, indexBatchSize)
+		return load.set(k, v)
 	})
 	res.Backup = info
+	if load != nil {
+		// The stream's error, if any, says more than the load's.
+		if lerr := load.wait(); err == nil || errors.Is(err, errLoadEnded) {
+			err = lerr
+		}
+		load = nil
+	}
 	if err != nil {
 		return res, fmt.Errorf("keeper: restore: %w", err)
 	}
