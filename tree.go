@@ -67,6 +67,18 @@ type tree struct {
 	// closes at its end (see load).
 	loads int
 	view  *storage.View
+	// changed lists the group's changed nodes for flush, their keys in
+	// changedKeys.
+	changed     []changedNode
+	changedKeys []byte
+}
+
+// changedNode is a node an apply group changed, as flush writes it: its
+// key is changedKeys[start:end].
+type changedNode struct {
+	path       string
+	s          *slot
+	start, end int
 }
 
 // viewAfter is the load of an apply group from which the group's loads read
@@ -331,27 +343,40 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 	b := t.st.NewBatch()
 	defer b.Close()
 	dig := t.dig.Load()
+	// The changed nodes go into the batch in key order, so that the
+	// memtable inserts each one where the previous one ended.
+	t.changed, t.changedKeys = t.changed[:0], t.changedKeys[:0]
 	for path, s := range t.group {
 		if !s.dirty || s.cur == s.orig || (s.orig == nil && s.cur == nil) {
 			continue // untouched, unchanged, or created and deleted in the group
 		}
-		t.key = keys.NodeKey(t.key[:0], path)
+		start := len(t.changedKeys)
+		t.changedKeys = keys.NodeKey(t.changedKeys, path)
+		t.changed = append(t.changed, changedNode{path: path, s: s, start: start, end: len(t.changedKeys)})
+	}
+	ck := t.changedKeys
+	slices.SortFunc(t.changed, func(a, b changedNode) int {
+		return bytes.Compare(ck[a.start:a.end], ck[b.start:b.end])
+	})
+	for _, c := range t.changed {
+		path, s, key := c.path, c.s, ck[c.start:c.end]
 		if s.orig != nil {
 			dig -= s.origHash
 		}
 		if s.cur != nil {
 			t.val = encodeZnode(t.val[:0], s.cur)
 			dig += nodeHash(t.h, path, t.val)
-			if err := b.Set(t.key, t.val); err != nil {
+			if err := b.Set(key, t.val); err != nil {
 				return 0, err
 			}
-		} else if err := b.Delete(t.key); err != nil {
+		} else if err := b.Delete(key); err != nil {
 			return 0, err
 		}
 		if err := t.writeIndexes(b, path, s.orig, s.cur); err != nil {
 			return 0, err
 		}
 	}
+	clear(t.changed) // drops the group's nodes
 	dig, err := t.sessions.flush(b, dig)
 	if err != nil {
 		return 0, err
@@ -464,7 +489,7 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 		t.endEntry(res.Err == nil)
 		return res, nil
 	}
-	res := &applyResult{Ops: make([]OpResult, len(r.Ops))}
+	res := newOpsResult(len(r.Ops))
 	if t.requireSessions && r.Session != 0 && !t.sessions.live(r.Session) {
 		res.Err = fmt.Errorf("%w: session %#x", ErrSessionExpired, r.Session)
 		return res, nil
@@ -492,6 +517,20 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 	}
 	t.endEntry(true)
 	return res, nil
+}
+
+// newOpsResult returns the result of a request of n ops; a single op's
+// result comes in the same allocation.
+func newOpsResult(n int) *applyResult {
+	if n == 1 {
+		r := new(struct {
+			res applyResult
+			ops [1]OpResult
+		})
+		r.res.Ops = r.ops[:]
+		return &r.res
+	}
+	return &applyResult{Ops: make([]OpResult, n)}
 }
 
 // endEntry ends the current entry: its changes and events join the group
