@@ -67,6 +67,15 @@ type tree struct {
 	// closes at its end (see load).
 	loads int
 	view  *storage.View
+	// commits counts the store's commits (apply group flushes and online
+	// restore commits) since the tree opened. With readAhead set, each
+	// flush records in changedAt the paths of the nodes it wrote, and
+	// ahead holds nodes read ahead of the apply (tree_readahead.go).
+	commits   atomic.Uint64
+	readAhead bool
+	changedAt [aheadLag]map[string]bool
+	flushed   map[string]bool // the paths the flush in progress writes
+	ahead     map[string]aheadNode
 	// changed lists the group's changed nodes for flush, their keys in
 	// changedKeys.
 	changed     []changedNode
@@ -91,6 +100,12 @@ const viewAfter = 8
 func (t *tree) committedAt(index, dig uint64) {
 	t.appliedIdx = index
 	t.dig.Store(dig)
+	c := t.commits.Add(1)
+	if t.readAhead {
+		// An online restore commit records no paths: it may have written
+		// any node.
+		t.changedAt[c%aheadLag], t.flushed = t.flushed, nil
+	}
 }
 
 // newSnapshot returns a Pebble snapshot of the tree, never one taken in the
@@ -358,8 +373,14 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 	slices.SortFunc(t.changed, func(a, b changedNode) int {
 		return bytes.Compare(ck[a.start:a.end], ck[b.start:b.end])
 	})
+	if t.readAhead {
+		t.flushed = make(map[string]bool, len(t.changed))
+	}
 	for _, c := range t.changed {
 		path, s, key := c.path, c.s, ck[c.start:c.end]
+		if t.flushed != nil {
+			t.flushed[path] = true
+		}
 		if s.orig != nil {
 			dig -= s.origHash
 		}
@@ -589,9 +610,13 @@ func (t *tree) put(path string, n *znode) { t.entry[path] = n }
 // group's flush, so every load of the group sees the store as the group
 // found it, whether it calls Store.Get or reads the group's view.
 func (t *tree) load(path string) (*znode, uint64, error) {
-	var n *znode
-	var h uint64
-	t.key = keys.NodeKey(t.key[:0], path)
+	if t.ahead != nil && t.loads >= 0 {
+		// An apply group's load may take a node read ahead; an online
+		// restore commit's reads the store, which it is writing.
+		if n, h, ok := t.takeAhead(path); ok {
+			return n, h, nil
+		}
+	}
 	get := t.st.Get
 	if t.loads >= 0 {
 		if t.loads++; t.loads >= viewAfter && t.view == nil {
@@ -605,18 +630,30 @@ func (t *tree) load(path string) (*znode, uint64, error) {
 			get = t.view.Get
 		}
 	}
-	err := get(t.key, func(v []byte) error {
-		h = nodeHash(t.h, path, v)
+	n, h, key, err := readNode(get, t.key, t.h, path)
+	t.key = key
+	return n, h, err
+}
+
+// readNode reads the node at path with get, with the hash of its stored
+// value; nil if absent. key is a scratch buffer for the node's key,
+// returned for reuse.
+func readNode(get func([]byte, func([]byte) error) error, key []byte, h *xxhash.Digest, path string) (*znode, uint64, []byte, error) {
+	var n *znode
+	var sum uint64
+	key = keys.NodeKey(key[:0], path)
+	err := get(key, func(v []byte) error {
+		sum = nodeHash(h, path, v)
 		n = new(znode)
 		return decodeZnode(bytes.Clone(v), n)
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, 0, nil
+		return nil, 0, key, nil
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, key, err
 	}
-	return n, h, nil
+	return n, sum, key, nil
 }
 
 // checkVersion is ZooKeeper's version check: AnyVersion matches anything.
