@@ -37,7 +37,10 @@ type ArchiveOptions struct {
 	// target's newest object.
 	ClusterID uint64
 	// TempDir is where restores build their trees; empty means the
-	// system's temp dir. A restore needs about the space of the tree.
+	// system's temp dir. A restore needs about the space of the tree. The
+	// tree there is written for speed, not durability: nothing in it is
+	// synced, and a process that dies mid-restore leaves a
+	// "keeper-archive-*" dir there to delete.
 	TempDir string
 	// Logger receives progress records; nil means silence.
 	Logger *slog.Logger

@@ -127,11 +127,12 @@ func BenchmarkArchiveRestore(b *testing.B) {
 		var pws []*io.PipeWriter
 		var g errgroup.Group
 		for _, id := range peers {
-			dirs[id] = filepath.Join(b.TempDir(), "m")
+			dir := filepath.Join(b.TempDir(), "m")
+			dirs[id] = dir
 			pr, pw := io.Pipe()
 			pws = append(pws, pw)
 			g.Go(func() error {
-				_, err := Restore(ctx, pr, dirs[id], RestoreOptions{ID: id, Peers: peers})
+				_, err := Restore(ctx, pr, dir, RestoreOptions{ID: id, Peers: peers})
 				pr.CloseWithError(err)
 				return err
 			})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keeper-go/keeper/internal/wire"
 	"go.etcd.io/raft/v3/raftpb"
+	"golang.org/x/sync/errgroup"
 )
 
 // replayGroup is how many entries a replay applies in one group at most.
@@ -59,7 +60,7 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 		return nil, err
 	}
 	rp.time = base.Time.UnixMilli()
-	if rp.t, err = openTreeDir(filepath.Join(dir, "tree"), a.cluster, nil); err != nil {
+	if rp.t, err = openScratchTree(filepath.Join(dir, "tree"), a.cluster); err != nil {
 		return nil, fmt.Errorf("keeper: archive restore: %w", err)
 	}
 	t := rp.t
@@ -73,7 +74,121 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 	if err != nil {
 		return nil, err
 	}
+	// One goroutine reads the segments, decodes their entries and reads
+	// the nodes they will look up (readLog); this one applies them
+	// (applyLog). The reader stays at most replayAhead batches ahead.
+	t.readAhead = true
+	ar, next := t.newAheadReader(), t.applied()+1
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan replayBatch, replayAhead)
+	g.Go(func() error {
+		defer close(batches)
+		defer ar.close()
+		return a.readLog(gctx, plan, next, conv, ar, batches)
+	})
+	// An apply error cancels gctx, which stops the reader's sends.
+	g.Go(func() error { return a.applyLog(rp, batches, want) })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if z := uint64(plan.Zxid); t.applied() != z {
+		return nil, fmt.Errorf("%w: the restore reached zxid %d of %d", ErrNotArchived, t.applied(), z)
+	}
+	return rp, nil
+}
+
+// replayBatch is entries of the log on their way to the tree, decoded by
+// readLog for applyLog, with the nodes they will look up read ahead.
+type replayBatch struct {
+	items []replayItem
+	nodes []aheadNode
+}
+
+// replayItem is one entry of a replayBatch.
+type replayItem struct {
+	c committed
+	// check is a consistency entry's check, isCheck true for one.
+	check   []byte
+	isCheck bool
+	// time is the proposer's time in Unix milliseconds, if timed.
+	time  int64
+	timed bool
+}
+
+// A replayBatch holds replayBatchSize entries at most, and readLog is at
+// most replayAhead batches ahead of the apply: about one apply group,
+// which it reads while the group before applies.
+const (
+	replayBatchSize = replayGroup / 4
+	replayAhead     = 4
+)
+
+// readLog reads plan's segments and sends their entries from index next
+// to the plan's zxid, decoded, in batches, with the nodes ar reads ahead
+// for them.
+func (a *Archive) readLog(ctx context.Context, plan RestorePlan, next uint64, conv *entryReplay, ar *aheadReader, out chan<- replayBatch) error {
 	z := uint64(plan.Zxid)
+	var batch replayBatch
+	ents := make([]committed, 0, replayBatchSize)
+	send := func() error {
+		if len(batch.items) == 0 {
+			return nil
+		}
+		// The nodes are read ahead only while the apply has a batch to
+		// go on with: when the reading is the slower, the apply reads
+		// them itself rather than wait.
+		if len(out) > 0 {
+			ents = ents[:0]
+			for i := range batch.items {
+				ents = append(ents, batch.items[i].c)
+			}
+			var err error
+			if batch.nodes, err = ar.read(ents, batch.nodes); err != nil {
+				// The apply reads those nodes itself, and meets the
+				// error if it is the store's.
+				batch.nodes = nil
+			}
+		}
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch = replayBatch{items: make([]replayItem, 0, replayBatchSize)}
+		return nil
+	}
+	batch.items = make([]replayItem, 0, replayBatchSize)
+	for _, seg := range plan.Segments {
+		err := a.eachEntry(ctx, seg, func(e *raftpb.Entry) error {
+			idx := e.GetIndex()
+			if idx < next || idx > z {
+				return nil
+			}
+			c, d, err := conv.convert(e)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrArchiveCorrupt, seg.Name, err)
+			}
+			next = idx + 1
+			it := replayItem{c: c, isCheck: d.Kind == wire.EntryCheck, check: d.Check}
+			it.time, it.timed = entryTime(e)
+			batch.items = append(batch.items, it)
+			if len(batch.items) == replayBatchSize {
+				return send()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return send()
+}
+
+// applyLog applies the entries readLog sends to rp's tree, in groups of up
+// to replayGroup, comparing its digest with the ones the cluster recorded
+// (see replay).
+func (a *Archive) applyLog(rp *replayed, batches <-chan replayBatch, want map[uint64]uint64) error {
+	t := rp.t
 	recorded := map[uint64]uint64{} // digests at the checks applied so far
 	group := make([]committed, 0, replayGroup)
 	flush := func() error {
@@ -97,28 +212,23 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 		rp.checked++
 		return nil
 	}
-	for _, seg := range plan.Segments {
-		err := a.eachEntry(ctx, seg, func(e *raftpb.Entry) error {
-			idx := e.GetIndex()
-			if idx <= t.applied()+uint64(len(group)) || idx > z {
-				return nil
+	for batch := range batches {
+		t.offerAhead(batch.nodes)
+		for i := range batch.items {
+			it := &batch.items[i]
+			idx := it.c.Index
+			if it.timed {
+				rp.time = it.time
 			}
-			c, d, err := conv.convert(e)
-			if err != nil {
-				return fmt.Errorf("%w: %s: %w", ErrArchiveCorrupt, seg.Name, err)
-			}
-			if ms, ok := entryTime(e); ok {
-				rp.time = ms
-			}
-			group = append(group, c)
+			group = append(group, it.c)
 			_, isBase := want[idx]
-			if d.Kind != wire.EntryCheck && !isBase && len(group) < replayGroup {
-				return nil
+			if !it.isCheck && !isBase && len(group) < replayGroup {
+				continue
 			}
 			if err := flush(); err != nil {
 				return err
 			}
-			if d.Kind == wire.EntryCheck || isBase {
+			if it.isCheck || isBase {
 				recorded[idx] = t.digest()
 			}
 			if isBase {
@@ -126,24 +236,16 @@ func (a *Archive) replay(ctx context.Context, plan RestorePlan, want map[uint64]
 					return err
 				}
 			}
-			if d.Kind == wire.EntryCheck {
-				if chk, err := wire.DecodeCheck(d.Check); err == nil && chk.Kind == wire.CheckPeriodic && chk.PrevZxid != 0 {
-					return compare(chk.PrevZxid, chk.PrevDigest, "the cluster's consistency check")
+			if it.isCheck {
+				if chk, err := wire.DecodeCheck(it.check); err == nil && chk.Kind == wire.CheckPeriodic && chk.PrevZxid != 0 {
+					if err := compare(chk.PrevZxid, chk.PrevDigest, "the cluster's consistency check"); err != nil {
+						return err
+					}
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
 	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	if t.applied() != z {
-		return nil, fmt.Errorf("%w: the restore reached zxid %d of %d", ErrNotArchived, t.applied(), z)
-	}
-	return rp, nil
+	return flush()
 }
 
 // replayAttempts bounds how often replayPoint plans again when an object
@@ -176,7 +278,7 @@ func (a *Archive) restoreBase(ctx context.Context, base ArchiveObject, dir strin
 		return BackupInfo{}, fmt.Errorf("keeper: archive: %w", err)
 	}
 	defer rc.Close()
-	info, err := restoreTree(ctx, rc, dir, RestoreOptions{Key: a.opts.Key, KeepClusterID: true, checkHeader: func(h BackupInfo) error {
+	info, err := restoreTree(ctx, rc, dir, RestoreOptions{Key: a.opts.Key, KeepClusterID: true, scratch: true, checkHeader: func(h BackupInfo) error {
 		if h.ClusterID != a.cluster || h.Zxid != base.First {
 			return fmt.Errorf("%w: %s holds the tree of cluster %016x at zxid %d", ErrArchiveCorrupt, base.Name, h.ClusterID, h.Zxid)
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +65,7 @@ func TestArchiveLostEveryDisk(t *testing.T) {
 				t.Fatalf("%v: members restored under cluster ids %x and %x", tc.p, cluster, ri.ClusterID)
 			}
 			cluster = ri.ClusterID
+			checkLogged(t, dirs[id])
 			if ri.Backup.Zxid < stats[tc.last].Mzxid || (tc.last+1 < len(stats) && ri.Backup.Zxid >= stats[tc.last+1].Mzxid) {
 				t.Fatalf("%v: restored zxid %d, want from %d up to before %d", tc.p, ri.Backup.Zxid, stats[tc.last].Mzxid, stats[tc.last+1].Mzxid)
 			}
@@ -79,6 +82,26 @@ func TestArchiveLostEveryDisk(t *testing.T) {
 		}
 		for _, n := range nodes {
 			n.Close()
+		}
+	}
+}
+
+// checkLogged fails t unless the tree store of the member data dir dir logs
+// its writes, as every member's store must: the archive's replay builds its
+// tree in a store without a log, which must not reach a member.
+func checkLogged(t *testing.T, dir string) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "tree", "OPTIONS-*"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("%s: no store options file: %v", dir, err)
+	}
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "disable_wal=false") {
+			t.Errorf("%s: the store of a restored member does not log its writes:\n%s", name, b)
 		}
 	}
 }

@@ -55,6 +55,10 @@ type RestoreOptions struct {
 	// installed, when not zero, is recorded as the tree's MetaInstalled: the
 	// raft snapshot (index, term) the tree was built from.
 	installed raftlog.Mark
+	// scratch builds a scratch store (storage.Options.Scratch), synced
+	// nowhere: the tree of an archive restore's replay, which is thrown
+	// away. Never a member's data dir.
+	scratch bool
 }
 
 // RestoreInfo describes a finished restore.
@@ -119,11 +123,15 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		res.ClusterID = binary.LittleEndian.Uint64(b[:])
 	}
 	var (
-		st *storage.Store
-		ld *storage.Loader
-		b  *storage.Batch
+		st   *storage.Store
+		ld   *storage.Loader
+		b    *storage.Batch
+		load *treeLoad
 	)
 	defer func() {
+		if load != nil {
+			_ = load.wait()
+		}
 		if ld != nil {
 			ld.Abort()
 		}
@@ -148,7 +156,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 			res.ClusterID = opts.deriveClusterID(h)
 		}
 		var err error
-		st, err = storage.Open(tmp, storage.Options{ClusterID: res.ClusterID, CacheSize: 8 << 20})
+		st, err = storage.Open(tmp, storage.Options{ClusterID: res.ClusterID, CacheSize: 8 << 20, Scratch: opts.scratch})
 		if err != nil {
 			return err
 		}
@@ -156,27 +164,23 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 			return err
 		}
 		b = st.NewBatch()
+		load = startLoad(ld, b)
 		return nil
 	}
 
 	var idx []byte
 	info, err := readTreeOptional(ctx, r, opts.Key, opts.Progress, open, func(rec *znodeRecord) error {
-		if err := ld.Add(rec.key, rec.value); err != nil {
+		if err := load.put(rec.key, rec.value); err != nil {
 			return err
 		}
 		idx = indexKey(idx[:0], rec.path, &rec.node)
 		if idx == nil {
 			return nil
 		}
-		if err := b.Set(idx, indexValue(&rec.node)); err != nil {
-			return err
-		}
-		return flushAt(b, indexBatchSize)
+		return load.set(idx, indexValue(&rec.node))
 	}, func(id int64, value []byte) error {
-		if err := b.Set(keys.SessionKey(nil, id), value); err != nil {
-			return err
-		}
-		return flushAt(b, indexBatchSize)
+		idx = keys.SessionKey(idx[:0], id)
+		return load.set(idx, value)
 	}, func(kind uint8, p []byte) error {
 		// A raft snapshot carries the online restore chunks staged at its
 		// zxid (restore_online.go): they are replicated state.
@@ -187,12 +191,16 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		if err != nil {
 			return err
 		}
-		if err := b.Set(k, v); err != nil {
-			return err
-		}
-		return flushAt(b, indexBatchSize)
+		return load.set(k, v)
 	})
 	res.Backup = info
+	if load != nil {
+		// The stream's error, if any, says more than the load's.
+		if lerr := load.wait(); err == nil || errors.Is(err, errLoadEnded) {
+			err = lerr
+		}
+		load = nil
+	}
 	if err != nil {
 		return res, fmt.Errorf("keeper: restore: %w", err)
 	}
@@ -242,7 +250,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 			return res, fmt.Errorf("keeper: restore: %w", err)
 		}
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := syncDirUnless(opts.scratch, tmp); err != nil {
 		return res, err
 	}
 	// os.Rename refuses to replace a directory, even an empty one: remove the
@@ -255,7 +263,7 @@ func restoreTree(ctx context.Context, r io.Reader, dir string, opts RestoreOptio
 		}
 		return res, fmt.Errorf("keeper: restore: %w", err)
 	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
+	if err := syncDirUnless(opts.scratch, filepath.Dir(dir)); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -298,6 +306,14 @@ func syncDir(dir string) error {
 		return fmt.Errorf("keeper: restore: sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// syncDirUnless is syncDir, skipped for a scratch tree.
+func syncDirUnless(scratch bool, dir string) error {
+	if scratch {
+		return nil
+	}
+	return syncDir(dir)
 }
 
 // flushAt commits b, unsynced, once it holds size bytes, and empties it.

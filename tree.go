@@ -62,13 +62,50 @@ type tree struct {
 	key         []byte
 	val         []byte
 	h           *xxhash.Digest
+	// loads counts the loads of the current group (-1 outside apply). From
+	// the viewAfter-th on they read view, which the group opens then and
+	// closes at its end (see load).
+	loads int
+	view  *storage.View
+	// commits counts the store's commits (apply group flushes and online
+	// restore commits) since the tree opened. With readAhead set, each
+	// flush records in changedAt the paths of the nodes it wrote, and
+	// ahead holds nodes read ahead of the apply (tree_readahead.go).
+	commits   atomic.Uint64
+	readAhead bool
+	changedAt [aheadLag]map[string]bool
+	flushed   map[string]bool // the paths the flush in progress writes
+	ahead     map[string]aheadNode
+	// changed lists the group's changed nodes for flush, their keys in
+	// changedKeys.
+	changed     []changedNode
+	changedKeys []byte
 }
+
+// changedNode is a node an apply group changed, as flush writes it: its
+// key is changedKeys[start:end].
+type changedNode struct {
+	path       string
+	s          *slot
+	start, end int
+}
+
+// viewAfter is the load of an apply group from which the group's loads read
+// a storage.View rather than calling Store.Get each: a view costs about as
+// much to open as a few Gets, and then each read much less.
+const viewAfter = 8
 
 // committedAt records that the tree's store now holds applied index index
 // and digest dig, after an apply group's or an online restore's last batch.
 func (t *tree) committedAt(index, dig uint64) {
 	t.appliedIdx = index
 	t.dig.Store(dig)
+	c := t.commits.Add(1)
+	if t.readAhead {
+		// An online restore commit records no paths: it may have written
+		// any node.
+		t.changedAt[c%aheadLag], t.flushed = t.flushed, nil
+	}
 }
 
 // newSnapshot returns a Pebble snapshot of the tree, never one taken in the
@@ -96,7 +133,25 @@ var _ stateMachine = (*tree)(nil)
 // not nil, is handed each apply group's events and commit (the member's
 // read gate).
 func openTreeDir(dir string, clusterID uint64, pub publisher) (*tree, error) {
-	st, err := storage.Open(dir, storage.Options{ClusterID: clusterID})
+	t, err := openTreeStore(dir, storage.Options{ClusterID: clusterID})
+	if err != nil {
+		return nil, err
+	}
+	t.pub = pub
+	return t, nil
+}
+
+// openScratchTree opens the tree of dir as openTreeDir does, in a scratch
+// store (storage.Options.Scratch): a tree that is thrown away, such as an
+// archive restore's replay, applied with no write made durable.
+func openScratchTree(dir string, clusterID uint64) (*tree, error) {
+	return openTreeStore(dir, storage.Options{ClusterID: clusterID, Scratch: true})
+}
+
+// openTreeStore opens the store of dir with o and the tree in it, which
+// requires sessions as a member's does.
+func openTreeStore(dir string, o storage.Options) (*tree, error) {
+	st, err := storage.Open(dir, o)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +161,6 @@ func openTreeDir(dir string, clusterID uint64, pub publisher) (*tree, error) {
 		return nil, err
 	}
 	t.requireSessions = true
-	t.pub = pub
 	return t, nil
 }
 
@@ -139,6 +193,7 @@ func openTree(st *storage.Store) (*tree, error) {
 		entry:    make(map[string]*znode),
 		sessions: newSessionTable(),
 		h:        xxhash.New(),
+		loads:    -1,
 	}
 	var fresh bool
 	err := st.Get(keys.MetaKey(keys.MetaApplied), func(v []byte) error {
@@ -252,7 +307,13 @@ func (t *tree) apply(ents []committed) ([]*applyResult, error) {
 	t.sessions.dropGroup()
 	t.archive.dropGroup()
 	t.events = t.events[:0]
+	t.loads = 0
 	defer func() {
+		t.loads = -1
+		if t.view != nil {
+			_ = t.view.Close()
+			t.view = nil
+		}
 		clear(t.group)
 		t.sessions.dropGroup()
 		t.archive.dropGroup()
@@ -297,27 +358,46 @@ func (t *tree) flush(applied uint64, members []byte) (uint64, error) {
 	b := t.st.NewBatch()
 	defer b.Close()
 	dig := t.dig.Load()
+	// The changed nodes go into the batch in key order, so that the
+	// memtable inserts each one where the previous one ended.
+	t.changed, t.changedKeys = t.changed[:0], t.changedKeys[:0]
 	for path, s := range t.group {
 		if !s.dirty || s.cur == s.orig || (s.orig == nil && s.cur == nil) {
 			continue // untouched, unchanged, or created and deleted in the group
 		}
-		t.key = keys.NodeKey(t.key[:0], path)
+		start := len(t.changedKeys)
+		t.changedKeys = keys.NodeKey(t.changedKeys, path)
+		t.changed = append(t.changed, changedNode{path: path, s: s, start: start, end: len(t.changedKeys)})
+	}
+	ck := t.changedKeys
+	slices.SortFunc(t.changed, func(a, b changedNode) int {
+		return bytes.Compare(ck[a.start:a.end], ck[b.start:b.end])
+	})
+	if t.readAhead {
+		t.flushed = make(map[string]bool, len(t.changed))
+	}
+	for _, c := range t.changed {
+		path, s, key := c.path, c.s, ck[c.start:c.end]
+		if t.flushed != nil {
+			t.flushed[path] = true
+		}
 		if s.orig != nil {
 			dig -= s.origHash
 		}
 		if s.cur != nil {
 			t.val = encodeZnode(t.val[:0], s.cur)
 			dig += nodeHash(t.h, path, t.val)
-			if err := b.Set(t.key, t.val); err != nil {
+			if err := b.Set(key, t.val); err != nil {
 				return 0, err
 			}
-		} else if err := b.Delete(t.key); err != nil {
+		} else if err := b.Delete(key); err != nil {
 			return 0, err
 		}
 		if err := t.writeIndexes(b, path, s.orig, s.cur); err != nil {
 			return 0, err
 		}
 	}
+	clear(t.changed) // drops the group's nodes
 	dig, err := t.sessions.flush(b, dig)
 	if err != nil {
 		return 0, err
@@ -430,7 +510,7 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 		t.endEntry(res.Err == nil)
 		return res, nil
 	}
-	res := &applyResult{Ops: make([]OpResult, len(r.Ops))}
+	res := newOpsResult(len(r.Ops))
 	if t.requireSessions && r.Session != 0 && !t.sessions.live(r.Session) {
 		res.Err = fmt.Errorf("%w: session %#x", ErrSessionExpired, r.Session)
 		return res, nil
@@ -458,6 +538,20 @@ func (t *tree) applyEntry(e *committed) (*applyResult, error) {
 	}
 	t.endEntry(true)
 	return res, nil
+}
+
+// newOpsResult returns the result of a request of n ops; a single op's
+// result comes in the same allocation.
+func newOpsResult(n int) *applyResult {
+	if n == 1 {
+		r := new(struct {
+			res applyResult
+			ops [1]OpResult
+		})
+		r.res.Ops = r.ops[:]
+		return &r.res
+	}
+	return &applyResult{Ops: make([]OpResult, n)}
 }
 
 // endEntry ends the current entry: its changes and events join the group
@@ -512,23 +606,54 @@ func (t *tree) lookup(path string) (*znode, error) {
 func (t *tree) put(path string, n *znode) { t.entry[path] = n }
 
 // load reads the node at path from Pebble, with the hash of its stored value;
-// nil if absent.
+// nil if absent. Within an apply group nothing writes the store until the
+// group's flush, so every load of the group sees the store as the group
+// found it, whether it calls Store.Get or reads the group's view.
 func (t *tree) load(path string) (*znode, uint64, error) {
+	if t.ahead != nil && t.loads >= 0 {
+		// An apply group's load may take a node read ahead; an online
+		// restore commit's reads the store, which it is writing.
+		if n, h, ok := t.takeAhead(path); ok {
+			return n, h, nil
+		}
+	}
+	get := t.st.Get
+	if t.loads >= 0 {
+		if t.loads++; t.loads >= viewAfter && t.view == nil {
+			v, err := t.st.NewView()
+			if err != nil {
+				return nil, 0, err
+			}
+			t.view = v
+		}
+		if t.view != nil {
+			get = t.view.Get
+		}
+	}
+	n, h, key, err := readNode(get, t.key, t.h, path)
+	t.key = key
+	return n, h, err
+}
+
+// readNode reads the node at path with get, with the hash of its stored
+// value; nil if absent. key is a scratch buffer for the node's key,
+// returned for reuse.
+func readNode(get func([]byte, func([]byte) error) error, key []byte, h *xxhash.Digest, path string) (*znode, uint64, []byte, error) {
 	var n *znode
-	var h uint64
-	t.key = keys.NodeKey(t.key[:0], path)
-	err := t.st.Get(t.key, func(v []byte) error {
-		h = nodeHash(t.h, path, v)
+	var sum uint64
+	key = keys.NodeKey(key[:0], path)
+	err := get(key, func(v []byte) error {
+		sum = nodeHash(h, path, v)
 		n = new(znode)
 		return decodeZnode(bytes.Clone(v), n)
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, 0, nil
+		return nil, 0, key, nil
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, key, err
 	}
-	return n, h, nil
+	return n, sum, key, nil
 }
 
 // checkVersion is ZooKeeper's version check: AnyVersion matches anything.

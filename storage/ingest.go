@@ -129,7 +129,7 @@ const loaderBytesPerSync = 512 << 10
 func (l *Loader) start() error {
 	l.path = filepath.Join(l.dir, fmt.Sprintf("%06d.sst", l.n))
 	l.n++
-	f, err := vfs.Default.Create(l.path, vfs.WriteCategoryUnspecified)
+	f, err := l.s.opts.FS.Create(l.path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("storage: loader: %w", err)
 	}

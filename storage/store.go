@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/keeper-go/keeper/internal/keys"
 )
 
@@ -44,7 +46,29 @@ type Options struct {
 	// checked (Store.ClusterID reports the recorded one), and every write
 	// fails.
 	ReadOnly bool
+	// Scratch opens a store that is thrown away, never recovered: nothing
+	// is written for durability (no write-ahead log, and no fsync of
+	// sstables, the manifest or the directory). Its memtable is larger, so
+	// that a burst of writes stays in memory rather than being flushed and
+	// compacted while it lands, and its sstables have larger blocks, for
+	// reads in key order. Close flushes the memtable, so a scratch store
+	// reopened after Close holds everything committed; after a crash of the
+	// process its dir holds anything or nothing, and its owner removes it.
+	// Batch.Commit's sync and Store.Sync do nothing on it. It is for a tree
+	// built only to be read and discarded, such as an archive restore's
+	// replay; never a member's data dir.
+	Scratch bool
 }
+
+// A scratch store's memtable holds the writes of about 100,000 small znodes,
+// which a replay finds again in memory (a larger one makes each read of a
+// key it does not hold slower); its sstables are built of 32 KiB blocks
+// (Pebble's default is 4 KiB) under a single-level index.
+const (
+	scratchMemTableSize   = 32 << 20
+	scratchBlockSize      = 32 << 10
+	scratchIndexBlockSize = 1 << 20
+)
 
 // defaultCacheSize is the block cache size when Options.CacheSize is 0.
 const defaultCacheSize = 64 << 20
@@ -56,6 +80,7 @@ type Store struct {
 	dir       string // the Pebble dir, dir/tree
 	clusterID uint64
 	readOnly  bool
+	scratch   bool
 }
 
 // Open opens (creating it if needed) the tree database under dir/tree and
@@ -73,9 +98,20 @@ func Open(dir string, o Options) (*Store, error) {
 		Cache:              cache,
 		ReadOnly:           o.ReadOnly,
 	}
+	if o.Scratch {
+		opts.DisableWAL = true
+		opts.FS = noSyncFS{vfs.Default}
+		opts.MemTableSize = scratchMemTableSize
+	}
 	// Bloom filters make the miss of every create's existence check cheap.
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		if o.Scratch {
+			// Larger blocks under one index block: fewer blocks to build,
+			// read and decompress, where reads are mostly in key order.
+			opts.Levels[i].BlockSize = scratchBlockSize
+			opts.Levels[i].IndexBlockSize = scratchIndexBlockSize
+		}
 	}
 	// Defaults filled in here, not only inside pebble.Open, so that a Loader
 	// builds sstables with the same options as the store's own.
@@ -91,7 +127,7 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, opts: opts, dir: dbDir, readOnly: o.ReadOnly}
+	s := &Store{db: db, opts: opts, dir: dbDir, readOnly: o.ReadOnly, scratch: o.Scratch}
 	if err := s.checkMarkers(o); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -211,10 +247,12 @@ func (s *Store) NewIter(lower, upper []byte) (*Iter, error) {
 }
 
 // NewBatch returns a write-only batch.
-func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewBatch()} }
+func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewBatch(), scratch: s.scratch} }
 
 // NewIndexedBatch returns a batch whose Get sees its own writes over the store.
-func (s *Store) NewIndexedBatch() *Batch { return &Batch{b: s.db.NewIndexedBatch()} }
+func (s *Store) NewIndexedBatch() *Batch {
+	return &Batch{b: s.db.NewIndexedBatch(), scratch: s.scratch}
+}
 
 // NewSnapshot returns a point-in-time read-only view of the store. Close it
 // when done: it pins old data.
@@ -223,6 +261,9 @@ func (s *Store) NewSnapshot() *Snapshot { return &Snapshot{s: s.db.NewSnapshot()
 // Sync makes every batch committed so far durable, by a synced write of an
 // empty log record.
 func (s *Store) Sync() error {
+	if s.scratch {
+		return nil
+	}
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("storage: sync: %w", err)
 	}
@@ -242,8 +283,16 @@ func (s *Store) DiskBytes() uint64 {
 	return s.db.Metrics().DiskSpaceUsage()
 }
 
-// Close closes the store; batches, iterators and snapshots must be closed first.
+// Close closes the store; batches, iterators and snapshots must be closed
+// first. A scratch store's memtable is flushed first: it has no log to
+// recover it from.
 func (s *Store) Close() error {
+	if s.scratch && !s.readOnly {
+		if err := s.db.Flush(); err != nil {
+			_ = s.db.Close()
+			return fmt.Errorf("storage: close: %w", err)
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("storage: close: %w", err)
 	}
@@ -251,7 +300,10 @@ func (s *Store) Close() error {
 }
 
 // Batch collects writes applied atomically by Commit.
-type Batch struct{ b *pebble.Batch }
+type Batch struct {
+	b       *pebble.Batch
+	scratch bool // of a scratch store: Commit never syncs
+}
 
 // Set stores value under key; both are copied.
 func (b *Batch) Set(key, value []byte) error {
@@ -284,10 +336,11 @@ func (b *Batch) Get(key []byte, fn func(v []byte) error) error { return get(b.b,
 // Len returns the encoded size of the batch in bytes.
 func (b *Batch) Len() int { return b.b.Len() }
 
-// Commit applies the batch atomically; sync makes it durable before returning.
+// Commit applies the batch atomically; sync makes it durable before
+// returning, except in a scratch store (Options.Scratch).
 func (b *Batch) Commit(sync bool) error {
 	wo := pebble.NoSync
-	if sync {
+	if sync && !b.scratch {
 		wo = pebble.Sync
 	}
 	if err := b.b.Commit(wo); err != nil {
@@ -401,4 +454,42 @@ func PeekClusterID(dir string) (uint64, bool, error) {
 		return 0, false, err
 	}
 	return id, true, nil
+}
+
+// View is a point-in-time view of the store for many point reads in a row:
+// one Pebble iterator, positioned afresh by each Get, rather than a lookup
+// set up anew per key as Store.Get does. It sees the store as it was when
+// NewView returned. Close it when done: it pins the data it sees.
+type View struct{ it *pebble.Iterator }
+
+// NewView returns a View of the store as it is now.
+func (s *Store) NewView() (*View, error) {
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return nil, fmt.Errorf("storage: new view: %w", err)
+	}
+	return &View{it: it}, nil
+}
+
+// Get is Store.Get on the view.
+func (v *View) Get(key []byte, fn func(v []byte) error) error {
+	if !v.it.SeekPrefixGE(key) || !bytes.Equal(v.it.Key(), key) {
+		if err := v.it.Error(); err != nil {
+			return fmt.Errorf("storage: get: %w", err)
+		}
+		return ErrNotFound
+	}
+	val, err := v.it.ValueAndErr()
+	if err != nil {
+		return fmt.Errorf("storage: get: %w", err)
+	}
+	return fn(val)
+}
+
+// Close releases the view.
+func (v *View) Close() error {
+	if err := v.it.Close(); err != nil {
+		return fmt.Errorf("storage: view: %w", err)
+	}
+	return nil
 }

@@ -91,3 +91,51 @@ func TestForeignDataRefused(t *testing.T) {
 		t.Fatalf("got %v, want ErrCorrupt", err)
 	}
 }
+
+// TestViewIsPointInTime: a View reads the store as it was when opened, and
+// reports a missing key as ErrNotFound, as Get does.
+func TestViewIsPointInTime(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{ClusterID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	set := func(k, v string) {
+		b := s.NewBatch()
+		defer b.Close()
+		if err := b.Set([]byte(k), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("n\x00a", "1")
+	v, err := s.NewView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set("n\x00a", "2")
+	set("n\x00b", "2")
+	get := func(key string) (string, error) {
+		var got string
+		err := v.Get([]byte(key), func(val []byte) error { got = string(val); return nil })
+		return got, err
+	}
+	// Keys around the one read, so that a prefix seek cannot stop at a
+	// neighbour.
+	for _, k := range []string{"n\x00", "n\x00a\x00", "n\x00aa"} {
+		if got, err := get(k); !errors.Is(err, ErrNotFound) {
+			t.Errorf("view get %q: %q, %v; want ErrNotFound", k, got, err)
+		}
+	}
+	if got, err := get("n\x00a"); err != nil || got != "1" {
+		t.Errorf("view get: %q, %v; want the value when the view opened", got, err)
+	}
+	if got, err := get("n\x00b"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("view get of a key written after it opened: %q, %v", got, err)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -83,11 +83,21 @@ func DecodeLogRecord(b []byte) (*raftpb.Entry, error) {
 	default:
 		return nil, fmt.Errorf("%w: archive log record of entry type %d", ErrCorrupt, typ)
 	}
-	e := &raftpb.Entry{Index: &index, Term: &term, Type: &typ}
+	// One allocation for the entry and the fields it points to.
+	le := &logEntry{index: index, term: term, typ: typ}
+	e := &le.e
+	e.Index, e.Term, e.Type = &le.index, &le.term, &le.typ
 	if data := d.b[1:]; len(data) > 0 {
 		e.Data = data
 	}
 	return e, nil
+}
+
+// logEntry is a decoded log record: the entry and its fields.
+type logEntry struct {
+	e           raftpb.Entry
+	index, term uint64
+	typ         raftpb.EntryType
 }
 
 // varints reads uvarints and varints off b; bad turns true at the first
