@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/keeper-go/keeper/internal/keys"
+	"github.com/keeper-go/keeper/internal/nosyncfs"
 )
 
 // Errors returned by Open and the readers. The keeper package re-exports the
@@ -100,7 +101,7 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	if o.Scratch {
 		opts.DisableWAL = true
-		opts.FS = noSyncFS{vfs.Default}
+		opts.FS = nosyncfs.New(vfs.Default)
 		opts.MemTableSize = scratchMemTableSize
 	}
 	// Bloom filters make the miss of every create's existence check cheap.

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/keeper-go/keeper/internal/keys"
+	"github.com/keeper-go/keeper/internal/nosyncfs"
 )
 
 // Tree is a ZooKeeper data tree kept in a temporary Pebble store under a
@@ -62,7 +63,7 @@ func NewTree(tmp string) (*Tree, error) {
 		FormatMajorVersion:    pebble.FormatNewest,
 		Logger:                quietLogger{},
 		Cache:                 cache,
-		FS:                    noSyncFS{vfs.Default},
+		FS:                    nosyncfs.New(vfs.Default),
 		DisableWAL:            true, // a crash leaves a temporary dir to remove, nothing to recover
 		MemTableSize:          32 << 20,
 		L0CompactionThreshold: 4,

@@ -1,10 +1,15 @@
-package storage
+// Package nosyncfs is a Pebble file system whose syncs do nothing, for
+// stores that are thrown away rather than recovered after a crash: the
+// archive replay's scratch tree (storage.Options.Scratch) and the
+// temporary tree of a ZooKeeper import (internal/zkfile). What is written
+// reaches the page cache and, in time, the disk; nothing waits for it.
+package nosyncfs
 
 import "github.com/cockroachdb/pebble/v2/vfs"
 
-// noSyncFS is the file system of a scratch store (Options.Scratch): the
-// host's, with every sync of a file or a directory skipped. What is written
-// reaches the page cache and, in time, the disk; nothing waits for it.
+// New returns fs with every sync of a file or a directory skipped.
+func New(fs vfs.FS) vfs.FS { return noSyncFS{fs} }
+
 type noSyncFS struct{ vfs.FS }
 
 func (fs noSyncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
