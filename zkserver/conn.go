@@ -34,11 +34,11 @@ type conn struct {
 	ctx    context.Context // ends when the connection closes
 	cancel context.CancelFunc
 
-	// Set by the handshake, before the processor and writer start.
+	// Set by the handshake, before the completer and writer start.
 	sess    *keeper.Session
 	timeout time.Duration
 
-	// The processor's: the session's client with the connection's
+	// The reader's: the session's client with the connection's
 	// identities, and the identities themselves.
 	client *keeper.Client
 	auth   []keeper.Identity

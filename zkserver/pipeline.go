@@ -8,7 +8,7 @@ import (
 	"github.com/keeper-go/keeper/internal/jute"
 )
 
-// job is one request on its way from the processor, which decoded it and
+// job is one request on its way from the reader, which decoded it and
 // started it if it is a write, to the completer, which finishes it in
 // order.
 type job struct {
