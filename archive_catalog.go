@@ -16,6 +16,7 @@ type catalog struct {
 	segments []archObject
 	gaps     []archObject
 	indexes  []archObject
+	claims   []archObject
 }
 
 // listCatalog lists the archive objects of cluster on target.
@@ -39,6 +40,8 @@ func listCatalog(ctx context.Context, target Target, cluster uint64) (*catalog, 
 			c.gaps = append(c.gaps, a)
 		case archIndex:
 			c.indexes = append(c.indexes, a)
+		case archClaim:
+			c.claims = append(c.claims, a)
 		}
 	}
 	byFirst := func(a, b archObject) int {
@@ -51,6 +54,7 @@ func listCatalog(ctx context.Context, target Target, cluster uint64) (*catalog, 
 	slices.SortFunc(c.segments, byFirst)
 	slices.SortFunc(c.gaps, byFirst)
 	slices.SortFunc(c.indexes, byFirst)
+	slices.SortFunc(c.claims, byFirst)
 	return c, nil
 }
 

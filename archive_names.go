@@ -14,6 +14,7 @@ import (
 //	<cluster>/log/<first>-<last>-<time0>-<time1>.kseg a log segment: entries first..last
 //	<cluster>/gap/<first>-<last>.kgap                 entries first..last the archive lost
 //	<cluster>/idx/<first>-<last>.kidx                 the path index of segment first..last
+//	<cluster>/claim/<first>.kclm                      which segment or gap starts at first
 //
 // Indexes are 20 decimal digits and times 13 (Unix milliseconds, of the
 // base's tree and of the segment's first and last timed entries), so names
@@ -28,6 +29,7 @@ const (
 	archSegment
 	archGap
 	archIndex
+	archClaim
 )
 
 // archObject is an archive object as its name describes it.
@@ -37,7 +39,7 @@ type archObject struct {
 	Kind    archObjKind
 	Cluster uint64
 	// First and Last are a segment's, a gap's or a path index's index
-	// range; a base has both at its zxid.
+	// range; a base has both at its zxid, a claim at its start index.
 	First, Last uint64
 	// Time0 and Time1 are a segment's first and last entry times, a base's
 	// tree time (both), in Unix milliseconds; 0 when unknown.
@@ -81,6 +83,8 @@ func parseArchObject(o TargetObject) (archObject, bool) {
 		a.Kind, ext, fields = archGap, ".kgap", 2
 	case "idx":
 		a.Kind, ext, fields = archIndex, ".kidx", 2
+	case "claim":
+		a.Kind, ext, fields = archClaim, ".kclm", 1
 	default:
 		return a, false
 	}
@@ -101,6 +105,8 @@ func parseArchObject(o TargetObject) (archObject, bool) {
 	switch a.Kind {
 	case archBase:
 		a.First, a.Last, a.Time0, a.Time1 = v[0], v[0], int64(v[1]), int64(v[1])
+	case archClaim:
+		a.First, a.Last = v[0], v[0]
 	case archSegment:
 		a.First, a.Last, a.Time0, a.Time1 = v[0], v[1], int64(v[2]), int64(v[3])
 	case archGap, archIndex:

@@ -9,8 +9,8 @@ import (
 // Retention says how much of an archive to keep (ArchiveConfig.Retain,
 // Archive.Expire). Everything needed to restore any point inside Window
 // stays, and so does the newest base older than the window, which is the
-// only way into its start; older bases, and log segments, gaps and path
-// indexes wholly before the oldest base kept, go. The zero Retention keeps
+// only way into its start; older bases, and log segments, gaps, path
+// indexes and claims wholly before the oldest base kept, go. The zero Retention keeps
 // every base.
 type Retention struct {
 	// Window is how far back from now every point stays restorable. Zero
@@ -94,7 +94,7 @@ func (c *catalog) expiry(r Retention, now time.Time) ExpireReport {
 	for _, b := range c.bases[:keep] {
 		drop(b)
 	}
-	for _, list := range [][]archObject{c.segments, c.gaps, c.indexes} {
+	for _, list := range [][]archObject{c.segments, c.gaps, c.indexes, c.claims} {
 		for _, o := range list {
 			if o.Last <= oldest.First {
 				drop(o)

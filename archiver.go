@@ -42,17 +42,18 @@ type archiver struct {
 	wg     sync.WaitGroup
 
 	// Loop-owned.
-	active    bool      // this member archives now
-	adopted   bool      // the target was read since this member began archiving
-	busy      bool      // a job is running
-	next      uint64    // first index not archived; 0 before the first base
-	baseZxid  uint64    // the newest base's zxid, 0 if none
-	baseAt    time.Time // when the newest base was written
-	sinceBase int64     // segment bytes since the newest base
-	lastSync  uint64    // tick the last segment was cut
-	failures  int       // jobs failed in a row
-	retryAt   uint64    // tick before which no job starts after a failure
-	lagSince  time.Time // since when entries have waited for the archive; zero if none
+	active    bool       // this member archives now
+	adopted   bool       // the target was read since this member began archiving
+	busy      bool       // a job is running
+	next      uint64     // first index not archived; 0 before the first base
+	baseZxid  uint64     // the newest base's zxid, 0 if none
+	baseAt    time.Time  // when the newest base was written
+	sinceBase int64      // segment bytes since the newest base
+	lastSync  uint64     // tick the last segment was cut
+	failures  int        // jobs failed in a row
+	retryAt   uint64     // tick before which no job starts after a failure
+	lagSince  time.Time  // since when entries have waited for the archive; zero if none
+	claimed   archObject // a segment another archiver claimed at next, for this one to write
 
 	// ackMu guards ackCh, closed and replaced whenever archived grows, for
 	// writes waiting to be archived (ArchiveConfig.AckArchived).
@@ -332,9 +333,14 @@ func (a *archiver) expire(ctx context.Context, cluster uint64) {
 
 // startSegment sends the entries committed since the last segment, if any
 // but archive marks. Entries the log released before they were archived
-// are recorded as a gap first.
+// are recorded as a gap first. The segment's start is claimed first
+// (archive_claim.go); if another archiver claimed it, this one writes or
+// finds the object claimed there instead.
 func (a *archiver) startSegment() {
 	applied := a.loop.appliedIndex()
+	if a.claimed.First != a.next {
+		a.claimed = archObject{}
+	}
 	if a.next == 0 || applied < a.next {
 		a.caughtUp()
 		return
@@ -348,28 +354,55 @@ func (a *archiver) startSegment() {
 		a.startGap(first)
 		return
 	}
+	claimed := a.claimed
 	hi := min(applied, a.next+maxSegmentEntries-1)
+	if claimed.Kind == archSegment {
+		if applied < claimed.Last {
+			return // the entries claimed are not all applied here yet
+		}
+		hi = claimed.Last
+	}
 	ents, err := a.loop.logEntries(a.next, hi+1)
 	if err != nil {
 		a.failed(fmt.Errorf("keeper: archive: read log %d..%d: %w", a.next, hi, err))
 		return
 	}
-	size := 0
-	for i, e := range ents {
-		if size += len(e.GetData()); size > maxSegmentBytes && i > 0 {
-			ents = ents[:i]
-			break
+	if claimed.Kind == 0 {
+		size := 0
+		for i, e := range ents {
+			if size += len(e.GetData()); size > maxSegmentBytes && i > 0 {
+				ents = ents[:i]
+				break
+			}
+		}
+		if onlyArchiveMarks(ents) {
+			a.caughtUp()
+			return
 		}
 	}
-	if onlyArchiveMarks(ents) {
-		a.caughtUp()
-		return
-	}
-	info := segmentInfo(ents)
 	cluster, member := a.loop.cluster(), a.loop.memberID()
 	started := time.Now()
 	var written int64
+	var took, wait archObject
 	a.run(func(ctx context.Context) error {
+		info := segmentInfo(ents)
+		name := archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime)
+		o, held, err := a.claim(ctx, cluster, info.First, name)
+		if err != nil || held {
+			took = o
+			return err
+		}
+		if o.Name != name {
+			if o.Last > info.Last {
+				wait = o
+				return nil
+			}
+			ents = ents[:o.Last-info.First+1]
+			info = segmentInfo(ents)
+			if name = archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime); name != o.Name {
+				return fmt.Errorf("keeper: archive claim %d names %s; its entries make %s: %w", info.First, o.Name, name, ErrCorrupt)
+			}
+		}
 		var buf bytes.Buffer
 		n, err := writeSegment(&buf, cluster, member, ents, info, a.cfg.streamOptions())
 		if err != nil {
@@ -377,7 +410,7 @@ func (a *archiver) startSegment() {
 		}
 		written = n
 		start := time.Now()
-		err = a.target.Put(ctx, archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime), &buf)
+		err = a.target.Put(ctx, name, &buf)
 		if err == nil || errors.Is(err, ErrTargetExists) {
 			// The entries are on the target: writes waiting for them
 			// (AckArchived) need not wait for the index too. The target
@@ -391,22 +424,56 @@ func (a *archiver) startSegment() {
 		}
 		err = a.indexSegment(ctx, cluster, ents, info, err)
 		if errors.Is(err, ErrTargetExists) {
-			// Another archiver sent these very entries: raft's log
-			// holds one entry per index, so the object is the same.
-			return nil
+			// This archiver sent these very entries before, or another
+			// did under its claim: the object is the same.
+			err = nil
 		}
+		took = archObject{Kind: archSegment, First: info.First, Last: info.Last}
 		return err
 	}, func(error) {
-		a.next = info.Last + 1
+		if wait.Kind != 0 {
+			a.claimed = wait
+			return
+		}
 		a.sinceBase += written
-		a.advance(info.Last)
-		a.proposeMark(info.Last)
+		a.archivedThrough(took)
 		if a.next > a.loop.appliedIndex() {
 			a.caughtUp()
 		} else {
 			a.lagSince = started
 		}
 	})
+}
+
+// claim claims index first for the object called name, off the loop
+// (claimStart), and returns the object claimed there. held reports that
+// it is another archiver's and the archive holds it now: it is on the
+// target, or it is a gap, which this archiver writes as well as any. If
+// held is false and o is not the object named, o is a segment this
+// archiver must write from its own log.
+func (a *archiver) claim(ctx context.Context, cluster, first uint64, name string) (o archObject, held bool, err error) {
+	o, err = claimStart(ctx, a.target, cluster, first, name)
+	if err != nil || o.Name == name {
+		return o, false, err
+	}
+	held, err = a.claimedElsewhere(ctx, o)
+	return o, held, err
+}
+
+// claimedElsewhere reports whether the archive holds o, another
+// archiver's claimed object, writing it first if it is a gap.
+func (a *archiver) claimedElsewhere(ctx context.Context, o archObject) (bool, error) {
+	has, err := targetHas(ctx, a.target, o.Name)
+	if err != nil || has {
+		return has, err
+	}
+	if o.Kind != archGap {
+		return false, nil
+	}
+	if err := a.target.Put(ctx, o.Name, bytes.NewReader(nil)); err != nil && !errors.Is(err, ErrTargetExists) {
+		return false, err
+	}
+	return true, nil
 }
 
 // startGap records in the archive that the entries from a.next up to
@@ -419,26 +486,52 @@ func (a *archiver) startGap(first uint64) {
 		a.next = a.baseZxid + 1
 		return
 	}
-	name := archGapName(a.loop.cluster(), from, to)
+	cluster := a.loop.cluster()
+	name := archGapName(cluster, from, to)
+	gap, _ := parseArchObject(TargetObject{Name: name})
+	var took archObject
 	a.run(func(ctx context.Context) error {
-		err := a.target.Put(ctx, name, bytes.NewReader(nil))
+		o, held, err := a.claim(ctx, cluster, from, name)
+		if err != nil || held {
+			took = o
+			return err
+		}
+		if o.Name != name {
+			// Another archiver claimed a segment here and has not written
+			// it; this member's log no longer holds its entries.
+			a.log.Warn("archive: a segment another archiver claimed is missing and its entries are gone here; recording a gap beside its claim",
+				"claimed", o.Name)
+		}
+		err = a.target.Put(ctx, name, bytes.NewReader(nil))
 		if err == nil {
 			a.loop.metrics().archived(archiveGap, 0, time.Now())
 		}
 		if errors.Is(err, ErrTargetExists) {
-			return nil
+			err = nil
 		}
+		took = gap
 		return err
 	}, func(error) {
-		a.gaps.Add(1)
-		a.log.Error("archive: entries were released from the raft log before they were archived; a restore cannot cross them",
-			"first", from, "last", to, "hold_entries", a.cfg.holdEntries())
-		a.next = first
-		a.advance(to)
-		a.proposeMark(to)
-		// Points after the gap need a base after it.
-		a.baseZxid = 0
+		if took.Name == name {
+			a.gaps.Add(1)
+			a.log.Error("archive: entries were released from the raft log before they were archived; a restore cannot cross them",
+				"first", from, "last", to, "hold_entries", a.cfg.holdEntries())
+		}
+		a.archivedThrough(took)
 	})
+}
+
+// archivedThrough notes, on the loop, that the archive holds o, the
+// segment or gap after the archive's end, and goes on after it.
+func (a *archiver) archivedThrough(o archObject) {
+	a.claimed = archObject{}
+	a.next = o.Last + 1
+	a.advance(o.Last)
+	a.proposeMark(o.Last)
+	if o.Kind == archGap {
+		// Points after a gap need a base after it.
+		a.baseZxid = 0
+	}
 }
 
 // caughtUp notes that the archive holds every entry worth archiving.

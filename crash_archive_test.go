@@ -49,22 +49,7 @@ func TestCrashSIGKILLArchive(t *testing.T) {
 			if err != nil || len(rep.Missing) != 0 {
 				t.Fatalf("seed %d: verify: %v %+v", seed, err, rep)
 			}
-			objs, err := keeper.DirTarget(dir).List(ctx, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var prev [2]uint64
-			for _, o := range objs {
-				var cl string
-				var first, last, t0, t1 uint64
-				if n, _ := fmt.Sscanf(o.Name, "%16s/log/%d-%d-%d-%d.kseg", &cl, &first, &last, &t0, &t1); n != 5 {
-					continue
-				}
-				if prev[1] != 0 && first != prev[1]+1 {
-					t.Fatalf("seed %d: segment %d..%d follows %d..%d: a hole or an entry archived twice", seed, first, last, prev[0], prev[1])
-				}
-				prev = [2]uint64{first, last}
-			}
+			assertSegmentsChain(t, keeper.DirTarget(dir))
 			d, err := arch.Drill(ctx, keeper.AtZxid(st.Applied))
 			if err != nil {
 				t.Fatalf("seed %d: drill: %v", seed, err)
