@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/internal/realzk"
 	"github.com/keeper-go/keeper/keepertest"
 	"github.com/keeper-go/keeper/zkserver"
 )
@@ -152,5 +154,59 @@ func TestConfigNodeShowsMembers(t *testing.T) {
 	}
 	if !strings.HasPrefix(text, want[:strings.LastIndex(want, "version=")]) {
 		t.Errorf("after removing member 4, /zookeeper/config is\n%s\nwant the three first lines of\n%s", text, want)
+	}
+}
+
+// configLine is the shape of a server line both ZooKeeper and keeper write
+// for a member whose addresses are known.
+var configLine = regexp.MustCompile(`^server\.[1-9][0-9]*=127\.0\.0\.1:[0-9]+:[0-9]+:participant;127\.0\.0\.1:[0-9]+$`)
+
+// configShape checks text against ZooKeeper's dynamic-configuration shape
+// for n members and returns its version.
+func configShape(t *testing.T, who, text string, n int) int64 {
+	t.Helper()
+	lines := strings.Split(text, "\n")
+	if len(lines) != n+1 {
+		t.Fatalf("%s: /zookeeper/config has %d lines, want %d:\n%s", who, len(lines), n+1, text)
+	}
+	for i, l := range lines[:n] {
+		if !configLine.MatchString(l) || !strings.HasPrefix(l, fmt.Sprintf("server.%d=", i+1)) {
+			t.Errorf("%s: line %d %q, want server.%d=<host>:<port>:<port>:participant;<host>:<port>", who, i+1, l, i+1)
+		}
+	}
+	return configVersion(t, text)
+}
+
+// A three-member ZooKeeper 3.8 in dynamic-reconfiguration mode and a
+// three-member keeper show /zookeeper/config in the same shape: the same
+// lines in the same order, the version last without a newline, and the same
+// Stat and ACL (Mzxid the version, Version and Aversion -1, world:anyone:r).
+// The values differ as the ensembles do: ports, and the zxid of the last
+// change (ZooKeeper's first leader's, keeper's bootstrap entries').
+func TestConfigNodeMatchesZooKeeper(t *testing.T) {
+	real := realzk.StartEnsemble(t, 3, realzk.Options{Reconfig: true})
+	c := keepertest.NewCluster(t, 3)
+	addrs := serveWithAddrs(t, c)
+	for _, side := range []struct {
+		who  string
+		addr string
+	}{{"ZooKeeper", real.Addrs()[0]}, {"keeper", addrs[1]}} {
+		conn, _ := connect(t, []string{side.addr}, 10*time.Second)
+		data, st, err := conn.Get("/zookeeper/config")
+		if err != nil {
+			t.Fatalf("%s: %v", side.who, err)
+		}
+		version := configShape(t, side.who, string(data), 3)
+		want := zk.Stat{Mzxid: version, Version: -1, Aversion: -1, DataLength: int32(len(data))}
+		got := *st
+		got.Mtime = 0 // ZooKeeper's is when its configuration was set; keeper's 0
+		if got != want {
+			t.Errorf("%s: Stat of /zookeeper/config %+v, want %+v", side.who, got, want)
+		}
+		acl, _, err := conn.GetACL("/zookeeper/config")
+		if wantACL := zk.WorldACL(zk.PermRead); err != nil || len(acl) != 1 || acl[0] != wantACL[0] {
+			t.Errorf("%s: ACL of /zookeeper/config: %v, %v; want %v", side.who, acl, err, wantACL)
+		}
+		t.Logf("%s:\n%s", side.who, data)
 	}
 }
