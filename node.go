@@ -79,6 +79,14 @@ type Status struct {
 	Role Role
 	// Learners lists the non-voting members among Members.
 	Learners []uint64
+	// MembershipZxid is the zxid (log index) of the membership change that
+	// made Members: it rises with every change, and members that know it
+	// agree on it. A new cluster's initial Peers count as changes (their
+	// bootstrap entries, zxids 1 to len(Peers)). It is 0 when this member
+	// does not know it: it restarted after its raft log released the
+	// change's entry, or its tree came from a raft snapshot or a restore
+	// since the last change.
+	MembershipZxid Zxid
 
 	// ClusterID is the cluster's id; a member joining it (Config.Join)
 	// needs it.
@@ -309,6 +317,9 @@ type replayedLog struct {
 	// bootstrap is set for a new member of a new cluster: raft is given
 	// the initial peers.
 	bootstrap bool
+	// confIndex is the index of the last configuration change among the
+	// replayed entries the tree applied already, or 0.
+	confIndex uint64
 }
 
 // replayLog opens the member's raft log, or creates it for a new member,
@@ -381,6 +392,7 @@ func (lg *replayedLog) load(cfg Config, d *dataDir, rep *raftlog.Replayed) error
 		return fmt.Errorf("keeper: restore raft log: %w", err)
 	}
 	applied := t.applied()
+	lg.confIndex = lastConfIndex(rep.Entries, applied)
 	last, _ := ms.LastIndex()
 	if applied > last {
 		return fmt.Errorf("%w: tree applied index %d is beyond the raft log (commit %d, last %d)", ErrCorrupt, applied, lg.hs.GetCommit(), last)
@@ -409,6 +421,19 @@ func (lg *replayedLog) load(cfg Config, d *dataDir, rep *raftlog.Replayed) error
 		ms.cs = &raftpb.ConfState{Voters: initial}
 	}
 	return nil
+}
+
+// lastConfIndex returns the index of the last configuration change among
+// ents at or below upTo, or 0.
+func lastConfIndex(ents []*raftpb.Entry, upTo uint64) uint64 {
+	var idx uint64
+	for _, e := range ents {
+		t := e.GetType()
+		if e.GetIndex() <= upTo && (t == raftpb.EntryConfChange || t == raftpb.EntryConfChangeV2) {
+			idx = e.GetIndex()
+		}
+	}
+	return idx
 }
 
 // startRaft makes the member's raft node over the replayed log, going on

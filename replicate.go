@@ -185,6 +185,7 @@ type replica struct {
 	role       raft.StateType
 	conf       *raftpb.ConfState
 	members    []uint64
+	confIndex  uint64 // Status.MembershipZxid
 	pending    map[uint64]*proposal
 	reads      map[uint64]*readRequest
 	waiting    []*readRequest // reads with a known index above applied
@@ -238,6 +239,7 @@ func newReplica(cfg Config, o openOptions, d *dataDir, lg *replayedLog, rn *raft
 		reads:     make(map[uint64]*readRequest),
 		term:      lg.hs.GetTerm(),
 		commit:    lg.hs.GetCommit(),
+		confIndex: lg.confIndex,
 		conf:      ms.cs,
 		members:   membersOf(ms.cs),
 		meters:    newMeters(cfg.ID),
@@ -528,6 +530,9 @@ func (r *replica) restartLogAt(snap *raftpb.Snapshot, hs *raftpb.HardState) erro
 	}
 	if err := r.ms.ApplySnapshot(snap); err != nil {
 		return fmt.Errorf("keeper: raft storage: %w", err)
+	}
+	if !proto.Equal(r.conf, cs) {
+		r.confIndex = 0 // the change is somewhere in the snapshot
 	}
 	r.conf = proto.Clone(cs).(*raftpb.ConfState)
 	r.members = membersOf(r.conf)
@@ -1069,6 +1074,7 @@ func (r *replica) applyConf(index uint64, cc raftpb.ConfChangeI) []byte {
 	cs := r.rn.ApplyConfChange(cc)
 	r.conf = cs
 	r.members = membersOf(cs)
+	r.confIndex = index
 	r.membership.applied(index, cc)
 	return wire.EncodeMembership(cs)
 }
@@ -1186,6 +1192,7 @@ func (r *replica) publish() {
 	}
 	st.ClusterID = r.clusterID
 	st.Learners = r.conf.GetLearners()
+	st.MembershipZxid = Zxid(r.confIndex)
 	r.cons.fillStatus(st)
 	r.archive.fillStatus(st, r.sm.applied(), r.sm.archivedTo())
 	r.status.Store(st)

@@ -28,8 +28,8 @@ func (c *conn) serveOp(ctx context.Context, cl *keeper.Client, op jute.OpCode, r
 		return c.getData(ctx, cl, q.Path, q.Watch)
 	case jute.OpGetACL:
 		q := rec.(*jute.PathRecord)
-		if _, st, ok := c.systemData(q.Path); ok {
-			return &jute.GetACLResponse{ACL: toACL(keeper.OpenACL()), Stat: st}, 0, nil
+		if acl, st, ok := c.systemACL(q.Path); ok {
+			return &jute.GetACLResponse{ACL: toACL(acl), Stat: st}, 0, nil
 		}
 		acl, st, err := cl.GetACL(ctx, q.Path)
 		return &jute.GetACLResponse{ACL: toACL(acl), Stat: toStat(st)}, 0, err

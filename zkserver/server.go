@@ -45,6 +45,14 @@ type Options struct {
 	// HandshakeTimeout bounds how long a connection may take to send its
 	// connect request. Default DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// MemberAddrs returns the addresses of member id that
+	// /zookeeper/config shows in its server line (see MemberAddrs): keeper
+	// knows its members' ids, the host knows where they listen. It is
+	// called for each member on every read of the node, from connection
+	// goroutines at once, so it must be quick and safe for concurrent use;
+	// a member added later is asked for too. Nil: no address is known, and
+	// each line shows a member's id and role only.
+	MemberAddrs func(id uint64) MemberAddrs
 }
 
 // Server serves ZooKeeper's client protocol on one keeper member. Its

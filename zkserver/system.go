@@ -3,13 +3,15 @@ package zkserver
 import (
 	"slices"
 
+	"github.com/keeper-go/keeper"
 	"github.com/keeper-go/keeper/internal/jute"
 )
 
 // ZooKeeper's system nodes under /zookeeper, which keeper's tree keeps as
 // a reserved node without children. The server shows them as a ZooKeeper
-// server without dynamic reconfiguration does: /zookeeper/quota and
-// /zookeeper/config, both empty and world-readable, neither writable.
+// ensemble does: /zookeeper/quota empty and world-readable,
+// /zookeeper/config the membership in ZooKeeper's dynamic-configuration
+// text (system_config.go), readable by anyone; neither is writable.
 const (
 	systemRoot   = "/zookeeper"
 	systemQuota  = "/zookeeper/quota"
@@ -22,10 +24,24 @@ func isSystemPath(path string) bool { return path == systemQuota || path == syst
 
 // systemData returns a system node's data and Stat.
 func (c *conn) systemData(path string) ([]byte, jute.Stat, bool) {
-	if !isSystemPath(path) {
-		return nil, jute.Stat{}, false
+	switch path {
+	case systemQuota:
+		return []byte{}, jute.Stat{}, true
+	case systemConfig:
+		data, st := c.srv.configData()
+		return data, st, true
 	}
-	return []byte{}, jute.Stat{}, true
+	return nil, jute.Stat{}, false
+}
+
+// systemACL returns a system node's ACL and Stat: ZooKeeper's, OpenACL
+// for /zookeeper/quota and ReadACL for /zookeeper/config.
+func (c *conn) systemACL(path string) ([]keeper.ACL, jute.Stat, bool) {
+	_, st, ok := c.systemData(path)
+	if path == systemConfig {
+		return keeper.ReadACL(), st, ok
+	}
+	return keeper.OpenACL(), st, ok
 }
 
 // systemStat returns a system node's Stat.

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keeper-go/keeper/zkserver"
 )
 
 // errUsage marks a bad command line or config file (main prints the
@@ -42,6 +44,7 @@ type config struct {
 	minSessionTime time.Duration
 	maxSessionTime time.Duration
 	zk             string   // ZooKeeper client address
+	zkPeers        peerList // every member's ZooKeeper client address, for /zookeeper/config
 	zkWords        []string // four-letter words answered
 	superDigest    string
 	logLevel       string
@@ -102,6 +105,17 @@ func (p peerList) ids() []uint64 {
 	return ids
 }
 
+// memberAddrs is zkserver.Options.MemberAddrs: member id's -peers address
+// and its -zk-peers address (this member's own -zk when -zk-peers does not
+// list it). The maps are not changed once the member runs.
+func (c *config) memberAddrs(id uint64) zkserver.MemberAddrs {
+	client := c.zkPeers[id]
+	if client == "" && id == c.id {
+		client = c.zk
+	}
+	return zkserver.MemberAddrs{Peer: c.peers[id], Client: client}
+}
+
 // clusterIDFlag parses a cluster id as decimal or 0x-prefixed hex.
 type clusterIDFlag struct{ v *uint64 }
 
@@ -148,6 +162,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.minSessionTime, "min-session-timeout", c.minSessionTime, "smallest session timeout granted (0: keeper's default)")
 	fs.DurationVar(&c.maxSessionTime, "max-session-timeout", c.maxSessionTime, "largest session timeout granted (0: keeper's default)")
 	fs.StringVar(&c.zk, "zk", c.zk, "serve ZooKeeper's client protocol on this address, e.g. 127.0.0.1:2181 (empty: not served)")
+	fs.Var(&c.zkPeers, "zk-peers", "every member's -zk address, id=host:port,..., shown to clients in /zookeeper/config (default: this member's -zk only)")
 	fs.Func("zk-4lw", `four-letter words answered on -zk, comma-separated, or "*" for all (srvr is always answered)`, func(s string) error {
 		c.zkWords = strings.Split(s, ",")
 		return nil
@@ -247,6 +262,9 @@ func (c *config) check() error {
 	}
 	if c.listen == "" {
 		c.listen = c.peers[c.id]
+	}
+	if len(c.zkPeers) > 0 && c.zk == "" {
+		bad("-zk-peers needs -zk")
 	}
 	if c.certs != "" && c.id != 0 {
 		c.ca = orDefault(c.ca, filepath.Join(c.certs, "ca.pem"))

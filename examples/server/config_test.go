@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keeper-go/keeper/zkserver"
 )
 
 var baseArgs = []string{"-id", "2", "-dir", "d", "-cluster-id", "0x10", "-certs", "c",
@@ -89,5 +91,30 @@ func TestParseConfigRefusals(t *testing.T) {
 	// Allowed explicitly.
 	if _, err := parseConfig(append(baseArgs, "-admin", ":8000", "-admin-any-address"), io.Discard); err != nil {
 		t.Errorf("-admin-any-address: %v", err)
+	}
+}
+
+// -zk-peers gives /zookeeper/config every member's client address beside
+// its -peers address; without it a member knows only its own -zk.
+func TestParseConfigZKPeers(t *testing.T) {
+	c, err := parseConfig(append(baseArgs, "-zk", "127.0.0.1:2182", "-zk-peers", "1=127.0.0.1:2181,2=127.0.0.1:2182,3=127.0.0.1:2183"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.memberAddrs(3), (zkserver.MemberAddrs{Peer: "127.0.0.1:7003", Client: "127.0.0.1:2183"}); got != want {
+		t.Errorf("member 3: %+v, want %+v", got, want)
+	}
+	c, err = parseConfig(append(baseArgs, "-zk", "127.0.0.1:2182"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.memberAddrs(2), (zkserver.MemberAddrs{Peer: "127.0.0.1:7002", Client: "127.0.0.1:2182"}); got != want {
+		t.Errorf("member 2 without -zk-peers: %+v, want %+v", got, want)
+	}
+	if got, want := c.memberAddrs(1), (zkserver.MemberAddrs{Peer: "127.0.0.1:7001"}); got != want {
+		t.Errorf("member 1 without -zk-peers: %+v, want %+v", got, want)
+	}
+	if _, err := parseConfig(append(baseArgs, "-zk-peers", "1=127.0.0.1:2181"), io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("-zk-peers without -zk: %v, want errUsage", err)
 	}
 }

@@ -13,7 +13,11 @@
 //
 //	go run ./examples/server -id 1 -dir data/1 -cluster-id 7 -certs certs \
 //	    -peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 -admin 127.0.0.1:8001 \
-//	    -zk 127.0.0.1:2181
+//	    -zk 127.0.0.1:2181 -zk-peers 1=127.0.0.1:2181,2=127.0.0.1:2182,3=127.0.0.1:2183
+//
+// -zk-peers lists every member's -zk address so that /zookeeper/config (zkCli's
+// "config", Curator's ensemble tracker) shows each member's client address
+// beside its -peers address; without it a member shows only its own.
 //
 // Settings may also come from a file of "name = value" lines (-config FILE),
 // the names being the flags'. SIGTERM or SIGINT closes the member cleanly and
@@ -133,7 +137,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger) error {
 	var zk *zkserver.Server
 	zkDone := make(chan error, 1)
 	if zln != nil {
-		zk = zkserver.New(node, zkserver.Options{Logger: log.With("part", "zkserver"), FourLetterWords: c.zkWords})
+		zk = zkserver.New(node, zkserver.Options{Logger: log.With("part", "zkserver"), FourLetterWords: c.zkWords, MemberAddrs: c.memberAddrs})
 		go func() { zkDone <- zk.Serve(zln) }()
 	}
 

@@ -27,6 +27,7 @@ type Ensemble struct {
 type member struct {
 	dir  string
 	cfg  string
+	port int // client port
 	addr string
 	srv  *Server
 }
@@ -72,7 +73,11 @@ func startEnsemble(t testing.TB, n int, o Options) (*Ensemble, error) {
 	var servers strings.Builder
 	if n > 1 {
 		for i := 0; i < n; i++ {
-			fmt.Fprintf(&servers, "server.%d=127.0.0.1:%d:%d\n", i+1, ports[3*i+1], ports[3*i+2])
+			fmt.Fprintf(&servers, "server.%d=127.0.0.1:%d:%d", i+1, ports[3*i+1], ports[3*i+2])
+			if o.Reconfig {
+				fmt.Fprintf(&servers, ":participant;127.0.0.1:%d", ports[3*i])
+			}
+			servers.WriteString("\n")
 		}
 	}
 	e := &Ensemble{o: o}
@@ -88,12 +93,15 @@ func startEnsemble(t testing.TB, n int, o Options) (*Ensemble, error) {
 		conf := baseConfig(o, data, ports[3*i])
 		if n > 1 {
 			conf += "initLimit=10\nsyncLimit=5\n" + servers.String()
+			if o.Reconfig {
+				conf += "reconfigEnabled=true\n"
+			}
 		}
 		cfg := filepath.Join(dir, "zoo.cfg")
 		if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 			return nil, err
 		}
-		e.members = append(e.members, &member{dir: dir, cfg: cfg, addr: fmt.Sprintf("127.0.0.1:%d", ports[3*i])})
+		e.members = append(e.members, &member{dir: dir, cfg: cfg, port: ports[3*i], addr: fmt.Sprintf("127.0.0.1:%d", ports[3*i])})
 	}
 	t.Cleanup(func() { e.stopAll(t) })
 	// A member of a quorum serves only once a majority runs: start them
@@ -119,7 +127,7 @@ func (e *Ensemble) launch(m *member) error {
 	if len(e.members) > 1 {
 		main = quorumMain
 	}
-	s, err := launch(m.dir, m.cfg, main, e.o)
+	s, err := launch(m.dir, m.cfg, m.port, main, e.o)
 	if err != nil {
 		return err
 	}

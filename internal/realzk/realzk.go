@@ -68,6 +68,12 @@ type Options struct {
 	// 4lw.commands.whitelist lists them ("*" for all), besides ruok and
 	// mntr, which Start needs to see the server ready.
 	FourLetterWords []string
+	// Reconfig runs an Ensemble of several members in ZooKeeper's dynamic
+	// reconfiguration mode (reconfigEnabled=true), each server line
+	// carrying the member's client address after a ";", as ZooKeeper's
+	// reconfiguration guide writes them: /zookeeper/config then lists
+	// every member's client address. Start ignores it.
+	Reconfig bool
 }
 
 // Server is a running ZooKeeper.
@@ -142,7 +148,7 @@ func start(t testing.TB, o Options) (*Server, error) {
 	if err := os.WriteFile(cfg, []byte(baseConfig(o, dataDir, port)), 0o644); err != nil {
 		return nil, err
 	}
-	s, err := launch(dir, cfg, standaloneMain, o)
+	s, err := launch(dir, cfg, port, standaloneMain, o)
 	if err != nil {
 		return nil, err
 	}
@@ -177,14 +183,11 @@ admin.enableServer=false
 `, tick.Milliseconds(), dataDir, port, strings.Join(append([]string{"ruok", "mntr", "srvr"}, o.FourLetterWords...), ","))
 }
 
-// launch starts java running mainClass on the config file cfg, in dir,
+// launch starts java running mainClass on the config file cfg, whose
+// client port is port, in dir,
 // logging to dir/zookeeper.log (appended to, so that a restarted server
 // keeps its earlier log). It does not wait for the server to answer.
-func launch(dir, cfg, mainClass string, o Options) (*Server, error) {
-	port, err := clientPortOf(cfg)
-	if err != nil {
-		return nil, err
-	}
+func launch(dir, cfg string, port int, mainClass string, o Options) (*Server, error) {
 	props := map[string]string{
 		"zookeeper.jmx.log4j.disable":                        "true",
 		"org.slf4j.simpleLogger.defaultLogLevel":             "warn",
@@ -233,23 +236,6 @@ func launch(dir, cfg, mainClass string, o Options) (*Server, error) {
 		close(s.done)
 	}()
 	return s, nil
-}
-
-// clientPortOf reads clientPort from a zoo.cfg.
-func clientPortOf(cfg string) (int, error) {
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "clientPort="); ok {
-			var port int
-			if _, err := fmt.Sscan(v, &port); err == nil {
-				return port, nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("realzk: no clientPort in %s", cfg)
 }
 
 // startError describes a server that did not come up: errPortTaken when
