@@ -133,8 +133,11 @@ func Subtree() HistoryOption { return func(o *historyOptions) { o.subtree = true
 // the archiver writes beside each log segment, and then only the segments
 // with hits. A segment whose index is missing or damaged is read whole (a
 // damaged index is logged, and is not an error). A sequential create is
-// indexed under its prefix, so History does not list the create of a
-// sequential znode (its later changes name it and are listed). History
+// indexed under its prefix and under the name apply made, which the
+// member that archived it knew unless it restarted between the apply and
+// the archive; where the index lacks the name (or the segment is read
+// whole), History of a sequential znode starts only at the first base
+// that holds it. History
 // does not follow a znode across an online restore that replaced it: it
 // ends with an error matching ErrNotArchived at such a restore. It also
 // ends with ErrNotArchived where the log has a hole (a recorded gap or a

@@ -121,7 +121,7 @@ func buildHistoryArchive(b testing.TB, target Target, key []byte, n, segEntries,
 		if err := target.Put(ctx, archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime), &buf); err != nil {
 			b.Fatal(err)
 		}
-		idxBytes := buildSegmentIndex(ents, info, newIndexKeyer(key))
+		idxBytes := buildSegmentIndex(ents, info, nil, newIndexKeyer(key))
 		if err := target.Put(ctx, archIndexName(cluster, info.First, info.Last), bytes.NewReader(idxBytes)); err != nil {
 			b.Fatal(err)
 		}

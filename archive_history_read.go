@@ -171,9 +171,12 @@ func (h *historyRun) lookup(ctx context.Context, i int) error {
 		s.scan = true
 		return nil
 	}
-	for _, hs := range hits {
+	for k, hs := range hits {
 		for _, hit := range hs {
 			s.hits = append(s.hits, hit.Zxid)
+			if k == 0 && hit.Flags&idxCreate != 0 {
+				h.sim.madeByIndex(hit.Zxid)
+			}
 		}
 	}
 	slices.Sort(s.hits)

@@ -17,11 +17,18 @@ type historySim struct {
 	subtree bool
 	nodes   map[string]*znode // followed znodes that exist
 	over    map[string]*znode // the current request's changes; nil deletes
+	// madeScope holds the zxids whose sequential create made scope, as
+	// the path index says (archive_seqnames.go).
+	madeScope map[uint64]bool
+	madeNow   bool // the current request's sequential create made scope
 }
 
 func newHistorySim(scope string, subtree bool) *historySim {
-	return &historySim{scope: scope, subtree: subtree, nodes: map[string]*znode{}, over: map[string]*znode{}}
+	return &historySim{scope: scope, subtree: subtree, nodes: map[string]*znode{}, over: map[string]*znode{}, madeScope: map[uint64]bool{}}
 }
+
+// madeByIndex notes that the path index lists a create of scope at zxid.
+func (h *historySim) madeByIndex(zxid uint64) { h.madeScope[zxid] = true }
 
 // follows reports whether the sim knows the state of path.
 func (h *historySim) follows(path string) bool {
@@ -54,6 +61,7 @@ type simChange struct {
 // only in the first case.
 func (h *historySim) apply(r *request, zxid uint64) (changes []simChange, uncertain bool) {
 	clear(h.over)
+	h.madeNow = false
 	if !r.Multi && len(r.Ops) != 1 {
 		return nil, false
 	}
@@ -66,6 +74,11 @@ func (h *historySim) apply(r *request, zxid uint64) (changes []simChange, uncert
 		}
 		uncertain = uncertain || unsure
 		changes = append(changes, c...)
+	}
+	if h.madeNow {
+		// The archiver indexed the name the entry's create made, which
+		// it does only for an entry that applied.
+		uncertain = false
 	}
 	h.commit()
 	return changes, uncertain
@@ -105,13 +118,17 @@ func (h *historySim) applyOp(r *request, op *Op, zxid int64) (changes []simChang
 			if op.mode.IsSequential() {
 				path = sequentialName(path, parent.stat.Cversion)
 			}
-		} else {
-			unsure = true
-			if op.mode.IsSequential() {
-				// The name depends on the parent's counter: not a
-				// followed path as far as the sim can tell.
+		} else if op.mode.IsSequential() {
+			// The name depends on the parent's counter, which the sim
+			// does not follow; the path index says which create made
+			// scope, and that it applied.
+			_, taken := h.over[h.scope] // by an earlier op of this multi
+			if taken || !h.madeScope[uint64(zxid)] || !isSequentialOf(h.scope, path) {
 				return nil, true, true
 			}
+			path, h.madeNow = h.scope, true
+		} else {
+			unsure = true
 		}
 		if validatePath(path, false) != nil || refuseReserved(path) != nil || path == "/" {
 			return nil, false, false

@@ -214,3 +214,53 @@ func TestArchiveHistory(t *testing.T) {
 	}
 	checkHistory(t, "without indexes", collectHistory(t, arch, p), want)
 }
+
+// TestArchiveHistorySequential: History of a sequential znode lists its
+// create, although the request named only the prefix: the archiver
+// indexes the name apply made. That holds for a create in a multi too,
+// which the index also shows applied whole.
+func TestArchiveHistorySequential(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "archive")
+	target := keeper.DirTarget(dir)
+	c := archiveCluster(t, 1, target)
+	ctx := context.Background()
+	leader := c.WaitLeader()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := leader.Create(ctx, "/q", nil, keeper.Persistent)
+	must(err)
+	var names []string
+	var czxids []keeper.Zxid
+	for i := range 3 {
+		p, st, err := leader.Create2(ctx, "/q/job-", []byte(fmt.Sprint("j", i)), keeper.PersistentSequential)
+		must(err)
+		names, czxids = append(names, p), append(czxids, st.Czxid)
+	}
+	res, err := leader.Multi(ctx, keeper.CreateOp("/q/other-", []byte("o"), keeper.PersistentSequential), keeper.CreateOp("/q/job-", []byte("m"), keeper.PersistentSequential))
+	must(err)
+	inMulti := res[1].Path
+	st, err := leader.Set(ctx, names[1], []byte("j1b"), 0)
+	must(err)
+	must(leader.Delete(ctx, names[1], keeper.AnyVersion))
+	st2, err := leader.Set(ctx, inMulti, []byte("m2"), keeper.AnyVersion)
+	must(err)
+	waitArchived(t, c, leader.Status().Applied)
+
+	arch, err := keeper.OpenArchive(ctx, target, keeper.ArchiveOptions{})
+	must(err)
+	want := []historyWant{
+		{path: names[1], op: keeper.VersionCreated, user: "[]", before: "-", data: "j1", zxid: czxids[1]},
+		{path: names[1], op: keeper.VersionSet, user: "[]", before: "j1", data: "j1b", version: 1, zxid: st.Mzxid},
+		{path: names[1], op: keeper.VersionDeleted, user: "[]", before: "j1b", data: "-", version: 1, uncertain: true},
+	}
+	checkHistory(t, names[1], collectHistory(t, arch, names[1]), want)
+	checkHistory(t, inMulti, collectHistory(t, arch, inMulti), []historyWant{
+		{path: inMulti, op: keeper.VersionCreated, user: "[]", before: "-", data: "m", multi: true},
+		{path: inMulti, op: keeper.VersionSet, user: "[]", before: "m", data: "m2", version: 1, zxid: st2.Mzxid},
+	})
+
+}

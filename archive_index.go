@@ -95,8 +95,9 @@ func opIndexFlag(k opKind) uint8 {
 
 // buildSegmentIndex returns the path index of ents, a segment's entries
 // first..last. A sequential create is indexed under the path its request
-// names, the prefix of the znode it makes.
-func buildSegmentIndex(ents []*raftpb.Entry, info wire.SegmentInfo, keyer indexKeyer) []byte {
+// names, the prefix of the znode it makes, and also under the znode's name
+// when names, the names apply made (archive_seqnames.go), has it.
+func buildSegmentIndex(ents []*raftpb.Entry, info wire.SegmentInfo, names seqNames, keyer indexKeyer) []byte {
 	b := wire.NewPathIndexBuilder(info.First, info.Last)
 	keys := map[string]uint64{}
 	keyOf := func(name string) uint64 {
@@ -119,9 +120,13 @@ func buildSegmentIndex(ents []*raftpb.Entry, info wire.SegmentInfo, keyer indexK
 			if r.Multi {
 				multi = idxMulti
 			}
+			made := names[z]
 			for i := range r.Ops {
 				op := &r.Ops[i]
 				b.Add(keyOf(op.path), z, opIndexFlag(op.kind)|multi)
+				if op.kind == opCreate && op.mode.IsSequential() && i < len(made) && isSequentialOf(made[i], op.path) {
+					b.Add(keyOf(made[i]), z, idxCreate|multi)
+				}
 			}
 		case reqCloseSession:
 			b.Add(keyOf(sessionIndexName(r.Session)), z, idxSessionEnd)
@@ -137,11 +142,11 @@ func buildSegmentIndex(ents []*raftpb.Entry, info wire.SegmentInfo, keyer indexK
 // another archiver), and returns putErr unchanged: a segment is good
 // without its index, so an index that could not be written is only
 // logged, and History reads that segment whole.
-func (a *archiver) indexSegment(ctx context.Context, cluster uint64, ents []*raftpb.Entry, info wire.SegmentInfo, putErr error) error {
+func (a *archiver) indexSegment(ctx context.Context, cluster uint64, ents []*raftpb.Entry, info wire.SegmentInfo, names seqNames, putErr error) error {
 	if putErr != nil && !errors.Is(putErr, ErrTargetExists) {
 		return putErr
 	}
-	idx := buildSegmentIndex(ents, info, newIndexKeyer(a.cfg.Key))
+	idx := buildSegmentIndex(ents, info, names, newIndexKeyer(a.cfg.Key))
 	err := a.target.Put(ctx, archIndexName(cluster, info.First, info.Last), bytes.NewReader(idx))
 	if err != nil && !errors.Is(err, ErrTargetExists) {
 		a.log.Warn("archive: path index not written; history reads the segment instead", "first", info.First, "last", info.Last, "err", err)

@@ -54,6 +54,8 @@ type archiver struct {
 	retryAt   uint64     // tick before which no job starts after a failure
 	lagSince  time.Time  // since when entries have waited for the archive; zero if none
 	claimed   archObject // a segment another archiver claimed at next, for this one to write
+	seqNames  seqNames   // names sequential creates made in entries not yet archived
+	namesTo   uint64     // the mark seqNames was last pruned to
 
 	// ackMu guards ackCh, closed and replaced whenever archived grows, for
 	// writes waiting to be archived (ArchiveConfig.AckArchived).
@@ -81,8 +83,13 @@ var ErrArchiveUnconfirmed = errors.New("keeper: write applied; the archive has n
 // markApplied notes the archive mark this member's tree holds; the loop
 // calls it after each apply.
 func (a *archiver) markApplied(mark uint64) {
-	if a != nil {
-		a.advance(mark)
+	if a == nil {
+		return
+	}
+	a.advance(mark)
+	if mark > a.namesTo {
+		a.namesTo = mark
+		a.seqNames.forgetTo(mark)
 	}
 }
 
@@ -381,6 +388,7 @@ func (a *archiver) startSegment() {
 		}
 	}
 	cluster, member := a.loop.cluster(), a.loop.memberID()
+	names := a.seqNames.pick(a.next, hi)
 	started := time.Now()
 	var written int64
 	var took, wait archObject
@@ -422,7 +430,7 @@ func (a *archiver) startSegment() {
 		if err == nil {
 			a.loop.metrics().archived(archiveSegment, n, start)
 		}
-		err = a.indexSegment(ctx, cluster, ents, info, err)
+		err = a.indexSegment(ctx, cluster, ents, info, names, err)
 		if errors.Is(err, ErrTargetExists) {
 			// This archiver sent these very entries before, or another
 			// did under its claim: the object is the same.

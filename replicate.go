@@ -1025,6 +1025,7 @@ func (r *replica) applyGroup(group []committed, owners []uint64) error {
 	if err != nil {
 		return fmt.Errorf("keeper: apply entries %d..%d: %w", group[0].Index, group[len(group)-1].Index, err)
 	}
+	r.archive.noteCreated(group, results)
 	// Publish before waking anyone: a caller whose write or Sync returns
 	// must find Status at least at its zxid.
 	if len(r.waiting) > 0 || slices.ContainsFunc(owners, func(seq uint64) bool { return seq != 0 }) {
