@@ -50,6 +50,10 @@
 // server. Values come from the member (Status, Footprint, Settings), the
 // server's own counters and its connections; a value keeper has no
 // counterpart of is printed as ZooKeeper prints it with that feature off.
+// The tree's counts (node count, ephemerals, data size) cost a scan of the
+// whole tree, so words asked within a second of each other, or while the
+// tree has not changed, share one: a count can trail the tree by up to a
+// second.
 // mntr prints ZooKeeper's gauges (not its hundreds of internal counters
 // and summaries), then keeper's own figures: keeper_member_id,
 // keeper_leader_id, keeper_consistency and keeper_availability (the

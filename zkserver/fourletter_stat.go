@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/keeper-go/keeper"
@@ -14,10 +15,33 @@ import (
 // footprintTimeout bounds the tree scan behind the counts a word reports.
 const footprintTimeout = 10 * time.Second
 
+// footprintMaxAge is how long a measured footprint answers words while
+// the tree changes; while it does not, the footprint answers for as long.
+// A footprint is a scan of the whole tree, so words asked together (a
+// monitoring tool's stat and mntr, several tools at once) share one.
+const footprintMaxAge = time.Second
+
+// footprintCache holds the last footprint and the zxid it was measured at.
+// Its mutex is held through a scan, so that callers wait for one scan
+// rather than start their own.
+type footprintCache struct {
+	mu   sync.Mutex
+	fp   keeper.Footprint
+	zxid keeper.Zxid
+	at   time.Time
+}
+
 // footprint measures the member for a word's answer; on failure (the
 // member closing) the word reports zeros, as ZooKeeper reports an empty
 // database.
 func (s *Server) footprint() keeper.Footprint {
+	c := &s.fpCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	zxid := s.n.Applied()
+	if !c.at.IsZero() && (zxid == c.zxid || time.Since(c.at) < footprintMaxAge) {
+		return c.fp
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), footprintTimeout)
 	defer cancel()
 	fp, err := s.n.Footprint(ctx)
@@ -25,6 +49,7 @@ func (s *Server) footprint() keeper.Footprint {
 		s.log.Warn("zkserver: footprint for a four-letter word", "err", err)
 		return keeper.Footprint{}
 	}
+	c.fp, c.zxid, c.at = fp, zxid, time.Now()
 	return fp
 }
 

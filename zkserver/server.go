@@ -64,6 +64,7 @@ type Server struct {
 	words   map[string]bool // allowed four-letter words
 	stats   *serverStats
 	version string // Version as srvr, stat, envi and mntr report it
+	fpCache footprintCache
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
