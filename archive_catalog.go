@@ -16,6 +16,7 @@ type catalog struct {
 	segments []archObject
 	gaps     []archObject
 	indexes  []archObject
+	merged   []archObject // merged path indexes
 	claims   []archObject
 }
 
@@ -40,6 +41,8 @@ func listCatalog(ctx context.Context, target Target, cluster uint64) (*catalog, 
 			c.gaps = append(c.gaps, a)
 		case archIndex:
 			c.indexes = append(c.indexes, a)
+		case archMergedIndex:
+			c.merged = append(c.merged, a)
 		case archClaim:
 			c.claims = append(c.claims, a)
 		}
@@ -54,6 +57,7 @@ func listCatalog(ctx context.Context, target Target, cluster uint64) (*catalog, 
 	slices.SortFunc(c.segments, byFirst)
 	slices.SortFunc(c.gaps, byFirst)
 	slices.SortFunc(c.indexes, byFirst)
+	slices.SortFunc(c.merged, byFirst)
 	slices.SortFunc(c.claims, byFirst)
 	return c, nil
 }

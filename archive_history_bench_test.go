@@ -5,10 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,52 +23,77 @@ import (
 )
 
 // BenchmarkArchiveHistory measures History of one znode in an archive of
-// KEEPER_HISTORY_ENTRIES entries (default 200,000) in segments of 20,000
-// with their path indexes, as the archiver writes them: creates of
+// KEEPER_HISTORY_ENTRIES entries (default 200,000) in segments of
+// KEEPER_HISTORY_SEGMENT entries (default 20,000) with their path indexes
+// and merged path indexes, as the archiver writes them: creates of
 // 100,000 znodes, then sets of random ones, 100-byte values, and among
 // them the queried znode's create and ten sets spread over the archive.
-// The archive is built directly (writeSegment, buildSegmentIndex) on a
-// DirTarget, without a cluster.
+// The archive is built directly (writeSegment, buildSegmentIndex,
+// indexMerger) on a DirTarget, without a cluster. "merged" reads it as
+// it is; "segment-indexes" with the merged indexes hidden, as an archive
+// without them reads.
 func BenchmarkArchiveHistory(b *testing.B) {
-	n := 200_000
-	if s := os.Getenv("KEEPER_HISTORY_ENTRIES"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1000 {
-			b.Fatalf("KEEPER_HISTORY_ENTRIES=%q: want a number of at least 1000", s)
-		}
-		n = v
-	}
+	n := historyBenchEnv(b, "KEEPER_HISTORY_ENTRIES", 200_000)
+	segEntries := historyBenchEnv(b, "KEEPER_HISTORY_SEGMENT", 20_000)
 	ctx := context.Background()
 	dir := filepath.Join(b.TempDir(), "archive")
 	target := DirTarget(dir)
 	start := time.Now()
-	hot, segs := buildHistoryArchive(b, target, nil, n, 20_000, 100_000)
+	hot, segs := buildHistoryArchive(b, target, nil, n, segEntries, 100_000, &indexMerger{})
 	b.Logf("built %d entries in %d segments in %v", n, segs, time.Since(start).Round(time.Millisecond))
-	arch, err := OpenArchive(ctx, target, ArchiveOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	versions := 0
-	for b.Loop() {
-		versions = 0
-		for _, err := range arch.History(ctx, hot) {
+	for _, v := range []struct {
+		name   string
+		target Target
+	}{{"merged", target}, {"segment-indexes", hideMerged{target}}} {
+		b.Run(v.name, func(b *testing.B) {
+			arch, err := OpenArchive(ctx, v.target, ArchiveOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			versions++
-		}
+			versions := 0
+			for b.Loop() {
+				versions = 0
+				for _, err := range arch.History(ctx, hot) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					versions++
+				}
+			}
+			if versions != 11 {
+				b.Fatalf("history lists %d versions of %s, want 11", versions, hot)
+			}
+			b.ReportMetric(float64(versions), "versions/op")
+		})
 	}
-	if versions != 11 {
-		b.Fatalf("history lists %d versions of %s, want 11", versions, hot)
+}
+
+// historyBenchEnv reads a count of at least 1000 from the environment.
+func historyBenchEnv(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
 	}
-	b.ReportMetric(float64(versions), "versions/op")
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1000 {
+		b.Fatalf("%s=%q: want a number of at least 1000", name, s)
+	}
+	return v
+}
+
+// hideMerged is a target whose listings leave out merged path indexes.
+type hideMerged struct{ Target }
+
+func (h hideMerged) List(ctx context.Context, prefix string) ([]TargetObject, error) {
+	objs, err := h.Target.List(ctx, prefix)
+	return slices.DeleteFunc(objs, func(o TargetObject) bool { return strings.Contains(o.Name, "/midx/") }), err
 }
 
 // buildHistoryArchive writes an archive of n entries under key (nil for
 // plaintext): a base of the empty tree, then segments of segEntries
 // entries with their path indexes. It returns the path whose history to
 // ask for, which has 11 versions, and the number of segments.
-func buildHistoryArchive(b testing.TB, target Target, key []byte, n, segEntries, paths int) (string, int) {
+func buildHistoryArchive(b testing.TB, target Target, key []byte, n, segEntries, paths int, merge *indexMerger) (string, int) {
 	ctx := context.Background()
 	const cluster = 0x5eed
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
@@ -121,12 +151,18 @@ func buildHistoryArchive(b testing.TB, target Target, key []byte, n, segEntries,
 		if err := target.Put(ctx, archSegmentName(cluster, info.First, info.Last, info.FirstTime, info.LastTime), &buf); err != nil {
 			b.Fatal(err)
 		}
-		idxBytes := buildSegmentIndex(ents, info, nil, newIndexKeyer(key))
-		if err := target.Put(ctx, archIndexName(cluster, info.First, info.Last), bytes.NewReader(idxBytes)); err != nil {
+		x := buildSegmentIndex(ents, info, nil, newIndexKeyer(key))
+		if err := target.Put(ctx, archIndexName(cluster, info.First, info.Last), bytes.NewReader(x.Encode())); err != nil {
 			b.Fatal(err)
+		}
+		if merge != nil {
+			merge.add(ctx, target, slog.New(slog.DiscardHandler), cluster, x)
 		}
 		segs++
 		ents = ents[:0]
+	}
+	if merge != nil {
+		merge.flush(ctx, target, slog.New(slog.DiscardHandler), cluster)
 	}
 	return hot, segs
 }
@@ -138,7 +174,7 @@ func TestArchiveHistoryKeyed(t *testing.T) {
 	ctx := context.Background()
 	target := DirTarget(filepath.Join(t.TempDir(), "archive"))
 	key := bytes.Repeat([]byte{7}, stream.KeySize)
-	hot, _ := buildHistoryArchive(t, target, key, 3000, 1000, 500)
+	hot, _ := buildHistoryArchive(t, target, key, 3000, 1000, 500, nil)
 	arch, err := OpenArchive(ctx, target, ArchiveOptions{Key: key})
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +207,7 @@ func TestArchiveHistoryDamage(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "archive")
 	target := DirTarget(dir)
-	hot, _ := buildHistoryArchive(t, target, nil, 3000, 1000, 500)
+	hot, _ := buildHistoryArchive(t, target, nil, 3000, 1000, 500, nil)
 	arch, err := OpenArchive(ctx, target, ArchiveOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -207,5 +243,75 @@ func TestArchiveHistoryDamage(t *testing.T) {
 	}
 	if n, err := list(); !errors.Is(err, ErrNotArchived) || n != 4 {
 		t.Errorf("missing segment: %d versions, then %v; want 4 and ErrNotArchived", n, err)
+	}
+}
+
+// countingGets is a target that counts the reads of path indexes, merged
+// and not.
+type countingGets struct {
+	Target
+	own, merged atomic.Int64
+}
+
+func (c *countingGets) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	switch {
+	case strings.Contains(name, "/midx/"):
+		c.merged.Add(1)
+	case strings.Contains(name, "/idx/"):
+		c.own.Add(1)
+	}
+	return c.Target.Get(ctx, name)
+}
+
+// TestArchiveHistoryMerged: History reads the merged path indexes in
+// place of the segments' own, one read for many segments, and lists the
+// same versions; where a merged index is damaged it reads the segments'
+// own indexes instead, and lists the same again.
+func TestArchiveHistoryMerged(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "archive")
+	target := DirTarget(dir)
+	hot, segs := buildHistoryArchive(t, target, nil, 20_000, 500, 2000, &indexMerger{maxSegs: 8})
+	merged, err := filepath.Glob(filepath.Join(dir, "*", "midx", "*.kidx"))
+	if err != nil || len(merged) != segs/8 {
+		t.Fatalf("%d segments gave merged indexes %v (%v), want %d", segs, merged, err, segs/8)
+	}
+	history := func() ([]Version, *countingGets) {
+		t.Helper()
+		ct := &countingGets{Target: target}
+		arch, err := OpenArchive(ctx, ct, ArchiveOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []Version
+		for v, err := range arch.History(ctx, hot) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, v)
+		}
+		return out, ct
+	}
+	want, ct := history()
+	if len(want) != 11 {
+		t.Fatalf("history lists %d versions, want 11", len(want))
+	}
+	if ct.own.Load() != 0 || ct.merged.Load() != int64(len(merged)) {
+		t.Errorf("history read %d segment indexes and %d merged ones, want 0 and %d", ct.own.Load(), ct.merged.Load(), len(merged))
+	}
+	if err := os.WriteFile(merged[1], []byte("KIDX\x01\x07damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, ct := history()
+	if len(got) != len(want) {
+		t.Fatalf("with a damaged merged index: %d versions, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].Zxid != want[i].Zxid || got[i].Op != want[i].Op {
+			t.Errorf("with a damaged merged index, version %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if ct.own.Load() != 8 {
+		t.Errorf("with a damaged merged index: %d segment indexes read, want the 8 it covers", ct.own.Load())
 	}
 }

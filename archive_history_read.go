@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -26,6 +27,8 @@ const historyBaseSkew = time.Minute
 type historySeg struct {
 	obj   archObject
 	index archObject // its path index; Name "" if none
+	// merged is the merged path index covering it (h.merged), or -1.
+	merged int
 	// scan says the whole segment is read (no usable index, or Subtree);
 	// else hits are the zxids to read, ascending, and next the first not
 	// read yet.
@@ -47,6 +50,16 @@ type historyRun struct {
 	// watched is the session whose end the run looks for in the indexes,
 	// because the followed znode is its ephemeral.
 	watched SessionID
+	// merged are the merged path indexes covering segments of the run.
+	merged []*mergedRead
+}
+
+// mergedRead is a merged path index as a History reads it: each name's
+// hits, read once for every segment it covers.
+type mergedRead struct {
+	obj  archObject
+	bad  bool // unreadable: the segments' own indexes serve instead
+	hits map[string][]wire.IndexHit
 }
 
 func (a *Archive) history(ctx context.Context, path string, o historyOptions, yield func(Version, error) bool) error {
@@ -143,16 +156,92 @@ func (h *historyRun) plan(c *catalog, base archObject) error {
 		if s.First > h.o.to || (s.Time0 != 0 && s.Time0 > h.o.until) {
 			return nil
 		}
-		seg := historySeg{obj: s, scan: h.o.subtree}
-		if x, ok := indexes[[2]uint64{s.First, s.Last}]; ok {
+		seg := historySeg{obj: s, scan: h.o.subtree, merged: -1}
+		x, own := indexes[[2]uint64{s.First, s.Last}]
+		if own {
 			seg.index = x
-		} else {
+		}
+		if !seg.scan {
+			seg.merged = h.mergedFor(c, s)
+		}
+		if !own && seg.merged < 0 {
 			seg.scan = true
 		}
 		h.segs = append(h.segs, seg)
 		cur = s.Last
 	}
 	return nil
+}
+
+// mergedFor returns the position in h.merged of a merged path index of c
+// that covers segment s, adding it if new, or -1 if none does.
+func (h *historyRun) mergedFor(c *catalog, s archObject) int {
+	if n := len(h.merged); n > 0 && h.merged[n-1].obj.First <= s.First && s.Last <= h.merged[n-1].obj.Last {
+		return n - 1
+	}
+	for _, m := range c.merged {
+		if m.First > s.First {
+			break
+		}
+		if s.Last <= m.Last {
+			h.merged = append(h.merged, &mergedRead{obj: m, hits: map[string][]wire.IndexHit{}})
+			return len(h.merged) - 1
+		}
+	}
+	return -1
+}
+
+// segHits returns the hits of names in segment i, from the merged index
+// covering it if one does and can be read, else from its own index.
+func (h *historyRun) segHits(ctx context.Context, i int, names ...string) ([][]wire.IndexHit, error) {
+	s := &h.segs[i]
+	if s.merged >= 0 && !h.merged[s.merged].bad {
+		m := h.merged[s.merged]
+		all, err := h.mergedHits(ctx, m, names)
+		if err == nil {
+			out := make([][]wire.IndexHit, len(all))
+			for k, hs := range all {
+				lo, _ := slices.BinarySearchFunc(hs, s.obj.First, func(hit wire.IndexHit, z uint64) int { return cmp.Compare(hit.Zxid, z) })
+				hi, _ := slices.BinarySearchFunc(hs, s.obj.Last+1, func(hit wire.IndexHit, z uint64) int { return cmp.Compare(hit.Zxid, z) })
+				out[k] = hs[lo:hi]
+			}
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		h.a.log.Warn("archive: history: merged path index unreadable; reading the segments' own", "index", m.obj.Name, "err", err)
+		m.bad = true
+	}
+	if s.index.Name == "" {
+		return nil, fmt.Errorf("%w: segment %s has no path index", ErrNotArchived, s.obj.Name)
+	}
+	return h.indexHits(ctx, s.index, names...)
+}
+
+// mergedHits returns the hits of names in merged index m, reading the
+// index for those not read before.
+func (h *historyRun) mergedHits(ctx context.Context, m *mergedRead, names []string) ([][]wire.IndexHit, error) {
+	var missing []string
+	for _, n := range names {
+		if _, ok := m.hits[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		got, err := h.indexHits(ctx, m.obj, missing...)
+		if err != nil {
+			return nil, err
+		}
+		for k, n := range missing {
+			m.hits[n] = got[k]
+		}
+	}
+	out := make([][]wire.IndexHit, len(names))
+	for k, n := range names {
+		out[k] = m.hits[n]
+	}
+	return out, nil
 }
 
 // lookup reads segment i's path index for the followed path and online
@@ -162,7 +251,7 @@ func (h *historyRun) lookup(ctx context.Context, i int) error {
 	if s.scan {
 		return nil
 	}
-	hits, err := h.indexHits(ctx, s.index, h.sim.scope, restoreIndexName)
+	hits, err := h.segHits(ctx, i, h.sim.scope, restoreIndexName)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -223,8 +312,11 @@ func (h *historyRun) watch(ctx context.Context, i int, zxid uint64) error {
 		if s.scan {
 			return nil
 		}
-		hits, err := h.indexHits(ctx, s.index, sessionIndexName(int64(owner)))
+		hits, err := h.segHits(ctx, i, sessionIndexName(int64(owner)))
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			// The segment was indexed when planned: read it whole.
 			h.a.log.Warn("archive: history: path index unreadable; reading its segment whole", "index", s.index.Name, "err", err)
 			s.scan = true

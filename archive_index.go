@@ -97,7 +97,7 @@ func opIndexFlag(k opKind) uint8 {
 // first..last. A sequential create is indexed under the path its request
 // names, the prefix of the znode it makes, and also under the znode's name
 // when names, the names apply made (archive_seqnames.go), has it.
-func buildSegmentIndex(ents []*raftpb.Entry, info wire.SegmentInfo, names seqNames, keyer indexKeyer) []byte {
+func buildSegmentIndex(ents []*raftpb.Entry, info wire.SegmentInfo, names seqNames, keyer indexKeyer) *wire.PathIndexBuilder {
 	b := wire.NewPathIndexBuilder(info.First, info.Last)
 	keys := map[string]uint64{}
 	keyOf := func(name string) uint64 {
@@ -134,7 +134,7 @@ func buildSegmentIndex(ents []*raftpb.Entry, info wire.SegmentInfo, names seqNam
 			b.Add(keyOf(restoreIndexName), z, idxRestore)
 		}
 	}
-	return b.Encode()
+	return b
 }
 
 // indexSegment writes the path index of the segment just sent, when
@@ -146,10 +146,13 @@ func (a *archiver) indexSegment(ctx context.Context, cluster uint64, ents []*raf
 	if putErr != nil && !errors.Is(putErr, ErrTargetExists) {
 		return putErr
 	}
-	idx := buildSegmentIndex(ents, info, names, newIndexKeyer(a.cfg.Key))
-	err := a.target.Put(ctx, archIndexName(cluster, info.First, info.Last), bytes.NewReader(idx))
+	b := buildSegmentIndex(ents, info, names, newIndexKeyer(a.cfg.Key))
+	err := a.target.Put(ctx, archIndexName(cluster, info.First, info.Last), bytes.NewReader(b.Encode()))
 	if err != nil && !errors.Is(err, ErrTargetExists) {
 		a.log.Warn("archive: path index not written; history reads the segment instead", "first", info.First, "last", info.Last, "err", err)
+		a.merged.reset()
+		return putErr
 	}
+	a.merged.add(ctx, a.target, a.log, cluster, b)
 	return putErr
 }

@@ -14,6 +14,7 @@ import (
 //	<cluster>/log/<first>-<last>-<time0>-<time1>.kseg a log segment: entries first..last
 //	<cluster>/gap/<first>-<last>.kgap                 entries first..last the archive lost
 //	<cluster>/idx/<first>-<last>.kidx                 the path index of segment first..last
+//	<cluster>/midx/<first>-<last>.kidx                the path indexes of segments first..last, merged
 //	<cluster>/claim/<first>.kclm                      which segment or gap starts at first
 //
 // Indexes are 20 decimal digits and times 13 (Unix milliseconds, of the
@@ -29,6 +30,7 @@ const (
 	archSegment
 	archGap
 	archIndex
+	archMergedIndex
 	archClaim
 )
 
@@ -83,6 +85,8 @@ func parseArchObject(o TargetObject) (archObject, bool) {
 		a.Kind, ext, fields = archGap, ".kgap", 2
 	case "idx":
 		a.Kind, ext, fields = archIndex, ".kidx", 2
+	case "midx":
+		a.Kind, ext, fields = archMergedIndex, ".kidx", 2
 	case "claim":
 		a.Kind, ext, fields = archClaim, ".kclm", 1
 	default:
@@ -109,7 +113,7 @@ func parseArchObject(o TargetObject) (archObject, bool) {
 		a.First, a.Last = v[0], v[0]
 	case archSegment:
 		a.First, a.Last, a.Time0, a.Time1 = v[0], v[1], int64(v[2]), int64(v[3])
-	case archGap, archIndex:
+	case archGap, archIndex, archMergedIndex:
 		a.First, a.Last = v[0], v[1]
 	}
 	if a.Last < a.First || (a.Kind != archBase && a.First == 0) {

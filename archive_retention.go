@@ -94,7 +94,7 @@ func (c *catalog) expiry(r Retention, now time.Time) ExpireReport {
 	for _, b := range c.bases[:keep] {
 		drop(b)
 	}
-	for _, list := range [][]archObject{c.segments, c.gaps, c.indexes, c.claims} {
+	for _, list := range [][]archObject{c.segments, c.gaps, c.indexes, c.merged, c.claims} {
 		for _, o := range list {
 			if o.Last <= oldest.First {
 				drop(o)

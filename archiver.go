@@ -42,20 +42,21 @@ type archiver struct {
 	wg     sync.WaitGroup
 
 	// Loop-owned.
-	active    bool       // this member archives now
-	adopted   bool       // the target was read since this member began archiving
-	busy      bool       // a job is running
-	next      uint64     // first index not archived; 0 before the first base
-	baseZxid  uint64     // the newest base's zxid, 0 if none
-	baseAt    time.Time  // when the newest base was written
-	sinceBase int64      // segment bytes since the newest base
-	lastSync  uint64     // tick the last segment was cut
-	failures  int        // jobs failed in a row
-	retryAt   uint64     // tick before which no job starts after a failure
-	lagSince  time.Time  // since when entries have waited for the archive; zero if none
-	claimed   archObject // a segment another archiver claimed at next, for this one to write
-	seqNames  seqNames   // names sequential creates made in entries not yet archived
-	namesTo   uint64     // the mark seqNames was last pruned to
+	active    bool        // this member archives now
+	adopted   bool        // the target was read since this member began archiving
+	busy      bool        // a job is running
+	next      uint64      // first index not archived; 0 before the first base
+	baseZxid  uint64      // the newest base's zxid, 0 if none
+	baseAt    time.Time   // when the newest base was written
+	sinceBase int64       // segment bytes since the newest base
+	lastSync  uint64      // tick the last segment was cut
+	failures  int         // jobs failed in a row
+	retryAt   uint64      // tick before which no job starts after a failure
+	lagSince  time.Time   // since when entries have waited for the archive; zero if none
+	claimed   archObject  // a segment another archiver claimed at next, for this one to write
+	seqNames  seqNames    // names sequential creates made in entries not yet archived
+	merged    indexMerger // jobs only: the path indexes of the segments since the last merged index
+	namesTo   uint64      // the mark seqNames was last pruned to
 
 	// ackMu guards ackCh, closed and replaced whenever archived grows, for
 	// writes waiting to be archived (ArchiveConfig.AckArchived).
@@ -246,6 +247,7 @@ func (a *archiver) startAdopt() {
 	var end, baseZxid uint64
 	var baseAt time.Time
 	a.run(func(ctx context.Context) error {
+		a.merged.flush(ctx, a.target, a.log, cluster)
 		c, err := listCatalog(ctx, a.target, cluster)
 		if err != nil {
 			return err

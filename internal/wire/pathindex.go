@@ -58,10 +58,12 @@ type IndexHit struct {
 	Flags uint8
 }
 
-// PathIndexBuilder collects the hits of one segment's entries.
+// PathIndexBuilder collects the hits of one segment's entries, or of
+// several consecutive segments' (Append).
 type PathIndexBuilder struct {
 	first, last uint64
 	hits        map[uint64][]IndexHit
+	n           int // hits held
 }
 
 // NewPathIndexBuilder starts the index of the segment holding entries
@@ -86,7 +88,28 @@ func (b *PathIndexBuilder) Add(key, zxid uint64, flags uint8) {
 		return
 	}
 	b.hits[key] = append(hs, IndexHit{Zxid: zxid, Flags: flags})
+	b.n++
 }
+
+// Append adds the hits of o, the index of the entries right after b's, to
+// b, whose range then ends at o's last. It reports false, and changes
+// nothing, unless o starts at the entry after b's last.
+func (b *PathIndexBuilder) Append(o *PathIndexBuilder) bool {
+	if o.first != b.last+1 {
+		return false
+	}
+	for k, hs := range o.hits {
+		b.hits[k] = append(b.hits[k], hs...)
+	}
+	b.last, b.n = o.last, b.n+o.n
+	return true
+}
+
+// Hits is the number of hits b holds.
+func (b *PathIndexBuilder) Hits() int { return b.n }
+
+// Range returns the entries b indexes.
+func (b *PathIndexBuilder) Range() (first, last uint64) { return b.first, b.last }
 
 // bloomBlocks is the number of bloom blocks for n keys.
 func bloomBlocks(n int) int { return max((n*pathIndexBits+bloomBlockBits-1)/bloomBlockBits, 1) }

@@ -117,3 +117,37 @@ func FuzzPathIndex(f *testing.F) {
 		}
 	})
 }
+
+// Append joins the indexes of consecutive segments into one whose hits
+// read back as each segment's did, and refuses a segment that does not
+// follow.
+func TestPathIndexAppend(t *testing.T) {
+	a := NewPathIndexBuilder(10, 19)
+	a.Add(1, 12, 1)
+	a.Add(2, 15, 4)
+	b := NewPathIndexBuilder(20, 29)
+	b.Add(1, 21, 4)
+	b.Add(3, 29, 2)
+	if a.Append(NewPathIndexBuilder(31, 40)) {
+		t.Fatal("appended a segment that leaves a hole")
+	}
+	if !a.Append(b) || a.Hits() != 4 {
+		t.Fatalf("append: hits %d, want 4", a.Hits())
+	}
+	if first, last := a.Range(); first != 10 || last != 29 {
+		t.Fatalf("range %d..%d, want 10..29", first, last)
+	}
+	head, hits, err := ReadPathIndex(bytes.NewReader(a.Encode()), 1, 2, 3, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.First != 10 || head.Last != 29 {
+		t.Errorf("head %+v", head)
+	}
+	want := [][]IndexHit{{{12, 1}, {21, 4}}, {{15, 4}}, {{29, 2}}, nil}
+	for i := range want {
+		if !slices.Equal(hits[i], want[i]) {
+			t.Errorf("key %d: %v, want %v", i+1, hits[i], want[i])
+		}
+	}
+}
