@@ -30,7 +30,17 @@ func (t *Target) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	// Get.
 	r := &objectReader{t: t, ctx: ctx, name: name, size: -1}
 	r.bctx, r.cancel = context.WithCancel(ctx)
-	err := t.retry(ctx, "get", name, r.open)
+	err := t.retry(ctx, "get", name, func(ctx context.Context) error {
+		detach, err := r.open(ctx)
+		if err != nil {
+			return err
+		}
+		if !detach() {
+			r.closeBody()
+			return ctx.Err()
+		}
+		return nil
+	})
 	if err != nil {
 		r.cancel()
 		return nil, err
@@ -58,28 +68,24 @@ type objectReader struct {
 	err     error // once set, every Read returns it
 }
 
-// open requests the object from r.off on. Until the store answers, the
-// retry's ctx bounds the request; then the body is left to r.bctx.
-func (r *objectReader) open(ctx context.Context) error {
+// open requests the object from r.off on. The request ends with ctx, the
+// retry's, until the caller calls detach; then the body lives on r.bctx.
+// detach reports false if ctx ended first, and the body with it.
+func (r *objectReader) open(ctx context.Context) (detach func() bool, err error) {
 	var opts minio.GetObjectOptions
 	if r.etag != "" {
 		if err := opts.SetMatchETag(r.etag); err != nil {
-			return err
+			return nil, err
 		}
 		if r.off > 0 {
 			if err := opts.SetRange(r.off, 0); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	actx, acancel := context.WithCancel(r.bctx)
-	detach := context.AfterFunc(ctx, acancel)
+	detach = context.AfterFunc(ctx, acancel)
 	body, info, header, err := r.t.core.GetObject(actx, r.t.bucket, r.t.prefix+r.name, opts)
-	if !detach() {
-		// The retry's time ran out as the answer came: the body is
-		// already cut off.
-		err = ctx.Err()
-	}
 	if err == nil {
 		err = r.check(info, header)
 	}
@@ -87,14 +93,15 @@ func (r *objectReader) open(ctx context.Context) error {
 		if body != nil {
 			body.Close()
 		}
+		detach()
 		acancel()
-		return err
+		return nil, err
 	}
 	if r.etag == "" {
 		r.etag, r.size = info.ETag, info.Size
 	}
 	r.body, r.endBody = body, acancel
-	return nil
+	return detach, nil
 }
 
 // check makes sure that a resumed answer holds the rest of the object the
@@ -141,14 +148,22 @@ func (r *objectReader) Read(p []byte) (int, error) {
 	// The connection broke before a byte of this Read: ask again.
 	var n int
 	err := r.t.retry(r.ctx, "get", r.name, func(ctx context.Context) error {
-		if err := r.open(ctx); err != nil {
+		detach, err := r.open(ctx)
+		if err != nil {
 			return err
 		}
-		var err error
 		for n == 0 && err == nil {
 			n, err = r.next(p)
 		}
-		if err != nil && n == 0 && err != io.EOF {
+		if !detach() {
+			// The retries ended as the bytes came: any that came stand,
+			// the body does not.
+			r.closeBody()
+			if n == 0 {
+				return fmt.Errorf("no byte came before the retries ended: %w", ctx.Err())
+			}
+		}
+		if n == 0 && err != io.EOF {
 			r.closeBody()
 			return err
 		}

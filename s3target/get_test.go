@@ -26,8 +26,10 @@ type cutTransport struct {
 	base   *http.Transport
 	cut    func(n int) int64
 	before func(n int, r *http.Request)
-	// stalled, if set, makes a cut body stop sending instead, until its
-	// request ends, and is closed when the first one does.
+	// stall, if set, says which GETs' bodies stop sending at the cut
+	// instead, until their request ends; stalled, if set, is closed when
+	// the first one does.
+	stall   func(n int) bool
 	stalled chan struct{}
 	once    sync.Once
 
@@ -58,7 +60,7 @@ func (c *cutTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	if limit := c.cut(n); limit >= 0 {
-		resp.Body = &cutBody{ReadCloser: resp.Body, left: limit, tr: c, ctx: r.Context()}
+		resp.Body = &cutBody{ReadCloser: resp.Body, left: limit, tr: c, stall: c.stall != nil && c.stall(n), ctx: r.Context()}
 	}
 	return resp, nil
 }
@@ -74,15 +76,18 @@ func (c *cutTransport) requests() []*http.Request {
 // bytes.
 type cutBody struct {
 	io.ReadCloser
-	left int64
-	tr   *cutTransport
-	ctx  context.Context // the request's
+	left  int64
+	tr    *cutTransport
+	stall bool
+	ctx   context.Context // the request's
 }
 
 func (b *cutBody) Read(p []byte) (int, error) {
 	if b.left == 0 {
-		if b.tr.stalled != nil {
-			b.tr.once.Do(func() { close(b.tr.stalled) })
+		if b.stall {
+			if b.tr.stalled != nil {
+				b.tr.once.Do(func() { close(b.tr.stalled) })
+			}
 			<-b.ctx.Done()
 			return 0, b.ctx.Err()
 		}
@@ -172,49 +177,62 @@ func TestS3TargetGetResumes(t *testing.T) {
 	}
 }
 
-// A read whose every resumption breaks before a byte arrives fails once
-// the time for retries runs out, with the connection's error. Its ctx
-// has no deadline, so that Options.RetryFor bounds the retries.
+// A read whose every resumption breaks, or stalls, before a byte arrives
+// fails once the time for retries runs out. Its ctx has no deadline, so
+// that Options.RetryFor bounds the retries.
 func TestS3TargetGetGivesUp(t *testing.T) {
 	data := payload(8, 2<<20)
-	tr := newCutTransport(t, func(n int) int64 {
-		if n == 0 {
-			return 100_000
-		}
-		return 0
-	})
-	tg, _ := getTarget(t, tr, Options{RetryFor: 300 * time.Millisecond}, "base/0001", data)
-	rc, err := tg.Get(context.Background(), "base/0001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	type result struct {
-		got []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		got, err := io.ReadAll(rc)
-		done <- result{got, err}
-	}()
-	var res result
-	select {
-	case res = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("read still retrying 30s into a RetryFor of 300ms")
-	}
-	if !errors.Is(res.err, syscall.ECONNRESET) || !errors.Is(res.err, context.DeadlineExceeded) {
-		t.Fatalf("read = %v; want the reset connection after the time for retries", res.err)
-	}
-	if !bytes.Equal(res.got, data[:100_000]) {
-		t.Fatalf("read %d bytes before failing; want the first 100000 of the object", len(res.got))
-	}
-	if n := len(tr.requests()); n < 3 {
-		t.Fatalf("%d GETs; want the first and at least two resumptions", n)
-	}
-	if _, err := rc.Read(make([]byte, 1)); err == nil {
-		t.Fatal("Read after the failure succeeded")
+	for _, tc := range []struct {
+		name  string
+		stall bool
+		want  error // besides context.DeadlineExceeded
+	}{
+		{"reset", false, syscall.ECONNRESET},
+		{"stalled", true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newCutTransport(t, func(n int) int64 {
+				if n == 0 {
+					return 100_000
+				}
+				return 0
+			})
+			tr.stall = func(n int) bool { return tc.stall && n > 0 }
+			tg, _ := getTarget(t, tr, Options{RetryFor: 300 * time.Millisecond}, "base/0001", data)
+			rc, err := tg.Get(context.Background(), "base/0001")
+			if err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				got []byte
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				got, err := io.ReadAll(rc)
+				done <- result{got, err}
+			}()
+			var res result
+			select {
+			case res = <-done:
+			case <-time.After(30 * time.Second):
+				// Not closed: the read is still running.
+				t.Fatal("read still retrying 30s into a RetryFor of 300ms")
+			}
+			defer rc.Close()
+			if !errors.Is(res.err, context.DeadlineExceeded) || tc.want != nil && !errors.Is(res.err, tc.want) {
+				t.Fatalf("read = %v; want %v after the time for retries", res.err, tc.want)
+			}
+			if !bytes.Equal(res.got, data[:100_000]) {
+				t.Fatalf("read %d bytes before failing; want the first 100000 of the object", len(res.got))
+			}
+			if n := len(tr.requests()); n < 2 {
+				t.Fatalf("%d GETs; want the first and resumptions", n)
+			}
+			if _, err := rc.Read(make([]byte, 1)); err == nil {
+				t.Fatal("Read after the failure succeeded")
+			}
+		})
 	}
 }
 
@@ -249,6 +267,7 @@ func TestS3TargetGetCancel(t *testing.T) {
 	t.Run("stalled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(waitCtx(t, time.Minute))
 		tr := newCutTransport(t, cuts(1<<20))
+		tr.stall = func(int) bool { return true }
 		tr.stalled = make(chan struct{})
 		tg, _ := getTarget(t, tr, Options{}, "base/0001", data)
 		go func() {
