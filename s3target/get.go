@@ -15,8 +15,9 @@ import (
 // Get opens the object called name. The reader streams the object; when
 // the connection breaks part way, it asks again for the rest, from the
 // first byte not yet delivered, with the retries and backoff of the other
-// calls. Each resumption has its own time for retries, as a call does, so
-// a read that keeps making progress never gives up. A resumption names the
+// calls. Each resumption has its own time for retries, as a call does
+// (until ctx's deadline, or Options.RetryFor when ctx has none), so a
+// read that keeps making progress never gives up. A resumption names the
 // ETag of the first answer (If-Match): if another object has taken the
 // name since the read began, the read fails with ErrObjectChanged rather
 // than join the bytes of two objects. A cancelled ctx ends the read and
