@@ -60,9 +60,10 @@ type objectReader struct {
 	bctx   context.Context
 	cancel context.CancelFunc
 
-	etag string // of the first answer; every later request must match it
-	size int64  // the object's length, or -1 if the store did not say
-	off  int64  // bytes delivered to the caller
+	started bool   // the store has answered once
+	etag    string // of the first answer; every later request must match it
+	size    int64  // the object's length, or -1 if the store did not say
+	off     int64  // bytes delivered to the caller
 
 	body    io.ReadCloser // nil between a broken connection and the next request
 	endBody context.CancelFunc
@@ -74,7 +75,10 @@ type objectReader struct {
 // detach reports false if ctx ended first, and the body with it.
 func (r *objectReader) open(ctx context.Context) (detach func() bool, err error) {
 	var opts minio.GetObjectOptions
-	if r.etag != "" {
+	if r.started {
+		if r.etag == "" {
+			return nil, fmt.Errorf("cannot resume at byte %d: the store named no ETag to ask for the same object by", r.off)
+		}
 		if err := opts.SetMatchETag(r.etag); err != nil {
 			return nil, err
 		}
@@ -98,8 +102,8 @@ func (r *objectReader) open(ctx context.Context) (detach func() bool, err error)
 		acancel()
 		return nil, err
 	}
-	if r.etag == "" {
-		r.etag, r.size = info.ETag, info.Size
+	if !r.started {
+		r.started, r.etag, r.size = true, info.ETag, info.Size
 	}
 	r.body, r.endBody = body, acancel
 	return detach, nil
@@ -108,7 +112,7 @@ func (r *objectReader) open(ctx context.Context) (detach func() bool, err error)
 // check makes sure that a resumed answer holds the rest of the object the
 // read began with: the same ETag, and the range asked for.
 func (r *objectReader) check(info minio.ObjectInfo, header http.Header) error {
-	if r.etag == "" {
+	if !r.started {
 		return nil
 	}
 	if info.ETag != r.etag {

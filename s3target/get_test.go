@@ -26,6 +26,7 @@ type cutTransport struct {
 	base   *http.Transport
 	cut    func(n int) int64
 	before func(n int, r *http.Request)
+	after  func(n int, resp *http.Response)
 	// stall, if set, says which GETs' bodies stop sending at the cut
 	// instead, until their request ends; stalled, if set, is closed when
 	// the first one does.
@@ -58,6 +59,9 @@ func (c *cutTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := c.base.RoundTrip(r)
 	if err != nil || resp.StatusCode/100 != 2 {
 		return resp, err
+	}
+	if c.after != nil {
+		c.after(n, resp)
 	}
 	if limit := c.cut(n); limit >= 0 {
 		resp.Body = &cutBody{ReadCloser: resp.Body, left: limit, tr: c, stall: c.stall != nil && c.stall(n), ctx: r.Context()}
@@ -341,5 +345,25 @@ func TestS3TargetGetObjectReplaced(t *testing.T) {
 				t.Fatalf("%d GETs; want no retry after the refusal", n)
 			}
 		})
+	}
+}
+
+// A store that names no ETag gives nothing to pin a resumption to: the
+// read fails where the connection broke instead of asking again.
+func TestS3TargetGetNoETag(t *testing.T) {
+	const at = 1 << 20
+	data := payload(12, 2<<20)
+	tr := newCutTransport(t, cuts(at))
+	tr.after = func(_ int, resp *http.Response) { resp.Header.Del("ETag") }
+	tg, _ := getTarget(t, tr, Options{}, "base/0001", data)
+	got, err := readObject(waitCtx(t, time.Minute), tg, "base/0001")
+	if err == nil || !strings.Contains(err.Error(), "no ETag") {
+		t.Fatalf("read = %v; want a refusal to resume without an ETag", err)
+	}
+	if !bytes.Equal(got, data[:at]) {
+		t.Fatalf("read %d bytes before failing; want the first %d of the object", len(got), at)
+	}
+	if n := len(tr.requests()); n != 1 {
+		t.Fatalf("%d GETs; want one", n)
 	}
 }
