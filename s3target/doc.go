@@ -34,8 +34,17 @@
 // that fails half way sends no object, and a failed multipart upload is
 // aborted, its parts removed. A Put whose answer was lost and whose retry
 // finds the object reports keeper.ErrTargetExists, as if another archiver
-// had written it; Get reads the body as it streams and does not retry a
-// read that fails part way.
+// had written it.
+//
+// Get's reader resumes: when the connection breaks part way through an
+// object, it asks for the rest with a ranged GET from the first byte not
+// yet delivered, retrying as the other calls do, so the caller sees the
+// object's bytes exactly once and in order. Every resumption carries
+// "If-Match" with the ETag of the first answer; an object deleted and put
+// again with other bytes since the read began fails the read with
+// ErrObjectChanged, which matches keeper.ErrArchiveCorrupt, rather than
+// join two objects' bytes. A stall of a body already streaming is not
+// detected; the caller's ctx bounds it.
 //
 // # Errors and retries
 //
@@ -45,7 +54,9 @@
 // refused or broken connections) are retried with exponential backoff
 // until the call's context ends, or for Options.RetryFor when it has no
 // deadline; other 4xx answers are not retried. The error after the last
-// try wraps both the store's error and the context's.
+// try wraps both the store's error and the context's. Each resumption of
+// a read retries for that time afresh, so a long read that keeps making
+// progress never gives up.
 //
 // # Resources
 //

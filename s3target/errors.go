@@ -22,6 +22,14 @@ var (
 	// ErrAccessDenied reports that the store refused the credentials or
 	// denied them the operation.
 	ErrAccessDenied = errors.New("s3target: access denied")
+	// ErrObjectChanged reports a read that, resuming after a broken
+	// connection, found another object under the name than the one it
+	// began to read: deleted and put again with other bytes. keeper never
+	// rewrites an object, so the name no longer holds what it held, and
+	// the bytes already read cannot be completed; ErrObjectChanged
+	// therefore matches keeper.ErrArchiveCorrupt, which keeper's readers
+	// already treat as an object never to apply.
+	ErrObjectChanged = fmt.Errorf("s3target: object changed during a read: %w", keeper.ErrArchiveCorrupt)
 )
 
 // classify turns an error from the store into one that matches the
@@ -36,6 +44,9 @@ func classify(op, name string, err error) (error, bool) {
 		return fmt.Errorf("%w: %s %s: %w", ErrNoBucket, op, name, err), false
 	case resp.Code == "NoSuchKey" || (op == "get" && resp.StatusCode == http.StatusNotFound):
 		return fmt.Errorf("%w: %s: %w", keeper.ErrTargetNotFound, name, err), false
+	case op == "get" && resp.StatusCode == http.StatusPreconditionFailed:
+		// Only a resumed read sends a condition: If-Match.
+		return fmt.Errorf("%w: %s: %w", ErrObjectChanged, name, err), false
 	case resp.StatusCode == http.StatusPreconditionFailed:
 		return fmt.Errorf("%w: %s: %w", keeper.ErrTargetExists, name, err), false
 	case resp.StatusCode == http.StatusForbidden, resp.Code == "AccessDenied",

@@ -3,7 +3,6 @@ package s3target
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -148,40 +147,6 @@ func (t *Target) checkBucket(ctx context.Context) error {
 		}
 		return err
 	})
-}
-
-// Get opens the object called name.
-func (t *Target) Get(ctx context.Context, name string) (io.ReadCloser, error) {
-	if err := keeper.CheckTargetName(name); err != nil {
-		return nil, err
-	}
-	// The body streams after Get returns, so its request lives on the
-	// caller's context until Close, not on the retry's, which ends with
-	// Get.
-	bctx, cancel := context.WithCancel(ctx)
-	var body io.ReadCloser
-	err := t.retry(ctx, "get", name, func(context.Context) error {
-		rc, _, _, err := t.core.GetObject(bctx, t.bucket, t.prefix+name, minio.GetObjectOptions{})
-		body = rc
-		return err
-	})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	return cancelOnClose{body, cancel}, nil
-}
-
-// cancelOnClose is an object's body whose request ends at Close.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (c cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
-	return err
 }
 
 // List returns the objects whose names start with prefix, sorted by name.
