@@ -71,7 +71,9 @@ type ArchiveConfig struct {
 	// but that the archive did not confirm before its context ended (a
 	// slow or failing target) returns an error matching
 	// ErrArchiveUnconfirmed: it is committed and applied, only not yet
-	// archived.
+	// archived. So does a write whose entry the members released before
+	// the archive had it (HoldEntries), once the gap is recorded: the
+	// archive will never hold it.
 	AckArchived bool
 	// Retain is what the archiving member keeps: after each base it
 	// deletes what Retain no longer needs (see Retention and

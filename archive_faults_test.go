@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -226,5 +227,74 @@ func TestArchiveAckArchived(t *testing.T) {
 	ft.down.Store(false)
 	if _, err := c.WaitLeader().Create(ctx, "/after", nil, keeper.Persistent); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestArchiveAckLostInGap: with AckArchived, a write waiting for the
+// archive whose entry the members released while the target was down is
+// told the archive lost it (ErrArchiveUnconfirmed, naming the gap) once
+// the gap is recorded, on the member it was made on, not acknowledged as
+// archived.
+func TestArchiveAckLostInGap(t *testing.T) {
+	ft := &faultyTarget{Target: keeper.DirTarget(filepath.Join(t.TempDir(), "archive"))}
+	c := archiveCluster(t, 3, ft, keepertest.WithConfig(func(cfg *keeper.Config) {
+		cfg.KeepEntries = 20
+		cfg.Archive.HoldEntries = 50
+		cfg.Archive.AckArchived = true
+	}))
+	waitArchived(t, c, mustCreate(t, c, "/before", "x").Mzxid)
+	leader := c.WaitLeader()
+	var follower *keeper.Node
+	for _, n := range c.Nodes() {
+		if n.ID() != leader.ID() {
+			follower = n
+		}
+	}
+	ft.down.Store(true)
+	waiting := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := follower.Create(ctx, "/waiting", []byte("x"), keeper.Persistent)
+		waiting <- err
+	}()
+	// Wait until the write applied, then bury it under more entries than
+	// the members hold for the archive.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if _, _, err := follower.Get(context.Background(), "/waiting"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the waiting write never applied")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if _, err := leader.Create(ctx, fmt.Sprintf("/lost-%d", i), []byte("x"), keeper.Persistent); err != nil && !errors.Is(err, keeper.ErrArchiveUnconfirmed) {
+				t.Errorf("create: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-waiting:
+		t.Fatalf("the write returned while the target was down: %v", err)
+	default:
+	}
+	ft.down.Store(false)
+	select {
+	case err := <-waiting:
+		if !errors.Is(err, keeper.ErrArchiveUnconfirmed) || !strings.Contains(err.Error(), "gap") {
+			t.Fatalf("the write in the gap returned %v, want ErrArchiveUnconfirmed naming the gap", err)
+		}
+	case <-time.After(50 * time.Second):
+		t.Fatal("the write in the gap never returned")
+	}
+	if st := leader.Status(); st.ArchiveGaps != 1 {
+		t.Errorf("gaps %d, want 1", st.ArchiveGaps)
 	}
 }

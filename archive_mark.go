@@ -19,7 +19,15 @@ import (
 type archiveMark struct {
 	committed uint64 // raft loop only, or any goroutine through load
 	group     uint64 // the current group's mark, 0 if it set none
+	// gaps are the newest recorded gaps marks passed since this member
+	// opened its tree (at most maxMarkGaps), and groupGaps the current
+	// group's: writes waiting for the archive in them are told it lost
+	// them (ArchiveConfig.AckArchived). Memory only.
+	gaps, groupGaps []ZxidRange
 }
+
+// maxMarkGaps bounds archiveMark.gaps.
+const maxMarkGaps = 16
 
 // load reads the mark from st.
 func (m *archiveMark) load(st *storage.Store) error {
@@ -39,6 +47,9 @@ func (m *archiveMark) load(st *storage.Store) error {
 // apply runs a reqArchived of the current group. A mark never moves back.
 func (m *archiveMark) apply(r *request) {
 	m.group = max(m.group, m.committed, r.Seq)
+	if r.GapFirst != 0 {
+		m.groupGaps = append(m.groupGaps, ZxidRange{First: Zxid(r.GapFirst), Last: Zxid(r.Seq)})
+	}
 }
 
 // flush adds the group's mark to b.
@@ -53,10 +64,19 @@ func (m *archiveMark) flush(b *storage.Batch) error {
 func (m *archiveMark) commit() {
 	m.committed = max(m.committed, m.group)
 	m.group = 0
+	if len(m.groupGaps) > 0 {
+		m.gaps = append(m.gaps, m.groupGaps...)
+		m.gaps = m.gaps[max(len(m.gaps)-maxMarkGaps, 0):]
+		m.groupGaps = nil
+	}
 }
 
-func (m *archiveMark) dropGroup() { m.group = 0 }
+func (m *archiveMark) dropGroup() { m.group, m.groupGaps = 0, nil }
 
 // archivedTo is the last index the cluster's archive is known to hold.
 // Raft loop only.
 func (t *tree) archivedTo() uint64 { return t.archive.committed }
+
+// archiveGaps are the newest gaps archive marks passed, oldest first.
+// Raft loop only.
+func (t *tree) archiveGaps() []ZxidRange { return t.archive.gaps }

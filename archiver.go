@@ -2,11 +2,13 @@ package keeper
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,11 +59,14 @@ type archiver struct {
 	seqNames  seqNames    // names sequential creates made in entries not yet archived
 	merged    indexMerger // jobs only: the path indexes of the segments since the last merged index
 	namesTo   uint64      // the mark seqNames was last pruned to
+	treeGap   ZxidRange   // the newest gap the tree's marks passed, as last seen
 
 	// ackMu guards ackCh, closed and replaced whenever archived grows, for
-	// writes waiting to be archived (ArchiveConfig.AckArchived).
-	ackMu sync.Mutex
-	ackCh chan struct{}
+	// writes waiting to be archived (ArchiveConfig.AckArchived), and
+	// gaps, the newest recorded gaps, whose writes the archive lost.
+	ackMu    sync.Mutex
+	ackCh    chan struct{}
+	gapsSeen []ZxidRange
 
 	// Read by Status from any goroutine.
 	gaps     atomic.Uint64
@@ -81,11 +86,15 @@ func newArchiver(loop loopView, cfg *ArchiveConfig) *archiver {
 // write is not lost; it is not yet archived.
 var ErrArchiveUnconfirmed = errors.New("keeper: write applied; the archive has not confirmed it")
 
-// markApplied notes the archive mark this member's tree holds; the loop
-// calls it after each apply.
-func (a *archiver) markApplied(mark uint64) {
+// markApplied notes the archive mark this member's tree holds, and the
+// gaps marks passed; the loop calls it after each apply.
+func (a *archiver) markApplied(mark uint64, gaps []ZxidRange) {
 	if a == nil {
 		return
+	}
+	if n := len(gaps); n > 0 && gaps[n-1] != a.treeGap {
+		a.treeGap = gaps[n-1]
+		a.noteGap(gaps...)
 	}
 	a.advance(mark)
 	if mark > a.namesTo {
@@ -112,13 +121,39 @@ func (a *archiver) advance(to uint64) {
 	a.ackMu.Unlock()
 }
 
+// noteGap records that the archive lost the entries of gaps, before the
+// writes waiting for them are woken; it keeps the newest maxMarkGaps.
+func (a *archiver) noteGap(gaps ...ZxidRange) {
+	a.ackMu.Lock()
+	defer a.ackMu.Unlock()
+	for _, g := range gaps {
+		if !slices.Contains(a.gapsSeen, g) {
+			a.gapsSeen = append(a.gapsSeen, g)
+		}
+	}
+	slices.SortFunc(a.gapsSeen, func(x, y ZxidRange) int { return cmp.Compare(x.First, y.First) })
+	a.gapsSeen = a.gapsSeen[max(len(a.gapsSeen)-maxMarkGaps, 0):]
+}
+
+// lostIn reports whether index is in a gap the archive recorded.
+func (a *archiver) lostIn(index uint64) bool {
+	a.ackMu.Lock()
+	defer a.ackMu.Unlock()
+	return slices.ContainsFunc(a.gapsSeen, func(g ZxidRange) bool { return uint64(g.First) <= index && index <= uint64(g.Last) })
+}
+
 // waitArchived waits until the archive holds entry index; any goroutine.
+// An entry the archive recorded as a gap gives ErrArchiveUnconfirmed: it
+// never will be archived.
 func (a *archiver) waitArchived(ctx context.Context, index uint64, stopped <-chan struct{}) error {
 	for {
 		a.ackMu.Lock()
 		ch := a.ackCh
 		a.ackMu.Unlock()
 		if a.archived.Load() >= index {
+			if a.lostIn(index) {
+				return fmt.Errorf("%w: zxid %d was released from the raft log before it was archived (a recorded gap)", ErrArchiveUnconfirmed, index)
+			}
 			return nil
 		}
 		select {
@@ -270,7 +305,7 @@ func (a *archiver) startAdopt() {
 			a.next = end + 1
 			a.advance(end)
 			if end > mark {
-				a.proposeMark(end)
+				a.proposeMark(end, 0)
 			}
 		}
 		a.sinceBase = 0
@@ -322,7 +357,7 @@ func (a *archiver) startBase() {
 			// The archive starts at this base.
 			a.next = zxid + 1
 			a.advance(zxid)
-			a.proposeMark(zxid)
+			a.proposeMark(zxid, 0)
 		}
 		a.log.Info("archive: base written", "zxid", zxid)
 	})
@@ -536,12 +571,15 @@ func (a *archiver) startGap(first uint64) {
 func (a *archiver) archivedThrough(o archObject) {
 	a.claimed = archObject{}
 	a.next = o.Last + 1
-	a.advance(o.Last)
-	a.proposeMark(o.Last)
+	var gapFirst uint64
 	if o.Kind == archGap {
+		gapFirst = o.First
+		a.noteGap(ZxidRange{First: Zxid(o.First), Last: Zxid(o.Last)})
 		// Points after a gap need a base after it.
 		a.baseZxid = 0
 	}
+	a.advance(o.Last)
+	a.proposeMark(o.Last, gapFirst)
 }
 
 // caughtUp notes that the archive holds every entry worth archiving.
@@ -556,10 +594,12 @@ func (a *archiver) publishLag() {
 	a.lagNanos.Store(int64(time.Since(a.lagSince)))
 }
 
-// proposeMark proposes a reqArchived entry at index last; a lost proposal
-// is made good by the next one.
-func (a *archiver) proposeMark(last uint64) {
-	req := request{Kind: reqArchived, Time: time.Now().UnixMilli(), Seq: last}
+// proposeMark proposes a reqArchived entry at index last, past a gap
+// from gapFirst if that is not 0; a lost proposal is made good by the
+// next one (a lost gap's waiting writes then learn of it only from the
+// member that recorded it).
+func (a *archiver) proposeMark(last, gapFirst uint64) {
+	req := request{Kind: reqArchived, Time: time.Now().UnixMilli(), Seq: last, GapFirst: gapFirst}
 	if err := a.loop.proposeEntry(wire.EncodeEnvelope(a.loop.memberID(), 0, appendRequest(nil, &req))); err != nil {
 		a.log.Debug("archive: mark not proposed", "index", last, "err", err)
 	}

@@ -93,8 +93,12 @@ type request struct {
 
 	// RestoreID names an online restore (reqRestoreChunk, reqRestoreCommit).
 	RestoreID uint64
-	// Seq is a reqRestoreChunk's position in the restore's stream.
+	// Seq is a reqRestoreChunk's position in the restore's stream, and a
+	// reqArchived's last index archived.
 	Seq uint64
+	// GapFirst is, in a reqArchived that passes a recorded gap, the gap's
+	// first entry (the gap ends at Seq); 0 otherwise.
+	GapFirst uint64
 	// Chunk is a reqRestoreChunk's bytes; it aliases the decoded input.
 	Chunk []byte
 	// Count is the number of chunks a reqRestoreCommit expects.
@@ -141,7 +145,8 @@ func encodeRequest(dst []byte, r *request) ([]byte, error) {
 // IfOwner, IfNonce; for reqRestoreChunk uvarint
 // RestoreID, Seq and the chunk as data; for reqRestoreCommit uvarint
 // RestoreID, Count, 8-byte big-endian Sum, Subtree as a string and the
-// Foreign byte; for reqArchived uvarint Seq; for reqMark Name as a string.
+// Foreign byte; for reqArchived uvarint Seq and, past a gap only, uvarint
+// GapFirst; for reqMark Name as a string.
 func appendRequest(dst []byte, r *request) []byte {
 	if r.Kind != reqOps {
 		dst = append(dst, requestVersionKinded, byte(r.Kind))
@@ -177,6 +182,9 @@ func appendRequest(dst []byte, r *request) []byte {
 			dst = appendBool(dst, r.Foreign)
 		case reqArchived:
 			dst = binary.AppendUvarint(dst, r.Seq)
+			if r.GapFirst != 0 {
+				dst = binary.AppendUvarint(dst, r.GapFirst)
+			}
 		case reqMark:
 			dst = appendString(dst, r.Name)
 		}
@@ -254,8 +262,8 @@ func validateRequest(r *request) error {
 		}
 		return validateSubtree(r.Subtree)
 	case reqArchived:
-		if r.Seq == 0 {
-			return fmt.Errorf("%w: archive mark at index 0", ErrBadArguments)
+		if r.Seq == 0 || r.GapFirst > r.Seq {
+			return fmt.Errorf("%w: archive mark at index %d past a gap from %d", ErrBadArguments, r.Seq, r.GapFirst)
 		}
 		return nil
 	case reqMark:
@@ -398,6 +406,9 @@ func decodeKinded(r *request, d *decoder) error {
 		r.Foreign = d.bool()
 	case reqArchived:
 		r.Seq = d.uvarint()
+		if len(d.b) > 0 {
+			r.GapFirst = d.uvarint()
+		}
 	case reqMark:
 		r.Name = d.string()
 	default:

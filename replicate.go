@@ -873,7 +873,7 @@ func (r *replica) handleReady() error {
 		return err
 	}
 	r.callHook(hookAfterApply)
-	r.archive.markApplied(r.sm.archivedTo())
+	r.archive.markApplied(r.sm.archivedTo(), r.sm.archiveGaps())
 	r.rn.Advance(rd)
 	if err := r.maybeRelease(); err != nil {
 		return err
