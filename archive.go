@@ -182,7 +182,7 @@ type RestorePlan struct {
 // ErrNotArchived that says what is missing. Resolving a time or a mark
 // reads the segments that hold it.
 func (a *Archive) Plan(ctx context.Context, p Point) (RestorePlan, error) {
-	c, err := listCatalog(ctx, a.target, a.cluster)
+	c, err := listCatalog(ctx, a.target, a.cluster, archBase, archSegment, archGap)
 	if err != nil {
 		return RestorePlan{}, err
 	}

@@ -20,11 +20,23 @@ type catalog struct {
 	claims   []archObject
 }
 
-// listCatalog lists the archive objects of cluster on target.
-func listCatalog(ctx context.Context, target Target, cluster uint64) (*catalog, error) {
-	objs, err := target.List(ctx, clusterPrefix(cluster))
-	if err != nil {
-		return nil, fmt.Errorf("keeper: archive list: %w", err)
+// listCatalog lists the archive objects of cluster on target: those of
+// the kinds given, or every kind if none is.
+func listCatalog(ctx context.Context, target Target, cluster uint64, kinds ...archObjKind) (*catalog, error) {
+	prefixes := []string{clusterPrefix(cluster)}
+	if len(kinds) > 0 {
+		prefixes = prefixes[:0]
+		for _, k := range kinds {
+			prefixes = append(prefixes, clusterPrefix(cluster)+k.dir()+"/")
+		}
+	}
+	var objs []TargetObject
+	for _, p := range prefixes {
+		list, err := target.List(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("keeper: archive list: %w", err)
+		}
+		objs = append(objs, list...)
 	}
 	c := &catalog{cluster: cluster}
 	for _, o := range objs {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -26,7 +27,7 @@ const historyBaseSkew = time.Minute
 // historySeg is one segment of a History's range and what to read of it.
 type historySeg struct {
 	obj   archObject
-	index archObject // its path index; Name "" if none
+	index archObject // its path index, which may not exist
 	// merged is the merged path index covering it (h.merged), or -1.
 	merged int
 	// scan says the whole segment is read (no usable index, or Subtree);
@@ -66,7 +67,9 @@ func (a *Archive) history(ctx context.Context, path string, o historyOptions, yi
 	if err := validatePath(path, false); err != nil {
 		return err
 	}
-	c, err := listCatalog(ctx, a.target, a.cluster)
+	// The segments' own path indexes are not listed: their names follow
+	// from the segments'. An archive holds as many of them as segments.
+	c, err := listCatalog(ctx, a.target, a.cluster, archBase, archSegment, archGap, archMergedIndex)
 	if err != nil {
 		return err
 	}
@@ -135,10 +138,6 @@ func historyBase(c *catalog, o historyOptions) (archObject, bool) {
 // path indexes, and returns the error to end with if the log has a hole
 // before the range's end.
 func (h *historyRun) plan(c *catalog, base archObject) error {
-	indexes := map[[2]uint64]archObject{}
-	for _, x := range c.indexes {
-		indexes[[2]uint64{x.First, x.Last}] = x
-	}
 	cur := base.First
 	for cur < h.o.to {
 		s, ok := c.nextSegment(cur)
@@ -156,16 +155,10 @@ func (h *historyRun) plan(c *catalog, base archObject) error {
 		if s.First > h.o.to || (s.Time0 != 0 && s.Time0 > h.o.until) {
 			return nil
 		}
-		seg := historySeg{obj: s, scan: h.o.subtree, merged: -1}
-		x, own := indexes[[2]uint64{s.First, s.Last}]
-		if own {
-			seg.index = x
-		}
+		seg := historySeg{obj: s, scan: h.o.subtree, merged: -1,
+			index: archObject{Name: archIndexName(c.cluster, s.First, s.Last), Kind: archIndex, Cluster: c.cluster, First: s.First, Last: s.Last}}
 		if !seg.scan {
 			seg.merged = h.mergedFor(c, s)
-		}
-		if !own && seg.merged < 0 {
-			seg.scan = true
 		}
 		h.segs = append(h.segs, seg)
 		cur = s.Last
@@ -213,9 +206,6 @@ func (h *historyRun) segHits(ctx context.Context, i int, names ...string) ([][]w
 		h.a.log.Warn("archive: history: merged path index unreadable; reading the segments' own", "index", m.obj.Name, "err", err)
 		m.bad = true
 	}
-	if s.index.Name == "" {
-		return nil, fmt.Errorf("%w: segment %s has no path index", ErrNotArchived, s.obj.Name)
-	}
 	return h.indexHits(ctx, s.index, names...)
 }
 
@@ -256,7 +246,11 @@ func (h *historyRun) lookup(ctx context.Context, i int) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		h.a.log.Warn("archive: history: path index unreadable; reading its segment whole", "index", s.index.Name, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, ErrTargetNotFound) {
+			level = slog.LevelDebug // an archive may lack them: an archiver could not write it
+		}
+		h.a.log.Log(ctx, level, "archive: history: no readable path index; reading its segment whole", "index", s.index.Name, "err", err)
 		s.scan = true
 		return nil
 	}

@@ -34,6 +34,42 @@ const (
 	archClaim
 )
 
+// dir is the folder of k's objects under the cluster's prefix.
+func (k archObjKind) dir() string {
+	switch k {
+	case archBase:
+		return "base"
+	case archSegment:
+		return "log"
+	case archGap:
+		return "gap"
+	case archIndex:
+		return "idx"
+	case archMergedIndex:
+		return "midx"
+	case archClaim:
+		return "claim"
+	}
+	return ""
+}
+
+// ext is the suffix of k's names, and fields how many numbers they hold.
+func (k archObjKind) ext() (ext string, fields int) {
+	switch k {
+	case archBase:
+		return ".kbk", 2
+	case archSegment:
+		return ".kseg", 4
+	case archGap:
+		return ".kgap", 2
+	case archIndex, archMergedIndex:
+		return ".kidx", 2
+	case archClaim:
+		return ".kclm", 1
+	}
+	return "", 0
+}
+
 // archObject is an archive object as its name describes it.
 type archObject struct {
 	Name    string
@@ -74,24 +110,15 @@ func parseArchObject(o TargetObject) (archObject, bool) {
 	if a.Cluster, err = strconv.ParseUint(parts[0], 16, 64); err != nil {
 		return a, false
 	}
-	var ext string
-	var fields int
-	switch parts[1] {
-	case "base":
-		a.Kind, ext, fields = archBase, ".kbk", 2
-	case "log":
-		a.Kind, ext, fields = archSegment, ".kseg", 4
-	case "gap":
-		a.Kind, ext, fields = archGap, ".kgap", 2
-	case "idx":
-		a.Kind, ext, fields = archIndex, ".kidx", 2
-	case "midx":
-		a.Kind, ext, fields = archMergedIndex, ".kidx", 2
-	case "claim":
-		a.Kind, ext, fields = archClaim, ".kclm", 1
-	default:
+	for k := archBase; k <= archClaim; k++ {
+		if k.dir() == parts[1] {
+			a.Kind = k
+		}
+	}
+	if a.Kind == 0 {
 		return a, false
 	}
+	ext, fields := a.Kind.ext()
 	stem, ok := strings.CutSuffix(parts[2], ext)
 	if !ok {
 		return a, false

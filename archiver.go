@@ -283,7 +283,7 @@ func (a *archiver) startAdopt() {
 	var baseAt time.Time
 	a.run(func(ctx context.Context) error {
 		a.merged.flush(ctx, a.target, a.log, cluster)
-		c, err := listCatalog(ctx, a.target, cluster)
+		c, err := listCatalog(ctx, a.target, cluster, archBase, archSegment, archGap)
 		if err != nil {
 			return err
 		}
