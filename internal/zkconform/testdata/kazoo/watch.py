@@ -80,6 +80,7 @@ def data_watch(chk, watcher, writer, path, changes):
 def data_watch_burst(chk, watcher, writer, path, changes):
     seen = Seen()
     writer.create(path, b"0")
+    watcher.sync(path)  # see the create on the watcher's server (children_watch)
     watcher.DataWatch(path, lambda data, stat: seen.add(None if data is None else int(data)))
     for i in range(1, changes + 1):
         writer.set(path, str(i).encode())
@@ -93,6 +94,10 @@ def data_watch_burst(chk, watcher, writer, path, changes):
 
 def children_watch(chk, watcher, writer, path, changes):
     writer.create(path)
+    # The clients may be on different servers: the watcher syncs to see
+    # the writer's create, or a ChildrenWatch set on a lagging server finds
+    # no node and ends, as kazoo's does.
+    watcher.sync(path)
     seen = Seen()
     watcher.ChildrenWatch(path, lambda children: seen.add(tuple(sorted(children))))
     ok = seen.wait_last(())
@@ -124,6 +129,7 @@ def event_before_data(chk, watcher, writer, path, changes):
     callback must have run."""
     writer.create(path, b"v0")
     writer.create(path + "/kids")
+    watcher.sync(path + "/kids")  # see the creates on the watcher's server (children_watch)
     late = []
     for i in range(1, changes + 1):
         for kind in ("data", "child"):
