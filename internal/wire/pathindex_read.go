@@ -97,25 +97,25 @@ type pathIndex struct {
 // the fences, leaving cur at the bloom filter.
 func readPathIndexHead(cur *indexCursor) (*pathIndex, error) {
 	x := &pathIndex{}
+	// Both versions' heads in one read: a version 1 index is longer than
+	// its head by more than the 2 bytes, which begin its sums.
 	var head [pathIndexHeadSize]byte
-	if err := cur.read(head[:pathIndexHeadSize1]); err != nil {
+	if err := cur.read(head[:]); err != nil {
 		return x, pathIndexErr("short head", err)
 	}
 	if string(head[:4]) != pathIndexMagic {
 		return x, fmt.Errorf("%w: not a path index", ErrCorrupt)
 	}
 	x.version = head[4]
-	headLen, rowSize := pathIndexHeadSize1, uint64(pathIndexRowSize1)
+	headLen, rowSize := pathIndexHeadSize, uint64(pathIndexRowSize)
 	switch {
 	case x.version > PathIndexVersion:
 		return x, fmt.Errorf("%w: path index version %d", ErrFormatTooNew, x.version)
 	case x.version == 0:
 		return x, fmt.Errorf("%w: path index version 0", ErrCorrupt)
-	case x.version == 2:
-		if err := cur.read(head[pathIndexHeadSize1:]); err != nil {
-			return x, pathIndexErr("short head", err)
-		}
-		headLen, rowSize = pathIndexHeadSize, pathIndexRowSize
+	case x.version == 1:
+		headLen, rowSize = pathIndexHeadSize1, pathIndexRowSize1
+	default:
 		x.blockRows = int(binary.BigEndian.Uint16(head[pathIndexHeadSize1:]))
 	}
 	x.k = uint64(head[5])
@@ -141,9 +141,14 @@ func readPathIndexHead(cur *indexCursor) (*pathIndex, error) {
 	if x.version == 2 {
 		fences = (h.Keys + x.blockRows - 1) / x.blockRows
 	}
-	sums, err := cur.readN(int64(x.blocks)*4 + int64(fences)*pathIndexFenceSize + 4)
+	read := head[headLen:] // the start of the sums, for version 1
+	rest, err := cur.readN(int64(x.blocks)*4 + int64(fences)*pathIndexFenceSize + 4 - int64(len(read)))
 	if err != nil {
 		return x, pathIndexErr("short bloom checksums", err)
+	}
+	sums := rest
+	if len(read) > 0 {
+		sums = append(bytes.Clone(read), rest...)
 	}
 	n := len(sums) - 4
 	if crc32.Update(crc32.Checksum(head[:headLen], crcTable), crcTable, sums[:n]) != binary.BigEndian.Uint32(sums[n:]) {
