@@ -26,10 +26,10 @@ type PathIndexHead struct {
 // and checks their checksums; otherwise it reads the whole body and
 // checks its checksum. It also checks the hits it returns (zxids
 // ascending within First..Last, nonzero flags). Damage is refused with
-// ErrCorrupt (a version 2 index read through an io.Seeker is refused too
-// when its length is not the one its head gives), a newer version with
-// ErrFormatTooNew; no length read from r makes it allocate more than r
-// holds, or 1 MiB.
+// ErrCorrupt (a version 2 index whose body is read through an io.Seeker
+// is refused too when its length is not the one its head gives), a newer
+// version with ErrFormatTooNew; no length read from r makes it allocate
+// more than r holds, or 1 MiB.
 func ReadPathIndex(r io.Reader, keys ...uint64) (PathIndexHead, [][]IndexHit, error) {
 	cur := &indexCursor{r: r}
 	cur.seeker, _ = r.(io.Seeker)
@@ -48,6 +48,9 @@ func ReadPathIndex(r io.Reader, keys ...uint64) (PathIndexHead, [][]IndexHit, er
 	bodyAt := x.bloomAt + int64(x.blocks)*bloomBlockSize
 	var body indexBody
 	if x.version == 2 && cur.seeker != nil {
+		if err := x.checkLength(cur); err != nil {
+			return x.head, nil, err
+		}
 		body = seekBody{cur: cur, at: bodyAt}
 	} else {
 		if err := cur.skipTo(bodyAt); err != nil {
@@ -161,19 +164,22 @@ func readPathIndexHead(cur *indexCursor) (*pathIndex, error) {
 		}
 	}
 	x.bloomAt = cur.pos
-	if x.version == 2 && cur.seeker != nil {
-		// A lookup reads parts of the body and not the body's
-		// checksum: the length tells an index cut short.
-		end, err := cur.seeker.Seek(0, io.SeekEnd)
-		if err != nil {
-			return x, fmt.Errorf("wire: path index: %w", err)
-		}
-		cur.pos = end
-		if want := x.bloomAt + int64(x.blocks)*bloomBlockSize + int64(x.bodyLen) + 4; end != want {
-			return x, fmt.Errorf("%w: path index of %d bytes, its head says %d", ErrCorrupt, end, want)
-		}
-	}
 	return x, nil
+}
+
+// checkLength checks, through cur's seeker, that the index is as long as
+// its head says: a lookup that seeks reads parts of the body and not the
+// body's checksum, and so tells an index cut short by its length.
+func (x *pathIndex) checkLength(cur *indexCursor) error {
+	end, err := cur.seeker.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("wire: path index: %w", err)
+	}
+	cur.pos = end
+	if want := x.bloomAt + int64(x.blocks)*bloomBlockSize + int64(x.bodyLen) + 4; end != want {
+		return fmt.Errorf("%w: path index of %d bytes, its head says %d", ErrCorrupt, end, want)
+	}
+	return nil
 }
 
 // filter reads the bloom blocks of keys and reports, per key, whether it
