@@ -247,10 +247,10 @@ func TestArchiveHistoryDamage(t *testing.T) {
 }
 
 // countingGets is a target that counts the reads of path indexes, merged
-// and not.
+// and not, and the bytes read of merged ones.
 type countingGets struct {
 	Target
-	own, merged atomic.Int64
+	own, merged, mergedBytes atomic.Int64
 }
 
 func (c *countingGets) Get(ctx context.Context, name string) (io.ReadCloser, error) {
@@ -260,8 +260,36 @@ func (c *countingGets) Get(ctx context.Context, name string) (io.ReadCloser, err
 	case strings.Contains(name, "/idx/"):
 		c.own.Add(1)
 	}
-	return c.Target.Get(ctx, name)
+	rc, err := c.Target.Get(ctx, name)
+	if err != nil || !strings.Contains(name, "/midx/") {
+		return rc, err
+	}
+	counted := countedReader{ReadCloser: rc, n: &c.mergedBytes}
+	if s, ok := rc.(io.Seeker); ok {
+		return countedSeeker{counted, s}, nil
+	}
+	return counted, nil
 }
+
+// countedReader counts the bytes read through it into n.
+type countedReader struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (r countedReader) Read(b []byte) (int, error) {
+	n, err := r.ReadCloser.Read(b)
+	r.n.Add(int64(n))
+	return n, err
+}
+
+// countedSeeker is a countedReader that seeks as the reader it counts.
+type countedSeeker struct {
+	countedReader
+	s io.Seeker
+}
+
+func (r countedSeeker) Seek(off int64, whence int) (int64, error) { return r.s.Seek(off, whence) }
 
 // TestArchiveHistoryMerged: History reads the merged path indexes in
 // place of the segments' own, one read for many segments, and lists the
@@ -298,6 +326,21 @@ func TestArchiveHistoryMerged(t *testing.T) {
 	}
 	if ct.own.Load() != 0 || ct.merged.Load() != int64(len(merged)) {
 		t.Errorf("history read %d segment indexes and %d merged ones, want 0 and %d", ct.own.Load(), ct.merged.Load(), len(merged))
+	}
+	// A DirTarget object seeks: of each merged index History reads the
+	// head, a bloom block, a rows block and the path's hits, not the
+	// whole body.
+	var size int64
+	for _, m := range merged {
+		fi, err := os.Stat(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += fi.Size()
+	}
+	t.Logf("history read %d bytes of %d merged indexes of %d bytes", ct.mergedBytes.Load(), len(merged), size)
+	if n := ct.mergedBytes.Load(); n > int64(len(merged))*16<<10 {
+		t.Errorf("history read %d bytes of %d merged indexes of %d bytes, want at most 16 KiB each", n, len(merged), size)
 	}
 	if err := os.WriteFile(merged[1], []byte("KIDX\x01\x07damaged"), 0o644); err != nil {
 		t.Fatal(err)
