@@ -63,7 +63,9 @@ type objectReader struct {
 	started bool   // the store has answered once
 	etag    string // of the first answer; every later request must match it
 	size    int64  // the object's length, or -1 if the store did not say
-	off     int64  // bytes delivered to the caller
+	off     int64  // bytes delivered to the caller, or the place a move put the read at
+	to      int64  // where a Seek asked the next Read to read from
+	moving  bool   // a Seek asked for a place other than off
 
 	body    io.ReadCloser // nil between a broken connection and the next request
 	endBody context.CancelFunc
@@ -135,6 +137,11 @@ func (r *objectReader) check(info minio.ObjectInfo, header http.Header) error {
 
 // Read reads the object's next bytes into p.
 func (r *objectReader) Read(p []byte) (int, error) {
+	if r.moving {
+		if err := r.move(); err != nil {
+			return 0, err
+		}
+	}
 	if r.err != nil {
 		return 0, r.err
 	}
@@ -230,6 +237,70 @@ func (r *objectReader) closeBody() {
 		r.endBody()
 		r.body, r.endBody = nil, nil
 	}
+}
+
+// seekSkip is the farthest forward a move reads through the open body
+// rather than ask the store again: a request costs a round trip, which
+// reads about this much on a fast link.
+const seekSkip = 256 << 10
+
+// Seek moves the read to offset, as io.Seeker says. The move waits for
+// the next Read, so a look at the length (Seek(0, io.SeekEnd)) and back
+// costs nothing. Then a short way forward the read goes through the
+// bytes between; elsewhere it asks the store for the object from there,
+// naming the first answer's ETag as a resumption does. So a reader of a
+// large object (a merged path index) reads the parts it needs. Seeking
+// from the end needs the object's length, which the store's first answer
+// gives.
+func (r *objectReader) Seek(offset int64, whence int) (int64, error) {
+	if r.err != nil && r.err != io.EOF {
+		return 0, r.err
+	}
+	abs := offset
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		abs += r.position()
+	case io.SeekEnd:
+		if r.size < 0 {
+			return 0, fmt.Errorf("s3target: seek from the end of %s: the store did not say its length", r.name)
+		}
+		abs += r.size
+	default:
+		return 0, fmt.Errorf("s3target: seek in %s: whence %d", r.name, whence)
+	}
+	if abs < 0 {
+		return 0, fmt.Errorf("s3target: seek in %s to %d: before the start", r.name, abs)
+	}
+	r.to, r.moving = abs, abs != r.off
+	return abs, nil
+}
+
+// position is where the next Read reads from.
+func (r *objectReader) position() int64 {
+	if r.moving {
+		return r.to
+	}
+	return r.off
+}
+
+// move makes the read go on from r.to, the place a Seek asked for.
+func (r *objectReader) move() error {
+	r.moving = false
+	if d := r.to - r.off; d > 0 && d <= seekSkip && r.body != nil {
+		_, err := io.CopyN(io.Discard, r, d)
+		if err == io.EOF {
+			r.off, r.err = r.to, io.EOF
+			return nil
+		}
+		return err
+	}
+	r.closeBody()
+	r.off, r.err = r.to, nil
+	if r.size >= 0 && r.off >= r.size {
+		r.err = io.EOF
+	}
+	return nil
 }
 
 // Close ends the read and its request.

@@ -367,3 +367,74 @@ func TestS3TargetGetNoETag(t *testing.T) {
 		t.Fatalf("%d GETs; want one", n)
 	}
 }
+
+// The reader Get returns seeks: far moves ask the store for the object
+// from the new place (a ranged GET naming the first answer's ETag), short
+// forward ones read through, and every read after a seek gives the
+// object's bytes at that place, from the start, the current position or
+// the end.
+func TestS3TargetGetSeeks(t *testing.T) {
+	data := make([]byte, 3<<20+17)
+	for i := range data {
+		data[i] = byte(i * 7 / 3)
+	}
+	tr := newCutTransport(t, cuts())
+	tg, _ := getTarget(t, tr, Options{}, "obj", data)
+	ctx := waitCtx(t, time.Minute)
+	rc, err := tg.Get(ctx, "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	sk, ok := rc.(io.Seeker)
+	if !ok {
+		t.Fatal("Get's reader does not seek")
+	}
+	readAt := func(what string, off int64, whence int, want int64, n int) {
+		t.Helper()
+		got, err := sk.Seek(off, whence)
+		if err != nil || got != want {
+			t.Fatalf("%s: seek gives %d %v, want %d", what, got, err, want)
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(rc, buf); err != nil {
+			t.Fatalf("%s: read: %v", what, err)
+		}
+		if !bytes.Equal(buf, data[want:want+int64(n)]) {
+			t.Fatalf("%s: read the wrong bytes", what)
+		}
+	}
+	readAt("start", 0, io.SeekStart, 0, 10)
+	if end, err := sk.Seek(0, io.SeekEnd); err != nil || end != int64(len(data)) {
+		t.Fatalf("the end is at %d %v, want %d", end, err, len(data))
+	}
+	readAt("back from a look at the length", 10, io.SeekStart, 10, 0)
+	readAt("short skip", 1000, io.SeekCurrent, 1010, 100)
+	if n := len(tr.requests()); n != 1 {
+		t.Errorf("a look at the length and a short skip sent %d GETs in all, want 1", n)
+	}
+	readAt("far", 2<<20, io.SeekStart, 2<<20, 100)
+	readAt("from the end", -5, io.SeekEnd, int64(len(data))-5, 5)
+	readAt("back", 3, io.SeekStart, 3, 4096)
+	reqs := tr.requests()
+	if len(reqs) != 4 {
+		t.Fatalf("%d GETs, want 4 (the first and three far seeks)", len(reqs))
+	}
+	for i, r := range reqs[1:] {
+		if r.Header.Get("If-Match") == "" {
+			t.Errorf("GET %d after a seek names no ETag", i+1)
+		}
+	}
+	if got := reqs[1].Header.Get("Range"); got != "bytes=2097152-" {
+		t.Errorf("the far seek's GET asks for %q", got)
+	}
+	if _, err := sk.Seek(int64(len(data))+10, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rc.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Errorf("a read past the end gives %d, %v; want 0, EOF", n, err)
+	}
+	if _, err := sk.Seek(-1, io.SeekStart); err == nil {
+		t.Error("a seek before the start succeeded")
+	}
+}
