@@ -27,6 +27,12 @@ type sessionRegistry struct {
 	// handle of (an earlier incarnation's), the clock when first looked
 	// at: their clients have that long plus the timeout to resume them.
 	unheld map[int64]int64
+	// deferWakes is set while queue runs: the EventsOnly queues it pushes
+	// to gather in wakes, to be signalled once it released mu, so that the
+	// thousands of consumers one change can wake run after the loop has
+	// queued the change's every event, not in its way (see wake).
+	deferWakes bool
+	wakes      []*eventQueue
 }
 
 func newSessionRegistry(member, nonce uint64) *sessionRegistry {
@@ -39,10 +45,47 @@ func newSessionRegistry(member, nonce uint64) *sessionRegistry {
 // registry began, monotonic.
 func (sr *sessionRegistry) clock() int64 { return int64(time.Since(sr.start)) }
 
-// queue triggers the watches and session changes of events.
+// wake signals the consumer of q, an EventsOnly session's queue that got
+// events or ended, or, while queue runs, lists q to be signalled when it
+// is done. mu is held.
+func (sr *sessionRegistry) wake(q *eventQueue) {
+	switch {
+	case !sr.deferWakes:
+		q.signal()
+	case !q.listed:
+		q.listed = true
+		sr.wakes = append(sr.wakes, q)
+	}
+}
+
+// queue triggers the watches and session changes of events, then wakes
+// the consumers of the EventsOnly sessions that got events. A consumer
+// takes every event queued by then whether or not its signal came yet, so
+// signalling after mu is released changes no order.
 func (sr *sessionRegistry) queue(events []treeEvent) {
+	for _, q := range sr.queueUnsignalled(events) {
+		q.signal()
+	}
+}
+
+// queueUnsignalled is queue's work under mu; it returns the queues to
+// signal.
+func (sr *sessionRegistry) queueUnsignalled(events []treeEvent) (wakes []*eventQueue) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
+	sr.deferWakes = true
+	defer func() {
+		sr.deferWakes = false
+		wakes, sr.wakes = sr.wakes, nil
+		for _, q := range wakes {
+			q.listed = false
+		}
+	}()
+	sr.queueLocked(events)
+	return nil
+}
+
+func (sr *sessionRegistry) queueLocked(events []treeEvent) {
 	for i := range events {
 		ev := &events[i]
 		switch ev.Type {
