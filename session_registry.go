@@ -166,15 +166,25 @@ func (sr *sessionRegistry) rehandle(id int64, setup func(s *Session)) *Session {
 	return s
 }
 
+// resumablesDue sets, for each check, whether resumable session id, owned
+// by this member, should end (see resumableDue), with mu taken and the
+// clock read once for all.
+func (sr *sessionRegistry) resumablesDue(checks []dueCheck) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	now := sr.clock()
+	for i := range checks {
+		c := &checks[i]
+		c.close, c.expire = sr.resumableDue(c.id, c.timeout, now)
+	}
+}
+
 // resumableDue reports whether resumable session id, owned by this member,
 // should end: close when its handle was closed here without the cluster
 // hearing of it, expire when its client was not heard from for timeout
 // (touches of its handle; for a session with no handle here, since the
-// registry first looked at it).
-func (sr *sessionRegistry) resumableDue(id int64, timeout time.Duration) (close, expire bool) {
-	sr.mu.Lock()
-	defer sr.mu.Unlock()
-	now := sr.clock()
+// registry first looked at it). now is the clock; mu is held.
+func (sr *sessionRegistry) resumableDue(id int64, timeout time.Duration, now int64) (close, expire bool) {
 	last := now
 	if s := sr.sessions[id]; s != nil {
 		if s.closedLocally {
