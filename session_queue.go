@@ -11,8 +11,9 @@ const eventQueueMax = 1 << 16
 // burst (a multi's thousand changes under a recursive watch) is held
 // whole, up to eventQueueMax. Its own mu guards it (the registry's is held
 // too when events are pushed), so that ten thousand consumers woken by one
-// change do not queue up on the registry's lock; ready has a signal
-// whenever events were queued since the consumer last took them.
+// change do not queue up on the registry's lock; ready gets a signal
+// after events were queued since the consumer last took them (when the
+// registry is done pushing, see sessionRegistry.wake).
 type eventQueue struct {
 	mu    sync.Mutex
 	evs   []Event
