@@ -26,9 +26,19 @@ type sessionHost interface {
 	setConnected(ok bool)
 	// abandoned reports whether a session of this incarnation has no holder.
 	abandoned(id int64, now, grace uint64) bool
-	// resumableDue reports whether a resumable session this member owns
-	// should be closed or expired.
-	resumableDue(id int64, timeout time.Duration) (close, expire bool)
+	// resumablesDue sets, for each check of a resumable session this
+	// member owns, whether the session should be closed or expired: all
+	// of them in one call, since a member serving many clients owns
+	// thousands.
+	resumablesDue(checks []dueCheck)
+}
+
+// dueCheck is one resumable session sessionHost.resumablesDue looks at:
+// its id and timeout, and its answers.
+type dueCheck struct {
+	id            int64
+	timeout       time.Duration
+	close, expire bool
 }
 
 // sessionExpiry is the raft loop's session feature. It lives on the loop
@@ -44,6 +54,7 @@ type sessionExpiry struct {
 	leaderSince uint64
 	closing     map[int64]uint64 // session -> tick its close was proposed
 	connected   bool             // last told to host
+	due         []dueCheck       // tick's, kept for the next
 }
 
 func newSessionExpiry(loop loopView, host sessionHost, nonce uint64) *sessionExpiry {
@@ -61,6 +72,7 @@ func (e *sessionExpiry) tick() {
 	leader := e.loop.leading()
 	self := e.loop.memberID()
 	grace := uint64(2 * closeRetryTicks)
+	e.due = e.due[:0]
 	for id, s := range sessions {
 		if t, ok := e.closing[id]; ok && now-t < closeRetryTicks {
 			continue
@@ -69,10 +81,7 @@ func (e *sessionExpiry) tick() {
 		case s.Owner == self && s.resumable():
 			// Its client keeps it alive, wherever it connects; this member
 			// serves it now, so it watches the client's touches.
-			if closeIt, expire := e.host.resumableDue(id, time.Duration(s.Timeout)*time.Millisecond); closeIt || expire {
-				e.loop.logger().Debug("ending resumable session", "session", id, "expire", expire)
-				e.proposeClose(id, expire, s)
-			}
+			e.due = append(e.due, dueCheck{id: id, timeout: time.Duration(s.Timeout) * time.Millisecond})
 		case s.Owner == self:
 			if s.Nonce != e.nonce || e.host.abandoned(id, now, grace) {
 				e.proposeClose(id, false, s)
@@ -83,6 +92,15 @@ func (e *sessionExpiry) tick() {
 			if time.Duration(now-last)*e.loop.tickInterval() >= time.Duration(s.Timeout)*time.Millisecond {
 				e.loop.logger().Debug("expiring session", "session", id, "owner", s.Owner)
 				e.proposeClose(id, true, s)
+			}
+		}
+	}
+	if len(e.due) > 0 {
+		e.host.resumablesDue(e.due)
+		for _, d := range e.due {
+			if d.close || d.expire {
+				e.loop.logger().Debug("ending resumable session", "session", d.id, "expire", d.expire)
+				e.proposeClose(d.id, d.expire, sessions[d.id])
 			}
 		}
 	}

@@ -187,6 +187,8 @@ type replica struct {
 	members    []uint64
 	confIndex  uint64 // Status.MembershipZxid
 	pending    map[uint64]*proposal
+	proposals  []*proposal // taken from propc, not yet stepped (queuePropose)
+	propBytes  uint64      // the bytes of their entries
 	reads      map[uint64]*readRequest
 	waiting    []*readRequest // reads with a known index above applied
 	releasedTo uint64
@@ -643,7 +645,7 @@ func (r *replica) run() {
 		case f := <-r.callc:
 			f()
 		case p := <-r.propc:
-			r.propose(p)
+			r.queuePropose(p)
 		case m := <-r.recvc:
 			r.step(m)
 		case q := <-r.readc:
@@ -652,6 +654,7 @@ func (r *replica) run() {
 			r.catchUp.finished(res, true)
 		}
 		r.drain()
+		r.proposeQueued()
 		for r.rn.HasReady() {
 			if err := r.handleReady(); err != nil {
 				r.err = err
@@ -674,17 +677,22 @@ func (r *replica) run() {
 }
 
 // drain takes what is already queued without blocking, so one Ready (and
-// one fsync) covers every proposal that arrived meanwhile.
+// one fsync) covers every proposal that arrived meanwhile. Proposals taken
+// one after another are stepped as one raft message (queuePropose), the
+// others in their turn after them.
 func (r *replica) drain() {
 	for i := 0; i < drainBatch; i++ {
 		select {
 		case p := <-r.propc:
-			r.propose(p)
+			r.queuePropose(p)
 		case m := <-r.recvc:
+			r.proposeQueued()
 			r.step(m)
 		case q := <-r.readc:
+			r.proposeQueued()
 			r.readIndex(q)
 		case f := <-r.callc:
+			r.proposeQueued()
 			f()
 		default:
 			return
@@ -700,21 +708,55 @@ func (r *replica) stoppedErr() error {
 	return fmt.Errorf("%w: %w", ErrIndeterminate, ErrClosed)
 }
 
-func (r *replica) propose(p *proposal) {
+// queuePropose queues p to be proposed with the proposals taken right
+// before and after it: one raft message with all their entries, which the
+// leader appends and sends to each follower as one append, and a follower
+// forwards as one message, where one each would cost an append message
+// and its answer per follower. A batch is proposed once its entries reach
+// MaxSizePerMsg.
+func (r *replica) queuePropose(p *proposal) {
+	r.proposals = append(r.proposals, p)
+	r.propBytes += uint64(len(p.data))
+	if r.propBytes >= r.cfg.maxSizePerMsg() {
+		r.proposeQueued()
+	}
+}
+
+// proposeQueued proposes the queued proposals, in their order, as one raft
+// message; they are all taken or all refused.
+func (r *replica) proposeQueued() {
+	ps := r.proposals
+	if len(ps) == 0 {
+		return
+	}
+	defer func() {
+		clear(ps)
+		r.proposals, r.propBytes = ps[:0], 0
+	}()
+	var err error
 	if r.lead == raft.None {
-		p.resc <- proposalResult{err: ErrNoLeader}
-		return
-	}
-	if err := r.rn.Propose(p.data); err != nil {
-		if errors.Is(err, raft.ErrProposalDropped) {
-			p.resc <- proposalResult{err: fmt.Errorf("%w: proposal dropped", ErrNoLeader)}
-		} else {
-			p.resc <- proposalResult{err: fmt.Errorf("keeper: propose: %w", err)}
+		err = ErrNoLeader
+	} else {
+		ents := make([]*raftpb.Entry, len(ps))
+		for i, p := range ps {
+			ents[i] = &raftpb.Entry{Data: p.data}
 		}
-		return
+		err = r.rn.Step(&raftpb.Message{Type: raftpb.MsgProp.Enum(), From: new(r.id), Entries: ents})
+		switch {
+		case errors.Is(err, raft.ErrProposalDropped):
+			err = fmt.Errorf("%w: proposal dropped", ErrNoLeader)
+		case err != nil:
+			err = fmt.Errorf("keeper: propose: %w", err)
+		}
 	}
-	p.term, p.lead, p.tick = r.term, r.lead, r.ticks
-	r.pending[p.seq] = p
+	for _, p := range ps {
+		if err != nil {
+			p.resc <- proposalResult{err: err}
+			continue
+		}
+		p.term, p.lead, p.tick = r.term, r.lead, r.ticks
+		r.pending[p.seq] = p
+	}
 }
 
 func (r *replica) step(m *raftpb.Message) {

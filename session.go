@@ -410,6 +410,7 @@ func (s *Session) setStateLocked(st SessionState, zxid int64, drop func(*Watch))
 		}
 		if s.queue != nil {
 			s.queue.end()
+			s.reg.wake(s.queue)
 		}
 	}
 }
@@ -441,6 +442,7 @@ func (s *Session) notifyLocked(w *Watch, ev Event) {
 func (s *Session) queueLocked(ev Event) {
 	if s.queue != nil {
 		s.queue.push(ev, s.state)
+		s.reg.wake(s.queue)
 		return
 	}
 	if s.events == nil || s.eventsDone {

@@ -11,19 +11,25 @@ const eventQueueMax = 1 << 16
 // burst (a multi's thousand changes under a recursive watch) is held
 // whole, up to eventQueueMax. Its own mu guards it (the registry's is held
 // too when events are pushed), so that ten thousand consumers woken by one
-// change do not queue up on the registry's lock; ready has a signal
-// whenever events were queued since the consumer last took them.
+// change do not queue up on the registry's lock; ready gets a signal
+// after events were queued since the consumer last took them (when the
+// registry is done pushing, see sessionRegistry.wake).
 type eventQueue struct {
 	mu    sync.Mutex
 	evs   []Event
 	ready chan struct{}
 	done  bool // the final state event was queued, or the queue overflowed
+	// listed: the registry holds the queue among those to signal once it
+	// has released its mu (sessionRegistry.wake); the registry's mu
+	// guards it.
+	listed bool
 }
 
 func newEventQueue() *eventQueue { return &eventQueue{ready: make(chan struct{}, 1)} }
 
 // push queues ev, or the overflow event in its place once the queue is
-// full; state is the session's state then.
+// full; state is the session's state then. The caller signals the
+// consumer after (sessionRegistry.wake).
 func (q *eventQueue) push(ev Event, state SessionState) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -35,17 +41,18 @@ func (q *eventQueue) push(ev Event, state SessionState) {
 		q.done = true
 	}
 	q.evs = append(q.evs, ev)
-	q.signal()
 }
 
-// end marks the queue finished after the final state event.
+// end marks the queue finished after the final state event; the caller
+// signals the consumer after (sessionRegistry.wake).
 func (q *eventQueue) end() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.done = true
-	q.signal()
 }
 
+// signal tells the consumer that the queue has news; a signal not yet
+// taken covers this one.
 func (q *eventQueue) signal() {
 	select {
 	case q.ready <- struct{}{}:

@@ -27,6 +27,12 @@ type sessionRegistry struct {
 	// handle of (an earlier incarnation's), the clock when first looked
 	// at: their clients have that long plus the timeout to resume them.
 	unheld map[int64]int64
+	// deferWakes is set while queue runs: the EventsOnly queues it pushes
+	// to gather in wakes, to be signalled once it released mu, so that the
+	// thousands of consumers one change can wake run after the loop has
+	// queued the change's every event, not in its way (see wake).
+	deferWakes bool
+	wakes      []*eventQueue
 }
 
 func newSessionRegistry(member, nonce uint64) *sessionRegistry {
@@ -39,10 +45,47 @@ func newSessionRegistry(member, nonce uint64) *sessionRegistry {
 // registry began, monotonic.
 func (sr *sessionRegistry) clock() int64 { return int64(time.Since(sr.start)) }
 
-// queue triggers the watches and session changes of events.
+// wake signals the consumer of q, an EventsOnly session's queue that got
+// events or ended, or, while queue runs, lists q to be signalled when it
+// is done. mu is held.
+func (sr *sessionRegistry) wake(q *eventQueue) {
+	switch {
+	case !sr.deferWakes:
+		q.signal()
+	case !q.listed:
+		q.listed = true
+		sr.wakes = append(sr.wakes, q)
+	}
+}
+
+// queue triggers the watches and session changes of events, then wakes
+// the consumers of the EventsOnly sessions that got events. A consumer
+// takes every event queued by then whether or not its signal came yet, so
+// signalling after mu is released changes no order.
 func (sr *sessionRegistry) queue(events []treeEvent) {
+	for _, q := range sr.queueUnsignalled(events) {
+		q.signal()
+	}
+}
+
+// queueUnsignalled is queue's work under mu; it returns the queues to
+// signal.
+func (sr *sessionRegistry) queueUnsignalled(events []treeEvent) (wakes []*eventQueue) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
+	sr.deferWakes = true
+	defer func() {
+		sr.deferWakes = false
+		wakes, sr.wakes = sr.wakes, nil
+		for _, q := range wakes {
+			q.listed = false
+		}
+	}()
+	sr.queueLocked(events)
+	return nil
+}
+
+func (sr *sessionRegistry) queueLocked(events []treeEvent) {
 	for i := range events {
 		ev := &events[i]
 		switch ev.Type {
@@ -123,15 +166,25 @@ func (sr *sessionRegistry) rehandle(id int64, setup func(s *Session)) *Session {
 	return s
 }
 
+// resumablesDue sets, for each check, whether resumable session id, owned
+// by this member, should end (see resumableDue), with mu taken and the
+// clock read once for all.
+func (sr *sessionRegistry) resumablesDue(checks []dueCheck) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	now := sr.clock()
+	for i := range checks {
+		c := &checks[i]
+		c.close, c.expire = sr.resumableDue(c.id, c.timeout, now)
+	}
+}
+
 // resumableDue reports whether resumable session id, owned by this member,
 // should end: close when its handle was closed here without the cluster
 // hearing of it, expire when its client was not heard from for timeout
 // (touches of its handle; for a session with no handle here, since the
-// registry first looked at it).
-func (sr *sessionRegistry) resumableDue(id int64, timeout time.Duration) (close, expire bool) {
-	sr.mu.Lock()
-	defer sr.mu.Unlock()
-	now := sr.clock()
+// registry first looked at it). now is the clock; mu is held.
+func (sr *sessionRegistry) resumableDue(id int64, timeout time.Duration, now int64) (close, expire bool) {
 	last := now
 	if s := sr.sessions[id]; s != nil {
 		if s.closedLocally {

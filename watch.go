@@ -198,6 +198,11 @@ func (x *watchIndex) trigger(ev *treeEvent) {
 	x.seq++
 	fire := func(k WatchKind, path string, once bool) {
 		set := x.byKind[k][path]
+		if once && set != nil {
+			// Every watch of the set ends: the set leaves the index whole
+			// (drop then finds none to delete each watch from).
+			delete(x.byKind[k], path)
+		}
 		for w := range set {
 			if w.s.fireLocked(w, Event{Type: typ, Path: ev.Path, Zxid: Zxid(ev.Zxid)}, x.seq) || once {
 				x.drop(w)

@@ -12,13 +12,13 @@ import (
 // rawClient speaks ZooKeeper's protocol packet by packet, for what a
 // library client hides: handshake fields, refusals, malformed input.
 type rawClient struct {
-	t   *testing.T
+	t   testing.TB
 	nc  net.Conn
 	br  *bufio.Reader
 	xid int32
 }
 
-func dialRaw(t *testing.T, addr string) *rawClient {
+func dialRaw(t testing.TB, addr string) *rawClient {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {

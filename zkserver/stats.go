@@ -61,34 +61,29 @@ func (l *latency) reset() {
 }
 
 // sizes keeps the last, smallest and largest size of the replies sent, as
-// ZooKeeper's BufferStats: -1 for each before the first.
+// ZooKeeper's BufferStats: -1 for each before the first. Every reply and
+// notification of every connection adds to it, so it takes no lock.
 type sizes struct {
-	mu             sync.Mutex
-	last, min, max int
+	last, min, max atomic.Int64
 }
 
-func newSizes() sizes { return sizes{last: -1, min: -1, max: -1} }
-
 func (b *sizes) add(n int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.last = n
-	if b.min == -1 || n < b.min {
-		b.min = n
+	v := int64(n)
+	b.last.Store(v)
+	for lo := b.min.Load(); (lo == -1 || v < lo) && !b.min.CompareAndSwap(lo, v); lo = b.min.Load() {
 	}
-	b.max = max(b.max, n)
+	for hi := b.max.Load(); v > hi && !b.max.CompareAndSwap(hi, v); hi = b.max.Load() {
+	}
 }
 
 func (b *sizes) get() (last, lo, hi int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.last, b.min, b.max
+	return int(b.last.Load()), int(b.min.Load()), int(b.max.Load())
 }
 
 func (b *sizes) reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.last, b.min, b.max = -1, -1, -1
+	b.last.Store(-1)
+	b.min.Store(-1)
+	b.max.Store(-1)
 }
 
 // serverStats are the server's counters for the four-letter words.
@@ -107,7 +102,9 @@ type serverStats struct {
 }
 
 func newServerStats() *serverStats {
-	return &serverStats{started: time.Now(), replySizes: newSizes()}
+	s := &serverStats{started: time.Now()}
+	s.replySizes.reset()
+	return s
 }
 
 // served records a request read at at and answered now.
