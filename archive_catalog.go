@@ -18,6 +18,8 @@ type catalog struct {
 	indexes  []archObject
 	merged   []archObject // merged path indexes
 	claims   []archObject
+	// reachUpTo[i] is the highest last index of segments[0..i].
+	reachUpTo []uint64
 }
 
 // listCatalog lists the archive objects of cluster on target: those of
@@ -59,19 +61,29 @@ func listCatalog(ctx context.Context, target Target, cluster uint64, kinds ...ar
 			c.claims = append(c.claims, a)
 		}
 	}
+	c.sort()
+	return c, nil
+}
+
+// sort puts each kind's objects in index order, and notes for each
+// segment the furthest any segment up to it reaches (nextSegment).
+func (c *catalog) sort() {
 	byFirst := func(a, b archObject) int {
 		if a.First != b.First {
 			return cmp.Compare(a.First, b.First)
 		}
 		return cmp.Compare(a.Last, b.Last)
 	}
-	slices.SortFunc(c.bases, byFirst)
-	slices.SortFunc(c.segments, byFirst)
-	slices.SortFunc(c.gaps, byFirst)
-	slices.SortFunc(c.indexes, byFirst)
-	slices.SortFunc(c.merged, byFirst)
-	slices.SortFunc(c.claims, byFirst)
-	return c, nil
+	for _, list := range [][]archObject{c.bases, c.segments, c.gaps, c.indexes, c.merged, c.claims} {
+		slices.SortFunc(list, byFirst)
+	}
+	c.reachUpTo = make([]uint64, len(c.segments))
+	for i, s := range c.segments {
+		c.reachUpTo[i] = s.Last
+		if i > 0 {
+			c.reachUpTo[i] = max(s.Last, c.reachUpTo[i-1])
+		}
+	}
 }
 
 // newestBase is the base with the highest zxid, if any.
@@ -86,13 +98,14 @@ func (c *catalog) newestBase() (archObject, bool) {
 // entry cur+1, the one reaching furthest if several do (an archiver that
 // took over may have cut the same entries differently).
 func (c *catalog) nextSegment(cur uint64) (archObject, bool) {
+	// The segments that start at or before cur+1, and, going back from
+	// the last of them, only as far as some segment still reaches past
+	// cur: in an archive without overlaps, one step.
+	end, _ := slices.BinarySearchFunc(c.segments, cur+2, func(s archObject, first uint64) int { return cmp.Compare(s.First, first) })
 	var best archObject
 	found := false
-	for _, s := range c.segments {
-		if s.First > cur+1 {
-			break
-		}
-		if s.Last > cur && (!found || s.Last > best.Last) {
+	for i := end - 1; i >= 0 && c.reachUpTo[i] > cur; i-- {
+		if s := c.segments[i]; s.Last > cur && (!found || s.Last > best.Last) {
 			best, found = s, true
 		}
 	}
@@ -199,7 +212,9 @@ func (c *catalog) without(drop map[string]bool) *catalog {
 		}
 		return out
 	}
-	return &catalog{cluster: c.cluster, bases: keep(c.bases), segments: keep(c.segments), gaps: keep(c.gaps)}
+	out := &catalog{cluster: c.cluster, bases: keep(c.bases), segments: keep(c.segments), gaps: keep(c.gaps)}
+	out.sort()
+	return out
 }
 
 // restorable is what a restore can reach, as ranges of zxids in order:

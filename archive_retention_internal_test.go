@@ -25,6 +25,7 @@ func TestRetentionExpiry(t *testing.T) {
 		segments: []archObject{seg(11, 60), seg(61, 100), seg(101, 150), seg(151, 250), seg(251, 400)},
 		gaps:     []archObject{{Name: archGapName(1, 5, 9), Kind: archGap, First: 5, Last: 9}},
 	}
+	c.sort()
 	names := func(r ExpireReport) []string {
 		var out []string
 		for _, o := range r.Deleted {
@@ -57,5 +58,37 @@ func TestRetentionExpiry(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%+v: deletes\n%v\nwant\n%v", tc.r, got, want)
 		}
+	}
+}
+
+// nextSegment finds the segment that goes on from an index, the one
+// reaching furthest, also past overlapping segments that start later and
+// end sooner.
+func TestCatalogNextSegment(t *testing.T) {
+	seg := func(first, last uint64) archObject {
+		return archObject{Name: archSegmentName(1, first, last, 0, 0), Kind: archSegment, First: first, Last: last}
+	}
+	c := &catalog{cluster: 1, segments: []archObject{seg(101, 120), seg(1, 100), seg(50, 60), seg(1, 10), seg(121, 130), seg(121, 125)}}
+	c.sort()
+	for _, tc := range []struct {
+		cur      uint64
+		want     [2]uint64
+		wantNone bool
+	}{
+		{cur: 0, want: [2]uint64{1, 100}},
+		{cur: 5, want: [2]uint64{1, 100}},
+		{cur: 70, want: [2]uint64{1, 100}},
+		{cur: 100, want: [2]uint64{101, 120}},
+		{cur: 120, want: [2]uint64{121, 130}},
+		{cur: 126, want: [2]uint64{121, 130}},
+		{cur: 130, wantNone: true},
+	} {
+		s, ok := c.nextSegment(tc.cur)
+		if ok == tc.wantNone || ok && [2]uint64{s.First, s.Last} != tc.want {
+			t.Errorf("after %d: %d..%d %v, want %v (none %v)", tc.cur, s.First, s.Last, ok, tc.want, tc.wantNone)
+		}
+	}
+	if end := c.chainEnd(0); end != 130 {
+		t.Errorf("chain from 0 ends at %d, want 130", end)
 	}
 }
