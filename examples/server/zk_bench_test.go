@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keeper-go/keeper/internal/jute"
+	"github.com/keeper-go/keeper/internal/realzk"
 )
 
 // zkRaw is a bare ZooKeeper client connection: one session, requests and
@@ -218,18 +219,41 @@ func BenchmarkZooKeeperSessions(b *testing.B) {
 
 // BenchmarkZooKeeperWatchFanout sets a one-shot data watch on one znode
 // from each of KEEPER_BENCH_ZK_WATCHERS (10,000) client connections to one
-// member of a three-process cluster, changes the znode through another
+// member of a three-member ensemble, changes the znode through another
 // member, and reports the latency from the change's request to each
 // watcher's notification: p50, p99, max; and the change's own round trip
-// (ms-set-p50).
+// (ms-set-p50). "keeper" runs it against three examples/server processes,
+// "zookeeper" against three of Apache ZooKeeper's (skipped where it is
+// not installed), side by side in one run.
 //
 //	go test -run '^$' -bench BenchmarkZooKeeperWatchFanout -benchtime 3x ./examples/server
 func BenchmarkZooKeeperWatchFanout(b *testing.B) {
 	n := envInt(b, "KEEPER_BENCH_ZK_WATCHERS", 10000)
-	c := startZKCluster(b, 3, benchFlags()...)
-	lead := c.leader(20 * time.Second)
-	member := otherThan(c, lead)
-	watchers := dialMany(b, c.zkAddr(member), n, 40000)
+	b.Run("keeper", func(b *testing.B) {
+		c := startZKCluster(b, 3, benchFlags()...)
+		lead := c.leader(20 * time.Second)
+		watchFanout(b, c.zkAddr(otherThan(c, lead)), c.zkAddr(lead), n)
+	})
+	b.Run("zookeeper", func(b *testing.B) {
+		if err := realzk.Available(); err != nil {
+			b.Skip(err)
+		}
+		e := realzk.StartEnsemble(b, 3, realzk.Options{Heap: "1g"})
+		lead := e.Leader()
+		for deadline := time.Now().Add(30 * time.Second); lead < 0; lead = e.Leader() {
+			if time.Now().After(deadline) {
+				b.Fatal("the ZooKeeper ensemble elected no leader")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		watchFanout(b, e.Addrs()[(lead+1)%3], e.Addrs()[lead], n)
+	})
+}
+
+// watchFanout measures BenchmarkZooKeeperWatchFanout on an ensemble:
+// n watchers on watchAddr, the change through writeAddr.
+func watchFanout(b *testing.B, watchAddr, writeAddr string, n int) {
+	watchers := dialMany(b, watchAddr, n, 40000)
 	// As ZooKeeper's clients do, each watcher pings at a third of its
 	// timeout, so that a long setup does not leave it silent.
 	stopPings := make(chan struct{})
@@ -251,7 +275,7 @@ func BenchmarkZooKeeperWatchFanout(b *testing.B) {
 			}
 		}()
 	}
-	writer, err := dialZK(c.zkAddr(lead), 40000)
+	writer, err := dialZK(writeAddr, 40000)
 	if err != nil {
 		b.Fatal(err)
 	}
