@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/keeper-go/keeper/internal/keys"
 	"github.com/keeper-go/keeper/storage"
@@ -47,8 +48,8 @@ func (m *archiveMark) load(st *storage.Store) error {
 // apply runs a reqArchived of the current group. A mark never moves back.
 func (m *archiveMark) apply(r *request) {
 	m.group = max(m.group, m.committed, r.Seq)
-	if r.GapFirst != 0 {
-		m.groupGaps = append(m.groupGaps, ZxidRange{First: Zxid(r.GapFirst), Last: Zxid(r.Seq)})
+	if g := (ZxidRange{First: Zxid(r.GapFirst), Last: Zxid(r.GapLast)}); g.First != 0 && !slices.Contains(m.gaps, g) && !slices.Contains(m.groupGaps, g) {
+		m.groupGaps = append(m.groupGaps, g)
 	}
 }
 

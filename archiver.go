@@ -60,6 +60,7 @@ type archiver struct {
 	merged    indexMerger // jobs only: the path indexes of the segments since the last merged index
 	namesTo   uint64      // the mark seqNames was last pruned to
 	treeGap   ZxidRange   // the newest gap the tree's marks passed, as last seen
+	lastGap   ZxidRange   // the newest gap this member recorded
 
 	// ackMu guards ackCh, closed and replaced whenever archived grows, for
 	// writes waiting to be archived (ArchiveConfig.AckArchived), and
@@ -305,7 +306,7 @@ func (a *archiver) startAdopt() {
 			a.next = end + 1
 			a.advance(end)
 			if end > mark {
-				a.proposeMark(end, 0)
+				a.proposeMark(end)
 			}
 		}
 		a.sinceBase = 0
@@ -357,7 +358,7 @@ func (a *archiver) startBase() {
 			// The archive starts at this base.
 			a.next = zxid + 1
 			a.advance(zxid)
-			a.proposeMark(zxid, 0)
+			a.proposeMark(zxid)
 		}
 		a.log.Info("archive: base written", "zxid", zxid)
 	})
@@ -571,15 +572,14 @@ func (a *archiver) startGap(first uint64) {
 func (a *archiver) archivedThrough(o archObject) {
 	a.claimed = archObject{}
 	a.next = o.Last + 1
-	var gapFirst uint64
 	if o.Kind == archGap {
-		gapFirst = o.First
-		a.noteGap(ZxidRange{First: Zxid(o.First), Last: Zxid(o.Last)})
+		a.lastGap = ZxidRange{First: Zxid(o.First), Last: Zxid(o.Last)}
+		a.noteGap(a.lastGap)
 		// Points after a gap need a base after it.
 		a.baseZxid = 0
 	}
 	a.advance(o.Last)
-	a.proposeMark(o.Last, gapFirst)
+	a.proposeMark(o.Last)
 }
 
 // caughtUp notes that the archive holds every entry worth archiving.
@@ -594,12 +594,15 @@ func (a *archiver) publishLag() {
 	a.lagNanos.Store(int64(time.Since(a.lagSince)))
 }
 
-// proposeMark proposes a reqArchived entry at index last, past a gap
-// from gapFirst if that is not 0; a lost proposal is made good by the
-// next one (a lost gap's waiting writes then learn of it only from the
-// member that recorded it).
-func (a *archiver) proposeMark(last, gapFirst uint64) {
-	req := request{Kind: reqArchived, Time: time.Now().UnixMilli(), Seq: last, GapFirst: gapFirst}
+// proposeMark proposes a reqArchived entry at index last; a lost proposal
+// is made good by the next one. Until this member's tree has applied a
+// mark with the newest gap this archiver recorded, every mark carries it,
+// so that each member learns of it (archiveMark.gaps).
+func (a *archiver) proposeMark(last uint64) {
+	req := request{Kind: reqArchived, Time: time.Now().UnixMilli(), Seq: last}
+	if g := a.lastGap; g.First != 0 && uint64(g.Last) <= last && !slices.Contains(a.loop.tree().archiveGaps(), g) {
+		req.GapFirst, req.GapLast = uint64(g.First), uint64(g.Last)
+	}
 	if err := a.loop.proposeEntry(wire.EncodeEnvelope(a.loop.memberID(), 0, appendRequest(nil, &req))); err != nil {
 		a.log.Debug("archive: mark not proposed", "index", last, "err", err)
 	}

@@ -96,9 +96,10 @@ type request struct {
 	// Seq is a reqRestoreChunk's position in the restore's stream, and a
 	// reqArchived's last index archived.
 	Seq uint64
-	// GapFirst is, in a reqArchived that passes a recorded gap, the gap's
-	// first entry (the gap ends at Seq); 0 otherwise.
-	GapFirst uint64
+	// GapFirst and GapLast are, in a reqArchived, the newest gap its
+	// archiver recorded, at or below Seq, while members may not know it
+	// yet; 0 otherwise.
+	GapFirst, GapLast uint64
 	// Chunk is a reqRestoreChunk's bytes; it aliases the decoded input.
 	Chunk []byte
 	// Count is the number of chunks a reqRestoreCommit expects.
@@ -145,8 +146,8 @@ func encodeRequest(dst []byte, r *request) ([]byte, error) {
 // IfOwner, IfNonce; for reqRestoreChunk uvarint
 // RestoreID, Seq and the chunk as data; for reqRestoreCommit uvarint
 // RestoreID, Count, 8-byte big-endian Sum, Subtree as a string and the
-// Foreign byte; for reqArchived uvarint Seq and, past a gap only, uvarint
-// GapFirst; for reqMark Name as a string.
+// Foreign byte; for reqArchived uvarint Seq and, with a gap only, uvarint
+// GapFirst and GapLast; for reqMark Name as a string.
 func appendRequest(dst []byte, r *request) []byte {
 	if r.Kind != reqOps {
 		dst = append(dst, requestVersionKinded, byte(r.Kind))
@@ -184,6 +185,7 @@ func appendRequest(dst []byte, r *request) []byte {
 			dst = binary.AppendUvarint(dst, r.Seq)
 			if r.GapFirst != 0 {
 				dst = binary.AppendUvarint(dst, r.GapFirst)
+				dst = binary.AppendUvarint(dst, r.GapLast)
 			}
 		case reqMark:
 			dst = appendString(dst, r.Name)
@@ -262,8 +264,8 @@ func validateRequest(r *request) error {
 		}
 		return validateSubtree(r.Subtree)
 	case reqArchived:
-		if r.Seq == 0 || r.GapFirst > r.Seq {
-			return fmt.Errorf("%w: archive mark at index %d past a gap from %d", ErrBadArguments, r.Seq, r.GapFirst)
+		if r.Seq == 0 || r.GapFirst > r.GapLast || r.GapLast > r.Seq || (r.GapLast != 0 && r.GapFirst == 0) {
+			return fmt.Errorf("%w: archive mark at index %d with a gap %d..%d", ErrBadArguments, r.Seq, r.GapFirst, r.GapLast)
 		}
 		return nil
 	case reqMark:
@@ -408,6 +410,7 @@ func decodeKinded(r *request, d *decoder) error {
 		r.Seq = d.uvarint()
 		if len(d.b) > 0 {
 			r.GapFirst = d.uvarint()
+			r.GapLast = d.uvarint()
 		}
 	case reqMark:
 		r.Name = d.string()

@@ -241,7 +241,7 @@ func goldenArchive() []goldenCase {
 	normal, conf := raftpb.EntryNormal, raftpb.EntryConfChangeV2
 	return []goldenCase{
 		{"request-archived", appendRequest(nil, &request{Kind: reqArchived, Time: goldenTime, Seq: 1 << 33})},
-		{"request-archived-gap", appendRequest(nil, &request{Kind: reqArchived, Time: goldenTime, Seq: 1 << 33, GapFirst: 1<<33 - 500})},
+		{"request-archived-gap", appendRequest(nil, &request{Kind: reqArchived, Time: goldenTime, Seq: 1 << 33, GapFirst: 1<<33 - 500, GapLast: 1<<33 - 20})},
 		{"request-mark", appendRequest(nil, &request{Kind: reqMark, Time: goldenTime, Name: "before-migration"})},
 		{"segment-info", wire.EncodeSegmentInfo(wire.SegmentInfo{First: 42, Last: 20041, FirstTime: goldenTime, LastTime: goldenTime + 999})},
 		{"log-record-normal", wire.EncodeLogRecord(nil, &raftpb.Entry{Index: new(uint64(42)), Term: new(uint64(3)), Type: &normal, Data: wire.EncodeEnvelope(1, 9, []byte("payload"))})},
