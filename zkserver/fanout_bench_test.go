@@ -3,13 +3,13 @@ package zkserver_test
 import (
 	"context"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/keeper-go/keeper"
+	"github.com/keeper-go/keeper/internal/benchreport"
 	"github.com/keeper-go/keeper/internal/jute"
 )
 
@@ -103,10 +103,6 @@ func BenchmarkProtocolWatchFanout(b *testing.B) {
 			all = append(all, t.Sub(t0))
 		}
 	}
-	slices.Sort(all)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	b.ReportMetric(ms(all[len(all)/2]), "ms-p50")
-	b.ReportMetric(ms(all[len(all)*99/100]), "ms-p99")
-	b.ReportMetric(ms(all[len(all)-1]), "ms-max")
+	benchreport.Latencies(b, all)
 	b.ReportMetric(0, "ns/op")
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keeper-go/keeper/internal/benchreport"
 	"github.com/keeper-go/keeper/internal/jute"
 	"github.com/keeper-go/keeper/internal/realzk"
 )
@@ -333,14 +334,10 @@ func watchFanout(b *testing.B, watchAddr, writeAddr string, n int) {
 			all = append(all, t.Sub(t0))
 		}
 	}
-	slices.Sort(all)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	b.ReportMetric(ms(all[len(all)/2]), "ms-p50")
-	b.ReportMetric(ms(all[len(all)*99/100]), "ms-p99")
-	b.ReportMetric(ms(all[len(all)-1]), "ms-max")
+	benchreport.Latencies(b, all)
 	// Every latency above holds the change's commit; a slow commit shows
 	// in the change's own round trip too, a slow fan-out does not.
 	slices.Sort(sets)
-	b.ReportMetric(ms(sets[len(sets)/2]), "ms-set-p50")
+	b.ReportMetric(benchreport.Millis(sets[len(sets)/2]), "ms-set-p50")
 	b.ReportMetric(0, "ns/op")
 }
